@@ -1,0 +1,35 @@
+/**
+ * Errors of the chain core. Callers branch on `code`, never on the message;
+ * the RPC edge maps codes to JSON-RPC error numbers.
+ */
+export type ChainErrorCode =
+  | 'ENCODING_INVALID'
+  | 'TX_MALFORMED'
+  | 'TX_TOO_LARGE'
+  | 'TX_BAD_SIGNATURE'
+  | 'TX_WRONG_CHAIN'
+  | 'TX_NONCE_TOO_LOW'
+  | 'TX_NONCE_GAP'
+  | 'TX_DUPLICATE'
+  | 'TX_GAS_LIMIT'
+  | 'TX_UNKNOWN_CONTRACT'
+  | 'TX_UNKNOWN_METHOD'
+  | 'TX_READONLY_METHOD'
+  | 'MEMPOOL_FULL'
+  | 'BLOCK_INVALID'
+  | 'CERTIFICATE_INVALID';
+
+export class ChainError extends Error {
+  override readonly name = 'ChainError';
+  constructor(
+    readonly code: ChainErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export function isChainError(err: unknown): err is ChainError {
+  return err instanceof ChainError;
+}

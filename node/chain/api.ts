@@ -1,0 +1,96 @@
+import type { BlockHeader, CommitCertificate, ContractEvent, JsonValue, SignedTx } from '../../consensus/index.js';
+
+/** A block as the JSON-RPC API returns it. */
+export interface BlockView {
+  hash: string;
+  height: number;
+  parentHash: string;
+  time: number;
+  proposer: string;
+  txRoot: string;
+  receiptsRoot: string;
+  stateRoot: string;
+  validatorSetHash: string;
+  policyHash: string;
+  chainId: string;
+  /** Transaction hashes, or whole transactions when asked for. */
+  transactions: string[] | TransactionView[];
+  certificate: CommitCertificate | null;
+  header: BlockHeader;
+}
+
+export interface TransactionView extends SignedTx {
+  hash: string;
+  /** Null while the transaction waits in the mempool. */
+  blockHeight: number | null;
+  blockHash: string | null;
+  index: number | null;
+}
+
+export interface ReceiptView {
+  txHash: string;
+  status: 'success' | 'failed';
+  blockHeight: number;
+  blockHash: string;
+  index: number;
+  gasUsed: number;
+  result: JsonValue;
+  events: ContractEvent[];
+  error?: { code: string; message: string };
+}
+
+export interface CallResultView {
+  result: JsonValue;
+  gasUsed: number;
+}
+
+export interface EvidenceView {
+  platform: string;
+  measurement: string;
+  /** The enclave's public keys that the evidence's report_data binds. */
+  publicKeys: Record<string, string>;
+  reportData: string;
+  /** The raw evidence, base64. */
+  evidence: string;
+  /** The declared virtual vendor root (virtual platform only), PEM. */
+  virtualRoot?: string;
+}
+
+export interface ContractView {
+  name: string;
+  measurement: string;
+  manifest: JsonValue;
+}
+
+export interface StatusView {
+  chainId: string;
+  nodeId: string;
+  height: number;
+  headHash: string;
+  headTime: number;
+  platform: string;
+  measurement: string;
+  mempoolSize: number;
+  genesisHash: string;
+}
+
+/**
+ * What the JSON-RPC server needs from the chain. Every method validates its
+ * inputs and throws a ChainError (typed code) on bad input; the RPC edge maps
+ * codes to JSON-RPC errors.
+ */
+export interface ChainApi {
+  status(): StatusView;
+  blockNumber(): number;
+  getBlockByNumber(height: number, fullTransactions: boolean): Promise<BlockView | null>;
+  getBlockByHash(hash: string, fullTransactions: boolean): Promise<BlockView | null>;
+  /** Accepts a signed transaction into the mempool and returns its hash. */
+  sendTransaction(tx: unknown): string;
+  getTransaction(hash: string): Promise<TransactionView | null>;
+  getTransactionReceipt(hash: string): Promise<ReceiptView | null>;
+  /** The next nonce for the sender, counting transactions waiting in the mempool. */
+  getNonce(address: string): Promise<number>;
+  call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView>;
+  getEvidence(): EvidenceView;
+  listContracts(): ContractView[];
+}
