@@ -17,7 +17,10 @@ export type ChainErrorCode =
   | 'TX_READONLY_METHOD'
   | 'MEMPOOL_FULL'
   | 'BLOCK_INVALID'
-  | 'CERTIFICATE_INVALID';
+  | 'CERTIFICATE_INVALID'
+  | 'CALL_FAILED'
+  | 'NOT_FOUND'
+  | 'ENCLAVE_UNAVAILABLE';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

@@ -7,3 +7,5 @@ export * from './crypto/signing.js';
 export * from './crypto/merkle.js';
 export * from './chain/transaction.js';
 export * from './chain/block.js';
+export * from './chain/genesis.js';
+export * from './chain/header-rules.js';

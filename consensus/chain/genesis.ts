@@ -1,0 +1,113 @@
+import { ChainError } from '../errors.js';
+import { canonicalBytes, isCanonicalJsonValue, type JsonValue } from '../encoding/canonical-json.js';
+import { isHexOfLength } from '../encoding/hex.js';
+import { sha256Hex } from '../crypto/hash.js';
+import { CONTRACT_NAME_RE } from './transaction.js';
+
+/** A contract deployed at genesis: the bundle itself, so every enclave can measure it. */
+export interface GenesisContract {
+  name: string;
+  manifest: JsonValue;
+  code: string;
+  /** Arguments for the contract's `init` method, when its manifest has one. */
+  initArgs: JsonValue[];
+}
+
+export interface GenesisMember {
+  id: string;
+  /** ed25519 public key, lowercase hex. */
+  publicKey: string;
+}
+
+export interface GenesisValidator {
+  nodeId: string;
+}
+
+export interface ConsensusParams {
+  /** Most transactions in one block. */
+  maxBlockTxs: number;
+  /** Most canonical transaction bytes in one block. */
+  maxBlockBytes: number;
+  /** How long the proposer waits for more transactions before cutting a non-full block. */
+  blockIntervalMs: number;
+  maxTxBytes: number;
+  maxGasLimit: number;
+}
+
+export interface EnclaveTrust {
+  /** Allowed enclave measurements (lowercase hex) per platform. */
+  measurements: Record<string, string[]>;
+  /** Declared virtual vendor roots (SPKI PEM); only for development chains. */
+  virtualRoots: string[];
+}
+
+export interface Genesis {
+  chainId: string;
+  /** Genesis time, ms since the Unix epoch. */
+  time: number;
+  members: GenesisMember[];
+  validators: GenesisValidator[];
+  contracts: GenesisContract[];
+  enclave: EnclaveTrust;
+  /** The attestation policy, as the attestation library defines it. */
+  policy: JsonValue;
+  consensus: ConsensusParams;
+}
+
+export const DEFAULT_CONSENSUS_PARAMS: ConsensusParams = {
+  maxBlockTxs: 2000,
+  maxBlockBytes: 4 * 1024 * 1024,
+  blockIntervalMs: 25,
+  maxTxBytes: 32 * 1024,
+  maxGasLimit: 50_000_000,
+};
+
+export function genesisHash(genesis: Genesis): string {
+  return sha256Hex(canonicalBytes(genesis));
+}
+
+function positiveInt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+}
+
+/** Checks a genesis document read from disk; throws ChainError('ENCODING_INVALID') naming the field. */
+export function parseGenesis(raw: unknown): Genesis {
+  const fail = (why: string): never => {
+    throw new ChainError('ENCODING_INVALID', `invalid genesis: ${why}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('not an object');
+  if (!isCanonicalJsonValue(raw)) fail('must be canonical JSON (integers only)');
+  const g = raw as Record<string, unknown>;
+  if (typeof g.chainId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(g.chainId)) fail('chainId');
+  if (typeof g.time !== 'number' || !Number.isSafeInteger(g.time) || g.time < 0) fail('time');
+  if (!Array.isArray(g.members)) fail('members must be an array');
+  for (const m of g.members as unknown[]) {
+    const member = m as Record<string, unknown>;
+    if (typeof member?.id !== 'string' || !isHexOfLength(member.publicKey, 32)) fail('each member needs an id and a 32-byte publicKey');
+  }
+  if (!Array.isArray(g.validators) || g.validators.length === 0) fail('validators must be a non-empty array');
+  for (const v of g.validators as unknown[]) {
+    if (typeof (v as Record<string, unknown>)?.nodeId !== 'string') fail('each validator needs a nodeId');
+  }
+  if (!Array.isArray(g.contracts)) fail('contracts must be an array');
+  const names = new Set<string>();
+  for (const c of g.contracts as unknown[]) {
+    const contract = c as Record<string, unknown>;
+    if (typeof contract?.name !== 'string' || !CONTRACT_NAME_RE.test(contract.name)) fail('contract name');
+    if (names.has(contract.name as string)) fail(`contract "${String(contract.name)}" listed twice`);
+    names.add(contract.name as string);
+    if (typeof contract.code !== 'string') fail(`contract "${String(contract.name)}" code`);
+    if (typeof contract.manifest !== 'object' || contract.manifest === null) fail(`contract "${String(contract.name)}" manifest`);
+    if (!Array.isArray(contract.initArgs)) fail(`contract "${String(contract.name)}" initArgs must be an array`);
+  }
+  const enclave = g.enclave as Record<string, unknown> | undefined;
+  if (typeof enclave !== 'object' || enclave === null) fail('enclave');
+  if (typeof enclave!.measurements !== 'object' || enclave!.measurements === null) fail('enclave.measurements');
+  if (!Array.isArray(enclave!.virtualRoots)) fail('enclave.virtualRoots');
+  const params = g.consensus as Record<string, unknown> | undefined;
+  if (typeof params !== 'object' || params === null) fail('consensus');
+  for (const key of Object.keys(DEFAULT_CONSENSUS_PARAMS)) {
+    if (!positiveInt(params![key])) fail(`consensus.${key} must be a positive integer`);
+  }
+  return raw as unknown as Genesis;
+}

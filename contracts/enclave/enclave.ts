@@ -1,0 +1,336 @@
+import {
+  ChainError,
+  Ed25519Signer,
+  ZERO_HASH,
+  canonicalBytes,
+  canonicalize,
+  checkChildHeader,
+  generateEd25519KeyPair,
+  headerHash,
+  precommitFor,
+  receiptsRootOf,
+  sha256Hex,
+  toHex,
+  txRootOf,
+  voteMessage,
+  type BlockHeader,
+  type Genesis,
+  type JsonValue,
+  type Receipt,
+  type SignedTx,
+} from '../../consensus/index.js';
+import { reportDataFor } from '../../attestation/index.js';
+import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
+import { ContractRuntime } from '../sandbox/index.js';
+import { BlockExecutor, nextStateRoot, type Deployment } from './executor.js';
+import type {
+  BlockResult,
+  ContractInfo,
+  EcallRequest,
+  EnclaveIdentity,
+  InitRequest,
+  InitResponse,
+} from './protocol.js';
+import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
+
+/** What the enclave asks of its platform: evidence over the report data it chose. */
+export interface EnclavePlatform {
+  getReport(reportData: Uint8Array): Promise<{ platform: string; measurement: string; evidence: Uint8Array }>;
+}
+
+/** The gas a read-only call may use. */
+const CALL_GAS_LIMIT = 10_000_000;
+
+/** The zero key stands for "no caller" (genesis deployment, anonymous calls). */
+export const ANONYMOUS_CALLER = ZERO_HASH;
+
+interface PendingBlock {
+  header: BlockHeader;
+  writeSet: StateWrite[];
+}
+
+/**
+ * The enclave program's logic, behind the ecall interface. It holds the chain
+ * state, the contract runtime and the enclave's signing key; none of them leave.
+ */
+export class Enclave {
+  #runtime: ContractRuntime;
+  #signer: Ed25519Signer | undefined;
+  #genesis: Genesis | undefined;
+  #nodeId = '';
+  #state = new CommittedState();
+  #head: BlockHeader | undefined;
+  #headHash = '';
+  #deployments = new Map<string, Deployment>();
+  #pending = new Map<string, PendingBlock>();
+  /** height/round → block hash of the precommit signed, so no conflicting second one is signed. */
+  #signedPrecommits = new Map<string, string>();
+  #identity: EnclaveIdentity | undefined;
+  #executor: BlockExecutor;
+
+  private constructor(
+    runtime: ContractRuntime,
+    private readonly platform: EnclavePlatform,
+  ) {
+    this.#runtime = runtime;
+    this.#executor = new BlockExecutor(runtime, (name) => this.#deployments.get(name));
+  }
+
+  static async create(platform: EnclavePlatform): Promise<Enclave> {
+    return new Enclave(await ContractRuntime.create(), platform);
+  }
+
+  async handle(request: EcallRequest): Promise<unknown> {
+    switch (request.type) {
+      case 'init':
+        return this.#init(request);
+      case 'proposeBlock':
+        return this.#proposeBlock(request.parent, request.time, request.txs);
+      case 'executeBlock':
+        return this.#executeBlock(request.parent, request.header, request.txs);
+      case 'commitBlock':
+        return this.#commitBlock(request.blockHash);
+      case 'call':
+        return this.#call(request.contract, request.method, request.args, request.caller);
+      case 'getEvidence':
+        return this.#evidence(request.freshness);
+      case 'listContracts':
+        return this.#listContracts();
+      default:
+        throw new ChainError('ENCODING_INVALID', `unknown ecall "${(request as { type: unknown }).type}"`);
+    }
+  }
+
+  dispose(): void {
+    this.#runtime.dispose();
+  }
+
+  async #init(request: InitRequest): Promise<InitResponse> {
+    if (this.#genesis) throw new ChainError('ENCLAVE_UNAVAILABLE', 'enclave already initialised');
+    this.#genesis = request.genesis;
+    this.#nodeId = request.nodeId;
+    // The key is generated here and never leaves: only its public half is returned.
+    this.#signer = new Ed25519Signer(generateEd25519KeyPair().privateKey);
+    let genesisBlock: InitResponse['genesisBlock'] = null;
+    if (request.resume) {
+      this.#state.load(request.resume.state);
+      this.#head = request.resume.header;
+      this.#headHash = headerHash(request.resume.header);
+      this.#reloadDeployments();
+    } else {
+      genesisBlock = this.#buildGenesis(request.genesis);
+    }
+    this.#identity = await this.#evidence(request.freshness);
+    return { identity: this.#identity, genesisBlock };
+  }
+
+  #buildGenesis(genesis: Genesis): NonNullable<InitResponse['genesisBlock']> {
+    const block = new StateOverlay(this.#state);
+    for (const contract of genesis.contracts) {
+      const bundle: ContractBundle = { manifest: parseManifest(contract.manifest), code: contract.code };
+      const measurement = bundleMeasurement(bundle);
+      block.write(stateKey.deployment(contract.name), canonicalize({ name: contract.name, measurement, bundle } as unknown as JsonValue));
+      this.#deployments.set(contract.name, { name: contract.name, measurement, bundle });
+    }
+    const receipts: Receipt[] = [];
+    for (const contract of genesis.contracts) {
+      const deployment = this.#deployments.get(contract.name)!;
+      const methods = deployment.bundle.manifest.methods as Record<string, { readonly: boolean }>;
+      if (!Object.prototype.hasOwnProperty.call(methods, 'init')) continue;
+      const txOverlay = new StateOverlay(block);
+      const outcome = this.#runtime.call(
+        deployment.bundle,
+        'init',
+        contract.initArgs,
+        { contract: contract.name, caller: ANONYMOUS_CALLER, blockHeight: 0, blockTime: genesis.time, readonly: false },
+        CALL_GAS_LIMIT,
+        {
+          get: (key) => txOverlay.readJson(stateKey.contract(contract.name, key)),
+          set: (key, value) => txOverlay.write(stateKey.contract(contract.name, key), canonicalize(value)),
+          delete: (key) => txOverlay.write(stateKey.contract(contract.name, key), null),
+        },
+      );
+      if (outcome.status !== 'success') {
+        throw new ChainError('BLOCK_INVALID', `genesis: init of "${contract.name}" failed: ${outcome.error?.message ?? ''}`);
+      }
+      txOverlay.mergeInto(block);
+      receipts.push({
+        txHash: sha256Hex(`genesis-init:${contract.name}`),
+        index: receipts.length,
+        status: 'success',
+        gasUsed: outcome.gasUsed,
+        result: outcome.result,
+        events: outcome.events.map((e) => ({ contract: contract.name, name: e.name, data: e.data })),
+        error: null,
+      });
+    }
+    const writeSet = block.writeSet();
+    const header: BlockHeader = {
+      chainId: genesis.chainId,
+      height: 0,
+      parentHash: ZERO_HASH,
+      time: genesis.time,
+      proposer: ZERO_HASH,
+      txRoot: txRootOf([]),
+      receiptsRoot: receiptsRootOf(receipts),
+      stateRoot: nextStateRoot(ZERO_HASH, writeSet),
+      validatorSetHash: sha256Hex(canonicalBytes(genesis.validators)),
+      policyHash: sha256Hex(canonicalBytes(genesis.policy)),
+    };
+    this.#state.apply(writeSet);
+    this.#head = header;
+    this.#headHash = headerHash(header);
+    return { header, receipts, writeSet };
+  }
+
+  #reloadDeployments(): void {
+    this.#deployments.clear();
+    for (const [, record] of this.#state.withPrefix(stateKey.deployment(''))) {
+      const parsed = JSON.parse(record) as { name: string; measurement: string; bundle: ContractBundle };
+      this.#deployments.set(parsed.name, parsed);
+    }
+  }
+
+  #genesisOrThrow(): Genesis {
+    if (!this.#genesis || !this.#head || !this.#signer) {
+      throw new ChainError('ENCLAVE_UNAVAILABLE', 'enclave not initialised');
+    }
+    return this.#genesis;
+  }
+
+  #proposeBlock(parent: BlockHeader, time: number, txs: SignedTx[]): BlockResult {
+    const genesis = this.#genesisOrThrow();
+    this.#requireHead(parent);
+    const output = this.#executor.execute(
+      this.#state,
+      { chainId: genesis.chainId, height: parent.height + 1, time },
+      genesis.consensus,
+      txs,
+      'propose',
+    );
+    const header: BlockHeader = {
+      chainId: genesis.chainId,
+      height: parent.height + 1,
+      parentHash: this.#headHash,
+      time: Math.max(time, parent.time),
+      proposer: this.#signer!.publicKey,
+      txRoot: txRootOf(output.txHashes),
+      receiptsRoot: receiptsRootOf(output.receipts),
+      stateRoot: nextStateRoot(parent.stateRoot, output.writeSet),
+      validatorSetHash: parent.validatorSetHash,
+      policyHash: parent.policyHash,
+    };
+    return this.#finish(header, output.includedIndexes, output.txHashes, output.receipts, output.writeSet, output.excluded);
+  }
+
+  /** Re-executes a block proposed elsewhere and signs only when every root matches. */
+  #executeBlock(parent: BlockHeader, header: BlockHeader, txs: SignedTx[]): BlockResult {
+    const genesis = this.#genesisOrThrow();
+    this.#requireHead(parent);
+    checkChildHeader(parent, header);
+    const output = this.#executor.execute(
+      this.#state,
+      { chainId: genesis.chainId, height: header.height, time: header.time },
+      genesis.consensus,
+      txs,
+      'validate',
+    );
+    const expected = {
+      txRoot: txRootOf(output.txHashes),
+      receiptsRoot: receiptsRootOf(output.receipts),
+      stateRoot: nextStateRoot(parent.stateRoot, output.writeSet),
+    };
+    for (const [field, value] of Object.entries(expected)) {
+      if (header[field as keyof typeof expected] !== value) {
+        throw new ChainError('BLOCK_INVALID', `block ${header.height}: ${field} does not match re-execution`);
+      }
+    }
+    return this.#finish(header, output.includedIndexes, output.txHashes, output.receipts, output.writeSet, []);
+  }
+
+  #finish(
+    header: BlockHeader,
+    included: number[],
+    txHashes: string[],
+    receipts: Receipt[],
+    writeSet: StateWrite[],
+    excluded: BlockResult['excluded'],
+  ): BlockResult {
+    const blockHash = headerHash(header);
+    const round = 0;
+    const slot = `${header.height}/${round}`;
+    const signed = this.#signedPrecommits.get(slot);
+    if (signed !== undefined && signed !== blockHash) {
+      throw new ChainError('BLOCK_INVALID', `already precommitted another block at height ${header.height} round ${round}`);
+    }
+    this.#signedPrecommits.set(slot, blockHash);
+    const signature = this.#signer!.sign(voteMessage(precommitFor(header.chainId, header.height, round, blockHash)));
+    this.#pending.set(blockHash, { header, writeSet });
+    return {
+      header,
+      blockHash,
+      included,
+      txHashes,
+      receipts,
+      writeSet,
+      excluded,
+      precommit: { validator: this.#signer!.publicKey, signature },
+    };
+  }
+
+  #requireHead(parent: BlockHeader): void {
+    if (headerHash(parent) !== this.#headHash) {
+      throw new ChainError('BLOCK_INVALID', `parent is not the enclave's head (height ${this.#head?.height ?? -1})`);
+    }
+  }
+
+  #commitBlock(blockHash: string): { height: number } {
+    this.#genesisOrThrow();
+    const pending = this.#pending.get(blockHash);
+    if (!pending) throw new ChainError('NOT_FOUND', `no executed block ${blockHash} to commit`);
+    this.#state.apply(pending.writeSet);
+    this.#head = pending.header;
+    this.#headHash = blockHash;
+    this.#pending.clear();
+    for (const slot of this.#signedPrecommits.keys()) {
+      if (Number(slot.split('/')[0]) <= pending.header.height) this.#signedPrecommits.delete(slot);
+    }
+    if (pending.writeSet.some(([key]) => key.startsWith('k:'))) this.#reloadDeployments();
+    return { height: pending.header.height };
+  }
+
+  #call(contract: string, method: string, args: JsonValue[], caller: string): { result: JsonValue; gasUsed: number } {
+    const genesis = this.#genesisOrThrow();
+    const head = this.#head!;
+    return this.#executor.call(
+      this.#state,
+      { chainId: genesis.chainId, height: head.height, time: head.time },
+      contract,
+      method,
+      args,
+      caller,
+      CALL_GAS_LIMIT,
+    );
+  }
+
+  async #evidence(freshness: string): Promise<EnclaveIdentity> {
+    const genesis = this.#genesis;
+    if (!genesis || !this.#signer) throw new ChainError('ENCLAVE_UNAVAILABLE', 'enclave not initialised');
+    const publicKeys = { vote: this.#signer.publicKey };
+    const reportData = reportDataFor({ publicKeys, chainId: genesis.chainId, nodeId: this.#nodeId, freshness });
+    const report = await this.platform.getReport(reportData);
+    return {
+      publicKeys,
+      platform: report.platform,
+      measurement: report.measurement,
+      reportData: toHex(reportData),
+      evidence: Buffer.from(report.evidence).toString('base64'),
+    };
+  }
+
+  #listContracts(): ContractInfo[] {
+    return [...this.#deployments.values()]
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((d) => ({ name: d.name, measurement: d.measurement, manifest: d.bundle.manifest as unknown as JsonValue }));
+  }
+}

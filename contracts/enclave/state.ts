@@ -1,0 +1,84 @@
+import type { JsonValue } from '../../consensus/index.js';
+
+/**
+ * Keys of the enclave's state map. Contract state and system records share one
+ * ordered key space so a block's write set is one list.
+ *   c:<contract>:<key>   a contract's key-value map
+ *   n:<address>          the sender's next nonce
+ *   k:<contract>         the deployed contract (measurement, manifest, code)
+ */
+export const stateKey = {
+  contract: (contract: string, key: string): string => `c:${contract}:${key}`,
+  nonce: (address: string): string => `n:${address}`,
+  deployment: (contract: string): string => `k:${contract}`,
+};
+
+/** One state change: the canonical JSON of the new value, or null when deleted. */
+export type StateWrite = [key: string, value: string | null];
+
+/** Reads through to the layer below when a key is not written at this layer. */
+export interface StateReader {
+  read(key: string): string | undefined;
+}
+
+/** The committed state, held in enclave memory. */
+export class CommittedState implements StateReader {
+  readonly #entries = new Map<string, string>();
+
+  read(key: string): string | undefined {
+    return this.#entries.get(key);
+  }
+
+  load(entries: Iterable<[string, string]>): void {
+    for (const [key, value] of entries) this.#entries.set(key, value);
+  }
+
+  apply(writes: readonly StateWrite[]): void {
+    for (const [key, value] of writes) {
+      if (value === null) this.#entries.delete(key);
+      else this.#entries.set(key, value);
+    }
+  }
+
+  /** Entries whose key starts with the prefix (a full scan: for rare system reads only). */
+  *withPrefix(prefix: string): IterableIterator<[string, string]> {
+    for (const entry of this.#entries) if (entry[0].startsWith(prefix)) yield entry;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** A layer of uncommitted writes (a block, or one transaction inside it). */
+export class StateOverlay implements StateReader {
+  readonly #writes = new Map<string, string | null>();
+  constructor(private readonly below: StateReader) {}
+
+  read(key: string): string | undefined {
+    if (this.#writes.has(key)) {
+      const value = this.#writes.get(key);
+      return value === null ? undefined : value;
+    }
+    return this.below.read(key);
+  }
+
+  write(key: string, value: string | null): void {
+    this.#writes.set(key, value);
+  }
+
+  /** Moves this layer's writes into the given overlay (a transaction that succeeded). */
+  mergeInto(target: StateOverlay): void {
+    for (const [key, value] of this.#writes) target.write(key, value);
+  }
+
+  /** The write set, sorted by key so every enclave produces the same bytes. */
+  writeSet(): StateWrite[] {
+    return [...this.#writes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  readJson(key: string): JsonValue | null {
+    const text = this.read(key);
+    return text === undefined ? null : (JSON.parse(text) as JsonValue);
+  }
+}

@@ -1,0 +1,302 @@
+import { randomBytes } from 'node:crypto';
+import {
+  ChainError,
+  checkTxStateless,
+  genesisHash,
+  headerHash,
+  isHexOfLength,
+  type BlockHeader,
+  type CommitCertificate,
+  type Genesis,
+  type JsonValue,
+  type SignedTx,
+} from '../../consensus/index.js';
+import { ANONYMOUS_CALLER, stateKey, type BlockResult, type ContractInfo, type EnclaveIdentity } from '../../contracts/index.js';
+import type { EnclaveHost } from '../enclave/enclave-host.js';
+import type { Logger } from '../log/logger.js';
+import { Mempool, type MempoolLimits } from '../mempool/mempool.js';
+import type { ChainStore, StoredBlock } from '../storage/chain-store.js';
+import type {
+  BlockView,
+  CallResultView,
+  ChainApi,
+  ContractView,
+  EvidenceView,
+  ReceiptView,
+  StatusView,
+  TransactionView,
+} from './api.js';
+import { BlockProducer } from './block-producer.js';
+import type { Clock } from './clock.js';
+
+export interface ChainServiceOptions {
+  genesis: Genesis;
+  nodeId: string;
+  store: ChainStore;
+  enclave: EnclaveHost;
+  clock: Clock;
+  log: Logger;
+  mempool?: Partial<MempoolLimits>;
+  /** Declared virtual vendor root (PEM), shown with the evidence on the virtual platform. */
+  virtualRoot?: string;
+  /** Called when the chain cannot go on (the enclave died, the disk failed): the process should exit. */
+  onFatal: (err: Error) => void;
+}
+
+type BlockListener = (block: StoredBlock) => void;
+
+/**
+ * The chain on this node: the committed head, the mempool and the enclave that
+ * executes blocks. Implements what the JSON-RPC API needs.
+ */
+export class ChainService implements ChainApi {
+  readonly #o: ChainServiceOptions;
+  readonly #genesisHash: string;
+  readonly mempool: Mempool;
+  #head!: BlockHeader;
+  #headHash = '';
+  #identity!: EnclaveIdentity;
+  #contracts: ContractInfo[] = [];
+  #methods = new Map<string, Map<string, boolean>>();
+  /** Committed nonce of every sender that ever sent (the enclave holds all state in memory too). */
+  #nonces = new Map<string, number>();
+  #producer: BlockProducer | undefined;
+  #listeners = new Set<BlockListener>();
+  #started = false;
+
+  constructor(options: ChainServiceOptions) {
+    this.#o = options;
+    this.#genesisHash = genesisHash(options.genesis);
+    this.mempool = new Mempool({ maxTxs: 50_000, maxPerSender: 1_000, ...options.mempool });
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const { store, enclave, genesis, log } = this.#o;
+    const storedGenesis = await store.getGenesisHash();
+    if (storedGenesis !== undefined && storedGenesis !== this.#genesisHash) {
+      throw new ChainError('BLOCK_INVALID', `the data directory belongs to another chain (genesis ${storedGenesis})`);
+    }
+    const head = await store.getHead();
+    let resume: { header: BlockHeader; state: [string, string][] } | null = null;
+    if (head) {
+      const block = await store.getBlock(head.height);
+      if (!block) throw new ChainError('BLOCK_INVALID', `the store's head block ${head.height} is missing`);
+      const state: [string, string][] = [];
+      for await (const entry of store.stateEntries()) {
+        state.push(entry);
+        if (entry[0].startsWith('n:')) this.#nonces.set(entry[0].slice(2), JSON.parse(entry[1]) as number);
+      }
+      resume = { header: block.header, state };
+      log.info('resuming chain', { height: head.height, hash: head.hash, stateEntries: state.length });
+    }
+    enclave.start();
+    const init = await enclave.init({
+      genesis,
+      nodeId: this.#o.nodeId,
+      freshness: randomBytes(16).toString('hex'),
+      resume,
+    });
+    this.#identity = init.identity;
+    if (init.genesisBlock) {
+      const { header, receipts, writeSet } = init.genesisBlock;
+      const hash = headerHash(header);
+      await store.setGenesisHash(this.#genesisHash);
+      await store.commitBlock({ hash, header, txHashes: [], certificate: null }, [], receipts, writeSet);
+      this.#setHead(header);
+      log.info('created genesis block', { chainId: genesis.chainId, hash });
+    } else {
+      this.#setHead(resume!.header);
+    }
+    await this.#refreshContracts();
+    log.info('enclave ready', {
+      platform: this.#identity.platform,
+      measurement: this.#identity.measurement,
+      voteKey: this.#identity.publicKeys.vote,
+    });
+    this.#producer = new BlockProducer(
+      enclave,
+      this.mempool,
+      genesis.consensus,
+      this.#o.clock,
+      { head: () => this.#head, commit: (result, certificate, txs) => this.#commit(result, certificate, txs) },
+      () => this.#identity.publicKeys.vote!,
+      log,
+      this.#o.onFatal,
+    );
+    this.#producer.start();
+  }
+
+  /** Stops producing after the block in progress; the store and enclave are stopped by their owner. */
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await this.#producer?.stop();
+  }
+
+  onBlock(listener: BlockListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #setHead(header: BlockHeader): void {
+    this.#head = header;
+    this.#headHash = headerHash(header);
+  }
+
+  async #refreshContracts(): Promise<void> {
+    this.#contracts = await this.#o.enclave.listContracts();
+    this.#methods = new Map(
+      this.#contracts.map((c) => {
+        const methods = (c.manifest as { methods: Record<string, { readonly: boolean }> }).methods;
+        return [c.name, new Map(Object.entries(methods).filter(([m]) => m !== 'init').map(([m, spec]) => [m, spec.readonly]))];
+      }),
+    );
+  }
+
+  async #commit(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void> {
+    const block: StoredBlock = { hash: result.blockHash, header: result.header, txHashes: result.txHashes, certificate };
+    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet);
+    await this.#o.enclave.commitBlock(result.blockHash);
+    let contractsChanged = false;
+    for (const [key, value] of result.writeSet) {
+      if (key.startsWith('n:') && value !== null) this.#nonces.set(key.slice(2), JSON.parse(value) as number);
+      else if (key.startsWith('k:')) contractsChanged = true;
+    }
+    this.#setHead(result.header);
+    if (contractsChanged) await this.#refreshContracts();
+    this.#o.log.debug('committed block', { height: result.header.height, txs: txs.length });
+    for (const listener of this.#listeners) listener(block);
+  }
+
+  // ---- ChainApi ----
+
+  status(): StatusView {
+    return {
+      chainId: this.#o.genesis.chainId,
+      nodeId: this.#o.nodeId,
+      height: this.#head.height,
+      headHash: this.#headHash,
+      headTime: this.#head.time,
+      platform: this.#identity.platform,
+      measurement: this.#identity.measurement,
+      mempoolSize: this.mempool.size,
+      genesisHash: this.#genesisHash,
+    };
+  }
+
+  blockNumber(): number {
+    return this.#head.height;
+  }
+
+  get head(): BlockHeader {
+    return this.#head;
+  }
+
+  async #blockView(block: StoredBlock | undefined, full: boolean): Promise<BlockView | null> {
+    if (!block) return null;
+    const { header } = block;
+    let transactions: BlockView['transactions'] = block.txHashes;
+    if (full && block.txHashes.length > 0) {
+      const stored = await this.#o.store.getTxs(block.txHashes);
+      transactions = stored.map((s, i) => ({
+        ...s!.tx,
+        hash: block.txHashes[i]!,
+        blockHeight: s!.height,
+        blockHash: s!.blockHash,
+        index: s!.index,
+      }));
+    }
+    return { hash: block.hash, ...header, transactions, certificate: block.certificate, header };
+  }
+
+  async getBlockByNumber(height: number, fullTransactions: boolean): Promise<BlockView | null> {
+    if (!Number.isSafeInteger(height) || height < 0 || height > this.#head.height) return null;
+    return this.#blockView(await this.#o.store.getBlock(height), fullTransactions);
+  }
+
+  async getBlockByHash(hash: string, fullTransactions: boolean): Promise<BlockView | null> {
+    if (!isHexOfLength(hash, 32)) return null;
+    return this.#blockView(await this.#o.store.getBlockByHash(hash), fullTransactions);
+  }
+
+  sendTransaction(raw: unknown): string {
+    const { genesis } = this.#o;
+    const checked = checkTxStateless(raw, genesis.chainId, {
+      maxTxBytes: genesis.consensus.maxTxBytes,
+      maxGasLimit: genesis.consensus.maxGasLimit,
+    });
+    const { tx, hash } = checked;
+    const methods = this.#methods.get(tx.contract);
+    if (!methods) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${tx.contract}"`);
+    if (!methods.has(tx.method)) {
+      throw new ChainError('TX_UNKNOWN_METHOD', `contract "${tx.contract}" has no method "${tx.method}"`);
+    }
+    this.mempool.add(checked, this.#nonces.get(tx.from) ?? 0);
+    return hash;
+  }
+
+  async getTransaction(hash: string): Promise<TransactionView | null> {
+    if (!isHexOfLength(hash, 32)) return null;
+    const waiting = this.mempool.get(hash);
+    if (waiting) return { ...waiting, hash, blockHeight: null, blockHash: null, index: null };
+    const stored = await this.#o.store.getTx(hash);
+    if (!stored) return null;
+    return { ...stored.tx, hash, blockHeight: stored.height, blockHash: stored.blockHash, index: stored.index };
+  }
+
+  async getTransactionReceipt(hash: string): Promise<ReceiptView | null> {
+    if (!isHexOfLength(hash, 32)) return null;
+    const receipt = await this.#o.store.getReceipt(hash);
+    if (!receipt) return null;
+    const view: ReceiptView = {
+      txHash: receipt.txHash,
+      status: receipt.status,
+      blockHeight: receipt.blockHeight,
+      blockHash: receipt.blockHash,
+      index: receipt.index,
+      gasUsed: receipt.gasUsed,
+      result: receipt.result,
+      events: receipt.events,
+    };
+    if (receipt.error) view.error = receipt.error;
+    return view;
+  }
+
+  async getNonce(address: string): Promise<number> {
+    if (!isHexOfLength(address, 32)) throw new ChainError('TX_MALFORMED', 'an address is a 32-byte public key in lowercase hex');
+    return this.mempool.nextNonce(address, this.#nonces.get(address) ?? 0);
+  }
+
+  async call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {
+    if (caller !== undefined && !isHexOfLength(caller, 32)) {
+      throw new ChainError('TX_MALFORMED', 'caller must be a 32-byte public key in lowercase hex');
+    }
+    const out = await this.#o.enclave.call({ contract, method, args, caller: caller ?? ANONYMOUS_CALLER });
+    return { result: out.result as JsonValue, gasUsed: out.gasUsed };
+  }
+
+  getEvidence(): EvidenceView {
+    const view: EvidenceView = {
+      platform: this.#identity.platform,
+      measurement: this.#identity.measurement,
+      publicKeys: this.#identity.publicKeys,
+      reportData: this.#identity.reportData,
+      evidence: this.#identity.evidence,
+    };
+    if (this.#o.virtualRoot) view.virtualRoot = this.#o.virtualRoot;
+    return view;
+  }
+
+  listContracts(): ContractView[] {
+    return this.#contracts.map((c) => ({ name: c.name, measurement: c.measurement, manifest: c.manifest }));
+  }
+
+  /** The committed nonce (for tests and tools). */
+  committedNonce(address: string): number {
+    return this.#nonces.get(address) ?? 0;
+  }
+
+  stateKeyOf = stateKey;
+}

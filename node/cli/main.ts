@@ -1,0 +1,45 @@
+import '../polyfills.js';
+import { Command, CommanderError } from 'commander';
+import { registerDevCommand } from './dev-command.js';
+import { CliError } from './errors.js';
+import { registerKeysCommand } from './keys-command.js';
+import { registerMeasureCommands } from './measure-commands.js';
+import { registerRpcCommands } from './rpc-commands.js';
+
+function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('cloister')
+    .description('Cloister: a consortium blockchain whose contracts run only inside attested enclaves')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerDevCommand(program);
+  registerKeysCommand(program);
+  registerRpcCommands(program);
+  registerMeasureCommands(program);
+  // Every subcommand exits through the handler below instead of process.exit.
+  const overrideAll = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(overrideAll);
+  };
+  overrideAll(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      process.exitCode = err.exitCode;
+      return;
+    }
+    const message = err instanceof CliError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`error: ${message}\n`);
+    process.exitCode = err instanceof CliError ? err.exitCode : 1;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { bundleMeasurement, loadBundleFromDir } from '../../contracts/index.js';
+import { measureEnclaveProgram } from '../enclave/measurement.js';
+import { CliError } from './errors.js';
+
+export function registerMeasureCommands(program: Command): void {
+  program
+    .command('contract')
+    .description('contract bundles')
+    .command('measure <path>')
+    .description('print the measurement (SHA-256 of the canonical bundle bytes) of a contract bundle directory')
+    .option('--json', 'print {"name","measurement"} as JSON', false)
+    .action(async (path: string, opts: { json: boolean }) => {
+      let bundle;
+      try {
+        bundle = await loadBundleFromDir(path);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      const measurement = bundleMeasurement(bundle);
+      process.stdout.write(opts.json ? JSON.stringify({ name: bundle.manifest.name, measurement }) + '\n' : measurement + '\n');
+    });
+
+  program
+    .command('enclave')
+    .description('the enclave program')
+    .command('measure')
+    .description('print the measurement (SHA-384) of the enclave program, recomputable from the built files')
+    .option('--json', 'print {"measurement","files"} listing every measured file', false)
+    .action((opts: { json: boolean }) => {
+      let m;
+      try {
+        m = measureEnclaveProgram();
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ measurement: m.measurement, files: m.files.map((f) => f.path), hashes: m.files }) + '\n');
+      } else {
+        process.stdout.write(m.measurement + '\n');
+      }
+    });
+}

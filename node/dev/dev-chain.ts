@@ -1,0 +1,82 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  DEFAULT_CONSENSUS_PARAMS,
+  generateEd25519KeyPair,
+  parseGenesis,
+  type Genesis,
+  type GenesisContract,
+  type JsonValue,
+} from '../../consensus/index.js';
+import { loadBundleFromDir } from '../../contracts/index.js';
+import { measureEnclaveProgram } from '../enclave/measurement.js';
+import { loadOrCreateVirtualRoot } from '../enclave/virtual-platform.js';
+import { readKeyFile, writeKeyFile } from '../keys/key-file.js';
+import type { NodeConfig } from '../config/node-config.js';
+import { projectRoot } from '../util/project-root.js';
+
+export const DEV_CHAIN_ID = 'cloister-dev';
+export const EXAMPLE_CONTRACTS = ['counter', 'token', 'analytics'] as const;
+
+export interface DevChainOptions {
+  dataDir: string;
+  rpcPort: number;
+  rpcHost?: string;
+  fresh?: boolean;
+  /** Genesis time; the caller passes the clock's reading. */
+  now: number;
+}
+
+/**
+ * Prepares the single-node development chain in a data directory: the virtual
+ * vendor root, a development member key (the token contract's owner) and a
+ * genesis that approves and deploys the example contracts. An existing
+ * directory is resumed as it is; `fresh` wipes it first.
+ */
+export async function prepareDevChain(options: DevChainOptions): Promise<{ config: NodeConfig; created: boolean }> {
+  const { dataDir } = options;
+  if (options.fresh) rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  const genesisFile = join(dataDir, 'genesis.json');
+  const virtualRootFile = join(dataDir, 'virtual-root.json');
+  const memberFile = join(dataDir, 'member.json');
+  const config: NodeConfig = {
+    dataDir,
+    nodeId: 'node-1',
+    genesisFile,
+    rpc: { host: options.rpcHost ?? '127.0.0.1', port: options.rpcPort, corsOrigins: [] },
+    enclave: { platform: 'virtual', virtualRootFile },
+    log: { level: 'info', format: 'pretty' },
+  };
+  if (existsSync(genesisFile)) return { config, created: false };
+
+  const root = loadOrCreateVirtualRoot(virtualRootFile);
+  if (!existsSync(memberFile)) writeKeyFile(memberFile, generateEd25519KeyPair());
+  const member = readKeyFile(memberFile);
+  const contracts: GenesisContract[] = [];
+  for (const name of EXAMPLE_CONTRACTS) {
+    const bundle = await loadBundleFromDir(join(projectRoot(), 'contracts', 'examples', name));
+    contracts.push({
+      name,
+      manifest: bundle.manifest as unknown as JsonValue,
+      code: bundle.code,
+      initArgs: name === 'token' ? [member.publicKey] : [],
+    });
+  }
+  const genesis: Genesis = {
+    chainId: DEV_CHAIN_ID,
+    time: options.now,
+    members: [{ id: 'dev', publicKey: member.publicKey }],
+    validators: [{ nodeId: config.nodeId }],
+    contracts,
+    enclave: { measurements: { virtual: [measureEnclaveProgram().measurement] }, virtualRoots: [root.publicKeyPem] },
+    policy: { allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false },
+    consensus: { ...DEFAULT_CONSENSUS_PARAMS },
+  };
+  writeFileSync(genesisFile, JSON.stringify(parseGenesis(genesis), null, 2) + '\n');
+  return { config, created: true };
+}
+
+export function readGenesisFile(file: string): Genesis {
+  return parseGenesis(JSON.parse(readFileSync(file, 'utf8')));
+}
