@@ -1,0 +1,225 @@
+import type {
+  BlockView,
+  CallResultView,
+  ContractView,
+  EvidenceView,
+  ReceiptView,
+  StatusView,
+  TransactionView,
+} from '../chain/api.js';
+import type { JsonValue, SignedTx } from '../../consensus/index.js';
+import type { OpenRpcDocument } from '../rpc/openrpc.js';
+import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
+import { asErrorObject, ClientError, RpcError } from './errors.js';
+import type { RpcMethodName, RpcParams, RpcResult } from './methods.js';
+import { postJson, type FetchLike, type TransportOptions } from './transport.js';
+
+export { RpcError, ClientError, type ClientErrorKind } from './errors.js';
+export { RpcBatch, BatchResults, type BatchHandle, type Settled } from './batch.js';
+export { RPC_METHOD_NAMES, type RpcMethodMap, type RpcMethodName, type RpcParams, type RpcResult } from './methods.js';
+export { RpcErrorCodes, RPC_ERRORS, type RpcErrorName } from '../rpc/errors.js';
+export type { FetchLike } from './transport.js';
+export type {
+  BlockView,
+  CallResultView,
+  ContractView,
+  EvidenceView,
+  ReceiptView,
+  StatusView,
+  TransactionView,
+} from '../chain/api.js';
+export type { OpenRpcDocument } from '../rpc/openrpc.js';
+
+export interface CloisterClientOptions {
+  /** Default: the global fetch. */
+  fetch?: FetchLike;
+  /** Per HTTP request; default 30 s. */
+  timeoutMs?: number;
+  /** Extra HTTP headers (e.g. authorization for a proxy). */
+  headers?: Record<string, string>;
+}
+
+export interface WaitOptions {
+  /** Default 60 s. */
+  timeoutMs?: number;
+  /** Default 250 ms. */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+interface ResponseShape {
+  id?: unknown;
+  result?: unknown;
+  error?: unknown;
+}
+
+/** Drops trailing undefined params, so optional params are simply absent. */
+function trimParams(params: readonly unknown[]): unknown[] {
+  let end = params.length;
+  while (end > 0 && params[end - 1] === undefined) end--;
+  return params.slice(0, end);
+}
+
+/** A typed client of a Cloister node's JSON-RPC interface. */
+export class CloisterClient {
+  readonly url: string;
+  readonly #transport: TransportOptions;
+  #nextId = 1;
+
+  constructor(url: string, options: CloisterClientOptions = {}) {
+    this.url = url;
+    const fetchImpl = options.fetch ?? ((input: string, init: RequestInit) => globalThis.fetch(input, init));
+    this.#transport = { fetch: fetchImpl, timeoutMs: options.timeoutMs ?? 30_000, headers: { ...options.headers } };
+  }
+
+  /** Calls a method by name with positional params. Throws RpcError or ClientError. */
+  async request<M extends RpcMethodName>(method: M, ...params: RpcParams<M>): Promise<RpcResult<M>> {
+    return (await this.rawRequest(method, trimParams(params))) as RpcResult<M>;
+  }
+
+  /** Calls any method (e.g. one this client version does not know). */
+  async rawRequest(method: string, params?: unknown[] | Record<string, unknown>): Promise<unknown> {
+    const id = this.#nextId++;
+    const message = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
+    const reply = await postJson(this.url, JSON.stringify(message), this.#transport);
+    const response = reply.body as ResponseShape | undefined;
+    if (typeof response !== 'object' || response === null || Array.isArray(response)) {
+      throw new ClientError(reply.status === 200 ? 'protocol' : 'http', `unexpected answer to ${method} (HTTP ${reply.status})`, reply.status);
+    }
+    const error = asErrorObject(response.error);
+    if (error) throw new RpcError(error, method);
+    if (reply.status !== 200 || !('result' in response) || response.id !== id) {
+      throw new ClientError(reply.status === 200 ? 'protocol' : 'http', `unexpected answer to ${method} (HTTP ${reply.status})`, reply.status);
+    }
+    return response.result;
+  }
+
+  /** Sends a notification: no id, no answer. */
+  async notify(method: string, params?: unknown[] | Record<string, unknown>): Promise<void> {
+    const message = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
+    const reply = await postJson(this.url, JSON.stringify(message), this.#transport);
+    const error = asErrorObject((reply.body as ResponseShape | undefined)?.error);
+    if (error) throw new RpcError(error, method);
+  }
+
+  /** Starts a batch: add requests, then `send()` them in one HTTP call. */
+  batch(): RpcBatch {
+    return new RpcBatch((entries) => this.#sendBatch(entries));
+  }
+
+  async #sendBatch(entries: readonly BatchEntry[]): Promise<Settled<unknown>[]> {
+    const firstId = this.#nextId;
+    this.#nextId += entries.length;
+    const messages = entries.map((entry, i) => ({
+      jsonrpc: '2.0',
+      id: firstId + i,
+      method: entry.method,
+      params: trimParams(entry.params),
+    }));
+    const reply = await postJson(this.url, JSON.stringify(messages), this.#transport);
+    if (!Array.isArray(reply.body)) {
+      const error = asErrorObject((reply.body as ResponseShape | undefined)?.error);
+      if (error) throw new RpcError(error);
+      throw new ClientError(reply.status === 200 ? 'protocol' : 'http', `unexpected answer to a batch (HTTP ${reply.status})`, reply.status);
+    }
+    const settled: (Settled<unknown> | undefined)[] = new Array(entries.length);
+    for (const item of reply.body as ResponseShape[]) {
+      const index = typeof item?.id === 'number' ? item.id - firstId : -1;
+      const entry = entries[index];
+      if (!entry || settled[index]) throw new ClientError('protocol', 'batch answer with an unknown or repeated id');
+      const error = asErrorObject(item.error);
+      settled[index] = error ? { ok: false, error: new RpcError(error, entry.method) } : { ok: true, value: item.result };
+    }
+    if (settled.some((s) => s === undefined) || settled.length !== entries.length) {
+      throw new ClientError('protocol', 'batch answer is missing responses');
+    }
+    return settled as Settled<unknown>[];
+  }
+
+  /** Polls for a receipt until it exists; throws ClientError('timeout') after timeoutMs. */
+  async waitForReceipt(hash: string, options: WaitOptions = {}): Promise<ReceiptView> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const pollMs = options.pollMs ?? 250;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const receipt = await this.getTransactionReceipt(hash);
+      if (receipt) return receipt;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ClientError('timeout', `no receipt for ${hash} within ${timeoutMs} ms`);
+      await delay(Math.min(pollMs, left), options.signal);
+    }
+  }
+
+  rpcDiscover(): Promise<OpenRpcDocument> {
+    return this.request('rpc.discover');
+  }
+
+  blockNumber(): Promise<number> {
+    return this.request('chain_blockNumber');
+  }
+
+  getBlockByNumber(height: number | 'latest', fullTransactions?: boolean): Promise<BlockView | null> {
+    return this.request('chain_getBlockByNumber', height, fullTransactions);
+  }
+
+  getBlockByHash(hash: string, fullTransactions?: boolean): Promise<BlockView | null> {
+    return this.request('chain_getBlockByHash', hash, fullTransactions);
+  }
+
+  /** Submits a signed transaction; returns its hash. */
+  sendTransaction(tx: SignedTx): Promise<string> {
+    return this.request('chain_sendTransaction', tx);
+  }
+
+  /** Submits many transactions in one HTTP call, accepted in array order. */
+  async sendTransactions(txs: readonly SignedTx[]): Promise<Settled<string>[]> {
+    const batch = this.batch();
+    const handles = txs.map((tx) => batch.add('chain_sendTransaction', tx));
+    const results = await batch.send();
+    return handles.map((handle) => results.get(handle));
+  }
+
+  getTransaction(hash: string): Promise<TransactionView | null> {
+    return this.request('chain_getTransaction', hash);
+  }
+
+  getTransactionReceipt(hash: string): Promise<ReceiptView | null> {
+    return this.request('chain_getTransactionReceipt', hash);
+  }
+
+  getNonce(address: string): Promise<number> {
+    return this.request('chain_getNonce', address);
+  }
+
+  call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {
+    return this.request('chain_call', contract, method, args, caller);
+  }
+
+  getEvidence(): Promise<EvidenceView> {
+    return this.request('tee_getEvidence');
+  }
+
+  listContracts(): Promise<ContractView[]> {
+    return this.request('contract_list');
+  }
+
+  status(): Promise<StatusView> {
+    return this.request('node_status');
+  }
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort(): void {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,52 @@
+import type {
+  BlockView,
+  CallResultView,
+  ContractView,
+  EvidenceView,
+  ReceiptView,
+  StatusView,
+  TransactionView,
+} from '../chain/api.js';
+import type { JsonValue, SignedTx } from '../../consensus/index.js';
+import type { OpenRpcDocument } from '../rpc/openrpc.js';
+
+/** Every RPC method's positional params and result, for typed calls. */
+export interface RpcMethodMap {
+  'rpc.discover': { params: []; result: OpenRpcDocument };
+  chain_blockNumber: { params: []; result: number };
+  chain_getBlockByNumber: { params: [height: number | 'latest', fullTransactions?: boolean]; result: BlockView | null };
+  chain_getBlockByHash: { params: [hash: string, fullTransactions?: boolean]; result: BlockView | null };
+  chain_sendTransaction: { params: [tx: SignedTx]; result: string };
+  chain_getTransaction: { params: [hash: string]; result: TransactionView | null };
+  chain_getTransactionReceipt: { params: [hash: string]; result: ReceiptView | null };
+  chain_getNonce: { params: [address: string]; result: number };
+  chain_call: { params: [contract: string, method: string, args: JsonValue[], caller?: string]; result: CallResultView };
+  tee_getEvidence: { params: []; result: EvidenceView };
+  contract_list: { params: []; result: ContractView[] };
+  node_status: { params: []; result: StatusView };
+}
+
+export type RpcMethodName = keyof RpcMethodMap;
+export type RpcParams<M extends RpcMethodName> = RpcMethodMap[M]['params'];
+export type RpcResult<M extends RpcMethodName> = RpcMethodMap[M]['result'];
+
+/** The methods this client knows, in the server's table order. */
+export const RPC_METHOD_NAMES = [
+  'chain_blockNumber',
+  'chain_getBlockByNumber',
+  'chain_getBlockByHash',
+  'chain_sendTransaction',
+  'chain_getTransaction',
+  'chain_getTransactionReceipt',
+  'chain_getNonce',
+  'chain_call',
+  'tee_getEvidence',
+  'contract_list',
+  'node_status',
+  'rpc.discover',
+] as const satisfies readonly RpcMethodName[];
+
+// Compile-time check that RPC_METHOD_NAMES lists every method of RpcMethodMap.
+type Unlisted = Exclude<RpcMethodName, (typeof RPC_METHOD_NAMES)[number]>;
+const everyMethodListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyMethodListed;

@@ -1,0 +1,159 @@
+import type { ChainErrorCode } from '../../consensus/index.js';
+
+/**
+ * The one table of JSON-RPC error codes Cloister returns: the five standard
+ * codes, the server's own limits, and one application code per ChainErrorCode
+ * (-32000..-32099). The OpenRPC document and the README are generated from /
+ * checked against this table; the client reads `RpcErrorCodes`.
+ *
+ * This module has no runtime imports so that the client can use it.
+ */
+export interface ErrorCodeEntry {
+  readonly code: number;
+  /** The JSON-RPC `message` sent with the code. */
+  readonly message: string;
+  readonly description: string;
+  /** HTTP status of the response that carries this error alone; 200 when absent. */
+  readonly httpStatus?: number;
+}
+
+const STANDARD = {
+  PARSE_ERROR: { code: -32700, message: 'Parse error', description: 'The body is not valid UTF-8 JSON.' },
+  INVALID_REQUEST: {
+    code: -32600,
+    message: 'Invalid Request',
+    description: 'Not a JSON-RPC 2.0 request object, an empty batch, nesting too deep, or a wrong Content-Type (HTTP 415).',
+  },
+  METHOD_NOT_FOUND: { code: -32601, message: 'Method not found', description: 'No such method.' },
+  INVALID_PARAMS: {
+    code: -32602,
+    message: 'Invalid params',
+    description: 'Params fail the method schema; data: { param?, path?, reason }.',
+  },
+  INTERNAL_ERROR: {
+    code: -32603,
+    message: 'Internal error',
+    description: 'An unexpected server failure; details are logged on the node, never returned.',
+  },
+} as const satisfies Record<string, ErrorCodeEntry>;
+
+const SERVER = {
+  SERVER_ERROR: {
+    code: -32000,
+    message: 'Server error',
+    description: 'An application error without a specific code; data.code names it when known.',
+  },
+  REQUEST_TOO_LARGE: {
+    code: -32001,
+    message: 'Request body too large',
+    description: 'The HTTP body exceeds the server limit (HTTP 413); data: { limit }.',
+    httpStatus: 413,
+  },
+  BATCH_TOO_LARGE: {
+    code: -32002,
+    message: 'Batch too large',
+    description: 'The batch has more entries than the server allows; data: { limit, size }.',
+  },
+  REQUEST_TIMEOUT: {
+    code: -32003,
+    message: 'Request timeout',
+    description: 'The body did not arrive in time (HTTP 408).',
+    httpStatus: 408,
+  },
+} as const satisfies Record<string, ErrorCodeEntry>;
+
+/** One entry per ChainErrorCode; `satisfies` makes a missing code a compile error. */
+const CHAIN = {
+  ENCODING_INVALID: { code: -32010, message: 'Encoding invalid', description: 'A value cannot be canonically encoded.' },
+  TX_MALFORMED: { code: -32020, message: 'Transaction malformed', description: 'The transaction has a wrong shape.' },
+  TX_TOO_LARGE: { code: -32021, message: 'Transaction too large', description: 'The canonical transaction exceeds the size limit.' },
+  TX_BAD_SIGNATURE: { code: -32022, message: 'Bad signature', description: 'The signature does not verify against `from`.' },
+  TX_WRONG_CHAIN: { code: -32023, message: 'Wrong chain', description: 'The transaction is for another chain id.' },
+  TX_NONCE_TOO_LOW: { code: -32024, message: 'Nonce too low', description: 'The nonce was already used by the sender.' },
+  TX_NONCE_GAP: { code: -32025, message: 'Nonce gap', description: 'The nonce skips ahead of the sender\'s next nonce.' },
+  TX_DUPLICATE: { code: -32026, message: 'Duplicate transaction', description: 'The transaction is already known.' },
+  TX_GAS_LIMIT: { code: -32027, message: 'Gas limit out of range', description: 'gasLimit exceeds the chain maximum.' },
+  TX_UNKNOWN_CONTRACT: { code: -32028, message: 'Unknown contract', description: 'No contract of that name is deployed.' },
+  TX_UNKNOWN_METHOD: { code: -32029, message: 'Unknown contract method', description: 'The contract has no such method.' },
+  TX_READONLY_METHOD: {
+    code: -32030,
+    message: 'Read-only method',
+    description: 'The method is read-only: use chain_call, not a transaction.',
+  },
+  MEMPOOL_FULL: { code: -32040, message: 'Mempool full', description: 'The node cannot accept more transactions now; retry later.' },
+  ENCLAVE_UNAVAILABLE: { code: -32041, message: 'Enclave unavailable', description: 'The enclave cannot serve the request now.' },
+  BLOCK_INVALID: { code: -32050, message: 'Block invalid', description: 'A block fails validation.' },
+  CERTIFICATE_INVALID: { code: -32051, message: 'Certificate invalid', description: 'A commit certificate fails validation.' },
+  CALL_FAILED: { code: -32060, message: 'Call failed', description: 'The read-only contract call failed.' },
+  NOT_FOUND: { code: -32061, message: 'Not found', description: 'The requested object does not exist.' },
+} as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
+
+/** Every error Cloister's JSON-RPC interface returns, by name. -32062..-32099 are free for later families. */
+export const RPC_ERRORS = { ...STANDARD, ...SERVER, ...CHAIN } as const;
+
+export type RpcErrorName = keyof typeof RPC_ERRORS;
+
+/** Error numbers by name, e.g. `RpcErrorCodes.TX_NONCE_GAP === -32025`. */
+export const RpcErrorCodes: { readonly [K in RpcErrorName]: (typeof RPC_ERRORS)[K]['code'] } = Object.freeze(
+  Object.fromEntries(Object.entries(RPC_ERRORS).map(([name, entry]) => [name, entry.code])),
+) as { readonly [K in RpcErrorName]: (typeof RPC_ERRORS)[K]['code'] };
+
+/** The JSON-RPC error object. */
+export interface JsonRpcErrorObject {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+/**
+ * Thrown by server code and method handlers to answer with a specific JSON-RPC
+ * error. Anything else thrown (except a ChainError) becomes -32603.
+ */
+export class RpcFault extends Error {
+  override readonly name = 'RpcFault';
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+
+  static of(name: RpcErrorName, data?: unknown, message?: string): RpcFault {
+    const entry: ErrorCodeEntry = RPC_ERRORS[name];
+    return new RpcFault(entry.code, message ?? entry.message, data);
+  }
+
+  toJSON(): JsonRpcErrorObject {
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data };
+  }
+}
+
+/** Structural view of consensus ChainError, so this module needs no runtime import. */
+export interface ChainErrorLike {
+  code: string;
+  message: string;
+  details?: Record<string, unknown> | undefined;
+}
+
+function isChainCode(code: string): code is ChainErrorCode {
+  return Object.prototype.hasOwnProperty.call(CHAIN, code);
+}
+
+/**
+ * Maps a ChainError to its JSON-RPC error: its own application code, the
+ * ChainError's message (written for the sender), data `{ code, ...details }`.
+ */
+export function chainErrorObject(err: ChainErrorLike): JsonRpcErrorObject {
+  const code = isChainCode(err.code) ? CHAIN[err.code].code : SERVER.SERVER_ERROR.code;
+  const details = err.details !== null && typeof err.details === 'object' ? err.details : {};
+  return { code, message: err.message, data: { ...details, code: err.code } };
+}
+
+/** The ChainErrorCode behind an application error number, if any. */
+export function chainCodeOf(rpcCode: number): ChainErrorCode | undefined {
+  for (const [name, entry] of Object.entries(CHAIN)) if (entry.code === rpcCode) return name as ChainErrorCode;
+  return undefined;
+}

@@ -1,0 +1,20 @@
+export { JsonRpcServer, type JsonRpcServerOptions } from './server.js';
+export { chainMethods } from './methods.js';
+export { MethodTable } from './table.js';
+export { Dispatcher, type DispatcherOptions } from './dispatch.js';
+export { defineMethod, type ParamSpec, type ResultSpec, type RpcMethod } from './method.js';
+export {
+  RPC_ERRORS,
+  RpcErrorCodes,
+  RpcFault,
+  chainCodeOf,
+  chainErrorObject,
+  type ErrorCodeEntry,
+  type JsonRpcErrorObject,
+  type RpcErrorName,
+} from './errors.js';
+export { buildOpenRpcDocument, type OpenRpcDocument, type OpenRpcInfo, type OpenRpcMethod } from './openrpc.js';
+export type { CorsOptions } from './cors.js';
+export { consoleLogger, silentLogger, type RpcLogger } from './logger.js';
+export type { JsonRpcId, JsonRpcRequest, JsonRpcResponse, JsonRpcParams } from './protocol.js';
+export type { JsonSchema } from './schemas.js';

@@ -1,0 +1,44 @@
+import type { RpcErrorName } from './errors.js';
+import type { JsonSchema } from './schemas.js';
+
+/** One parameter of a method, in position order. */
+export interface ParamSpec {
+  readonly name: string;
+  readonly summary?: string;
+  readonly schema: JsonSchema;
+  /** Defaults to true. Optional params must come after every required one. */
+  readonly required?: boolean;
+}
+
+export interface ResultSpec {
+  readonly name: string;
+  readonly schema: JsonSchema;
+}
+
+/**
+ * A JSON-RPC method: its documentation (which is also its OpenRPC entry) and
+ * its handler. The handler gets the params in declared order, already
+ * validated against their schemas; an absent optional param is `undefined`.
+ * It may throw a ChainError (mapped to its application code), an RpcFault
+ * (sent as is), or anything else (sent as -32603, logged).
+ */
+export interface RpcMethod {
+  readonly name: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly params: readonly ParamSpec[];
+  readonly result: ResultSpec;
+  /** Application errors the method can answer with, for the OpenRPC document. */
+  readonly errors?: readonly RpcErrorName[];
+  readonly handler: (...args: never[]) => unknown;
+}
+
+/**
+ * Declares a method with a typed handler. The argument types are the author's
+ * promise that they match the param schemas, which the server enforces first.
+ */
+export function defineMethod<A extends unknown[]>(
+  spec: Omit<RpcMethod, 'handler'> & { readonly handler: (...args: A) => unknown },
+): RpcMethod {
+  return spec as RpcMethod;
+}

@@ -1,0 +1,131 @@
+import type { JsonValue } from '../../consensus/index.js';
+import type { ChainApi } from '../chain/api.js';
+import { defineMethod, type RpcMethod } from './method.js';
+import * as s from './schemas.js';
+
+const blockTag: s.JsonSchema = {
+  description: 'A block height, or "latest" for the head.',
+  anyOf: [s.uint, { type: 'string', enum: ['latest'] }],
+};
+
+const fullTransactions = {
+  name: 'fullTransactions',
+  summary: 'Whole transactions instead of hashes (default false).',
+  schema: { type: 'boolean' },
+  required: false,
+} as const;
+
+const SEND_ERRORS = [
+  'TX_MALFORMED',
+  'TX_TOO_LARGE',
+  'TX_BAD_SIGNATURE',
+  'TX_WRONG_CHAIN',
+  'TX_NONCE_TOO_LOW',
+  'TX_NONCE_GAP',
+  'TX_DUPLICATE',
+  'TX_GAS_LIMIT',
+  'TX_UNKNOWN_CONTRACT',
+  'TX_UNKNOWN_METHOD',
+  'TX_READONLY_METHOD',
+  'ENCODING_INVALID',
+  'MEMPOOL_FULL',
+] as const;
+
+/**
+ * The chain, attestation and contract methods, served from a ChainApi.
+ * Later families (governance, network) add their own `xxxMethods(...)` arrays
+ * and the node passes them all to `new JsonRpcServer({ methods: [...] })`.
+ */
+export function chainMethods(api: ChainApi): RpcMethod[] {
+  return [
+    defineMethod({
+      name: 'chain_blockNumber',
+      summary: 'The height of the latest committed block.',
+      params: [],
+      result: { name: 'height', schema: s.uint },
+      handler: () => api.blockNumber(),
+    }),
+    defineMethod({
+      name: 'chain_getBlockByNumber',
+      summary: 'A committed block by height, or null.',
+      params: [{ name: 'height', schema: blockTag }, fullTransactions],
+      result: { name: 'block', schema: s.nullable(s.blockView) },
+      handler: (height: number | 'latest', full?: boolean) =>
+        api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, full ?? false),
+    }),
+    defineMethod({
+      name: 'chain_getBlockByHash',
+      summary: 'A committed block by hash, or null.',
+      params: [{ name: 'hash', schema: s.hash32 }, fullTransactions],
+      result: { name: 'block', schema: s.nullable(s.blockView) },
+      handler: (hash: string, full?: boolean) => api.getBlockByHash(hash, full ?? false),
+    }),
+    defineMethod({
+      name: 'chain_sendTransaction',
+      summary: 'Submits a signed transaction to the mempool; returns its hash.',
+      description:
+        'Handlers run in request order, so a batch of one sender\'s transactions with consecutive nonces is accepted in order.',
+      params: [{ name: 'tx', schema: s.signedTx }],
+      result: { name: 'txHash', schema: s.hash32 },
+      errors: SEND_ERRORS,
+      handler: (tx: unknown) => api.sendTransaction(tx),
+    }),
+    defineMethod({
+      name: 'chain_getTransaction',
+      summary: 'A transaction by hash (committed or in the mempool), or null.',
+      params: [{ name: 'hash', schema: s.hash32 }],
+      result: { name: 'transaction', schema: s.nullable(s.transactionView) },
+      handler: (hash: string) => api.getTransaction(hash),
+    }),
+    defineMethod({
+      name: 'chain_getTransactionReceipt',
+      summary: 'The receipt of a committed transaction, or null.',
+      params: [{ name: 'hash', schema: s.hash32 }],
+      result: { name: 'receipt', schema: s.nullable(s.receiptView) },
+      handler: (hash: string) => api.getTransactionReceipt(hash),
+    }),
+    defineMethod({
+      name: 'chain_getNonce',
+      summary: "The sender's next nonce, counting transactions waiting in the mempool.",
+      params: [{ name: 'address', schema: s.address }],
+      result: { name: 'nonce', schema: s.uint },
+      handler: (address: string) => api.getNonce(address),
+    }),
+    defineMethod({
+      name: 'chain_call',
+      summary: 'Runs a read-only contract method against the latest state.',
+      params: [
+        { name: 'contract', schema: s.contractName },
+        { name: 'method', schema: s.methodName },
+        { name: 'args', schema: { type: 'array', items: s.anyJson } },
+        { name: 'caller', summary: 'The caller address the contract sees (optional).', schema: s.address, required: false },
+      ],
+      result: { name: 'callResult', schema: s.callResultView },
+      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'ENCLAVE_UNAVAILABLE'],
+      handler: (contract: string, method: string, args: JsonValue[], caller?: string) =>
+        caller === undefined ? api.call(contract, method, args) : api.call(contract, method, args, caller),
+    }),
+    defineMethod({
+      name: 'tee_getEvidence',
+      summary: "This node's enclave attestation evidence.",
+      params: [],
+      result: { name: 'evidence', schema: s.evidenceView },
+      errors: ['ENCLAVE_UNAVAILABLE'],
+      handler: () => api.getEvidence(),
+    }),
+    defineMethod({
+      name: 'contract_list',
+      summary: 'The deployed contracts.',
+      params: [],
+      result: { name: 'contracts', schema: { type: 'array', items: s.contractView } },
+      handler: () => api.listContracts(),
+    }),
+    defineMethod({
+      name: 'node_status',
+      summary: "This node's chain, head and enclave status.",
+      params: [],
+      result: { name: 'status', schema: s.statusView },
+      handler: () => api.status(),
+    }),
+  ];
+}

@@ -1,0 +1,195 @@
+import { CONTRACT_NAME_RE, METHOD_NAME_RE } from '../../consensus/index.js';
+
+/** A JSON Schema (draft-07, the dialect of OpenRPC 1.2.6 and ajv's default). */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+/** Reusable schemas for params and results. Params are validated with them; results only document. */
+
+export const hash32: JsonSchema = {
+  title: 'Hash',
+  description: '32 bytes, lowercase hex (64 characters).',
+  type: 'string',
+  pattern: '^[0-9a-f]{64}$',
+};
+
+export const address: JsonSchema = {
+  title: 'Address',
+  description: 'An ed25519 public key: 32 bytes, lowercase hex (64 characters).',
+  type: 'string',
+  pattern: '^[0-9a-f]{64}$',
+};
+
+export const signature64: JsonSchema = {
+  title: 'Signature',
+  description: 'An ed25519 signature: 64 bytes, lowercase hex (128 characters).',
+  type: 'string',
+  pattern: '^[0-9a-f]{128}$',
+};
+
+export const uint: JsonSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+
+export const anyJson: JsonSchema = { description: 'Any JSON value (integers only as numbers).' };
+
+export const contractName: JsonSchema = { type: 'string', pattern: CONTRACT_NAME_RE.source };
+export const methodName: JsonSchema = { type: 'string', pattern: METHOD_NAME_RE.source };
+
+export function nullable(schema: JsonSchema): JsonSchema {
+  return { anyOf: [schema, { type: 'null' }] };
+}
+
+export function object(properties: Record<string, JsonSchema>, optional: readonly string[] = []): JsonSchema {
+  return {
+    type: 'object',
+    properties,
+    required: Object.keys(properties).filter((key) => !optional.includes(key)),
+  };
+}
+
+export const signedTx: JsonSchema = {
+  title: 'SignedTx',
+  type: 'object',
+  properties: {
+    chainId: { type: 'string', minLength: 1, maxLength: 64 },
+    from: address,
+    nonce: uint,
+    contract: contractName,
+    method: methodName,
+    args: { type: 'array', items: anyJson },
+    gasLimit: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    signature: signature64,
+  },
+  required: ['chainId', 'from', 'nonce', 'contract', 'method', 'args', 'gasLimit', 'signature'],
+  additionalProperties: false,
+};
+
+export const transactionView: JsonSchema = {
+  title: 'TransactionView',
+  type: 'object',
+  properties: {
+    ...(signedTx['properties'] as Record<string, JsonSchema>),
+    hash: hash32,
+    blockHeight: nullable(uint),
+    blockHash: nullable(hash32),
+    index: nullable(uint),
+  },
+  required: [...(signedTx['required'] as string[]), 'hash', 'blockHeight', 'blockHash', 'index'],
+};
+
+export const blockHeader: JsonSchema = {
+  title: 'BlockHeader',
+  ...object({
+    chainId: { type: 'string' },
+    height: uint,
+    parentHash: hash32,
+    time: uint,
+    proposer: address,
+    txRoot: hash32,
+    receiptsRoot: hash32,
+    stateRoot: hash32,
+    validatorSetHash: hash32,
+    policyHash: hash32,
+  }),
+};
+
+export const commitCertificate: JsonSchema = {
+  title: 'CommitCertificate',
+  ...object({
+    height: uint,
+    round: uint,
+    blockHash: hash32,
+    signatures: { type: 'array', items: object({ validator: address, signature: signature64 }) },
+  }),
+};
+
+export const blockView: JsonSchema = {
+  title: 'BlockView',
+  ...object({
+    hash: hash32,
+    height: uint,
+    parentHash: hash32,
+    time: uint,
+    proposer: address,
+    txRoot: hash32,
+    receiptsRoot: hash32,
+    stateRoot: hash32,
+    validatorSetHash: hash32,
+    policyHash: hash32,
+    chainId: { type: 'string' },
+    transactions: {
+      description: 'Transaction hashes, or whole transactions when fullTransactions is true.',
+      anyOf: [
+        { type: 'array', items: hash32 },
+        { type: 'array', items: transactionView },
+      ],
+    },
+    certificate: nullable(commitCertificate),
+    header: blockHeader,
+  }),
+};
+
+export const contractEvent: JsonSchema = {
+  title: 'ContractEvent',
+  ...object({ contract: { type: 'string' }, name: { type: 'string' }, data: anyJson }),
+};
+
+export const receiptView: JsonSchema = {
+  title: 'ReceiptView',
+  ...object(
+    {
+      txHash: hash32,
+      status: { type: 'string', enum: ['success', 'failed'] },
+      blockHeight: uint,
+      blockHash: hash32,
+      index: uint,
+      gasUsed: uint,
+      result: anyJson,
+      events: { type: 'array', items: contractEvent },
+      error: object({ code: { type: 'string' }, message: { type: 'string' } }),
+    },
+    ['error'],
+  ),
+};
+
+export const callResultView: JsonSchema = {
+  title: 'CallResultView',
+  ...object({ result: anyJson, gasUsed: uint }),
+};
+
+export const evidenceView: JsonSchema = {
+  title: 'EvidenceView',
+  ...object(
+    {
+      platform: { type: 'string' },
+      measurement: { type: 'string' },
+      publicKeys: {
+        description: "The enclave's public keys that the evidence's report_data binds, by purpose.",
+        type: 'object',
+        additionalProperties: { type: 'string' },
+      },
+      reportData: { type: 'string' },
+      evidence: { type: 'string', description: 'The raw evidence, base64.' },
+      virtualRoot: { type: 'string', description: 'The declared virtual vendor root (virtual platform only), PEM.' },
+    },
+    ['virtualRoot'],
+  ),
+};
+
+export const contractView: JsonSchema = {
+  title: 'ContractView',
+  ...object({ name: { type: 'string' }, measurement: { type: 'string' }, manifest: anyJson }),
+};
+
+export const statusView: JsonSchema = {
+  title: 'StatusView',
+  ...object({
+    chainId: { type: 'string' },
+    nodeId: { type: 'string' },
+    height: uint,
+    headHash: hash32,
+    headTime: uint,
+    platform: { type: 'string' },
+    measurement: { type: 'string' },
+    mempoolSize: uint,
+    genesisHash: hash32,
+  }),
+};

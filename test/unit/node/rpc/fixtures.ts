@@ -1,0 +1,196 @@
+import { ChainError, type JsonValue } from '../../../../consensus/index.js';
+import type {
+  BlockView,
+  CallResultView,
+  ChainApi,
+  ContractView,
+  EvidenceView,
+  ReceiptView,
+  StatusView,
+  TransactionView,
+} from '../../../../node/chain/api.js';
+import { JsonRpcServer, chainMethods, type JsonRpcServerOptions, type RpcLogger } from '../../../../node/rpc/index.js';
+
+export const h = (c: string): string => c.repeat(64);
+
+export const TX = {
+  chainId: 'test-chain',
+  from: h('a'),
+  nonce: 0,
+  contract: 'counter',
+  method: 'increment',
+  args: [1],
+  gasLimit: 100_000,
+  signature: 'b'.repeat(128),
+};
+
+export const TX_VIEW: TransactionView = { ...TX, hash: h('c'), blockHeight: 1, blockHash: h('d'), index: 0 };
+
+export const HEADER = {
+  chainId: 'test-chain',
+  height: 1,
+  parentHash: h('0'),
+  time: 1_700_000_000_000,
+  proposer: h('e'),
+  txRoot: h('1'),
+  receiptsRoot: h('2'),
+  stateRoot: h('3'),
+  validatorSetHash: h('4'),
+  policyHash: h('5'),
+};
+
+export function blockView(full: boolean): BlockView {
+  return {
+    hash: h('d'),
+    ...HEADER,
+    transactions: full ? [TX_VIEW] : [TX_VIEW.hash],
+    certificate: { height: 1, round: 0, blockHash: h('d'), signatures: [{ validator: h('e'), signature: 'f'.repeat(128) }] },
+    header: HEADER,
+  };
+}
+
+export const RECEIPT: ReceiptView = {
+  txHash: h('c'),
+  status: 'success',
+  blockHeight: 1,
+  blockHash: h('d'),
+  index: 0,
+  gasUsed: 21,
+  result: { count: 1 },
+  events: [{ contract: 'counter', name: 'Incremented', data: { by: 1 } }],
+};
+
+export const CALL_RESULT: CallResultView = { result: 5, gasUsed: 7 };
+
+export const EVIDENCE: EvidenceView = {
+  platform: 'virtual',
+  measurement: h('9'),
+  publicKeys: { signing: h('a') },
+  reportData: h('8'),
+  evidence: 'ZXZpZGVuY2U=',
+  virtualRoot: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----',
+};
+
+export const CONTRACTS: ContractView[] = [{ name: 'counter', measurement: h('7'), manifest: { methods: ['increment'] } }];
+
+export const STATUS: StatusView = {
+  chainId: 'test-chain',
+  nodeId: 'node-1',
+  height: 1,
+  headHash: h('d'),
+  headTime: 1_700_000_000_000,
+  platform: 'virtual',
+  measurement: h('9'),
+  mempoolSize: 0,
+  genesisHash: h('6'),
+};
+
+export interface Call {
+  method: string;
+  args: unknown[];
+}
+
+/** A fake ChainApi that records calls; override any method per test. */
+export class FakeApi implements ChainApi {
+  readonly calls: Call[] = [];
+  height = 1;
+
+  #record(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+  }
+
+  status(): StatusView {
+    this.#record('status');
+    return STATUS;
+  }
+  blockNumber(): number {
+    this.#record('blockNumber');
+    return this.height;
+  }
+  async getBlockByNumber(height: number, full: boolean): Promise<BlockView | null> {
+    this.#record('getBlockByNumber', height, full);
+    return height === 1 ? blockView(full) : null;
+  }
+  async getBlockByHash(hash: string, full: boolean): Promise<BlockView | null> {
+    this.#record('getBlockByHash', hash, full);
+    return hash === h('d') ? blockView(full) : null;
+  }
+  sendTransaction(tx: unknown): string {
+    this.#record('sendTransaction', tx);
+    const nonce = (tx as { nonce: number }).nonce;
+    if (nonce === 99) throw new ChainError('TX_NONCE_GAP', 'nonce 99 skips ahead of 0', { expected: 0, got: 99 });
+    return nonce.toString(16).padStart(64, '0');
+  }
+  async getTransaction(hash: string): Promise<TransactionView | null> {
+    this.#record('getTransaction', hash);
+    return hash === TX_VIEW.hash ? TX_VIEW : null;
+  }
+  async getTransactionReceipt(hash: string): Promise<ReceiptView | null> {
+    this.#record('getTransactionReceipt', hash);
+    return hash === RECEIPT.txHash ? RECEIPT : null;
+  }
+  async getNonce(address: string): Promise<number> {
+    this.#record('getNonce', address);
+    return 3;
+  }
+  async call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {
+    this.#record('call', contract, method, args, caller);
+    return CALL_RESULT;
+  }
+  getEvidence(): EvidenceView {
+    this.#record('getEvidence');
+    return EVIDENCE;
+  }
+  listContracts(): ContractView[] {
+    this.#record('listContracts');
+    return CONTRACTS;
+  }
+}
+
+export class MemoryLogger implements RpcLogger {
+  readonly errors: { message: string; fields?: Record<string, unknown> }[] = [];
+  readonly warnings: { message: string; fields?: Record<string, unknown> }[] = [];
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.errors.push({ message, fields });
+  }
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.warnings.push({ message, fields });
+  }
+}
+
+export interface Harness {
+  api: FakeApi;
+  logger: MemoryLogger;
+  server: JsonRpcServer;
+  url: string;
+}
+
+/** Starts a real server on 127.0.0.1, port 0, over a fresh FakeApi. */
+export async function startServer(options: Partial<JsonRpcServerOptions> = {}, api = new FakeApi()): Promise<Harness> {
+  const logger = new MemoryLogger();
+  const server = new JsonRpcServer({ methods: chainMethods(api), logger, ...options });
+  await server.start();
+  return { api, logger, server, url: server.url };
+}
+
+export interface RawReply {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: unknown;
+}
+
+/** POSTs a body with fetch; `json` is the parsed answer (undefined when empty). */
+export async function post(url: string, body: string | Uint8Array, headers: Record<string, string> = {}): Promise<RawReply> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: text.length > 0 ? (JSON.parse(text) as unknown) : undefined };
+}
+
+export function rpc(url: string, payload: unknown): Promise<RawReply> {
+  return post(url, JSON.stringify(payload));
+}
