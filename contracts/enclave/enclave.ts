@@ -135,12 +135,10 @@ export class Enclave {
     const receipts: Receipt[] = [];
     for (const contract of genesis.contracts) {
       const deployment = this.#deployments.get(contract.name)!;
-      const methods = deployment.bundle.manifest.methods as Record<string, { readonly: boolean }>;
-      if (!Object.prototype.hasOwnProperty.call(methods, 'init')) continue;
       const txOverlay = new StateOverlay(block);
-      const outcome = this.#runtime.call(
+      // Deployment compiles the bundle and runs its init method when it has one.
+      const outcome = this.#runtime.deploy(
         deployment.bundle,
-        'init',
         contract.initArgs,
         { contract: contract.name, caller: ANONYMOUS_CALLER, blockHeight: 0, blockTime: genesis.time, readonly: false },
         CALL_GAS_LIMIT,
@@ -151,7 +149,7 @@ export class Enclave {
         },
       );
       if (outcome.status !== 'success') {
-        throw new ChainError('BLOCK_INVALID', `genesis: init of "${contract.name}" failed: ${outcome.error?.message ?? ''}`);
+        throw new ChainError('BLOCK_INVALID', `genesis: deploying "${contract.name}" failed: ${outcome.error?.message ?? ''}`);
       }
       txOverlay.mergeInto(block);
       receipts.push({

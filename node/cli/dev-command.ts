@@ -13,9 +13,19 @@ export function registerDevCommand(program: Command): void {
     .option('--rpc-port <port>', 'JSON-RPC port (0 picks a free one)', parsePort, 8545)
     .option('--rpc-host <host>', 'JSON-RPC listen address', '127.0.0.1')
     .option('--fresh', 'wipe the data directory first', false)
+    .option('--contract <dir...>', 'also deploy these contract bundles at genesis (new chains only)')
     .option('--log-format <format>', 'pretty or json', 'pretty')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (opts: { data: string; rpcPort: number; rpcHost: string; fresh: boolean; logFormat: string; logLevel: string }) => {
+    .action(
+      async (opts: {
+        data: string;
+        rpcPort: number;
+        rpcHost: string;
+        fresh: boolean;
+        contract?: string[];
+        logFormat: string;
+        logLevel: string;
+      }) => {
       const log = createLogger({
         format: opts.logFormat === 'json' ? 'json' : 'pretty',
         level: (['debug', 'info', 'warn', 'error'].includes(opts.logLevel) ? opts.logLevel : 'info') as 'info',
@@ -27,6 +37,7 @@ export function registerDevCommand(program: Command): void {
         rpcHost: opts.rpcHost,
         fresh: opts.fresh,
         now: Date.now(),
+        extraContracts: (opts.contract ?? []).map((dir) => resolve(dir)),
       });
       log.info(created ? 'created a new development chain' : 'resuming the development chain', { dataDir });
       let exiting = false;
@@ -59,5 +70,6 @@ export function registerDevCommand(program: Command): void {
           log.info('committed', { height: block.header.height, txs: block.txHashes.length, mempool: node.chain.mempool.size });
         }
       });
-    });
+      },
+    );
 }

@@ -25,6 +25,8 @@ export interface DevChainOptions {
   fresh?: boolean;
   /** Genesis time; the caller passes the clock's reading. */
   now: number;
+  /** Extra contract bundle directories to approve and deploy at genesis (a new chain only). */
+  extraContracts?: string[];
 }
 
 /**
@@ -62,6 +64,13 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
       code: bundle.code,
       initArgs: name === 'token' ? [member.publicKey] : [],
     });
+  }
+  for (const dir of options.extraContracts ?? []) {
+    const bundle = await loadBundleFromDir(dir);
+    if (contracts.some((c) => c.name === bundle.manifest.name)) {
+      throw new Error(`a contract named "${bundle.manifest.name}" is already deployed`);
+    }
+    contracts.push({ name: bundle.manifest.name, manifest: bundle.manifest as unknown as JsonValue, code: bundle.code, initArgs: [] });
   }
   const genesis: Genesis = {
     chainId: DEV_CHAIN_ID,

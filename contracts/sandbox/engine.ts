@@ -1,0 +1,499 @@
+/**
+ * The QuickJS WebAssembly engine underneath the sandbox, and the tricks that make
+ * it deterministic.
+ *
+ * Each sandbox "slot" is its own WebAssembly instance of the pinned QuickJS build
+ * (quickjs-emscripten 0.32.0, release-sync variant) with a FIXED-SIZE linear
+ * memory (initial = maximum, so it never grows). A slot holds one bundle: after
+ * the bundle's module has been evaluated, the writable parts of linear memory
+ * (static data + bss, and the heap up to the allocator's break) are copied into a
+ * "ready image". Before every call the image is copied back. So every call starts
+ * from byte-for-byte the same memory: same heap layout, same garbage-collector
+ * thresholds, same interrupt counter, same module bindings. That is what makes
+ * gas, the out-of-memory point and the stack-overflow point identical on every
+ * node and every run, which QuickJS alone does not guarantee when a runtime is reused.
+ *
+ * Why a fixed memory rather than QuickJS's setMemoryLimit: built with Emscripten,
+ * QuickJS cannot see allocation sizes (its malloc_usable_size is 0 there), so its
+ * memory limit bounds single allocations and the number of allocations, not bytes
+ * (quickjs-emscripten issues #255 / #271). A full linear memory makes malloc fail,
+ * which QuickJS turns into a catchable InternalError 'out of memory'; the host
+ * process is never at risk.
+ *
+ * To restore images cheaply and meter exactly, the engine needs four facts about
+ * the build's memory layout. They are found at start-up by experiment and then
+ * verified (see calibrate()); if anything does not match, create() fails with
+ * SANDBOX_UNSUPPORTED instead of running non-deterministically. The binary
+ * itself is pinned by SHA-256.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  RELEASE_SYNC,
+  type QuickJSContext,
+  type QuickJSWASMModule,
+} from 'quickjs-emscripten';
+import { sha256Hex } from '../../consensus/index.js';
+import { ContractError } from '../bundle/errors.js';
+
+/** SHA-256 of @jitl/quickjs-wasmfile-release-sync@0.32.0 dist/emscripten-module.wasm. */
+export const QUICKJS_WASM_SHA256 = '105c3bed22d457e43e3d1c3c1c6959fda62a8fe06f0fc8a985303c3a2be72232';
+
+const PAGE = 65536;
+
+// Minimal WebAssembly typings: the project compiles against lib ES2023 and
+// @types/node 20, neither of which declares the WebAssembly namespace.
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+export type WasmModule = object;
+type WasmExports = Record<string, unknown>;
+interface WasmInstanceObject {
+  readonly exports: WasmExports;
+}
+interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+  Instance: new (module: WasmModule, imports: object) => WasmInstanceObject;
+  compile(bytes: Uint8Array): Promise<WasmModule>;
+}
+const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+/** Linear memory besides the per-call heap budget: static data, the 5 MiB C stack, the ready heap. */
+export const FIXED_MEMORY_BYTES = 8 * 1024 * 1024;
+
+/** Where things live in linear memory; the same for every instance of one build. */
+export interface EngineLayout {
+  /** Stack pointer between calls (top of the C stack); the heap starts here. */
+  stackHigh: number;
+  /** [0, dataEnd) holds static data and bss, restored with every image. */
+  dataEnd: number;
+  /** Address of the allocator's break pointer (the current end of the heap). */
+  sbrkAddr: number;
+  /** Offset of JSContext.interrupt_counter inside a JSContext. */
+  counterOffset: number;
+}
+
+/** A copy of the writable parts of linear memory. */
+export interface MemoryImage {
+  data: Uint8Array;
+  heap: Uint8Array;
+  /** Heap end (break) when the image was taken; the heap copy covers [stackHigh, top). */
+  top: number;
+}
+
+/** The parts of the Emscripten module object we use (public Emscripten runtime methods). */
+interface EmModule {
+  UTF8ToString(ptr: number): string;
+  stringToUTF8(text: string, ptr: number, maxBytes: number): void;
+  lengthBytesUTF8(text: string): number;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  callbacks: {
+    callFunction: (asyncify: unknown, ctx: number, thisPtr: number, argc: number, argv: number, fnId: number) => number;
+    shouldInterrupt: (asyncify: unknown, rt: number) => number;
+  };
+}
+
+/** The FFI functions of quickjs-emscripten we call directly (typed in @jitl/quickjs-ffi-types). */
+interface Ffi {
+  QTS_ArgvGetJSValueConstPointer(argv: number, index: number): number;
+  QTS_GetString(ctx: number, value: number): number;
+  QTS_FreeCString(ctx: number, str: number): void;
+  QTS_NewString(ctx: number, str: number): number;
+  QTS_NewFloat64(ctx: number, num: number): number;
+  QTS_Call(ctx: number, fn: number, thisValue: number, argc: number, argv: number): number;
+  QTS_ResolveException(ctx: number, value: number): number;
+  QTS_FreeValuePointer(ctx: number, value: number): void;
+  QTS_GetUndefined(): number;
+  QTS_GetTrue(): number;
+  QTS_GetFalse(): number;
+}
+
+/** Handlers a slot installs on its instance. */
+export interface HostHooks {
+  /** A host function created with QuickJSContext.newFunction was called; return a JSValue* or 0. */
+  onCall(fnId: number, argc: number, argv: number): number;
+  /** QuickJS polled the interrupt handler; return true to interrupt (uncatchably). */
+  onInterrupt(): boolean;
+}
+
+const NO_HOOKS: HostHooks = { onCall: () => 0, onInterrupt: () => false };
+
+function fail(message: string): never {
+  throw new ContractError('SANDBOX_UNSUPPORTED', `QuickJS engine self-check failed: ${message}`);
+}
+
+/** One WebAssembly instance of QuickJS with fixed memory. */
+export class WasmInstance {
+  hooks: HostHooks = NO_HOOKS;
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly em: EmModule;
+
+  private constructor(
+    readonly qjs: QuickJSWASMModule,
+    readonly memory: WasmMemory,
+    private readonly exports: WasmExports,
+  ) {
+    this.u8 = new Uint8Array(memory.buffer);
+    this.i32 = new Int32Array(memory.buffer);
+    this.em = (qjs as unknown as { module: EmModule }).module;
+    if (typeof this.em?.UTF8ToString !== 'function' || typeof this.em._malloc !== 'function' || typeof this.em.callbacks !== 'object') {
+      fail('unexpected quickjs-emscripten module shape');
+    }
+    // Route C -> host calls straight to the slot, bypassing quickjs-emscripten's generic
+    // (generator- and handle-based) dispatch, which costs ~12 us per call; ours costs ~2 us.
+    this.em.callbacks.callFunction = (_asyncify, _ctx, _this, argc, argv, fnId) => this.hooks.onCall(fnId, argc, argv);
+    this.em.callbacks.shouldInterrupt = () => {
+      try {
+        return this.hooks.onInterrupt() ? 1 : 0;
+      } catch {
+        return 1;
+      }
+    };
+  }
+
+  static async create(compiled: WasmModule, pages: number): Promise<WasmInstance> {
+    const memory = new Wasm.Memory({ initial: pages, maximum: pages });
+    let exports: WasmExports | undefined;
+    const qjs = await newQuickJSWASMModuleFromVariant(
+      newVariant(RELEASE_SYNC, {
+        wasmMemory: memory as never,
+        emscriptenModule: {
+          instantiateWasm(imports: object, onSuccess: (instance: WasmInstanceObject) => void) {
+            const instance = new Wasm.Instance(compiled, imports);
+            exports = instance.exports;
+            onSuccess(instance);
+            return instance.exports;
+          },
+        },
+      }),
+    );
+    if (!exports) fail('instantiateWasm was not used');
+    return new WasmInstance(qjs, memory, exports);
+  }
+
+  /**
+   * Emscripten's stackSave / stackRestore / stackAlloc exports. In this build they
+   * are exported under the minified names Oa / Ma / Na (see the Emscripten glue,
+   * `ta=b.Oa; ua=b.Ma; Y=b.Na`); their behaviour is verified in calibrate().
+   */
+  stackSave(): number {
+    return (this.exports.Oa as () => number)();
+  }
+  stackRestore(sp: number): void {
+    (this.exports.Ma as (sp: number) => void)(sp);
+  }
+  stackAlloc(size: number): number {
+    return (this.exports.Na as (size: number) => number)(size);
+  }
+
+  capture(layout: EngineLayout): MemoryImage {
+    const top = this.i32[layout.sbrkAddr >> 2]!;
+    return {
+      data: this.u8.slice(0, layout.dataEnd),
+      heap: this.u8.slice(layout.stackHigh, top),
+      top,
+    };
+  }
+
+  /**
+   * Makes writable memory equal to `image` again: static data, the heap, and zeros
+   * above the image's heap end as far as the heap has grown since.
+   */
+  restore(layout: EngineLayout, image: MemoryImage, highWater: number): void {
+    const top = Math.max(this.i32[layout.sbrkAddr >> 2]!, highWater);
+    this.u8.set(image.data, 0);
+    this.u8.set(image.heap, layout.stackHigh);
+    if (top > image.top) this.u8.fill(0, image.top, Math.min(top, this.u8.length));
+  }
+
+  heapTop(layout: EngineLayout): number {
+    return this.i32[layout.sbrkAddr >> 2]!;
+  }
+}
+
+/**
+ * Direct FFI access to one context, without quickjs-emscripten's handle objects
+ * (which allocate several JavaScript objects per value). Values are JSValue*
+ * pointers into linear memory: "owned" ones must be freed with free().
+ */
+export class RawContext {
+  readonly ctxPtr: number;
+  readonly undefinedPtr: number;
+  readonly truePtr: number;
+  readonly falsePtr: number;
+  private readonly ffi: Ffi;
+  private readonly em: EmModule;
+  private readonly i32: Int32Array;
+
+  constructor(context: QuickJSContext, instance: WasmInstance) {
+    const internals = context as unknown as { ctx: { value: number }; ffi: Ffi; module: EmModule };
+    this.ctxPtr = internals.ctx.value;
+    this.ffi = internals.ffi;
+    this.em = internals.module;
+    this.i32 = instance.i32;
+    this.undefinedPtr = this.ffi.QTS_GetUndefined();
+    this.truePtr = this.ffi.QTS_GetTrue();
+    this.falsePtr = this.ffi.QTS_GetFalse();
+  }
+
+  /** The string value of argument `index` of a host call, or null if QuickJS could not convert it (out of memory). */
+  argString(argv: number, index: number): string | null {
+    return this.toString(this.ffi.QTS_ArgvGetJSValueConstPointer(argv, index));
+  }
+
+  /** ToString of a value, or null when QuickJS fails (out of memory, or a throwing toString). */
+  toString(value: number): string | null {
+    const cstr = this.ffi.QTS_GetString(this.ctxPtr, value);
+    if (cstr === 0) return null;
+    const text = this.em.UTF8ToString(cstr);
+    this.ffi.QTS_FreeCString(this.ctxPtr, cstr);
+    return text;
+  }
+
+  /** A VM number as an owned JSValue*, or 0 when memory is exhausted. */
+  newNumber(value: number): number {
+    return this.ffi.QTS_NewFloat64(this.ctxPtr, value);
+  }
+
+  /** A new VM string as an owned JSValue*, or 0 when memory is exhausted. */
+  newString(text: string): number {
+    const size = this.em.lengthBytesUTF8(text) + 1;
+    const buf = this.em._malloc(size);
+    if (buf === 0) return 0;
+    this.em.stringToUTF8(text, buf, size);
+    const value = this.ffi.QTS_NewString(this.ctxPtr, buf);
+    this.em._free(buf);
+    return value;
+  }
+
+  /**
+   * Calls `fn` with `this` undefined. Returns the owned result, or the owned
+   * exception with `threw` set. 0 as pointer means memory ran out before the call.
+   */
+  call(fn: number, args: readonly number[]): { threw: boolean; value: number } {
+    const argv = this.em._malloc(4 * args.length);
+    if (argv === 0) return { threw: true, value: 0 };
+    for (let i = 0; i < args.length; i++) this.i32[(argv >> 2) + i] = args[i]!;
+    const result = this.ffi.QTS_Call(this.ctxPtr, fn, this.undefinedPtr, args.length, argv);
+    this.em._free(argv);
+    const error = this.ffi.QTS_ResolveException(this.ctxPtr, result);
+    if (error !== 0) {
+      this.ffi.QTS_FreeValuePointer(this.ctxPtr, result);
+      return { threw: true, value: error };
+    }
+    return { threw: false, value: result };
+  }
+
+  free(value: number): void {
+    if (value !== 0) this.ffi.QTS_FreeValuePointer(this.ctxPtr, value);
+  }
+}
+
+export function contextPointer(context: QuickJSContext): number {
+  return (context as unknown as { ctx: { value: number } }).ctx.value;
+}
+
+/** Everything instances of one build share. */
+export class Engine {
+  private constructor(
+    readonly compiled: WasmModule,
+    readonly sha256: string,
+    readonly layout: EngineLayout,
+    readonly pristine: MemoryImage,
+  ) {}
+
+  private static cache = new Map<string, Promise<{ compiled: WasmModule; sha256: string; layout: EngineLayout; pristine: MemoryImage }>>();
+
+  /** Loads, checks and calibrates the pinned QuickJS build (cached per process and memory size). */
+  static async load(expectedSha256: string, pages: number): Promise<{ engine: Engine; first: WasmInstance }> {
+    const wasmPath = createRequire(createRequire(import.meta.url).resolve('quickjs-emscripten')).resolve(
+      '@jitl/quickjs-wasmfile-release-sync/wasm',
+    );
+    const key = `${expectedSha256}:${pages}`;
+    let pending = Engine.cache.get(key);
+    let first: WasmInstance | undefined;
+    if (!pending) {
+      pending = (async () => {
+        const bytes = await readFile(wasmPath);
+        const sha256 = sha256Hex(bytes);
+        if (sha256 !== expectedSha256) {
+          throw new ContractError(
+            'SANDBOX_UNSUPPORTED',
+            `QuickJS WebAssembly at ${wasmPath} has SHA-256 ${sha256}, expected ${expectedSha256}: every node must run the same engine build`,
+          );
+        }
+        const compiled = await Wasm.compile(bytes);
+        const instance = await WasmInstance.create(compiled, pages);
+        const { layout, pristine } = calibrate(instance);
+        first = instance;
+        return { compiled, sha256, layout, pristine };
+      })();
+      Engine.cache.set(key, pending);
+      pending.catch(() => Engine.cache.delete(key));
+    }
+    const loaded = await pending;
+    const engine = new Engine(loaded.compiled, loaded.sha256, loaded.layout, loaded.pristine);
+    return { engine, first: first ?? (await engine.newInstance(pages)) };
+  }
+
+  /** A fresh instance, checked to start from exactly the calibrated pristine image. */
+  async newInstance(pages: number): Promise<WasmInstance> {
+    const instance = await WasmInstance.create(this.compiled, pages);
+    const { layout, pristine } = this;
+    if (instance.stackSave() !== layout.stackHigh || instance.heapTop(layout) !== pristine.top) {
+      fail('a new instance does not match the calibrated layout');
+    }
+    // The glue's start-up must be deterministic: compare with the calibrated pristine image.
+    const image = instance.capture(layout);
+    if (!Buffer.from(image.data).equals(Buffer.from(pristine.data)) || !Buffer.from(image.heap).equals(Buffer.from(pristine.heap))) {
+      fail('a new instance starts from different memory contents');
+    }
+    return instance;
+  }
+}
+
+function lastNonZero(u8: Uint8Array, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) if (u8[i] !== 0) return i;
+  return -1;
+}
+
+function allZero(u8: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (u8[i] !== 0) return false;
+  return true;
+}
+
+function evalOk(context: QuickJSContext, code: string): void {
+  const result = context.evalCode(code, 'calibrate.js', { type: 'global' });
+  if (result.error) {
+    const error = context.dump(result.error) as unknown;
+    result.error.dispose();
+    fail(`calibration code failed: ${JSON.stringify(error)}`);
+  }
+  result.value.dispose();
+}
+
+/**
+ * Finds and verifies the memory layout on a fresh instance, then returns the
+ * instance to its pristine state. Deterministic: the same build always yields
+ * the same layout (checked for every further instance by Engine.newInstance).
+ */
+function calibrate(instance: WasmInstance): { layout: EngineLayout; pristine: MemoryImage } {
+  const { u8, i32 } = instance;
+  const memEnd = u8.length;
+
+  // 1. The C stack: stackSave/stackAlloc/stackRestore behave as expected, and the
+  //    resting stack pointer is the stack's top, where the heap begins.
+  const stackHigh = instance.stackSave();
+  const probe = instance.stackAlloc(16);
+  if (probe !== stackHigh - 16 || instance.stackSave() !== probe) fail('stackAlloc does not behave as expected');
+  instance.stackRestore(stackHigh);
+  if (instance.stackSave() !== stackHigh) fail('stackRestore does not behave as expected');
+  if (stackHigh % 16 !== 0 || stackHigh < 1024 * 1024 || stackHigh > FIXED_MEMORY_BYTES - 2 * 1024 * 1024) {
+    fail(`unexpected stack top ${stackHigh}`);
+  }
+
+  // 2. Static data + bss: the non-zero bytes at the bottom of memory, rounded up to 4 KiB.
+  //    The calibration workload below must not write above it (checked at the end).
+  const lowEnd = stackHigh - 2 * 1024 * 1024;
+  const lastData = lastNonZero(u8, 0, lowEnd);
+  if (lastData < 0) fail('no static data found');
+  const dataEnd = Math.ceil((lastData + 1) / 4096) * 4096;
+  if (dataEnd >= lowEnd) fail('static data too close to the stack');
+  const dataBefore = new Int32Array(u8.slice(0, dataEnd).buffer);
+  const heapCopyEnd = Math.min(memEnd, stackHigh + 4 * 1024 * 1024);
+  const heapBefore = u8.slice(stackHigh, heapCopyEnd);
+
+  // 3. The allocator's break pointer: the one word in static data that points just past
+  //    everything non-zero, and moves up when the VM allocates and keeps large strings.
+  let fires = 0;
+  let onFire: () => void = () => undefined;
+  instance.hooks = { onCall: () => 0, onInterrupt: () => (fires++, onFire(), false) };
+  const runtime = instance.qjs.newRuntime();
+  runtime.setInterruptHandler(() => false); // enables the C-side handler; our hook answers
+  const context = runtime.newContext();
+  evalOk(context, 'globalThis.a = "x".repeat(3 << 20); 1');
+  const dataMid = new Int32Array(u8.slice(0, dataEnd).buffer);
+  evalOk(context, 'globalThis.b = "y".repeat(3 << 20); 1');
+  const dataAfter = new Int32Array(u8.slice(0, dataEnd).buffer);
+  const sbrkCandidates: number[] = [];
+  for (let w = 0; w < dataBefore.length; w++) {
+    const v0 = dataBefore[w]!;
+    const v1 = dataMid[w]!;
+    const v2 = dataAfter[w]!;
+    if (v0 >= stackHigh && v1 >= v0 + (3 << 20) && v2 >= v1 + (3 << 20) && v2 <= memEnd && v2 % 8 === 0) {
+      if (allZero(u8, v2, Math.min(memEnd, v2 + 1024 * 1024)) && allZero(heapBefore, v0 - stackHigh, Math.min(heapBefore.length, v0 - stackHigh + 65536))) {
+        sbrkCandidates.push(w * 4);
+      }
+    }
+  }
+  if (sbrkCandidates.length !== 1) fail(`expected one allocator break pointer, found ${sbrkCandidates.length}`);
+  const sbrkAddr = sbrkCandidates[0]!;
+  const pristineTop = dataBefore[sbrkAddr >> 2]!;
+  if (lastNonZero(heapBefore, pristineTop - stackHigh, heapBefore.length) >= 0) fail('memory above the initial break is not empty');
+
+  // 4. The interrupt counter: a word in the JSContext that falls by the number of poll
+  //    points executed. Two loops of different lengths pick it out; writing to it must
+  //    then control when the interrupt handler runs.
+  evalOk(context, 'globalThis.a = globalThis.b = null; 1');
+  const ctxPtr = contextPointer(context);
+  // Start right after a handler call, so that the counter is near its reset value
+  // and the loops below cannot make it wrap.
+  const seen = fires;
+  for (let i = 0; i < 1000 && fires === seen; i++) evalOk(context, 'for (let i = 0; i < 20; i++) {}');
+  if (fires === seen) fail('the interrupt handler is never called');
+  const WORDS = 512;
+  const snap = (): Int32Array => i32.slice(ctxPtr >> 2, (ctxPtr >> 2) + WORDS);
+  const s0 = snap();
+  evalOk(context, 'for (let i = 0; i < 100; i++) {}');
+  const s1 = snap();
+  evalOk(context, 'for (let i = 0; i < 1100; i++) {}');
+  const s2 = snap();
+  const counterCandidates: number[] = [];
+  for (let w = 0; w < WORDS; w++) {
+    const d1 = s0[w]! - s1[w]!;
+    const d2 = s1[w]! - s2[w]!;
+    if (s0[w]! <= 10_000 && s2[w]! > 0 && d1 > 100 && d2 > d1 + 1000 && d2 < d1 + 4000) counterCandidates.push(w * 4);
+  }
+  const verified = counterCandidates.filter((offset) => {
+    const addr = (ctxPtr + offset) >> 2;
+    const before = fires;
+    i32[addr] = 3;
+    evalOk(context, 'for (let i = 0; i < 10; i++) {}');
+    if (fires === before) return false;
+    const quiet = fires;
+    i32[addr] = 10_000;
+    evalOk(context, 'for (let i = 0; i < 10; i++) {}');
+    if (fires !== quiet) return false;
+    // Rewriting it from inside the handler sets the handler's period.
+    const start = fires;
+    onFire = () => {
+      i32[addr] = 50;
+    };
+    i32[addr] = 50;
+    evalOk(context, 'for (let i = 0; i < 10000; i++) {}');
+    onFire = () => undefined;
+    const n = fires - start;
+    return n >= 300 && n <= 500;
+  });
+  if (verified.length !== 1) fail(`expected one interrupt counter, found ${verified.length}`);
+  const counterOffset = verified[0]!;
+
+  context.dispose();
+  runtime.dispose();
+  instance.hooks = NO_HOOKS;
+
+  const layout: EngineLayout = { stackHigh, dataEnd, sbrkAddr, counterOffset };
+  const pristine: MemoryImage = {
+    data: new Uint8Array(dataBefore.buffer),
+    heap: heapBefore.slice(0, pristineTop - stackHigh),
+    top: pristineTop,
+  };
+  // Nothing above the static data may have been written (no bss beyond dataEnd).
+  if (!allZero(u8, dataEnd, dataEnd + 256 * 1024)) fail('memory just above static data was written');
+  instance.restore(layout, pristine, dataAfter[sbrkAddr >> 2]!);
+  if (instance.stackSave() !== stackHigh) fail('stack pointer moved during calibration');
+  return { layout, pristine };
+}

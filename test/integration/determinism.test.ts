@@ -1,0 +1,114 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headerHash, signTx, type Genesis, type SignedTx } from '../../consensus/index.js';
+import type { BlockResult } from '../../contracts/index.js';
+import { prepareDevChain, readGenesisFile } from '../../node/dev/dev-chain.js';
+import { EnclaveHost } from '../../node/enclave/enclave-host.js';
+import { measureEnclaveProgram } from '../../node/enclave/measurement.js';
+import { VirtualPlatform, loadOrCreateVirtualRoot } from '../../node/enclave/virtual-platform.js';
+import { silentLogger } from '../../node/log/logger.js';
+import { ROOT, cleanupNodes, tempDir } from '../helpers/dev-node.js';
+import { newSigner } from '../helpers/tx.js';
+
+const HOSTILE = join(ROOT, 'test/fixtures/contracts/hostile');
+
+let genesis: Genesis;
+let platform: VirtualPlatform;
+const hosts: EnclaveHost[] = [];
+
+async function freshEnclave(): Promise<{ host: EnclaveHost; genesisHeader: import('../../consensus/index.js').BlockHeader }> {
+  const host = new EnclaveHost(platform, silentLogger);
+  hosts.push(host);
+  host.start();
+  const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'f', resume: null });
+  return { host, genesisHeader: init.genesisBlock!.header };
+}
+
+beforeAll(async () => {
+  const dir = tempDir();
+  const { config } = await prepareDevChain({ dataDir: dir, rpcPort: 0, now: 1_700_000_000_000, extraContracts: [HOSTILE] });
+  genesis = readGenesisFile(config.genesisFile);
+  platform = new VirtualPlatform(loadOrCreateVirtualRoot(config.enclave.virtualRootFile), measureEnclaveProgram().measurement);
+});
+
+afterAll(async () => {
+  await Promise.all(hosts.map((h) => h.stop()));
+  await cleanupNodes();
+});
+
+function comparable(result: BlockResult) {
+  const { header } = result;
+  return {
+    txRoot: header.txRoot,
+    receiptsRoot: header.receiptsRoot,
+    stateRoot: header.stateRoot,
+    receipts: result.receipts,
+    writeSet: result.writeSet,
+    txHashes: result.txHashes,
+  };
+}
+
+describe('deterministic execution', () => {
+  it('gives the same genesis, state root, gas and receipts in two fresh enclaves, and each accepts the other block', async () => {
+    const a = await freshEnclave();
+    const b = await freshEnclave();
+    expect(headerHash(a.genesisHeader)).toBe(headerHash(b.genesisHeader));
+
+    const owner = newSigner();
+    const users = [newSigner(), newSigner(), newSigner()];
+    const tx = (s: ReturnType<typeof newSigner>, nonce: number, contract: string, method: string, args: unknown[], gasLimit = 500_000): SignedTx =>
+      signTx({ chainId: genesis.chainId, from: s.publicKey, nonce, contract, method, args: args as never, gasLimit }, s);
+    const txs: SignedTx[] = [
+      tx(users[0]!, 0, 'counter', 'increment', []),
+      tx(users[1]!, 0, 'counter', 'increment', []),
+      tx(users[0]!, 1, 'analytics', 'submit', ['oncology', 12]),
+      tx(users[1]!, 1, 'analytics', 'submit', ['oncology', 5]),
+      tx(owner, 0, 'token', 'mint', [users[2]!.publicKey, 5]), // not the owner: fails the same way everywhere
+      tx(users[2]!, 0, 'hostile', 'spin', [], 250_000),
+      tx(users[2]!, 1, 'hostile', 'fail', ['no']),
+      tx(users[2]!, 2, 'hostile', 'allocate', []),
+      tx(users[2]!, 3, 'counter', 'increment', []),
+    ];
+    const time = genesis.time + 1000;
+    const ra = await a.host.proposeBlock({ parent: a.genesisHeader, time, txs });
+    const rb = await b.host.proposeBlock({ parent: b.genesisHeader, time, txs });
+    expect(ra.txHashes).toHaveLength(txs.length);
+    expect(comparable(ra)).toEqual(comparable(rb));
+    expect(ra.receipts.map((r) => r.status)).toEqual([
+      'success', 'success', 'success', 'success', 'failed', 'failed', 'failed', 'failed', 'success',
+    ]);
+    expect(ra.receipts[5]!.error?.code).toBe('OUT_OF_GAS');
+    expect(ra.receipts[5]!.gasUsed).toBe(250_000);
+
+    // A third enclave re-executes a's block (validate mode) and reaches the same roots.
+    const c = await freshEnclave();
+    const rc = await c.host.executeBlock({ parent: c.genesisHeader, header: ra.header, txs });
+    expect(rc.blockHash).toBe(ra.blockHash);
+    // A block whose state root was tampered with is refused.
+    const d = await freshEnclave();
+    await expect(
+      d.host.executeBlock({ parent: d.genesisHeader, header: { ...ra.header, stateRoot: 'f'.repeat(64) }, txs }),
+    ).rejects.toMatchObject({ code: 'BLOCK_INVALID' });
+  });
+
+  it('leaves out transactions with a bad nonce or signature when proposing', async () => {
+    const a = await freshEnclave();
+    const s = newSigner();
+    const good = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
+    const gap = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 5, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
+    const forged = { ...good, nonce: 1 };
+    const r = await a.host.proposeBlock({ parent: a.genesisHeader, time: genesis.time + 1, txs: [good, gap, forged] });
+    expect(r.included).toEqual([0]);
+    expect(r.excluded.map((e) => e.code).sort()).toEqual(['TX_BAD_SIGNATURE', 'TX_NONCE_GAP']);
+  });
+
+  it('never hands out a private key: the enclave answers only with public data', async () => {
+    const host = new EnclaveHost(platform, silentLogger);
+    hosts.push(host);
+    host.start();
+    const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'x', resume: null });
+    const text = JSON.stringify(init);
+    expect(Object.keys(init.identity.publicKeys)).toEqual(['vote']);
+    expect(text).not.toMatch(/privateKey|PRIVATE KEY/);
+  });
+});

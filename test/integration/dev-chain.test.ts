@@ -1,0 +1,269 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ed25519Signer, type SignedTx } from '../../consensus/index.js';
+import { verifyVirtualEvidence } from '../../attestation/index.js';
+import { CloisterClient, RpcError } from '../../node/client/index.js';
+import { ROOT, cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
+import { buildTx, execute, newSigner } from '../helpers/tx.js';
+
+const HOSTILE = join(ROOT, 'test/fixtures/contracts/hostile');
+
+let node: TestNode;
+let client: CloisterClient;
+let owner: Ed25519Signer;
+
+beforeAll(async () => {
+  node = await startNode(tempDir(), ['--contract', HOSTILE]);
+  client = new CloisterClient(node.rpcUrl);
+  const member = JSON.parse(readFileSync(join(node.dataDir, 'member.json'), 'utf8')) as { privateKey: string };
+  owner = new Ed25519Signer(member.privateKey);
+});
+
+afterAll(cleanupNodes);
+
+async function rpcErrorOf(promise: Promise<unknown>): Promise<RpcError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(RpcError);
+    return err as RpcError;
+  }
+  throw new Error('expected an RPC error');
+}
+
+describe('the quick start through the CLI', () => {
+  it('creates a key, sends counter.increment with --wait, and reads the counter', async () => {
+    const dir = tempDir();
+    const keyFile = join(dir, 'alice.json');
+    const created = await runCli(['keys', 'new', '--out', keyFile]);
+    expect(created.code).toBe(0);
+    const before = await runCli(['call', '--rpc', node.rpcUrl, '--contract', 'counter', '--method', 'get', '--args', '[]']);
+    expect(before.code).toBe(0);
+    const sent = await runCli([
+      'tx', 'send', '--rpc', node.rpcUrl, '--key', keyFile, '--contract', 'counter', '--method', 'increment', '--args', '[]', '--wait',
+    ]);
+    expect(sent.stderr).toBe('');
+    expect(sent.code).toBe(0);
+    const receipt = JSON.parse(sent.stdout) as { status: string; txHash: string; blockHeight: number; gasUsed: number; events: unknown[] };
+    expect(receipt.status).toBe('success');
+    expect(receipt.blockHeight).toBeGreaterThan(0);
+    expect(receipt.gasUsed).toBeGreaterThan(0);
+    expect(receipt.events).toHaveLength(1);
+    const after = await runCli(['call', '--rpc', node.rpcUrl, '--contract', 'counter', '--method', 'get', '--args', '[]']);
+    expect(Number(after.stdout.trim())).toBe(Number(before.stdout.trim()) + 1);
+  });
+
+  it('prints one clear line and exits non-zero on errors', async () => {
+    const bad = await runCli(['call', '--rpc', node.rpcUrl, '--contract', 'nope', '--method', 'get', '--args', '[]']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/nope/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    const badArgs = await runCli(['call', '--rpc', node.rpcUrl, '--contract', 'counter', '--method', 'get', '--args', '{oops']);
+    expect(badArgs.code).not.toBe(0);
+    expect(badArgs.stderr).toMatch(/--args/);
+    const missingKey = await runCli(['tx', 'send', '--rpc', node.rpcUrl, '--key', '/nonexistent.json', '--contract', 'counter', '--method', 'increment']);
+    expect(missingKey.code).not.toBe(0);
+    expect(missingKey.stderr).toMatch(/key file/);
+  });
+
+  it('status shows the chain, height and enclave measurement', async () => {
+    const out = await runCli(['status', '--rpc', node.rpcUrl]);
+    expect(out.code).toBe(0);
+    const status = JSON.parse(out.stdout) as { chainId: string; platform: string; measurement: string };
+    expect(status.chainId).toBe('cloister-dev');
+    expect(status.platform).toBe('virtual');
+    const measured = await runCli(['enclave', 'measure']);
+    expect(status.measurement).toBe(measured.stdout.trim());
+  });
+});
+
+describe('example contracts', () => {
+  it('token: only the owner mints; transfers move balances; overdrafts fail', async () => {
+    const alice = newSigner();
+    const bob = newSigner();
+    expect((await execute(client, owner, 'token', 'mint', [alice.publicKey, 100])).status).toBe('success');
+    const forged = await execute(client, alice, 'token', 'mint', [alice.publicKey, 1_000_000]);
+    expect(forged.status).toBe('failed');
+    expect(forged.error?.code).toBeTruthy();
+    expect((await execute(client, alice, 'token', 'transfer', [bob.publicKey, 30])).status).toBe('success');
+    const overdraft = await execute(client, bob, 'token', 'transfer', [alice.publicKey, 31]);
+    expect(overdraft.status).toBe('failed');
+    expect((await client.call('token', 'balanceOf', [alice.publicKey])).result).toBe(70);
+    expect((await client.call('token', 'balanceOf', [bob.publicKey])).result).toBe(30);
+  });
+
+  it('analytics: several parties submit, anyone reads only aggregates', async () => {
+    const hospitals = [newSigner(), newSigner(), newSigner()];
+    const stays = [4, 6, 11];
+    for (let i = 0; i < hospitals.length; i++) {
+      expect((await execute(client, hospitals[i]!, 'analytics', 'submit', ['cardiology', stays[i]!])).status).toBe('success');
+    }
+    const stats = (await client.call('analytics', 'stats', ['cardiology'])).result as { count: number; sum: number; mean: string };
+    expect(stats.count).toBe(3);
+    expect(stats.sum).toBe(21);
+    expect(stats.mean).toBe('7.00');
+    const contracts = await client.listContracts();
+    const analytics = contracts.find((c) => c.name === 'analytics')!;
+    const methods = Object.keys((analytics.manifest as { methods: Record<string, unknown> }).methods);
+    expect(methods.some((m) => /record|raw|get_?records/i.test(m))).toBe(false);
+  });
+});
+
+describe('hostile contracts fail their transaction, never the node', () => {
+  it.each([
+    ['an infinite loop', 'spin', [], 'OUT_OF_GAS'],
+    ['a huge allocation', 'allocate', [], undefined],
+    ['a throw', 'fail', ['boom'], 'CONTRACT_ERROR'],
+  ])('%s gives a failed receipt', async (_, method, args, code) => {
+    const sender = newSigner();
+    const receipt = await execute(client, sender, 'hostile', method as string, args as [], { gasLimit: 2_000_000 });
+    expect(receipt.status).toBe('failed');
+    expect(receipt.error?.message).toBeTruthy();
+    if (code) expect(receipt.error?.code).toBe(code);
+    // The node goes on: the sender's nonce was consumed and a later transaction commits.
+    expect(await client.getNonce(sender.publicKey)).toBe(1);
+    expect((await execute(client, sender, 'counter', 'increment')).status).toBe('success');
+  });
+
+  it("discards a failed transaction's state writes", async () => {
+    const receipt = await execute(client, newSigner(), 'hostile', 'fail', ['after a write']);
+    expect(receipt.status).toBe('failed');
+    expect(receipt.events).toEqual([]);
+    expect((await client.call('hostile', 'peek', [])).result).toBeNull();
+  });
+
+  it('out of gas happens at the same point every time', async () => {
+    const a = await execute(client, newSigner(), 'hostile', 'spin', [], { gasLimit: 300_000 });
+    const b = await execute(client, newSigner(), 'hostile', 'spin', [], { gasLimit: 300_000 });
+    expect(a.error?.code).toBe('OUT_OF_GAS');
+    expect(a.gasUsed).toBe(b.gasUsed);
+  });
+});
+
+describe('bad input gets its documented error and changes nothing', () => {
+  async function expectRefused(tx: unknown, chainCode: string): Promise<void> {
+    const height = await client.blockNumber();
+    const err = await rpcErrorOf(client.sendTransaction(tx as SignedTx));
+    expect((err.data as { code: string }).code).toBe(chainCode);
+    expect(err.code).toBeLessThanOrEqual(-32000);
+    expect(await client.blockNumber()).toBe(height);
+  }
+
+  it('refuses a bad signature', async () => {
+    const s = newSigner();
+    const tx = await buildTx(client, s, 'counter', 'increment');
+    await expectRefused({ ...tx, signature: tx.signature.replace(/^../, tx.signature.startsWith('00') ? '11' : '00') }, 'TX_BAD_SIGNATURE');
+    expect(await client.getNonce(s.publicKey)).toBe(0);
+  });
+
+  it('refuses another chain id', async () => {
+    await expectRefused(await buildTx(client, newSigner(), 'counter', 'increment', [], { chainId: 'other-chain' }), 'TX_WRONG_CHAIN');
+  });
+
+  it('refuses a replayed nonce and a skipped nonce', async () => {
+    const s = newSigner();
+    const first = await buildTx(client, s, 'counter', 'increment');
+    const hash = await client.sendTransaction(first);
+    await client.waitForReceipt(hash, { timeoutMs: 20_000, pollMs: 20 });
+    const err = await rpcErrorOf(client.sendTransaction(first));
+    expect(['TX_NONCE_TOO_LOW', 'TX_DUPLICATE']).toContain((err.data as { code: string }).code);
+    await expectRefused(await buildTx(client, s, 'counter', 'increment', [1], { nonce: 0 }), 'TX_NONCE_TOO_LOW');
+    await expectRefused(await buildTx(client, s, 'counter', 'increment', [], { nonce: 5 }), 'TX_NONCE_GAP');
+    expect(await client.getNonce(s.publicKey)).toBe(1);
+  });
+
+  it('refuses an oversized transaction', async () => {
+    await expectRefused(await buildTx(client, newSigner(), 'counter', 'increment', ['x'.repeat(40_000)]), 'TX_TOO_LARGE');
+  });
+
+  it('refuses an unknown contract or method', async () => {
+    await expectRefused(await buildTx(client, newSigner(), 'nosuch', 'increment'), 'TX_UNKNOWN_CONTRACT');
+    await expectRefused(await buildTx(client, newSigner(), 'counter', 'nosuch'), 'TX_UNKNOWN_METHOD');
+  });
+
+  it('refuses a malformed transaction as invalid params', async () => {
+    const tx = await buildTx(client, newSigner(), 'counter', 'increment');
+    const height = await client.blockNumber();
+    for (const bad of [{ ...tx, nonce: 'one' }, { ...tx, from: 'zz' }, { ...tx, extra: 1 }, 'a string']) {
+      const err = await rpcErrorOf(client.sendTransaction(bad as unknown as SignedTx));
+      expect(err.code).toBe(-32602);
+    }
+    expect(await client.blockNumber()).toBe(height);
+  });
+
+  it('answers malformed JSON-RPC with the specification codes', async () => {
+    const post = async (body: string): Promise<{ status: number; json: unknown }> => {
+      const res = await fetch(node.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const text = await res.text();
+      return { status: res.status, json: text ? JSON.parse(text) : null };
+    };
+    expect(((await post('{not json')).json as { error: { code: number } }).error.code).toBe(-32700);
+    expect(((await post('{"jsonrpc":"2.0","id":1}')).json as { error: { code: number } }).error.code).toBe(-32600);
+    expect(((await post('{"jsonrpc":"2.0","id":1,"method":"nope"}')).json as { error: { code: number } }).error.code).toBe(-32601);
+    expect(
+      ((await post('{"jsonrpc":"2.0","id":1,"method":"chain_getBlockByNumber","params":["abc"]}')).json as { error: { code: number } }).error.code,
+    ).toBe(-32602);
+    expect(((await post('{"jsonrpc":"2.0","id":1,"method":"chain_call","params":[1,2,3]}')).json as { error: { code: number } }).error.code).toBe(-32602);
+    expect(((await post('[]')).json as { error: { code: number } }).error.code).toBe(-32600);
+    // The node is still serving.
+    expect(await client.blockNumber()).toBeGreaterThan(0);
+  });
+});
+
+describe('blocks, transactions and evidence', () => {
+  it('serves blocks by number and hash with their header fields and certificate', async () => {
+    const receipt = await execute(client, newSigner(), 'counter', 'increment');
+    const block = (await client.getBlockByNumber(receipt.blockHeight, true))!;
+    for (const field of ['hash', 'height', 'parentHash', 'time', 'txRoot', 'receiptsRoot', 'stateRoot', 'transactions'] as const) {
+      expect(block).toHaveProperty(field);
+    }
+    expect(block.height).toBe(receipt.blockHeight);
+    expect((block.transactions as { hash: string }[]).map((t) => t.hash)).toContain(receipt.txHash);
+    expect(block.certificate?.signatures).toHaveLength(1);
+    const byHash = (await client.getBlockByHash(block.hash))!;
+    expect(byHash.stateRoot).toBe(block.stateRoot);
+    const parent = (await client.getBlockByNumber(block.height - 1))!;
+    expect(block.parentHash).toBe(parent.hash);
+    const tx = (await client.getTransaction(receipt.txHash))!;
+    expect(tx.blockHeight).toBe(block.height);
+    expect(await client.getBlockByNumber(10_000_000)).toBeNull();
+    expect(await client.getTransactionReceipt('0'.repeat(64))).toBeNull();
+  });
+
+  it('returns a receipt only once the transaction is committed', async () => {
+    const tx = await buildTx(client, newSigner(), 'counter', 'increment');
+    const hash = await client.sendTransaction(tx);
+    const early = await client.getTransactionReceipt(hash);
+    const later = (await client.getTransaction(hash))!;
+    // A receipt exists only for a committed transaction.
+    if (early !== null) expect(later.blockHeight).toBe(early.blockHeight);
+    expect(later.hash).toBe(hash);
+    const receipt = await client.waitForReceipt(hash, { timeoutMs: 20_000, pollMs: 20 });
+    expect(receipt.txHash).toBe(hash);
+    expect((await client.getTransaction(hash))!.blockHeight).toBe(receipt.blockHeight);
+  });
+
+  it("serves the enclave's evidence, which verifies against the declared virtual root", async () => {
+    const ev = await client.getEvidence();
+    expect(ev.platform).toBe('virtual');
+    expect(ev.measurement).toMatch(/^[0-9a-f]{96}$/);
+    const result = verifyVirtualEvidence(Buffer.from(ev.evidence, 'base64'), { trustedRoots: [ev.virtualRoot!], now: new Date() });
+    expect(result.measurement).toBe(ev.measurement);
+    expect(result.reportData).toBe(ev.reportData);
+  });
+
+  it('lists the approved contracts with their measurements', async () => {
+    const contracts = await client.listContracts();
+    expect(contracts.map((c) => c.name)).toEqual(expect.arrayContaining(['counter', 'token', 'analytics']));
+    const measured = await runCli(['contract', 'measure', join(ROOT, 'contracts/examples/counter')]);
+    expect(contracts.find((c) => c.name === 'counter')!.measurement).toBe(measured.stdout.trim());
+  });
+
+  it('refuses a state-changing method in chain_call', async () => {
+    const err = await rpcErrorOf(client.call('counter', 'increment', []));
+    expect((err.data as { code: string }).code).toBe('TX_READONLY_METHOD');
+  });
+
+});
