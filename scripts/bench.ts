@@ -29,6 +29,8 @@ const { values } = parseArgs({
     senders: { type: 'string', default: '512' },
     batch: { type: 'string', default: '250' },
     streams: { type: 'string', default: '4' },
+    /** Write V8 CPU profiles of the node (main thread and enclave worker) into this directory. */
+    profile: { type: 'string' },
   },
 });
 const nodes = Number(values.nodes);
@@ -112,7 +114,12 @@ async function main(): Promise<void> {
   const verifyPerSec = measureVerifyRate(1000);
   const dataDir = mkdtempSync(join(tmpdir(), 'cloister-bench-'));
   log(`starting a fresh node in ${dataDir}`);
-  const node = await spawnDevNode(projectRoot(), dataDir, ['--fresh']);
+  const node = await spawnDevNode(
+    projectRoot(),
+    dataDir,
+    ['--fresh'],
+    values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
+  );
   try {
     const url = node.rpcUrl;
     const status = await rpcCall<{ chainId: string }>(url, 'node_status');
@@ -135,6 +142,8 @@ async function main(): Promise<void> {
     const nonces = new Array<number>(senderCount).fill(0);
     const streams: SignedTx[][] = Array.from({ length: streamCount }, () => []);
     for (let i = 0; i < total; i++) {
+      // Yield now and then so the HTTP client keeps its connections healthy.
+      if (i % 5000 === 4999) await new Promise((r) => setImmediate(r));
       const s = i % senderCount;
       const signer = senders[s]!;
       const to = senders[(s + 1) % senderCount]!.publicKey;
@@ -205,6 +214,9 @@ async function main(): Promise<void> {
         verifyPerSec,
       }) + '\n',
     );
+  } catch (err) {
+    log(`node exit code: ${node.process.exitCode}; its last log lines:\n${node.stderrTail()}`);
+    throw err;
   } finally {
     await node.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -212,6 +224,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}${cause}\n`);
   process.exit(1);
 });

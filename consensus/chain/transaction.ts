@@ -106,7 +106,13 @@ export interface CheckedTx {
  * Every check that needs no chain state, cheapest first: shape, size, chain id,
  * gas limit, then the signature. The sender is to blame for every failure.
  */
-export function checkTxStateless(raw: unknown, chainId: string, limits: TxLimits = DEFAULT_TX_LIMITS): CheckedTx {
+export function checkTxStateless(
+  raw: unknown,
+  chainId: string,
+  limits: TxLimits = DEFAULT_TX_LIMITS,
+  /** Lets a caller that already verified this exact transaction (by hash) skip the signature check. */
+  alreadyVerified?: (hash: string) => boolean,
+): CheckedTx {
   const tx = parseSignedTx(raw);
   const bytes = canonicalBytes(tx);
   if (bytes.length > limits.maxTxBytes) {
@@ -126,8 +132,11 @@ export function checkTxStateless(raw: unknown, chainId: string, limits: TxLimits
       limit: limits.maxGasLimit,
     });
   }
+  const hash = sha256Hex(bytes);
+  // The hash covers the signature, so a remembered hash means this exact signed transaction verified.
+  if (alreadyVerified?.(hash)) return { tx, hash, size: bytes.length };
   if (!verifyEd25519(tx.from, signingMessage('tx', txBodyOf(tx)), tx.signature)) {
     throw new ChainError('TX_BAD_SIGNATURE', 'transaction signature does not verify against its sender key');
   }
-  return { tx, hash: sha256Hex(bytes), size: bytes.length };
+  return { tx, hash, size: bytes.length };
 }

@@ -1,6 +1,7 @@
 import {
   ChainError,
   Ed25519Signer,
+  checkTxStateless,
   ZERO_HASH,
   canonicalBytes,
   canonicalize,
@@ -24,6 +25,7 @@ import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle
 import { ContractRuntime } from '../sandbox/index.js';
 import { BlockExecutor, nextStateRoot, type Deployment } from './executor.js';
 import type {
+  AdmissionResult,
   BlockResult,
   ContractInfo,
   EcallRequest,
@@ -32,6 +34,8 @@ import type {
   InitResponse,
 } from './protocol.js';
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
+import { VerifiedSet } from './verified-set.js';
+import { VerifierPool } from './verifier-pool.js';
 
 /** What the enclave asks of its platform: evidence over the report data it chose. */
 export interface EnclavePlatform {
@@ -67,17 +71,22 @@ export class Enclave {
   #signedPrecommits = new Map<string, string>();
   #identity: EnclaveIdentity | undefined;
   #executor: BlockExecutor;
+  readonly #verified = new VerifiedSet();
+  readonly #verifiers: VerifierPool | undefined;
 
   private constructor(
     runtime: ContractRuntime,
     private readonly platform: EnclavePlatform,
+    verifierThreads: number,
   ) {
     this.#runtime = runtime;
-    this.#executor = new BlockExecutor(runtime, (name) => this.#deployments.get(name));
+    this.#verifiers = verifierThreads > 0 ? new VerifierPool(verifierThreads) : undefined;
+    this.#executor = new BlockExecutor(runtime, (name) => this.#deployments.get(name), this.#verified.has);
   }
 
-  static async create(platform: EnclavePlatform): Promise<Enclave> {
-    return new Enclave(await ContractRuntime.create(), platform);
+  /** `verifierThreads`: threads that verify signatures at admission (0 verifies on the calling thread). */
+  static async create(platform: EnclavePlatform, verifierThreads = 0): Promise<Enclave> {
+    return new Enclave(await ContractRuntime.create(), platform, verifierThreads);
   }
 
   async handle(request: EcallRequest): Promise<unknown> {
@@ -96,13 +105,39 @@ export class Enclave {
         return this.#evidence(request.freshness);
       case 'listContracts':
         return this.#listContracts();
+      case 'admitTxs':
+        return this.#admitTxs(request.txs);
       default:
         throw new ChainError('ENCODING_INVALID', `unknown ecall "${(request as { type: unknown }).type}"`);
     }
   }
 
-  dispose(): void {
+  async dispose(): Promise<void> {
     this.#runtime.dispose();
+    await this.#verifiers?.close();
+  }
+
+  /**
+   * Checks transactions offered to the mempool (shape, size, chain, gas,
+   * signature) and remembers the ones that verified, so block execution does not
+   * verify them again. Safe to run while a block executes: it only adds to the
+   * verified set.
+   */
+  async #admitTxs(txs: unknown[]): Promise<AdmissionResult[]> {
+    const genesis = this.#genesisOrThrow();
+    const limits = { maxTxBytes: genesis.consensus.maxTxBytes, maxGasLimit: genesis.consensus.maxGasLimit };
+    const results = this.#verifiers
+      ? await this.#verifiers.check(genesis.chainId, limits, txs)
+      : txs.map((raw): AdmissionResult => {
+          try {
+            const { hash, size } = checkTxStateless(raw, genesis.chainId, limits);
+            return { ok: true, hash, size };
+          } catch (err) {
+            return { ok: false, code: err instanceof ChainError ? err.code : 'TX_MALFORMED', message: (err as Error).message };
+          }
+        });
+    for (const r of results) if (r.ok) this.#verified.add(r.hash);
+    return results;
   }
 
   async #init(request: InitRequest): Promise<InitResponse> {

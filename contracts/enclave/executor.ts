@@ -78,6 +78,8 @@ export class BlockExecutor {
   constructor(
     private readonly runtime: ContractRuntime,
     private readonly deployments: (name: string) => Deployment | undefined,
+    /** Transactions this enclave already verified (by hash); their signatures are not checked again. */
+    private readonly alreadyVerified: (hash: string) => boolean = () => false,
   ) {}
 
   /**
@@ -102,7 +104,7 @@ export class BlockExecutor {
       const raw = txs[position];
       let checked;
       try {
-        checked = checkTxStateless(raw, ctx.chainId, limits);
+        checked = checkTxStateless(raw, ctx.chainId, limits, this.alreadyVerified);
       } catch (err) {
         const code = err instanceof ChainError ? err.code : 'TX_MALFORMED';
         const message = err instanceof Error ? err.message : 'invalid transaction';

@@ -14,6 +14,7 @@ export type EcallRequest =
   | { type: 'commitBlock'; blockHash: string }
   | { type: 'call'; contract: string; method: string; args: JsonValue[]; caller: string }
   | { type: 'getEvidence'; freshness: string }
+  | { type: 'admitTxs'; txs: unknown[] }
   | { type: 'listContracts' };
 
 export interface InitRequest {
@@ -54,6 +55,9 @@ export interface BlockResult {
   /** The enclave's precommit signature for this block. */
   precommit: { validator: string; signature: string };
 }
+
+/** The enclave's verdict on one transaction offered to the mempool. */
+export type AdmissionResult = { ok: true; hash: string; size: number } | { ok: false; code: string; message: string };
 
 export interface ContractInfo {
   name: string;

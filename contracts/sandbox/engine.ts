@@ -200,7 +200,10 @@ export class WasmInstance {
 
   /**
    * Makes writable memory equal to `image` again: static data, the heap, and zeros
-   * above the image's heap end as far as the heap has grown since.
+   * above the image's heap end up to `highWater` (the highest heap end seen since)
+   * or the current heap end. Memory above the heap end is never read by the
+   * allocator or QuickJS before being written, so clearing it is defence in depth.
+   * The C stack below stackHigh is not restored: it holds no live data between calls.
    */
   restore(layout: EngineLayout, image: MemoryImage, highWater: number): void {
     const top = Math.max(this.i32[layout.sbrkAddr >> 2]!, highWater);

@@ -14,9 +14,10 @@
  *
  * The host functions are reachable only through closures here. Intrinsics used
  * by the encoder are captured before contract code runs, so a contract that
- * replaces Array.prototype.sort or JSON.stringify cannot confuse it.
+ * replaces JSON.stringify cannot confuse it (and the host validates what it
+ * receives in any case).
  *
- * entry returns 'R' + canonical JSON of the result, or 'E' + JSON [code, message]
+ * entry returns 'R' + the JSON of the result, or 'E' + JSON [code, message]
  * when the method threw. API misuse (bad keys, non-encodable values, writes in a
  * read-only call) calls hFail, which makes the host stop the VM at its next poll
  * point with an uncatchable interrupt: such failures cannot be caught by the contract.
@@ -36,7 +37,6 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   const apply = Reflect.apply;
   const ownKeys = Reflect.ownKeys;
   const uncurry = (fn) => Function.prototype.call.bind(fn);
-  const sortArray = uncurry(Array.prototype.sort);
   const isWellFormed = uncurry(String.prototype.isWellFormed);
   const includes = uncurry(String.prototype.includes);
   const slice = uncurry(String.prototype.slice);
@@ -90,28 +90,27 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
     throw new InternalErrorCtor(code + ': ' + message);
   }
 
-  // Canonical JSON, exactly as consensus/encoding/canonical-json.ts: sorted keys,
-  // safe integers only, plain objects and arrays, at most 64 levels.
-  function encode(v, depth, what) {
+  // The value rules of consensus/encoding/canonical-json.ts: safe integers only,
+  // plain objects and arrays, no undefined, at most 64 levels. check() walks the
+  // value (so that NaN or undefined fail loudly instead of turning into null, as
+  // JSON.stringify would make them); the native JSON.stringify then writes it.
+  // Key order does not matter here: the host re-validates what it receives and
+  // consensus canonicalises whatever it hashes.
+  function check(v, depth, what) {
     if (depth > MAX_DEPTH) fatal('VALUE_NOT_ENCODABLE', what + ' is nested deeper than ' + MAX_DEPTH + ' levels');
     switch (typeof v) {
       case 'string':
-        return stringify(v);
+      case 'boolean':
+        return;
       case 'number':
         if (!isSafeInteger(v)) fatal('VALUE_NOT_ENCODABLE', what + ' contains the number ' + v + '; only safe integers are allowed (no floats, NaN or Infinity)');
-        return v === 0 ? '0' : '' + v;
-      case 'boolean':
-        return v ? 'true' : 'false';
+        return;
       case 'object': {
-        if (v === null) return 'null';
+        if (v === null) return;
         if (isArray(v)) {
           const n = v.length;
-          let out = '[';
-          for (let i = 0; i < n; i++) {
-            if (i > 0) out += ',';
-            out += encode(v[i], depth + 1, what);
-          }
-          return out + ']';
+          for (let i = 0; i < n; i++) check(v[i], depth + 1, what);
+          return;
         }
         const proto = protoOf(v);
         if (proto !== ObjectProto && proto !== null) {
@@ -119,16 +118,13 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
             ? ' is a Promise; contract methods must be synchronous'
             : ' contains an object that is neither a plain object nor an array'));
         }
-        const keys = sortArray(keysOf(v));
-        let out = '{';
+        const keys = keysOf(v);
         for (let i = 0; i < keys.length; i++) {
-          const key = keys[i];
-          const item = v[key];
-          if (item === undefined) fatal('VALUE_NOT_ENCODABLE', what + ' has the property "' + key + '" set to undefined');
-          if (i > 0) out += ',';
-          out += stringify(key) + ':' + encode(item, depth + 1, what);
+          const item = v[keys[i]];
+          if (item === undefined) fatal('VALUE_NOT_ENCODABLE', what + ' has the property "' + keys[i] + '" set to undefined');
+          check(item, depth + 1, what);
         }
-        return out + '}';
+        return;
       }
       case 'undefined':
         return fatal('VALUE_NOT_ENCODABLE', what + ' contains undefined');
@@ -137,6 +133,13 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
       default:
         return fatal('VALUE_NOT_ENCODABLE', what + ' contains a ' + typeof v);
     }
+  }
+  function encode(v, what) {
+    if (typeof v === 'number' && isSafeInteger(v)) return v === 0 ? '0' : '' + v;
+    check(v, 0, what);
+    const text = stringify(v);
+    if (typeof text !== 'string') fatal('VALUE_NOT_ENCODABLE', what + ' has no JSON form');
+    return text;
   }
 
   // 4. The contract API. The call's context lives in these variables; the host
@@ -148,8 +151,11 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   let callTime = 0;
   let callReadonly = true;
   let callBlock = null;
-  function active(what) {
-    if (!inCall) throw new TypeErrorCtor(what + ' is only available while a contract method runs, not in top-level code');
+  function notInCall(what) {
+    throw new TypeErrorCtor(what + ' is only available while a contract method runs, not in top-level code');
+  }
+  function readonlyViolation(what) {
+    fatal('READONLY_VIOLATION', what + ' is not allowed in a read-only call');
   }
   function checkKey(key) {
     if (typeof key !== 'string') fatal('INVALID_KEY', 'state keys must be strings, got ' + typeof key);
@@ -158,44 +164,44 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
       fatal('INVALID_KEY', 'state keys must be valid Unicode without U+0000');
     }
   }
-  function writable(what) {
-    active(what);
-    if (callReadonly) fatal('READONLY_VIOLATION', what + ' is not allowed in a read-only call');
-  }
+  // (Checks are written out in each function: a call costs more than a test in QuickJS.)
   const state = freeze({
     get(key) {
-      active('cloister.state.get');
+      if (!inCall) notInCall('cloister.state.get');
       checkKey(key);
-      // The host answers undefined (no value), a number, or canonical JSON text.
+      // The host answers undefined (no value), a number, or JSON text.
       const found = hGet(key);
       return found === undefined ? null : typeof found === 'number' ? found : parse(found);
     },
     set(key, value) {
-      writable('cloister.state.set');
+      if (!inCall) notInCall('cloister.state.set');
+      if (callReadonly) readonlyViolation('cloister.state.set');
       checkKey(key);
       if (value === null) hDel(key);
-      else hSet(key, encode(value, 0, 'the state value'));
+      else hSet(key, encode(value, 'the state value'));
     },
     delete(key) {
-      writable('cloister.state.delete');
+      if (!inCall) notInCall('cloister.state.delete');
+      if (callReadonly) readonlyViolation('cloister.state.delete');
       checkKey(key);
       hDel(key);
     },
   });
   const emit = function emit(name, data) {
-    writable('cloister.emit');
+    if (!inCall) notInCall('cloister.emit');
+    if (callReadonly) readonlyViolation('cloister.emit');
     if (typeof name !== 'string') fatal('INVALID_EVENT', 'event names must be strings');
-    hEmit(name, encode(data === undefined ? null : data, 0, 'the event data'));
+    hEmit(name, encode(data === undefined ? null : data, 'the event data'));
   };
   const cloister = freeze({
-    get contract() { active('cloister.contract'); return callContract; },
-    get caller() { active('cloister.caller'); return callCaller; },
+    get contract() { if (!inCall) notInCall('cloister.contract'); return callContract; },
+    get caller() { if (!inCall) notInCall('cloister.caller'); return callCaller; },
     get block() {
-      active('cloister.block');
+      if (!inCall) notInCall('cloister.block');
       if (callBlock === null) callBlock = freeze({ height: callHeight, time: callTime });
       return callBlock;
     },
-    get readonly() { active('cloister.readonly'); return callReadonly; },
+    get readonly() { if (!inCall) notInCall('cloister.readonly'); return callReadonly; },
     state,
     emit,
   });
@@ -244,7 +250,7 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
       } catch (e) {
         return 'E' + describe(e);
       }
-      return 'R' + (result === undefined ? 'null' : encode(result, 0, 'the return value'));
+      return 'R' + (result === undefined ? 'null' : encode(result, 'the return value'));
     };
   };
 })`;

@@ -1,5 +1,5 @@
 import type { Intrinsics, QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
-import { canonicalize, CONTRACT_NAME_RE, type JsonValue } from '../../consensus/index.js';
+import { canonicalize, CONTRACT_NAME_RE, isCanonicalJsonValue, type JsonValue } from '../../consensus/index.js';
 import { bundleMeasurement, parseBundle, type ContractBundle } from '../bundle/bundle.js';
 import { ContractError } from '../bundle/errors.js';
 import { callableMethod, INIT_METHOD, type ContractManifest } from '../bundle/manifest.js';
@@ -304,8 +304,10 @@ export class ContractRuntime {
     try {
       args.push(raw.newString(method), raw.newString(argsJson), raw.newString(ctx.contract), raw.newString(ctx.caller));
       args.push(raw.newNumber(ctx.blockHeight), raw.newNumber(ctx.blockTime));
-      if (args.includes(0)) throw new Error('no memory for the call arguments');
-      const result = raw.call(slot.entry!.value, [...args, readonly ? raw.truePtr : raw.falsePtr]);
+      // (Only a bundle whose top-level code filled the memory can run out this early.)
+      const result = args.includes(0)
+        ? { threw: true, value: 0 }
+        : raw.call(slot.entry!.value, [...args, readonly ? raw.truePtr : raw.falsePtr]);
       polls = meter.stopped ? meter.stopPolls : meter.ticks * POLL_INTERVAL + (POLL_INTERVAL - inst.i32[slot.counterAddr >> 2]!);
       if (result.threw) {
         if (!meter.stopped) escaped = result.value === 0 ? 'out of memory' : (raw.toString(result.value) ?? 'out of memory');
@@ -347,7 +349,9 @@ export class ContractRuntime {
     }
     gas += GAS.RESULT_PER_BYTE * bytes;
     if (gas > gasLimit) return outcomeFailed('OUT_OF_GAS', `out of gas (limit ${gasLimit})`, gasLimit);
-    return { status: 'success', result: JSON.parse(json) as JsonValue, gasUsed: gas, events: meter.events, error: null };
+    const result = parseJson(json);
+    if (result === undefined) return outcomeFailed('VALUE_NOT_ENCODABLE', 'the return value is not canonical JSON', gas);
+    return { status: 'success', result, gasUsed: gas, events: meter.events, error: null };
   }
 
   // --- bundle loading --------------------------------------------------------
@@ -371,6 +375,7 @@ export class ContractRuntime {
       throw err;
     }
     if (error !== null) {
+      if (error.length > CALL_LIMITS.MAX_ERROR_MESSAGE) error = `${error.slice(0, CALL_LIMITS.MAX_ERROR_MESSAGE)}...`;
       this.unload(target);
       if (this.failures.size >= 256) this.failures.delete(this.failures.keys().next().value!);
       this.failures.set(known.key, error);
@@ -450,9 +455,9 @@ export class ContractRuntime {
   }
 
   private setupFailure(meter: Meter): string | null {
+    if (meter.hostFault) throw meter.hostFault.error; // a host problem, not the bundle's
     if (meter.oog) return `top-level code exceeded the set-up gas limit of ${this.options.setupGasLimit}`;
     if (meter.fatal) return `${meter.fatal.code}: ${meter.fatal.message}`;
-    if (meter.hostFault) return 'top-level code used the host API';
     return null;
   }
 
@@ -521,18 +526,25 @@ export class ContractRuntime {
     const meter = this.meter;
     if (!meter) return false;
     if (meter.stopped) return true;
-    meter.ticks++;
-    slot.inst.i32[slot.counterAddr >> 2] = POLL_INTERVAL;
-    const top = slot.inst.heapTop(this.engine.layout);
-    if (top > meter.highWater) meter.highWater = top;
-    if (meter.fixed + meter.ticks * POLL_INTERVAL * GAS.PER_POLL > meter.limit) {
-      meter.oog = true;
-      meter.stopPolls = meter.ticks * POLL_INTERVAL;
+    try {
+      meter.ticks++;
+      slot.inst.i32[slot.counterAddr >> 2] = POLL_INTERVAL;
+      const top = slot.inst.heapTop(this.engine.layout);
+      if (top > meter.highWater) meter.highWater = top;
+      if (meter.fixed + meter.ticks * POLL_INTERVAL * GAS.PER_POLL > meter.limit) {
+        meter.oog = true;
+        meter.stopPolls = meter.ticks * POLL_INTERVAL;
+        meter.stopped = true;
+        slot.inst.i32[slot.counterAddr >> 2] = 1;
+        return true;
+      }
+      return false;
+    } catch (error) {
+      // Only a host problem (such as its own stack running out) can land here.
+      meter.hostFault ??= { error };
       meter.stopped = true;
-      slot.inst.i32[slot.counterAddr >> 2] = 1;
       return true;
     }
-    return false;
   }
 
   private opOf(slot: Slot, fnId: number): HostOp | undefined {
@@ -619,12 +631,12 @@ export class ContractRuntime {
       this.fatal(slot, meter, 'VALUE_TOO_LARGE', `${what} is ${bytes} bytes of canonical JSON; the limit is ${CALL_LIMITS.MAX_VALUE_BYTES}`);
       return undefined;
     }
-    try {
-      return { value: JSON.parse(json) as JsonValue, bytes };
-    } catch {
-      this.fatal(slot, meter, 'VALUE_NOT_ENCODABLE', `${what} is not JSON`);
+    const value = parseJson(json);
+    if (value === undefined) {
+      this.fatal(slot, meter, 'VALUE_NOT_ENCODABLE', `${what} is not canonical JSON`);
       return undefined;
     }
+    return { value, bytes };
   }
 
   private readonlyViolation(slot: Slot, meter: Meter, what: string): number {
@@ -672,6 +684,24 @@ export class ContractRuntime {
     if (code === null) return this.outOfMemory(slot, meter);
     return this.fatal(slot, meter, isCallErrorCode(code) ? code : 'CONTRACT_ERROR', message);
   }
+}
+
+/**
+ * Parses JSON text produced inside the VM and checks it against the canonical
+ * rules again (a getter or toJSON can make JSON.stringify's output differ from
+ * what the prelude checked). undefined when it does not pass.
+ */
+function parseJson(text: string): JsonValue | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' || value === null) {
+    return typeof value === 'number' && !Number.isSafeInteger(value) ? undefined : value;
+  }
+  return isCanonicalJsonValue(value) ? value : undefined;
 }
 
 function newMeter(mode: 'setup' | 'call', limit: number, fixed: number, readonly: boolean, state: StateAccess | null, top: number): Meter {

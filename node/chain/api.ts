@@ -85,7 +85,7 @@ export interface ChainApi {
   getBlockByNumber(height: number, fullTransactions: boolean): Promise<BlockView | null>;
   getBlockByHash(hash: string, fullTransactions: boolean): Promise<BlockView | null>;
   /** Accepts a signed transaction into the mempool and returns its hash. */
-  sendTransaction(tx: unknown): string;
+  sendTransaction(tx: unknown): Promise<string>;
   getTransaction(hash: string): Promise<TransactionView | null>;
   getTransactionReceipt(hash: string): Promise<ReceiptView | null>;
   /** The next nonce for the sender, counting transactions waiting in the mempool. */

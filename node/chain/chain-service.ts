@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   ChainError,
-  checkTxStateless,
   genesisHash,
   headerHash,
   isHexOfLength,
@@ -14,6 +13,7 @@ import {
 import { ANONYMOUS_CALLER, stateKey, type BlockResult, type ContractInfo, type EnclaveIdentity } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
+import { TxAdmission } from '../mempool/admission.js';
 import { Mempool, type MempoolLimits } from '../mempool/mempool.js';
 import type { ChainStore, StoredBlock } from '../storage/chain-store.js';
 import type {
@@ -53,7 +53,11 @@ export class ChainService implements ChainApi {
   readonly #o: ChainServiceOptions;
   readonly #genesisHash: string;
   readonly mempool: Mempool;
+  readonly #admission: TxAdmission;
+  /** The last block durable in the store and served by the API. */
   #head!: BlockHeader;
+  /** The last block committed in the enclave; one block ahead of #head at most. */
+  #tip!: BlockHeader;
   #headHash = '';
   #identity!: EnclaveIdentity;
   #contracts: ContractInfo[] = [];
@@ -68,6 +72,14 @@ export class ChainService implements ChainApi {
     this.#o = options;
     this.#genesisHash = genesisHash(options.genesis);
     this.mempool = new Mempool({ maxTxs: 50_000, maxPerSender: 1_000, ...options.mempool });
+    this.#admission = new TxAdmission({
+      chainId: options.genesis.chainId,
+      maxGasLimit: options.genesis.consensus.maxGasLimit,
+      mempool: this.mempool,
+      verify: (txs) => options.enclave.admitTxs(txs),
+      checkTarget: (contract, method) => this.#checkTarget(contract, method),
+      committedNonce: (sender) => this.#nonces.get(sender) ?? 0,
+    });
   }
 
   async start(): Promise<void> {
@@ -105,9 +117,11 @@ export class ChainService implements ChainApi {
       await store.setGenesisHash(this.#genesisHash);
       await store.commitBlock({ hash, header, txHashes: [], certificate: null }, [], receipts, writeSet);
       this.#setHead(header);
+      this.#tip = header;
       log.info('created genesis block', { chainId: genesis.chainId, hash });
     } else {
       this.#setHead(resume!.header);
+      this.#tip = resume!.header;
     }
     await this.#refreshContracts();
     log.info('enclave ready', {
@@ -120,7 +134,11 @@ export class ChainService implements ChainApi {
       this.mempool,
       genesis.consensus,
       this.#o.clock,
-      { head: () => this.#head, commit: (result, certificate, txs) => this.#commit(result, certificate, txs) },
+      {
+        tip: () => this.#tip,
+        applied: (result) => this.#applied(result),
+        persist: (result, certificate, txs) => this.#persist(result, certificate, txs),
+      },
       () => this.#identity.publicKeys.vote!,
       log,
       this.#o.onFatal,
@@ -155,18 +173,20 @@ export class ChainService implements ChainApi {
     );
   }
 
-  async #commit(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void> {
-    const block: StoredBlock = { hash: result.blockHash, header: result.header, txHashes: result.txHashes, certificate };
-    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet);
-    await this.#o.enclave.commitBlock(result.blockHash);
-    let contractsChanged = false;
+  /** After the enclave committed a block: the next block builds on it and its nonces count. */
+  #applied(result: BlockResult): void {
+    this.#tip = result.header;
     for (const [key, value] of result.writeSet) {
       if (key.startsWith('n:') && value !== null) this.#nonces.set(key.slice(2), JSON.parse(value) as number);
-      else if (key.startsWith('k:')) contractsChanged = true;
     }
+  }
+
+  /** Writes a committed block in one atomic batch, then serves it. */
+  async #persist(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void> {
+    const block: StoredBlock = { hash: result.blockHash, header: result.header, txHashes: result.txHashes, certificate };
+    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet);
     this.#setHead(result.header);
-    if (contractsChanged) await this.#refreshContracts();
-    this.#o.log.debug('committed block', { height: result.header.height, txs: txs.length });
+    if (result.writeSet.some(([key]) => key.startsWith('k:'))) await this.#refreshContracts();
     for (const listener of this.#listeners) listener(block);
   }
 
@@ -221,20 +241,14 @@ export class ChainService implements ChainApi {
     return this.#blockView(await this.#o.store.getBlockByHash(hash), fullTransactions);
   }
 
-  sendTransaction(raw: unknown): string {
-    const { genesis } = this.#o;
-    const checked = checkTxStateless(raw, genesis.chainId, {
-      maxTxBytes: genesis.consensus.maxTxBytes,
-      maxGasLimit: genesis.consensus.maxGasLimit,
-    });
-    const { tx, hash } = checked;
-    const methods = this.#methods.get(tx.contract);
-    if (!methods) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${tx.contract}"`);
-    if (!methods.has(tx.method)) {
-      throw new ChainError('TX_UNKNOWN_METHOD', `contract "${tx.contract}" has no method "${tx.method}"`);
-    }
-    this.mempool.add(checked, this.#nonces.get(tx.from) ?? 0);
-    return hash;
+  sendTransaction(raw: unknown): Promise<string> {
+    return this.#admission.submit(raw);
+  }
+
+  #checkTarget(contract: string, method: string): void {
+    const methods = this.#methods.get(contract);
+    if (!methods) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${contract}"`);
+    if (!methods.has(method)) throw new ChainError('TX_UNKNOWN_METHOD', `contract "${contract}" has no method "${method}"`);
   }
 
   async getTransaction(hash: string): Promise<TransactionView | null> {

@@ -4,6 +4,7 @@ import { ChainError } from '../../consensus/index.js';
 import {
   decodeMessage,
   encodeMessage,
+  type AdmissionResult,
   type BlockResult,
   type ContractInfo,
   type EcallRequest,
@@ -98,7 +99,7 @@ export class EnclaveHost {
     const bytes = encodeMessage(request);
     const reply = await new Promise<Uint8Array>((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
-      worker.postMessage({ id, kind: 'ecall', bytes }, [bytes.buffer]);
+      worker.postMessage({ id, kind: 'ecall', type: request.type, bytes }, [bytes.buffer]);
     });
     const response = decodeMessage<EcallResponse>(reply);
     if (!response.ok) {
@@ -130,6 +131,11 @@ export class EnclaveHost {
 
   getEvidence(freshness: string): Promise<EnclaveIdentity> {
     return this.#ecall({ type: 'getEvidence', freshness });
+  }
+
+  /** Has the enclave check transactions offered to the mempool; one result per transaction, in order. */
+  admitTxs(txs: unknown[]): Promise<AdmissionResult[]> {
+    return this.#ecall({ type: 'admitTxs', txs });
   }
 
   listContracts(): Promise<ContractInfo[]> {

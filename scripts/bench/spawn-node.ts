@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 
 export interface SpawnedNode {
   process: ChildProcess;
+  /** The last few KiB the node wrote to stderr (for failure reports). */
+  stderrTail(): string;
   rpcUrl: string;
   stop(): Promise<void>;
 }
@@ -11,10 +13,10 @@ export interface SpawnedNode {
 const READY_RE = /JSON-RPC (http:\/\/[^\s]+)/;
 
 /** Starts `cloister dev` as a child process and resolves with its JSON-RPC URL once it is ready. */
-export function spawnDevNode(root: string, dataDir: string, extraArgs: string[] = []): Promise<SpawnedNode> {
+export function spawnDevNode(root: string, dataDir: string, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<SpawnedNode> {
   const child = spawn(
     process.execPath,
-    [join(root, 'bin/cloister.js'), 'dev', '--data', dataDir, '--rpc-port', '0', '--log-format', 'json', '--log-level', 'warn', ...extraArgs],
+    [...nodeArgs, join(root, 'bin/cloister.js'), 'dev', '--data', dataDir, '--rpc-port', '0', '--log-format', 'json', '--log-level', process.env.BENCH_NODE_LOG_LEVEL ?? 'warn', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -31,7 +33,7 @@ export function spawnDevNode(root: string, dataDir: string, extraArgs: string[] 
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       const match = READY_RE.exec(line);
-      if (match) resolve({ process: child, rpcUrl: match[1]!, stop });
+      if (match) resolve({ process: child, rpcUrl: match[1]!, stop, stderrTail: () => stderr });
     });
     child.once('exit', (code) => reject(new Error(`node exited (${code}) before it was ready: ${stderr}`)));
   });

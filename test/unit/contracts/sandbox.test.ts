@@ -250,6 +250,11 @@ describe('state and events', () => {
     // set(key, null) deletes
     expect(call(basic, 'put', ['n', null], { state: local }).result).toBeNull();
     expect(local.data.has('n')).toBe(false);
+    // falsy values survive the round trip
+    for (const value of [0, false, '', [], {}, -5, 'text']) {
+      expect(call(basic, 'put', ['v', value], { state: local }).result).toEqual(value);
+      expect(call(basic, 'read', ['v'], { state: local }).result).toEqual(value);
+    }
   });
 
   it('returns events in order on success', () => {
@@ -542,6 +547,49 @@ describe('memory and stack limits', () => {
     expect(call(hungry, 'caught', [], { gas: 50_000_000 }).result).toBe('out of memory');
   });
 
+  it('survives the host stack running out inside the engine', () => {
+    const depth = call(hungry, 'deepCaught').result;
+    let max = 0;
+    const probe = (d: number): void => {
+      max = d;
+      probe(d + 1);
+    };
+    try {
+      probe(0);
+    } catch {
+      // expected: the host stack is exhausted
+    }
+    const seen = new Map<string, number>();
+    const note = (what: string): void => void seen.set(what, (seen.get(what) ?? 0) + 1);
+    for (let back = 0; back < max; back += Math.max(5, Math.floor(back / 20))) {
+      const target = max - back;
+      const dive = (d: number): void => {
+        if (d < target) {
+          dive(d + 1);
+          return;
+        }
+        try {
+          const outcome = call(hungry, 'deepCaught');
+          note(outcome.result === depth ? 'same result' : `other ${JSON.stringify(outcome)}`);
+        } catch (err) {
+          note(err instanceof ContractError ? err.code : (err as Error).name);
+        }
+      };
+      try {
+        dive(0);
+      } catch {
+        note('host overflow before the call');
+      }
+    }
+    // Whatever happened, later calls are unaffected (the engine's stack pointer was reset).
+    expect(call(hungry, 'deepCaught').result).toBe(depth);
+    expect([...seen.keys()].filter((k) => k.startsWith('other'))).toEqual([]);
+    // Each attempt either overflowed in the test's own frames, ran normally, or (when the
+    // overflow hit inside WebAssembly) threw SANDBOX_FAULT; nothing else.
+    expect([...seen.keys()].every((k) => ['same result', 'SANDBOX_FAULT', 'host overflow before the call', 'RangeError'].includes(k))).toBe(true);
+    expect(seen.get('same result')).toBeGreaterThan(0);
+  });
+
   it('fails deep recursion with STACK_OVERFLOW at the same depth every time', () => {
     expect(call(hungry, 'deep').error?.code).toBe('STACK_OVERFLOW');
     const depth = call(hungry, 'deepCaught').result;
@@ -610,6 +658,8 @@ describe('bundles and caching', () => {
     const spinning = bundleOf('while (true) {} export function f() {}', { f: true });
     expect(call(spinning, 'f').error?.message).toMatch(/set-up gas limit/);
     expect(runtime.validate(spinning)?.code).toBe('CODE_INVALID');
+    const loud = bundleOf('throw new Error("x".repeat(100000)); export function f() {}', { f: true });
+    expect(call(loud, 'f').error?.message.length).toBeLessThan(1100);
     expect(runtime.validate(basic)).toBeNull();
   });
 
