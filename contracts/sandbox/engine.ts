@@ -84,9 +84,6 @@ export interface MemoryImage {
 
 /** The parts of the Emscripten module object we use (public Emscripten runtime methods). */
 interface EmModule {
-  UTF8ToString(ptr: number): string;
-  stringToUTF8(text: string, ptr: number, maxBytes: number): void;
-  lengthBytesUTF8(text: string): number;
   _malloc(size: number): number;
   _free(ptr: number): void;
   callbacks: {
@@ -102,12 +99,14 @@ interface Ffi {
   QTS_FreeCString(ctx: number, str: number): void;
   QTS_NewString(ctx: number, str: number): number;
   QTS_NewFloat64(ctx: number, num: number): number;
+  QTS_GetFloat64(ctx: number, value: number): number;
   QTS_Call(ctx: number, fn: number, thisValue: number, argc: number, argv: number): number;
   QTS_ResolveException(ctx: number, value: number): number;
   QTS_FreeValuePointer(ctx: number, value: number): void;
   QTS_GetUndefined(): number;
   QTS_GetTrue(): number;
   QTS_GetFalse(): number;
+  QTS_GetNull(): number;
 }
 
 /** Handlers a slot installs on its instance. */
@@ -139,8 +138,11 @@ export class WasmInstance {
     this.u8 = new Uint8Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
     this.em = (qjs as unknown as { module: EmModule }).module;
-    if (typeof this.em?.UTF8ToString !== 'function' || typeof this.em._malloc !== 'function' || typeof this.em.callbacks !== 'object') {
+    if (typeof this.em?._malloc !== 'function' || typeof this.em.callbacks !== 'object') {
       fail('unexpected quickjs-emscripten module shape');
+    }
+    if (typeof exports.Oa !== 'function' || typeof exports.Ma !== 'function' || typeof exports.Na !== 'function') {
+      fail('the stack exports are missing');
     }
     // Route C -> host calls straight to the slot, bypassing quickjs-emscripten's generic
     // (generator- and handle-based) dispatch, which costs ~12 us per call; ours costs ~2 us.
@@ -227,9 +229,13 @@ export class RawContext {
   readonly undefinedPtr: number;
   readonly truePtr: number;
   readonly falsePtr: number;
+  readonly nullPtr: number;
   private readonly ffi: Ffi;
   private readonly em: EmModule;
   private readonly i32: Int32Array;
+  private readonly u8: Uint8Array;
+  /** A Buffer over linear memory, for fast UTF-8 encoding and decoding. */
+  private readonly bytes: Buffer;
 
   constructor(context: QuickJSContext, instance: WasmInstance) {
     const internals = context as unknown as { ctx: { value: number }; ffi: Ffi; module: EmModule };
@@ -237,9 +243,12 @@ export class RawContext {
     this.ffi = internals.ffi;
     this.em = internals.module;
     this.i32 = instance.i32;
+    this.u8 = instance.u8;
+    this.bytes = Buffer.from(instance.memory.buffer);
     this.undefinedPtr = this.ffi.QTS_GetUndefined();
     this.truePtr = this.ffi.QTS_GetTrue();
     this.falsePtr = this.ffi.QTS_GetFalse();
+    this.nullPtr = this.ffi.QTS_GetNull();
   }
 
   /** The string value of argument `index` of a host call, or null if QuickJS could not convert it (out of memory). */
@@ -247,11 +256,21 @@ export class RawContext {
     return this.toString(this.ffi.QTS_ArgvGetJSValueConstPointer(argv, index));
   }
 
-  /** ToString of a value, or null when QuickJS fails (out of memory, or a throwing toString). */
+  /** The number value of argument `index` of a host call (NaN if it is not a number). */
+  argNumber(argv: number, index: number): number {
+    return this.ffi.QTS_GetFloat64(this.ctxPtr, this.ffi.QTS_ArgvGetJSValueConstPointer(argv, index));
+  }
+
+  /**
+   * ToString of a value, or null when QuickJS fails (out of memory, or a throwing
+   * toString). The text ends at the first U+0000, and text that is not valid
+   * Unicode decodes with U+FFFD: callers that need exactness compare lengths.
+   */
   toString(value: number): string | null {
     const cstr = this.ffi.QTS_GetString(this.ctxPtr, value);
     if (cstr === 0) return null;
-    const text = this.em.UTF8ToString(cstr);
+    const end = this.u8.indexOf(0, cstr);
+    const text = this.bytes.toString('utf8', cstr, end < 0 ? cstr : end);
     this.ffi.QTS_FreeCString(this.ctxPtr, cstr);
     return text;
   }
@@ -263,10 +282,11 @@ export class RawContext {
 
   /** A new VM string as an owned JSValue*, or 0 when memory is exhausted. */
   newString(text: string): number {
-    const size = this.em.lengthBytesUTF8(text) + 1;
+    const size = Buffer.byteLength(text, 'utf8') + 1;
     const buf = this.em._malloc(size);
     if (buf === 0) return 0;
-    this.em.stringToUTF8(text, buf, size);
+    this.bytes.write(text, buf, 'utf8');
+    this.u8[buf + size - 1] = 0;
     const value = this.ffi.QTS_NewString(this.ctxPtr, buf);
     this.em._free(buf);
     return value;
@@ -290,8 +310,11 @@ export class RawContext {
     return { threw: false, value: result };
   }
 
+  /** Frees an owned value (the static undefined/true/false/null pointers are left alone). */
   free(value: number): void {
-    if (value !== 0) this.ffi.QTS_FreeValuePointer(this.ctxPtr, value);
+    if (value !== 0 && value !== this.undefinedPtr && value !== this.truePtr && value !== this.falsePtr && value !== this.nullPtr) {
+      this.ffi.QTS_FreeValuePointer(this.ctxPtr, value);
+    }
   }
 }
 
@@ -328,6 +351,7 @@ export class Engine {
             `QuickJS WebAssembly at ${wasmPath} has SHA-256 ${sha256}, expected ${expectedSha256}: every node must run the same engine build`,
           );
         }
+        checkGlobals(bytes);
         const compiled = await Wasm.compile(bytes);
         const instance = await WasmInstance.create(compiled, pages);
         const { layout, pristine } = calibrate(instance);
@@ -356,6 +380,59 @@ export class Engine {
     }
     return instance;
   }
+}
+
+/**
+ * Restoring linear memory restores the whole engine only if memory is its only
+ * mutable state besides the stack pointer. Check that the binary defines exactly
+ * one global (Emscripten's __stack_pointer) and imports none; the table is never
+ * written at run time in this build.
+ */
+function checkGlobals(bytes: Uint8Array): void {
+  let pos = 8;
+  const leb = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = bytes[pos++]!;
+      result += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return result;
+      shift += 7;
+    }
+  };
+  let globals = -1;
+  while (pos < bytes.length) {
+    const id = bytes[pos++]!;
+    const size = leb();
+    const end = pos + size;
+    if (id === 2) {
+      // imports: module name, field name, kind (3 = global)
+      const count = leb();
+      for (let i = 0; i < count; i++) {
+        for (let name = 0; name < 2; name++) {
+          const length = leb();
+          pos += length;
+        }
+        const kind = bytes[pos++]!;
+        if (kind === 3) fail('the engine imports a global');
+        if (kind === 0) leb();
+        else if (kind === 1) {
+          pos++;
+          const flags = leb();
+          leb();
+          if (flags & 1) leb();
+        } else if (kind === 2) {
+          const flags = leb();
+          leb();
+          if (flags & 1) leb();
+        }
+      }
+    } else if (id === 6) {
+      globals = leb();
+    }
+    pos = end;
+  }
+  if (globals !== 1) fail(`the engine defines ${globals} globals, expected only the stack pointer`);
 }
 
 function lastNonZero(u8: Uint8Array, from: number, to: number): number {

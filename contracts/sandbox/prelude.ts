@@ -9,7 +9,7 @@
  * 2. defines the frozen global `cloister` (the contract API);
  * 3. returns `bind(namespace, methodsJson)`, which checks that the module exports
  *    every manifest method and returns
- *    `entry(method, argsJson, contract, caller, height, time, readonly)`, the
+ *    `entry(method, contract, caller, height, time, readonly, jsonMask, ...args)`, the
  *    function the host calls for each transaction.
  *
  * The host functions are reachable only through closures here. Intrinsics used
@@ -38,7 +38,6 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   const ownKeys = Reflect.ownKeys;
   const uncurry = (fn) => Function.prototype.call.bind(fn);
   const isWellFormed = uncurry(String.prototype.isWellFormed);
-  const includes = uncurry(String.prototype.includes);
   const slice = uncurry(String.prototype.slice);
   const StringCtor = String;
   const ObjectProto = ObjectCtor.prototype;
@@ -46,8 +45,6 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   const ErrorCtor = Error;
   const TypeErrorCtor = TypeError;
   const InternalErrorCtor = InternalError;
-  const InternalErrorProto = InternalError.prototype;
-  const RangeErrorProto = RangeError.prototype;
   const MAX_DEPTH = 64;
   const MAX_MESSAGE = 1000;
 
@@ -135,7 +132,16 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
     }
   }
   function encode(v, what) {
-    if (typeof v === 'number' && isSafeInteger(v)) return v === 0 ? '0' : '' + v;
+    switch (typeof v) {
+      case 'number':
+        if (isSafeInteger(v)) return v === 0 ? '0' : '' + v;
+        break;
+      case 'string':
+        return stringify(v);
+      case 'boolean':
+        return v ? 'true' : 'false';
+    }
+    if (v === null) return 'null';
     check(v, 0, what);
     const text = stringify(v);
     if (typeof text !== 'string') fatal('VALUE_NOT_ENCODABLE', what + ' has no JSON form');
@@ -157,12 +163,11 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   function readonlyViolation(what) {
     fatal('READONLY_VIOLATION', what + ' is not allowed in a read-only call');
   }
+  // U+0000 is caught by the host: it passes the key's length along and compares.
   function checkKey(key) {
     if (typeof key !== 'string') fatal('INVALID_KEY', 'state keys must be strings, got ' + typeof key);
     if (key.length === 0 || key.length > 256) fatal('INVALID_KEY', 'state keys must be 1 to 256 bytes long');
-    if (!isWellFormed(key) || includes(key, '\u0000')) {
-      fatal('INVALID_KEY', 'state keys must be valid Unicode without U+0000');
-    }
+    if (!isWellFormed(key)) fatal('INVALID_KEY', 'state keys must be valid Unicode without U+0000');
   }
   // (Checks are written out in each function: a call costs more than a test in QuickJS.)
   const state = freeze({
@@ -170,21 +175,21 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
       if (!inCall) notInCall('cloister.state.get');
       checkKey(key);
       // The host answers undefined (no value), a number, or JSON text.
-      const found = hGet(key);
+      const found = hGet(key, key.length);
       return found === undefined ? null : typeof found === 'number' ? found : parse(found);
     },
     set(key, value) {
       if (!inCall) notInCall('cloister.state.set');
       if (callReadonly) readonlyViolation('cloister.state.set');
       checkKey(key);
-      if (value === null) hDel(key);
-      else hSet(key, encode(value, 'the state value'));
+      if (value === null) hDel(key, key.length);
+      else hSet(key, key.length, encode(value, 'the state value'));
     },
     delete(key) {
       if (!inCall) notInCall('cloister.state.delete');
       if (callReadonly) readonlyViolation('cloister.state.delete');
       checkKey(key);
-      hDel(key);
+      hDel(key, key.length);
     },
   });
   const emit = function emit(name, data) {
@@ -212,15 +217,14 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
     let code = 'CONTRACT_ERROR';
     let message;
     try {
-      if (e !== null && typeof e === 'object') {
-        const proto = protoOf(e);
-        if (proto === InternalErrorProto || proto === RangeErrorProto) {
-          const m = e.message;
-          if (m === 'out of memory') code = 'OUT_OF_MEMORY';
-          else if (m === 'stack overflow' || m === 'Maximum call stack size exceeded') code = 'STACK_OVERFLOW';
-        }
+      if (e instanceof ErrorCtor) {
+        // QuickJS reports these as InternalError, or wraps them (JSON.parse with a reviver).
+        message = StringCtor(e.message);
+        if (message === 'out of memory') code = 'OUT_OF_MEMORY';
+        else if (message === 'stack overflow' || message === 'Maximum call stack size exceeded') code = 'STACK_OVERFLOW';
+      } else {
+        message = 'uncaught ' + StringCtor(e);
       }
-      message = e instanceof ErrorCtor ? StringCtor(e.message) : 'uncaught ' + StringCtor(e);
     } catch (ignored) {
       message = 'uncaught exception (its message could not be read)';
     }
@@ -235,7 +239,10 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
         throw new TypeErrorCtor('contract.js does not export a function "' + methods[i] + '" (listed in manifest.json)');
       }
     }
-    return function entry(method, argsJson, contract, caller, height, time, readonly) {
+    // jsonMask: bit i set means argument i arrived as JSON text; -1 means the single
+    // argument is the JSON text of the whole argument array. (Strings, numbers,
+    // booleans and null arrive as values: JSON.parse is slow in QuickJS.)
+    return function entry(method, contract, caller, height, time, readonly, jsonMask, ...args) {
       inCall = true;
       callContract = contract;
       callCaller = caller;
@@ -243,7 +250,10 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
       callTime = time;
       callReadonly = readonly;
       const fn = ns[method];
-      const args = argsJson === '[]' ? [] : parse(argsJson);
+      if (jsonMask === -1) args = parse(args[0]);
+      else if (jsonMask !== 0) {
+        for (let i = 0; i < args.length; i++) if ((jsonMask & (1 << i)) !== 0) args[i] = parse(args[i]);
+      }
       let result;
       try {
         result = apply(fn, undefined, args);

@@ -1,5 +1,5 @@
 import type { Intrinsics, QuickJSContext, QuickJSHandle, QuickJSRuntime } from 'quickjs-emscripten';
-import { canonicalize, CONTRACT_NAME_RE, isCanonicalJsonValue, type JsonValue } from '../../consensus/index.js';
+import { canonicalize, CONTRACT_NAME_RE, type JsonValue } from '../../consensus/index.js';
 import { bundleMeasurement, parseBundle, type ContractBundle } from '../bundle/bundle.js';
 import { ContractError } from '../bundle/errors.js';
 import { callableMethod, INIT_METHOD, type ContractManifest } from '../bundle/manifest.js';
@@ -140,7 +140,7 @@ export class ContractRuntime {
   static async create(options: SandboxOptions = {}): Promise<ContractRuntime> {
     const resolved: ResolvedOptions = {
       memoryLimitBytes: checkIntOption('memoryLimitBytes', options.memoryLimitBytes ?? DEFAULT_SANDBOX_OPTIONS.memoryLimitBytes, 1 << 20, 1 << 30),
-      maxStackBytes: checkIntOption('maxStackBytes', options.maxStackBytes ?? DEFAULT_SANDBOX_OPTIONS.maxStackBytes, 16 << 10, 512 << 10),
+      maxStackBytes: checkIntOption('maxStackBytes', options.maxStackBytes ?? DEFAULT_SANDBOX_OPTIONS.maxStackBytes, 16 << 10, 128 << 10),
       setupGasLimit: checkIntOption('setupGasLimit', options.setupGasLimit ?? DEFAULT_SANDBOX_OPTIONS.setupGasLimit, 1, Number.MAX_SAFE_INTEGER),
       maxCachedBundles: checkIntOption('maxCachedBundles', options.maxCachedBundles ?? DEFAULT_SANDBOX_OPTIONS.maxCachedBundles, 1, 64),
       engineSha256: options.engineSha256 ?? QUICKJS_WASM_SHA256,
@@ -269,12 +269,13 @@ export class ContractRuntime {
 
     const loaded = this.load(known);
     if ('error' in loaded) return outcomeFailed('CODE_INVALID', loaded.error, base);
-    return this.run(loaded.slot, method, argsJson, ctx, base, gasLimit, readonly, state);
+    return this.run(loaded.slot, method, args, argsJson, ctx, base, gasLimit, readonly, state);
   }
 
   private run(
     slot: Slot,
     method: string,
+    callArgs: JsonValue[],
     argsJson: string,
     ctx: CallContext,
     base: number,
@@ -302,12 +303,11 @@ export class ContractRuntime {
     let escaped: string | null = null;
     let polls: number;
     try {
-      args.push(raw.newString(method), raw.newString(argsJson), raw.newString(ctx.contract), raw.newString(ctx.caller));
-      args.push(raw.newNumber(ctx.blockHeight), raw.newNumber(ctx.blockTime));
+      args.push(raw.newString(method), raw.newString(ctx.contract), raw.newString(ctx.caller));
+      args.push(raw.newNumber(ctx.blockHeight), raw.newNumber(ctx.blockTime), readonly ? raw.truePtr : raw.falsePtr);
+      pushArguments(raw, args, callArgs, argsJson);
       // (Only a bundle whose top-level code filled the memory can run out this early.)
-      const result = args.includes(0)
-        ? { threw: true, value: 0 }
-        : raw.call(slot.entry!.value, [...args, readonly ? raw.truePtr : raw.falsePtr]);
+      const result = args.includes(0) ? { threw: true, value: 0 } : raw.call(slot.entry!.value, args);
       polls = meter.stopped ? meter.stopPolls : meter.ticks * POLL_INTERVAL + (POLL_INTERVAL - inst.i32[slot.counterAddr >> 2]!);
       if (result.threw) {
         if (!meter.stopped) escaped = result.value === 0 ? 'out of memory' : (raw.toString(result.value) ?? 'out of memory');
@@ -446,11 +446,12 @@ export class ContractRuntime {
     } finally {
       for (const handle of transient) if (handle.alive) handle.dispose();
       this.meter = null;
+      slot.highWater = Math.max(meter.highWater, inst.heapTop(this.engine.layout));
     }
     slot.image = inst.capture(this.engine.layout);
     slot.key = known.key;
-    slot.dirty = false;
-    slot.highWater = 0;
+    // The first call restores too, which clears whatever set-up left above the heap end.
+    slot.dirty = true;
     return null;
   }
 
@@ -592,11 +593,19 @@ export class ContractRuntime {
     return this.fatal(slot, meter, 'OUT_OF_MEMORY', 'out of memory');
   }
 
-  /** Reads a key argument and checks its byte length; null after a fatal error. */
+  /**
+   * Reads a key argument (key, key.length) and checks it; null after a fatal error.
+   * The prelude has checked that the key is valid Unicode; a U+0000 would cut the
+   * text short, which the length comparison catches.
+   */
   private keyArg(slot: Slot, meter: Meter, argv: number): { key: string; bytes: number } | null {
     const key = slot.raw!.argString(argv, 0);
     if (key === null) {
       this.outOfMemory(slot, meter);
+      return null;
+    }
+    if (key.length !== slot.raw!.argNumber(argv, 1)) {
+      this.fatal(slot, meter, 'INVALID_KEY', 'state keys must be valid Unicode without U+0000');
       return null;
     }
     const bytes = utf8Length(key);
@@ -647,7 +656,7 @@ export class ContractRuntime {
     if (meter.readonly) return this.readonlyViolation(slot, meter, 'cloister.state.set');
     const k = this.keyArg(slot, meter, argv);
     if (!k) return 0;
-    const v = this.jsonArg(slot, meter, argv, 1, 'the state value');
+    const v = this.jsonArg(slot, meter, argv, 2, 'the state value');
     if (!v) return 0;
     if (!this.charge(slot, meter, GAS.STATE_WRITE_BASE + GAS.STATE_WRITE_PER_BYTE * (k.bytes + v.bytes))) return 0;
     meter.state!.set(k.key, v.value);
@@ -687,6 +696,35 @@ export class ContractRuntime {
 }
 
 /**
+ * Appends the jsonMask and the method's arguments for the prelude's entry():
+ * primitives as VM values, arrays and objects as JSON text (bit i of the mask);
+ * more than 30 arguments as one JSON text of the whole array (mask -1).
+ */
+const UNSAFE_C_STRING_RE = /[\u0000\p{Cs}]/u;
+
+function pushArguments(raw: RawContext, out: number[], args: JsonValue[], argsJson: string): void {
+  if (args.length > 30) {
+    out.push(raw.newNumber(-1), raw.newString(argsJson));
+    return;
+  }
+  let mask = 0;
+  const values: number[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    // (C strings cannot carry U+0000 or lone surrogates: such strings go as JSON.)
+    if (typeof arg === 'string' && !UNSAFE_C_STRING_RE.test(arg)) values.push(raw.newString(arg));
+    else if (typeof arg === 'number') values.push(raw.newNumber(arg));
+    else if (typeof arg === 'boolean') values.push(arg ? raw.truePtr : raw.falsePtr);
+    else if (arg === null) values.push(raw.nullPtr);
+    else {
+      mask |= 1 << i;
+      values.push(raw.newString(JSON.stringify(arg)));
+    }
+  }
+  out.push(raw.newNumber(mask), ...values);
+}
+
+/**
  * Parses JSON text produced inside the VM and checks it against the canonical
  * rules again (a getter or toJSON can make JSON.stringify's output differ from
  * what the prelude checked). undefined when it does not pass.
@@ -698,10 +736,32 @@ function parseJson(text: string): JsonValue | undefined {
   } catch {
     return undefined;
   }
-  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' || value === null) {
-    return typeof value === 'number' && !Number.isSafeInteger(value) ? undefined : value;
+  return isJsonValue(value, 0) ? value : undefined;
+}
+
+/** The rules of isCanonicalJsonValue (consensus), without building the encoding. */
+function isJsonValue(value: unknown, depth: number): value is JsonValue {
+  if (depth > 64) return false;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isSafeInteger(value);
+    case 'object': {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        for (const item of value) if (!isJsonValue(item, depth + 1)) return false;
+        return true;
+      }
+      for (const key in value) {
+        if (!isJsonValue((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
   }
-  return isCanonicalJsonValue(value) ? value : undefined;
 }
 
 function newMeter(mode: 'setup' | 'call', limit: number, fixed: number, readonly: boolean, state: StateAccess | null, top: number): Meter {
@@ -727,7 +787,9 @@ function checkCallContext(ctx: CallContext): void {
   if (typeof ctx.contract !== 'string' || !CONTRACT_NAME_RE.test(ctx.contract)) {
     throw new ContractError('CALL_INVALID', `ctx.contract must match ${CONTRACT_NAME_RE.source}`);
   }
-  if (typeof ctx.caller !== 'string' || ctx.caller.length > 1024) throw new ContractError('CALL_INVALID', 'ctx.caller must be a string of at most 1024 characters');
+  if (typeof ctx.caller !== 'string' || ctx.caller.length > 1024 || UNSAFE_C_STRING_RE.test(ctx.caller)) {
+    throw new ContractError('CALL_INVALID', 'ctx.caller must be a string of at most 1024 characters of valid Unicode without U+0000');
+  }
   for (const field of ['blockHeight', 'blockTime'] as const) {
     const value = ctx[field];
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {

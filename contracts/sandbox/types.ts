@@ -47,7 +47,8 @@ export interface CallOutcome {
 export interface SandboxOptions {
   /** Heap available to one call, roughly (default 32 MiB; 1 MiB..1 GiB). Consensus parameter. */
   memoryLimitBytes?: number;
-  /** QuickJS stack limit in bytes (default 128 KiB; 16 KiB..512 KiB). Consensus parameter. */
+  /** QuickJS stack limit in bytes (default 64 KiB; 16 KiB..128 KiB; 128 KiB needs a host stack of
+   *  at least 600 KiB, e.g. a Worker with resourceLimits.stackSizeMb). Consensus parameter. */
   maxStackBytes?: number;
   /** Gas for a bundle's top-level code (default 20,000,000). Consensus parameter. */
   setupGasLimit?: number;

@@ -43,7 +43,7 @@ export class EnclaveHost {
 
   start(): void {
     if (this.#worker) return;
-    const worker = new Worker(this.programEntry, { resourceLimits: { maxOldGenerationSizeMb: 2048 } });
+    const worker = new Worker(this.programEntry, { resourceLimits: { maxOldGenerationSizeMb: 2048, stackSizeMb: 4 } });
     worker.on('message', (message: Envelope) => this.#onMessage(message));
     worker.on('error', (err) => {
       this.log.error('enclave crashed', { error: err.message });

@@ -75,7 +75,7 @@ beforeAll(async () => {
   for (const name of ['counter', 'token', 'analytics']) bundles[name] = await loadBundleFromDir(join(EXAMPLES, name));
 });
 
-afterAll(() => runtime.dispose());
+afterAll(() => runtime?.dispose());
 
 function expectFailure(outcome: CallOutcome, code: string, message?: RegExp): void {
   expect(outcome.status).toBe('failed');

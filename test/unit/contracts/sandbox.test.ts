@@ -79,7 +79,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  runtime.dispose();
+  runtime?.dispose();
 });
 
 const basic = bundleOf(
@@ -142,6 +142,9 @@ describe('calls and results', () => {
   it('keeps unicode strings intact across the boundary', () => {
     const text = 'é😀\u2028"\\\u0001\u0000 end';
     expect(call(basic, 'echo', [text]).result).toEqual([text]);
+    expect(call(basic, 'echo', ['lone \ud800 surrogate', { nested: 'a\u0000b' }]).result).toEqual(['lone \ud800 surrogate', { nested: 'a\u0000b' }]);
+    const many = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? i : `s${i}`));
+    expect(call(basic, 'echo', many).result).toEqual(many);
   });
 
   it('returns null for methods without a return value', () => {
@@ -590,6 +593,32 @@ describe('memory and stack limits', () => {
     expect(seen.get('same result')).toBeGreaterThan(0);
   });
 
+  it('reports STACK_OVERFLOW for recursion through any kind of call', () => {
+    const patterns: Record<string, string> = {
+      plain: 'const f = (n) => f(n + 1) + 1; f(0);',
+      map: 'const f = (n) => [n].map((x) => f(x + 1))[0]; f(0);',
+      sort: 'const f = (n) => { [2, 1].sort(() => f(n + 1)); return 0; }; f(0);',
+      replace: 'const f = (n) => "a".replace(/a/, () => f(n + 1)); f(0);',
+      reviver: 'const f = (n) => JSON.parse("[1]", (k, v) => (k === "0" ? f(n + 1) : v)); f(0);',
+      getter: 'const o = { get x() { return this.x; } }; o.x;',
+      proxy: 'const p = new Proxy({}, { get: (t, k) => p[k] }); p.x;',
+      toString: 'const o = { toString() { return String(o); } }; String(o);',
+      valueOf: 'const o = { valueOf() { return +o; } }; +o;',
+      bound: 'let g; const f = function () { return g(); }; g = f.bind(null); g();',
+      apply: 'const f = () => Reflect.apply(f, null, []); f();',
+      generator: 'function* g() { yield* g(); } [...g()];',
+      iterator: 'const it = { [Symbol.iterator]() { return [...it][Symbol.iterator](); } }; [...it];',
+      toJSON: 'const o = { toJSON() { return JSON.stringify(o); } }; JSON.stringify(o);',
+      instanceOf: 'const C = { [Symbol.hasInstance](v) { return v instanceof C; } }; 1 instanceof C;',
+      construct: 'class A { constructor() { new A(); } } new A();',
+      spread: 'const f = (...a) => f(...a, 1); f();',
+    };
+    for (const [name, body] of Object.entries(patterns)) {
+      const b = bundleOf(`export function f() { ${body} }`, { f: true });
+      expect(call(b, 'f', [], { gas: 200_000_000 }).error?.code, name).toBe('STACK_OVERFLOW');
+    }
+  });
+
   it('fails deep recursion with STACK_OVERFLOW at the same depth every time', () => {
     expect(call(hungry, 'deep').error?.code).toBe('STACK_OVERFLOW');
     const depth = call(hungry, 'deepCaught').result;
@@ -702,7 +731,13 @@ describe('bundles and caching', () => {
     expect(() => call(basic, 'add', [1, 1], { on: r })).toThrow(/disposed/);
   });
 
-  it('reports the pinned engine', () => {
+  it('runs only the pinned engine build', async () => {
     expect(runtime.engineSha256).toMatch(/^[0-9a-f]{64}$/);
+    await expect(ContractRuntime.create({ engineSha256: '00'.repeat(32) })).rejects.toMatchObject({ code: 'SANDBOX_UNSUPPORTED' });
+  });
+
+  it('rejects bad options', async () => {
+    await expect(ContractRuntime.create({ memoryLimitBytes: 1000 })).rejects.toMatchObject({ code: 'CALL_INVALID' });
+    await expect(ContractRuntime.create({ maxCachedBundles: 0 })).rejects.toMatchObject({ code: 'CALL_INVALID' });
   });
 });
