@@ -27,7 +27,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     rate: { type: 'string', default: '0' },
     senders: { type: 'string', default: '512' },
-    batch: { type: 'string', default: '250' },
+    /** Transactions per JSON-RPC request; default 250, or at a fixed --rate about 20 requests per second per stream. */
+    batch: { type: 'string' },
     streams: { type: 'string', default: '4' },
     /** Write V8 CPU profiles of the node (main thread and enclave worker) into this directory. */
     profile: { type: 'string' },
@@ -37,7 +38,13 @@ const nodes = Number(values.nodes);
 const durationS = Number(values.duration);
 const rate = Number(values.rate);
 const senderCount = Number(values.senders);
-const batchSize = Number(values.batch);
+const streamCount0 = Number(values.streams);
+const batchSize =
+  values.batch !== undefined
+    ? Number(values.batch)
+    : Number(values.rate) > 0
+      ? Math.max(5, Math.min(250, Math.round(Number(values.rate) / (streamCount0 * 20))))
+      : 250;
 const streamCount = Number(values.streams);
 if (nodes !== 1) {
   process.stderr.write('only --nodes 1 is supported so far (the multi-node devnet comes with the consortium issue)\n');

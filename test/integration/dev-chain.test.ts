@@ -76,6 +76,11 @@ describe('the quick start through the CLI', () => {
     expect(status.platform).toBe('virtual');
     const measured = await runCli(['enclave', 'measure']);
     expect(status.measurement).toBe(measured.stdout.trim());
+    const listed = JSON.parse((await runCli(['enclave', 'measure', '--json'])).stdout) as { measurement: string; files: string[] };
+    expect(listed.measurement).toBe(status.measurement);
+    expect(listed.files).toContain('dist/contracts/enclave/worker.js');
+    expect(listed.files.some((f) => f.endsWith('.wasm'))).toBe(true);
+    expect(listed.files.every((f) => !f.startsWith('/'))).toBe(true);
   });
 });
 
