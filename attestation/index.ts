@@ -86,3 +86,18 @@ export {
   type TrustedRoots,
   type VerifyOptions,
 } from './verify.js';
+export {
+  verifySnpReport,
+  decodeSnpEvidence,
+  amdRootKeyIds,
+  AMD_SNP_TRUST_ANCHORS,
+  AMD_ARK_SPKI_SHA256,
+  parseHclReport,
+  checkHclBinding,
+  type SnpVerifyOptions,
+  type SnpTrustAnchor,
+  type SnpProduct,
+} from './snp/index.js';
+export * from './sgx/index.js';
+export * from './maa/index.js';
+export * from './token/index.js';

@@ -1,53 +1,74 @@
 import type { VerificationCache } from './cache.js';
 import { looksLikeEnvelope, parseEnvelope } from './envelope.js';
 import { AttestationError, guarded } from './errors.js';
-import { isBytes, sha256Hex, toHex } from './internal/bytes.js';
+import { isBytes, sha256Hex } from './internal/bytes.js';
 import { canonicalJson } from './internal/canonical.js';
 import { isAttestationPlatform, type AttestationResult } from './result.js';
-import { SNP_REPORT_SIZE, parseSnpReport } from './snp/report.js';
+import { verifyMaaTokenSync } from './maa/verify.js';
+import { isDcapEvidence } from './sgx/quote.js';
+import { verifySgxQuote, type SgxCollateral } from './sgx/verify.js';
+import type { SnpTrustAnchor } from './snp/certs.js';
+import { decodeSnpEvidence, verifySnpReport } from './snp/verify.js';
 import { VIRTUAL_PLATFORM, parseVirtualRoots, verifyVirtualWithRoots } from './virtual/evidence.js';
 
 /**
  * verifyEvidence: one entry point for every evidence format; detects the format
- * and dispatches to its verifier. All verifiers return the same AttestationResult.
- *
- * Status of this version:
- * - virtual envelope  → verified (verifyVirtualEvidence).
- * - raw SEV-SNP report, Azure HCL report, SGX/TDX DCAP quote, JWT → recognised,
- *   parsed where a parser exists (malformed input gets its precise error), then
- *   UNSUPPORTED_PLATFORM: their chain verification arrives with the next issue.
- *   They are never accepted meanwhile.
+ * and dispatches to its verifier. All verifiers return the same AttestationResult:
+ * - virtual envelope → verifyVirtualEvidence (declared virtual roots);
+ * - SEV-SNP report (raw, hex, Azure HCL) → verifySnpReport (embedded AMD roots);
+ * - SGX / TDX DCAP quote (raw, hex, Open Enclave header, Azure JSON) → verifySgxQuote (embedded Intel root);
+ * - Azure Attestation JWT (bare, {"token"}, SDK recording) → verifyMaaTokenSync (given key set).
  */
 
 export type EvidenceFormat = 'envelope' | 'sev-snp-report' | 'azure-hcl-report' | 'sgx-quote' | 'jwt' | 'unknown';
 
-/** Classifies evidence bytes by their leading bytes / length. Never throws. */
+function looksLikeJwt(evidence: Uint8Array): boolean {
+  let i = 0;
+  while (i < evidence.length && (evidence[i] === 0x20 || evidence[i] === 0x0a || evidence[i] === 0x0d || evidence[i] === 0x09)) i++;
+  const head = String.fromCharCode(...evidence.subarray(i, i + 3));
+  if (head === 'eyJ') return true;
+  if (evidence[i] !== 0x7b) return false; // '{': a wrapper holding a token (Azure SDK recording, {"token": ...})
+  const text = new TextDecoder().decode(evidence.subarray(0, Math.min(evidence.length, 1 << 20)));
+  return /"(token|Token|attestationToken)"\s*:\s*"eyJ/.test(text) || /"ResponseBody"/.test(text);
+}
+
+/** Classifies evidence by its form. Never throws. */
 export function detectEvidenceFormat(evidence: Uint8Array): EvidenceFormat {
   if (!isBytes(evidence) || evidence.length === 0) return 'unknown';
+  // Before the envelope test, which takes any JSON object: a JSON wrapper holding a token is a token.
+  if (looksLikeJwt(evidence)) return 'jwt';
+  // Before the envelope test too: the Azure sample JSON wraps a quote in QuoteHex.
+  if (isDcapEvidence(evidence)) return 'sgx-quote';
   if (looksLikeEnvelope(evidence)) return 'envelope';
-  const ascii = (n: number): string => String.fromCharCode(...evidence.subarray(0, n));
-  if (evidence.length >= 4 && ascii(4) === 'HCLA') return 'azure-hcl-report';
-  if (evidence.length >= 3 && ascii(3) === 'eyJ') return 'jwt';
-  if (evidence.length >= 48) {
-    const u16 = (off: number): number => evidence[off]! | (evidence[off + 1]! << 8);
-    const version = u16(0);
-    const attKeyType = u16(2);
-    if (version >= 3 && version <= 5 && (attKeyType === 2 || attKeyType === 3)) return 'sgx-quote';
+  try {
+    const decoded = decodeSnpEvidence(evidence);
+    return decoded.form.includes('hcl') ? 'azure-hcl-report' : 'sev-snp-report';
+  } catch {
+    // not SEV-SNP
   }
-  if (evidence.length === SNP_REPORT_SIZE) return 'sev-snp-report';
   return 'unknown';
 }
 
-/** Trust anchors per platform. Later issues add AMD ARKs, the Intel SGX root and pinned MAA issuers. */
+/** Trust anchors per platform. Absent: the embedded vendor roots (AMD, Intel); no virtual roots; no MAA key set. */
 export interface TrustedRoots {
   /** SPKI PEMs of declared virtual roots (EC P-384). Absent or empty: no virtual evidence verifies (UNTRUSTED_ROOT). */
   readonly virtual?: readonly string[];
+  /** Replaces the embedded AMD ARK/ASK/ASVK anchors (tests, private roots). */
+  readonly sevSnp?: readonly SnpTrustAnchor[];
+  /** Replaces the embedded Intel SGX Root CA key (SPKI PEMs). */
+  readonly intel?: readonly string[];
 }
 
 export interface VerifyOptions {
   /** Evaluation time (certificate/collateral validity). Verifiers never read the clock. */
   readonly now: Date;
   readonly trustedRoots: TrustedRoots;
+  /** SEV-SNP: the VCEK or VLEK certificate, with or without its ASK/ARK chain. */
+  readonly endorsements?: readonly Uint8Array[];
+  /** SGX: TCB info, QE identity and CRLs; with it, TCB status and revocation are evaluated. */
+  readonly collateral?: SgxCollateral;
+  /** Azure Attestation: the issuer's signing key set (JWKS object or text). */
+  readonly jwks?: unknown;
   /** Optional caller-owned result cache (see VerificationCache). Without it nothing is cached. */
   readonly cache?: VerificationCache;
   /** Upper bound on evidence size, bytes. Default 1 MiB. */
@@ -56,9 +77,12 @@ export interface VerifyOptions {
 
 export const DEFAULT_MAX_EVIDENCE_BYTES = 1 << 20;
 
-function unsupported(platform: string, message: string, details: Record<string, unknown> = {}): AttestationError {
-  return new AttestationError('UNSUPPORTED_PLATFORM', message, { platform, ...details });
-}
+const digestOf = (value: unknown): string => {
+  if (value === undefined) return '';
+  if (isBytes(value)) return sha256Hex(value);
+  if (typeof value === 'string') return sha256Hex(new TextEncoder().encode(value));
+  return sha256Hex(new TextEncoder().encode(JSON.stringify(value)));
+};
 
 /**
  * Verifies evidence of any supported format against the trusted roots and
@@ -78,49 +102,64 @@ export function verifyEvidence(evidence: Uint8Array, options: VerifyOptions): At
     if (evidence.length > max) throw new AttestationError('EVIDENCE_MALFORMED', `evidence is larger than ${max} bytes`);
 
     const virtualRoots = parseVirtualRoots(trusted.virtual ?? []);
-    // Cache key = evidence digest + fingerprint of EVERY trust anchor that can influence
-    // the outcome. A new anchor kind (AMD ARKs, Intel root, MAA issuer) must be added here.
+    // Cache key = evidence digest + a digest of EVERYTHING else that can change the
+    // outcome: every trust anchor, the endorsements, the collateral, the key set.
     const cacheKey =
       options.cache === undefined
         ? undefined
-        : sha256Hex(evidence) + '|' + sha256Hex(canonicalJson({ virtual: virtualRoots.map((r) => r.keyId).sort() }));
+        : sha256Hex(evidence) +
+          '|' +
+          sha256Hex(
+            canonicalJson({
+              virtual: virtualRoots.map((r) => r.keyId).sort(),
+              sevSnp: trusted.sevSnp === undefined ? 'embedded' : digestOf(trusted.sevSnp),
+              intel: trusted.intel === undefined ? 'embedded' : digestOf(trusted.intel),
+              endorsements: (options.endorsements ?? []).map((e) => digestOf(e)),
+              collateral: options.collateral === undefined ? '' : digestOf(options.collateral),
+              jwks: digestOf(options.jwks),
+            }),
+          );
     if (cacheKey !== undefined) {
       const hit = options.cache!.get(cacheKey, now);
       if (hit !== undefined) return hit;
     }
 
-    const result = dispatch(evidence, virtualRoots);
+    const result = dispatch(evidence, options, virtualRoots);
     if (cacheKey !== undefined) options.cache!.set(cacheKey, result);
     return result;
   });
 }
 
-function dispatch(evidence: Uint8Array, virtualRoots: ReturnType<typeof parseVirtualRoots>): AttestationResult {
+function dispatch(evidence: Uint8Array, options: VerifyOptions, virtualRoots: ReturnType<typeof parseVirtualRoots>): AttestationResult {
+  const { now, trustedRoots } = options;
   const format = detectEvidenceFormat(evidence);
   switch (format) {
     case 'envelope': {
       const { platform } = parseEnvelope(evidence);
       if (platform === VIRTUAL_PLATFORM) return verifyVirtualWithRoots(evidence, virtualRoots);
       if (isAttestationPlatform(platform)) {
-        throw unsupported(platform, `${platform} evidence envelopes are not supported yet`);
+        throw new AttestationError('UNSUPPORTED_FORMAT', `${platform} evidence comes in its own format, not in an envelope`, { platform });
       }
       throw new AttestationError('UNSUPPORTED_FORMAT', `unknown evidence envelope platform "${platform.slice(0, 64)}"`);
     }
-    case 'sev-snp-report': {
-      const report = parseSnpReport(evidence);
-      throw unsupported(
-        'sev-snp',
-        `SEV-SNP report (version ${report.version}, signed by ${report.signerInfo.signingKey}) recognised, ` +
-          'but VCEK/VLEK chain verification to AMD roots is not implemented yet; real SEV-SNP evidence is never accepted by this version',
-        { version: report.version, signingKey: report.signerInfo.signingKey, measurement: toHex(report.measurement) },
-      );
-    }
+    case 'sev-snp-report':
     case 'azure-hcl-report':
-      throw unsupported('sev-snp', 'Azure HCL report (SEV-SNP) recognised, but its verification is not implemented yet');
+      return verifySnpReport(evidence, {
+        now,
+        ...(options.endorsements ? { endorsements: options.endorsements } : {}),
+        ...(trustedRoots.sevSnp ? { trustedRoots: trustedRoots.sevSnp } : {}),
+      });
     case 'sgx-quote':
-      throw unsupported('sgx', 'Intel DCAP quote recognised, but its verification is not implemented yet');
+      return verifySgxQuote(evidence, {
+        now,
+        ...(options.collateral ? { collateral: options.collateral } : {}),
+        ...(trustedRoots.intel ? { trustedRoots: trustedRoots.intel } : {}),
+      });
     case 'jwt':
-      throw unsupported('maa-sgx', 'JWT (Azure Attestation token) recognised, but its verification is not implemented yet');
+      if (options.jwks === undefined) {
+        throw new AttestationError('COLLATERAL_MISSING', "an Azure Attestation token verifies only with its issuer's signing key set (jwks)");
+      }
+      return verifyMaaTokenSync(evidence, { now, jwks: options.jwks });
     default:
       throw new AttestationError('UNSUPPORTED_FORMAT', 'evidence is not in any recognised format');
   }

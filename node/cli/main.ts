@@ -1,5 +1,6 @@
 import '../polyfills.js';
 import { Command, CommanderError } from 'commander';
+import { registerAttestationCommand } from './attestation-command.js';
 import { registerDevCommand } from './dev-command.js';
 import { CliError } from './errors.js';
 import { registerKeysCommand } from './keys-command.js';
@@ -18,6 +19,7 @@ function buildProgram(): Command {
   registerKeysCommand(program);
   registerRpcCommands(program);
   registerMeasureCommands(program);
+  registerAttestationCommand(program);
   // Every subcommand exits through the handler below instead of process.exit.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();

@@ -344,11 +344,14 @@ describe.skipIf(!samplesPresent)(`SEV-SNP parser on the published samples${sampl
       expect(verify('sha384', signedPart(tampered), { key, dsaEncoding: 'ieee-p1363' }, sig)).toBe(false);
     });
 
-    it(`${s.file}: verifyEvidence never accepts real SNP yet`, () => {
+    it(`${s.file}: verifyEvidence dispatches it to the SEV-SNP verifier`, () => {
       const evidence = s.kind === 'hcl' ? sample(s.file) : loadReport(s);
-      expect(codeOf(() => verifyEvidence(evidence, { now: new Date('2025-01-01T00:00:00Z'), trustedRoots: {} }))).toBe(
-        'UNSUPPORTED_PLATFORM',
-      );
+      const now = new Date('2025-06-01T00:00:00Z');
+      // A bare report carries no VCEK/VLEK: without the endorsement it cannot verify.
+      expect(codeOf(() => verifyEvidence(evidence, { now, trustedRoots: {} }))).toBe('COLLATERAL_MISSING');
+      const result = verifyEvidence(evidence, { now, trustedRoots: {}, endorsements: [sample(s.vcek.file)] });
+      expect(result.platform).toBe('sev-snp');
+      expect(result.measurement).toBe(Buffer.from(parseSnpReport(s.kind === 'hcl' ? loadReport(s) : evidence).measurement).toString('hex'));
     });
   }
 
