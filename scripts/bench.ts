@@ -12,13 +12,14 @@
 import '../node/polyfills.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Ed25519Signer, generateEd25519KeyPair, signTx, type SignedTx } from '../consensus/index.js';
 import { readKeyFile } from '../node/keys/key-file.js';
 import { projectRoot } from '../node/util/project-root.js';
 import { rpcBatch, rpcCall } from './bench/rpc.js';
 import { spawnDevNode } from './bench/spawn-node.js';
+import { measureAttestationRates } from './bench/attestation-rate.js';
 import { measureVerifyRate } from './bench/verify-rate.js';
 
 const { values } = parseArgs({
@@ -32,8 +33,17 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '4' },
     /** Write V8 CPU profiles of the node (main thread and enclave worker) into this directory. */
     profile: { type: 'string' },
+    /** Instead of the chain: how many SEV-SNP reports and SGX quotes one core verifies per second. */
+    attestation: { type: 'boolean', default: false },
   },
 });
+if (values.attestation) {
+  const samples = process.env['CLOISTER_ATTESTATION_SAMPLES'] ?? resolve(projectRoot(), '../shared/attestation-samples');
+  const rates = measureAttestationRates(samples);
+  if (rates.snpPerSec === null) process.stderr.write(`[bench] no attestation samples at ${samples}: only virtual evidence measured\n`);
+  process.stdout.write(JSON.stringify(rates) + '\n');
+  process.exit(0);
+}
 const nodes = Number(values.nodes);
 const durationS = Number(values.duration);
 const rate = Number(values.rate);

@@ -72,14 +72,16 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
     }
     contracts.push({ name: bundle.manifest.name, manifest: bundle.manifest as unknown as JsonValue, code: bundle.code, initArgs: [] });
   }
+  const { measurement } = measureEnclaveProgram();
   const genesis: Genesis = {
     chainId: DEV_CHAIN_ID,
     time: options.now,
     members: [{ id: 'dev', publicKey: member.publicKey }],
     validators: [{ nodeId: config.nodeId }],
     contracts,
-    enclave: { measurements: { virtual: [measureEnclaveProgram().measurement] }, virtualRoots: [root.publicKeyPem] },
-    policy: { allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false },
+    enclave: { measurements: { virtual: [measurement] }, virtualRoots: [root.publicKeyPem] },
+    // The attestation policy (attestation/policy.ts): only the virtual platform, only this enclave program.
+    policy: { allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false, measurements: { virtual: [measurement] } },
     consensus: { ...DEFAULT_CONSENSUS_PARAMS },
   };
   writeFileSync(genesisFile, JSON.stringify(parseGenesis(genesis), null, 2) + '\n');
