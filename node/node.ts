@@ -70,9 +70,15 @@ export class CloisterNode {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`node is ${this.#state}`);
     this.#state = 'running';
-    await this.#store.open();
-    await this.chain.start();
-    await this.#rpc.start();
+    try {
+      await this.#store.open();
+      await this.chain.start();
+      await this.#rpc.start();
+    } catch (err) {
+      // Undo what did start (the enclave worker would keep the process alive), then report.
+      await this.stop();
+      throw err;
+    }
     this.#log.info('JSON-RPC listening', { url: this.#rpc.url });
   }
 

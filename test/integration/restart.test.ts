@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { signTx, type SignedTx } from '../../consensus/index.js';
 import { CloisterClient, type BlockView, type TransactionView } from '../../node/client/index.js';
 import { rpcBatch } from '../../scripts/bench/rpc.js';
-import { cleanupNodes, startNode, tempDir } from '../helpers/dev-node.js';
+import { cleanupNodes, runCli, startNode, tempDir } from '../helpers/dev-node.js';
 import { execute, newSigner } from '../helpers/tx.js';
 
 afterAll(cleanupNodes);
@@ -99,5 +99,15 @@ describe('crash safety', () => {
     expect(await client2.getNonce(alice.publicKey)).toBe(3);
     expect((await execute(client2, alice, 'counter', 'increment')).status).toBe('success');
     expect((await client2.call('counter', 'get', [])).result).toBe(4);
+  });
+
+  it('exits with one clear line, and nothing left running, when its RPC port is taken', async () => {
+    const node = await startNode();
+    const port = new URL(node.rpcUrl).port;
+    const second = await runCli(['dev', '--data', tempDir(), '--rpc-port', port]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/^error: .*EADDRINUSE/m);
+    // The first node is unaffected.
+    expect(await new CloisterClient(node.rpcUrl).blockNumber()).toBe(0);
   });
 });

@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './identity.js';
+export * from './topics.js';
+export * from './validation.js';
+export * from './request-response.js';
+export * from './network-service.js';

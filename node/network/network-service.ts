@@ -1,0 +1,666 @@
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { createLibp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { ping } from '@libp2p/ping';
+import { gossipsub, type GossipSub, type Message } from '@libp2p/gossipsub';
+import { createTopicScoreParams } from '@libp2p/gossipsub/score';
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import type { SignedTx } from '../../consensus/index.js';
+import type { Logger } from '../log/logger.js';
+import { NetworkError } from './errors.js';
+import { RequestResponseProtocol, type RequestHandler, type RequestOptions } from './request-response.js';
+import { admissionProtocol, consensusTopic, splitTxBatches, syncProtocol, txTopic } from './topics.js';
+import {
+  defaultConsensusValidator,
+  normalizeOutcome,
+  toTopicResult,
+  validateTxBatch,
+  type ConsensusValidator,
+  type ValidationOutcome,
+  type Verdict,
+} from './validation.js';
+
+export interface NetworkServiceOptions {
+  chainId: string;
+  privateKey: PrivateKey;
+  /** Multiaddrs to listen on, e.g. /ip4/127.0.0.1/tcp/0. */
+  listen: string[];
+  /** Multiaddrs with /p2p/<id> of the configured peers. */
+  peers: string[];
+  /** Only these peer ids may connect (the genesis node identities). */
+  allowedPeerIds: string[];
+  log: Logger;
+  /** Largest tx gossip message (default 1 MiB). */
+  maxTxBatchBytes?: number;
+  /** Most transactions in one tx gossip message (default 5,000). */
+  maxTxsPerBatch?: number;
+  /** Largest consensus gossip message (default 1 MiB). */
+  maxConsensusBytes?: number;
+  /** Consensus message validator (default: JSON object with a string `type`). */
+  consensusValidator?: ConsensusValidator;
+  /** Extra, possibly expensive, tx batch check run after the built-in stateless checks (e.g. signatures). */
+  txBatchValidator?: (txs: SignedTx[], fromPeerId: string) => Verdict | Promise<Verdict>;
+  /** How long a publish waits for a subscriber before failing with NO_PEERS (default 5 s). */
+  publishWaitMs?: number;
+  /** Most gossip messages queued per topic while waiting for subscribers (default 1,024). */
+  maxQueuedMessages?: number;
+  /** First redial delay; doubles per failure up to redialMaxMs (defaults 250 ms, 30 s). */
+  redialBaseMs?: number;
+  redialMaxMs?: number;
+  /** How long the higher peer id waits for the lower one to dial before dialling itself (default 2 s). */
+  dialGraceMs?: number;
+  /** Request/response limits (sync and admission). */
+  maxRequestBytes?: number;
+  maxResponseBytes?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface PeerInfo {
+  id: string;
+  addrs: string[];
+}
+
+export interface TxBatchEvent {
+  txs: SignedTx[];
+  /** The peer that relayed the message to us (not necessarily its origin). */
+  from: string;
+}
+
+export interface ConsensusEvent {
+  data: Uint8Array;
+  from: string;
+}
+
+export interface NetworkCounters {
+  accepted: number;
+  ignored: number;
+  rejected: number;
+  /** rejections and ignores by reason */
+  reasons: Record<string, number>;
+}
+
+interface ConfiguredPeer {
+  id: string;
+  addrs: Multiaddr[];
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  dialing: boolean;
+}
+
+interface Outgoing {
+  data: Uint8Array;
+  deadline: number;
+  resolve: (recipients: number) => void;
+  reject: (err: Error) => void;
+}
+
+type PubsubServices = { pubsub: GossipSub; identify: unknown; ping: unknown };
+
+const MiB = 1024 * 1024;
+
+/**
+ * The node's libp2p network: gated connections to the consortium's node
+ * identities, gossip of tx batches and consensus messages with validation before
+ * relay, and request/response protocols for sync and admission.
+ *
+ * Events: 'peer:connect' (PeerInfo), 'peer:disconnect' ({ id }).
+ */
+export class NetworkService extends EventEmitter {
+  readonly peerId: string;
+  readonly txTopic: string;
+  readonly consensusTopic: string;
+  private readonly allowed: Set<string>;
+  private readonly maxTxBatchBytes: number;
+  private readonly maxTxsPerBatch: number;
+  private readonly maxConsensusBytes: number;
+  private readonly publishWaitMs: number;
+  private readonly maxQueued: number;
+  private readonly redialBaseMs: number;
+  private readonly redialMaxMs: number;
+  private readonly dialGraceMs: number;
+  private consensusValidator: ConsensusValidator;
+  private txBatchValidator: NetworkServiceOptions['txBatchValidator'];
+  private readonly log: Logger;
+  private node: Libp2p<PubsubServices> | undefined;
+  private sync: RequestResponseProtocol | undefined;
+  private admission: RequestResponseProtocol | undefined;
+  private syncHandler: RequestHandler | undefined;
+  private admissionHandler: RequestHandler | undefined;
+  private readonly configured = new Map<string, ConfiguredPeer>();
+  private readonly queues = new Map<string, Outgoing[]>();
+  private readonly pumping = new Set<string>();
+  private readonly parsedTxs = new WeakMap<object, SignedTx[]>();
+  private readonly txHandlers = new Set<(e: TxBatchEvent) => unknown>();
+  private readonly consensusHandlers = new Set<(e: ConsensusEvent) => unknown>();
+  private readonly subscriberWaiters = new Set<() => void>();
+  private readonly counters = new Map<string, NetworkCounters>();
+  private state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
+  private stopPromise: Promise<void> | undefined;
+
+  constructor(private readonly opts: NetworkServiceOptions) {
+    super();
+    this.peerId = peerIdFromPrivateKey(opts.privateKey).toString();
+    this.txTopic = txTopic(opts.chainId);
+    this.consensusTopic = consensusTopic(opts.chainId);
+    this.allowed = new Set(opts.allowedPeerIds);
+    this.maxTxBatchBytes = opts.maxTxBatchBytes ?? MiB;
+    this.maxTxsPerBatch = opts.maxTxsPerBatch ?? 5000;
+    this.maxConsensusBytes = opts.maxConsensusBytes ?? MiB;
+    this.publishWaitMs = opts.publishWaitMs ?? 5000;
+    this.maxQueued = opts.maxQueuedMessages ?? 1024;
+    this.redialBaseMs = opts.redialBaseMs ?? 250;
+    this.redialMaxMs = opts.redialMaxMs ?? 30_000;
+    this.dialGraceMs = opts.dialGraceMs ?? 2000;
+    this.consensusValidator = opts.consensusValidator ?? defaultConsensusValidator(opts.chainId);
+    this.txBatchValidator = opts.txBatchValidator;
+    this.log = opts.log.child({ component: 'network' });
+    for (const t of [this.txTopic, this.consensusTopic]) {
+      this.counters.set(t, { accepted: 0, ignored: 0, rejected: 0, reasons: {} });
+      this.queues.set(t, []);
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new NetworkError('PROTOCOL', `network service cannot start from state ${this.state}`);
+    this.state = 'starting';
+    const allowed = this.allowed;
+    const isAllowed = (p: PeerId): boolean => allowed.has(p.toString());
+    const topicParams = createTopicScoreParams({
+      topicWeight: 1,
+      timeInMeshWeight: 0.01,
+      timeInMeshQuantum: 1000,
+      timeInMeshCap: 100,
+      firstMessageDeliveriesWeight: 0.5,
+      firstMessageDeliveriesDecay: 0.9,
+      firstMessageDeliveriesCap: 20,
+      // A consortium chain is idle at times: do not punish mesh peers for quiet periods.
+      meshMessageDeliveriesWeight: 0,
+      meshFailurePenaltyWeight: 0,
+      // P4: score drops by 10 × (invalid messages)²; 3 invalid messages cross the graylist threshold (-80).
+      invalidMessageDeliveriesWeight: -10,
+      invalidMessageDeliveriesDecay: 0.99,
+    });
+    const hardCap = Math.max(this.maxTxBatchBytes, this.maxConsensusBytes);
+    const node = await createLibp2p({
+      privateKey: this.opts.privateKey,
+      addresses: { listen: this.opts.listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: {
+        denyDialPeer: (p) => !isAllowed(p),
+        denyInboundEncryptedConnection: (p) => !isAllowed(p),
+        denyOutboundEncryptedConnection: (p) => !isAllowed(p),
+        denyInboundUpgradedConnection: (p) => !isAllowed(p),
+        denyOutboundUpgradedConnection: (p) => !isAllowed(p),
+      },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        pubsub: gossipsub({
+          globalSignaturePolicy: 'StrictNoSign',
+          msgIdFn: (msg) => createHash('sha256').update(msg.data).digest(),
+          allowPublishToZeroTopicPeers: false,
+          ignoreDuplicatePublishError: true,
+          emitSelf: false,
+          doPX: false,
+          fallbackToFloodsub: false,
+          // Senders of oversized messages get a validator Reject (and the score penalty) up to 2× the cap;
+          // beyond that the RPC is dropped at decoding.
+          maxInboundDataLength: Math.max(4 * MiB, 2 * hardCap + 64 * 1024),
+          allowedTopics: [this.txTopic, this.consensusTopic],
+          scoreParams: {
+            IPColocationFactorWeight: 0, // every node of a devnet shares 127.0.0.1; identities are gated anyway
+            topics: { [this.txTopic]: topicParams, [this.consensusTopic]: topicParams },
+          },
+          scoreThresholds: { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80 },
+        }),
+      },
+    });
+    this.node = node as unknown as Libp2p<PubsubServices>;
+    const pubsub = this.node.services.pubsub;
+    pubsub.topicValidators.set(this.txTopic, (peer, msg) => this.validateTx(peer, msg));
+    pubsub.topicValidators.set(this.consensusTopic, (peer, msg) => this.validateConsensus(peer, msg));
+    pubsub.addEventListener('gossipsub:message', (evt) => this.onGossip(evt.detail.propagationSource, evt.detail.msg));
+    pubsub.addEventListener('subscription-change', () => this.wakeSubscriberWaiters());
+    node.addEventListener('peer:connect', (evt) => this.onPeerConnect(evt.detail));
+    node.addEventListener('peer:disconnect', (evt) => this.onPeerDisconnect(evt.detail));
+
+    const rr = {
+      maxRequestBytes: this.opts.maxRequestBytes ?? MiB,
+      maxResponseBytes: this.opts.maxResponseBytes ?? 16 * MiB,
+      timeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+      handlerTimeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+      maxInboundStreams: 32,
+      log: this.log,
+    };
+    this.sync = new RequestResponseProtocol(node, { ...rr, protocol: syncProtocol(this.opts.chainId) });
+    this.admission = new RequestResponseProtocol(node, { ...rr, protocol: admissionProtocol(this.opts.chainId) });
+    this.sync.setHandler(this.syncHandler);
+    this.admission.setHandler(this.admissionHandler);
+
+    await node.start();
+    await this.sync.start();
+    await this.admission.start();
+    pubsub.subscribe(this.txTopic);
+    pubsub.subscribe(this.consensusTopic);
+    this.state = 'started';
+    this.log.info('network started', { peerId: this.peerId, addrs: this.addresses() });
+    for (const addr of this.opts.peers) this.addPeer(addr);
+  }
+
+  /** Stops everything; idempotent, concurrent calls share one stop. */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    const wasRunning = this.state === 'started' || this.state === 'starting';
+    this.state = 'stopping';
+    for (const p of this.configured.values()) clearTimeout(p.timer);
+    this.configured.clear();
+    const stopped = new NetworkError('STOPPED', 'network service stopped');
+    for (const q of this.queues.values()) for (const o of q.splice(0)) o.reject(stopped);
+    this.wakeSubscriberWaiters();
+    this.sync?.stop();
+    this.admission?.stop();
+    if (this.node && wasRunning) {
+      try {
+        await this.node.stop();
+      } catch (err) {
+        this.log.warn('libp2p stop failed', { err: (err as Error).message });
+      }
+    }
+    this.state = 'stopped';
+    this.removeAllListeners();
+  }
+
+  private requireNode(): Libp2p<PubsubServices> {
+    if (this.state !== 'started' || !this.node) {
+      throw new NetworkError(this.state === 'new' || this.state === 'starting' ? 'NOT_STARTED' : 'STOPPED', `network service is ${this.state}`);
+    }
+    return this.node;
+  }
+
+  /** The addresses this node listens on, each with /p2p/<id>. */
+  addresses(): string[] {
+    return this.node ? this.node.getMultiaddrs().map((a) => a.toString()) : [];
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  /** Connected peers with the remote addresses of their connections. */
+  peers(): PeerInfo[] {
+    if (!this.node) return [];
+    const byPeer = new Map<string, string[]>();
+    for (const c of this.node.getConnections()) {
+      const id = c.remotePeer.toString();
+      const list = byPeer.get(id) ?? [];
+      list.push(c.remoteAddr.toString());
+      byPeer.set(id, list);
+    }
+    return [...byPeer].map(([id, addrs]) => ({ id, addrs }));
+  }
+
+  /** Connections per peer id (a test hook for the lower-id-dials rule). */
+  connectionCount(peerId: string): number {
+    if (!this.node) return 0;
+    return this.node.getConnections(peerIdFromString(peerId)).length;
+  }
+
+  /**
+   * Adds a configured peer (multiaddr with /p2p/<id>) and keeps a connection to
+   * it: the lower peer id dials at once; the higher waits `dialGraceMs` for the
+   * lower one and then dials itself; after a drop the dialer redials with
+   * exponential backoff.
+   */
+  addPeer(addr: string): void {
+    this.requireNode();
+    const ma = multiaddr(addr);
+    const id = ma.getComponents().findLast((c) => c.name === 'p2p')?.value;
+    if (id === undefined) throw new NetworkError('BAD_PEER_ID', `peer address has no /p2p/<id>: ${addr}`);
+    if (id === this.peerId) return;
+    if (!this.allowed.has(id)) {
+      this.log.warn('configured peer is not in the allow list; not dialling', { peer: id });
+      return;
+    }
+    const existing = this.configured.get(id);
+    if (existing) {
+      if (!existing.addrs.some((a) => a.equals(ma))) existing.addrs.push(ma);
+      return;
+    }
+    const peer: ConfiguredPeer = { id, addrs: [ma], attempt: 0, timer: undefined, dialing: false };
+    this.configured.set(id, peer);
+    this.scheduleDial(peer);
+  }
+
+  /** Dials an address once and waits for the connection (throws on refusal). */
+  async connect(addr: string, timeoutMs = 5000): Promise<void> {
+    const node = this.requireNode();
+    await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(timeoutMs) });
+  }
+
+  private weDialFirst(id: string): boolean {
+    return this.peerId < id;
+  }
+
+  private scheduleDial(peer: ConfiguredPeer): void {
+    if (this.state !== 'started' || peer.timer) return;
+    const backoff = peer.attempt === 0 ? 0 : Math.min(this.redialMaxMs, this.redialBaseMs * 2 ** (peer.attempt - 1));
+    const jitter = backoff * 0.2 * Math.random();
+    const delay = backoff + jitter + (this.weDialFirst(peer.id) ? 0 : this.dialGraceMs);
+    peer.timer = setTimeout(() => {
+      peer.timer = undefined;
+      void this.dialConfigured(peer);
+    }, delay);
+    peer.timer.unref();
+  }
+
+  private async dialConfigured(peer: ConfiguredPeer): Promise<void> {
+    const node = this.node;
+    if (this.state !== 'started' || !node || this.configured.get(peer.id) !== peer || peer.dialing) return;
+    if (node.getConnections(peerIdFromString(peer.id)).length > 0) return;
+    peer.dialing = true;
+    try {
+      await node.dial(peer.addrs, { signal: AbortSignal.timeout(5000) });
+      peer.attempt = 0;
+    } catch (err) {
+      peer.attempt++;
+      this.log.debug('dial failed', { peer: peer.id, attempt: peer.attempt, err: (err as Error).message });
+      this.scheduleDial(peer);
+    } finally {
+      peer.dialing = false;
+    }
+  }
+
+  private onPeerConnect(peer: PeerId): void {
+    const id = peer.toString();
+    const conf = this.configured.get(id);
+    if (conf) {
+      conf.attempt = 0;
+      clearTimeout(conf.timer);
+      conf.timer = undefined;
+    }
+    const info = this.peers().find((p) => p.id === id) ?? { id, addrs: [] };
+    this.log.info('peer connected', { peer: id });
+    this.emitSafe('peer:connect', info);
+  }
+
+  private onPeerDisconnect(peer: PeerId): void {
+    const id = peer.toString();
+    this.log.info('peer disconnected', { peer: id });
+    this.emitSafe('peer:disconnect', { id });
+    const conf = this.configured.get(id);
+    if (conf && this.state === 'started') {
+      conf.attempt = Math.max(conf.attempt, 1);
+      this.scheduleDial(conf);
+    }
+  }
+
+  private emitSafe(event: string, arg: unknown): void {
+    try {
+      this.emit(event, arg);
+    } catch (err) {
+      this.log.error('network event listener threw', { event, err: (err as Error).message });
+    }
+  }
+
+  // ---------------------------------------------------------------- gossip: publish
+
+  /**
+   * Gossips transactions, split into messages of at most maxTxBatchBytes /
+   * maxTxsPerBatch. Resolves with the number of messages sent. Rejects with
+   * TOO_LARGE if a single transaction cannot fit a message, QUEUE_FULL when the
+   * backlog is at its cap, NO_PEERS when no subscriber appears in publishWaitMs.
+   */
+  async publishTxBatch(txs: SignedTx[]): Promise<number> {
+    this.requireNode();
+    if (txs.length === 0) return 0;
+    const { batches, tooLarge } = splitTxBatches(this.opts.chainId, txs, this.maxTxBatchBytes, this.maxTxsPerBatch);
+    if (tooLarge.length > 0) {
+      throw new NetworkError('TOO_LARGE', `${tooLarge.length} transaction(s) exceed the gossip message cap of ${this.maxTxBatchBytes} bytes`);
+    }
+    await Promise.all(batches.map((b) => this.enqueue(this.txTopic, b)));
+    return batches.length;
+  }
+
+  /** Gossips one consensus message. Resolves with the number of peers it was sent to. */
+  publishConsensus(data: Uint8Array): Promise<number> {
+    this.requireNode();
+    if (data.length > this.maxConsensusBytes) {
+      return Promise.reject(new NetworkError('TOO_LARGE', `consensus message of ${data.length} bytes exceeds ${this.maxConsensusBytes}`));
+    }
+    return this.enqueue(this.consensusTopic, data);
+  }
+
+  /**
+   * Publishes raw bytes on one of our topics without any local check. For tests
+   * and tools that must exercise peers' validation; never used by the node itself.
+   */
+  publishRaw(topic: 'tx' | 'consensus', data: Uint8Array): Promise<number> {
+    this.requireNode();
+    return this.enqueue(topic === 'tx' ? this.txTopic : this.consensusTopic, data);
+  }
+
+  /** Peer ids known to be subscribed to one of our topics. */
+  subscribers(topic: 'tx' | 'consensus'): string[] {
+    if (!this.node || this.state !== 'started') return [];
+    return this.node.services.pubsub.getSubscribers(topic === 'tx' ? this.txTopic : this.consensusTopic).map((p) => p.toString());
+  }
+
+  /** Number of messages waiting to be published, per topic. */
+  backlog(): { tx: number; consensus: number } {
+    return { tx: this.queues.get(this.txTopic)!.length, consensus: this.queues.get(this.consensusTopic)!.length };
+  }
+
+  private enqueue(topic: string, data: Uint8Array): Promise<number> {
+    const queue = this.queues.get(topic)!;
+    if (queue.length >= this.maxQueued) {
+      return Promise.reject(new NetworkError('QUEUE_FULL', `gossip backlog for ${topic} is at its cap of ${this.maxQueued}`));
+    }
+    return new Promise<number>((resolve, reject) => {
+      queue.push({ data, deadline: Date.now() + this.publishWaitMs, resolve, reject });
+      if (!this.pumping.has(topic)) {
+        this.pumping.add(topic);
+        void this.pump(topic).finally(() => this.pumping.delete(topic));
+      }
+    });
+  }
+
+  /** One publish loop per topic: waits for subscribers, publishes in order, yields after every message. */
+  private async pump(topic: string): Promise<void> {
+    const queue = this.queues.get(topic)!;
+    while (queue.length > 0 && this.state === 'started' && this.node) {
+      const item = queue[0]!;
+      const pubsub = this.node.services.pubsub;
+      if (pubsub.getSubscribers(topic).length === 0) {
+        const remaining = item.deadline - Date.now();
+        if (remaining <= 0) {
+          queue.shift();
+          item.reject(new NetworkError('NO_PEERS', `no peer subscribed to ${topic} within ${this.publishWaitMs} ms`));
+          continue;
+        }
+        await this.waitForSubscribers(remaining);
+        continue;
+      }
+      try {
+        const res = await pubsub.publish(topic, item.data);
+        queue.shift();
+        item.resolve(res.recipients.length);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (msg.includes('NoPeersSubscribedToTopic') && Date.now() < item.deadline) {
+          // Subscriptions known but no peer above the publish score threshold yet: retry shortly.
+          await new Promise((r) => setTimeout(r, 25).unref());
+        } else {
+          queue.shift();
+          item.reject(new NetworkError(msg.includes('NoPeersSubscribedToTopic') ? 'NO_PEERS' : 'PUBLISH_FAILED', `publish on ${topic} failed: ${msg}`, { cause: err }));
+        }
+      }
+      // No backpressure in gossipsub: give the event loop (and the sockets) a turn after every message.
+      await yieldToLoop();
+    }
+  }
+
+  private waitForSubscribers(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.subscriberWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      this.subscriberWaiters.add(done);
+    });
+  }
+
+  private wakeSubscriberWaiters(): void {
+    for (const w of [...this.subscriberWaiters]) w();
+  }
+
+  // ---------------------------------------------------------------- gossip: receive
+
+  onTxBatch(handler: (e: TxBatchEvent) => unknown): () => void {
+    this.txHandlers.add(handler);
+    return () => this.txHandlers.delete(handler);
+  }
+
+  onConsensus(handler: (e: ConsensusEvent) => unknown): () => void {
+    this.consensusHandlers.add(handler);
+    return () => this.consensusHandlers.delete(handler);
+  }
+
+  /** Replaces the consensus message validator (consensus supplies it once it exists). */
+  setConsensusValidator(v: ConsensusValidator): void {
+    this.consensusValidator = v;
+  }
+
+  setTxBatchValidator(v: NetworkServiceOptions['txBatchValidator']): void {
+    this.txBatchValidator = v;
+  }
+
+  /** Validation counters per topic kind. */
+  stats(): { tx: NetworkCounters; consensus: NetworkCounters } {
+    const copy = (c: NetworkCounters): NetworkCounters => ({ ...c, reasons: { ...c.reasons } });
+    return { tx: copy(this.counters.get(this.txTopic)!), consensus: copy(this.counters.get(this.consensusTopic)!) };
+  }
+
+  /** Gossipsub's score of a peer (for status and tests). */
+  peerScore(peerId: string): number {
+    if (!this.node) return 0;
+    return (this.node.services.pubsub as unknown as { getScore(id: string): number }).getScore(peerId);
+  }
+
+  private count(topic: string, outcome: ValidationOutcome<unknown>, from: string): void {
+    const c = this.counters.get(topic);
+    if (!c) return;
+    if (outcome.verdict === 'accept') c.accepted++;
+    else {
+      if (outcome.verdict === 'reject') c.rejected++;
+      else c.ignored++;
+      c.reasons[outcome.reason] = (c.reasons[outcome.reason] ?? 0) + 1;
+      const level = outcome.verdict === 'reject' ? 'warn' : 'debug';
+      this.log[level]('gossip message dropped', { topic, verdict: outcome.verdict, reason: outcome.reason, peer: from });
+    }
+  }
+
+  private async validateTx(peer: PeerId, msg: Message): Promise<ReturnType<typeof toTopicResult>> {
+    const from = peer.toString();
+    let outcome: ValidationOutcome<SignedTx[]>;
+    try {
+      outcome = validateTxBatch(msg.data, this.opts.chainId, { maxBytes: this.maxTxBatchBytes, maxTxs: this.maxTxsPerBatch });
+      if (outcome.verdict === 'accept' && this.txBatchValidator) {
+        const extra = await this.txBatchValidator(outcome.value!, from);
+        if (extra !== 'accept') outcome = { verdict: extra, reason: 'tx_batch_validator' };
+      }
+    } catch (err) {
+      // Our own bug or a hook failure: never the sender's fault.
+      this.log.error('tx batch validator threw', { err: (err as Error).message });
+      outcome = { verdict: 'ignore', reason: 'validator_error' };
+    }
+    this.count(this.txTopic, outcome, from);
+    if (outcome.verdict === 'accept') this.parsedTxs.set(msg, outcome.value!);
+    return toTopicResult(outcome.verdict);
+  }
+
+  private async validateConsensus(peer: PeerId, msg: Message): Promise<ReturnType<typeof toTopicResult>> {
+    const from = peer.toString();
+    let outcome: ValidationOutcome<unknown>;
+    if (msg.data.length === 0) outcome = { verdict: 'reject', reason: 'empty' };
+    else if (msg.data.length > this.maxConsensusBytes) outcome = { verdict: 'reject', reason: 'too_large' };
+    else {
+      try {
+        outcome = normalizeOutcome(await this.consensusValidator(msg.data, from));
+      } catch (err) {
+        this.log.error('consensus validator threw', { err: (err as Error).message });
+        outcome = { verdict: 'ignore', reason: 'validator_error' };
+      }
+    }
+    this.count(this.consensusTopic, outcome, from);
+    return toTopicResult(outcome.verdict);
+  }
+
+  private onGossip(source: PeerId, msg: Message): void {
+    const from = source.toString();
+    if (msg.topic === this.txTopic) {
+      let txs = this.parsedTxs.get(msg);
+      if (!txs) {
+        const again = validateTxBatch(msg.data, this.opts.chainId, { maxBytes: this.maxTxBatchBytes, maxTxs: this.maxTxsPerBatch });
+        if (again.verdict !== 'accept') return;
+        txs = again.value!;
+      }
+      this.parsedTxs.delete(msg);
+      for (const h of this.txHandlers) this.callHandler(h, { txs, from });
+    } else if (msg.topic === this.consensusTopic) {
+      for (const h of this.consensusHandlers) this.callHandler(h, { data: msg.data, from });
+    }
+  }
+
+  private callHandler<E>(h: (e: E) => unknown, e: E): void {
+    try {
+      const r = h(e);
+      if (r instanceof Promise) r.catch((err: unknown) => this.log.error('gossip handler failed', { err: (err as Error)?.message }));
+    } catch (err) {
+      this.log.error('gossip handler threw', { err: (err as Error).message });
+    }
+  }
+
+  // ---------------------------------------------------------------- request/response
+
+  /** Sends a sync request to a connected (or dialable) peer and returns its response. */
+  request(peerId: string, data: Uint8Array, options?: RequestOptions): Promise<Uint8Array> {
+    this.requireNode();
+    if (!this.allowed.has(peerId)) return Promise.reject(new NetworkError('PEER_NOT_ALLOWED', `peer ${peerId} is not allowed`));
+    return this.sync!.request(peerId, data, options);
+  }
+
+  /** Serves sync requests. */
+  handle(handler: RequestHandler | undefined): void {
+    this.syncHandler = handler;
+    this.sync?.setHandler(handler);
+  }
+
+  /** Sends our admission evidence and returns the peer's. */
+  exchangeAdmission(peerId: string, evidence: Uint8Array, options?: RequestOptions): Promise<Uint8Array> {
+    this.requireNode();
+    if (!this.allowed.has(peerId)) return Promise.reject(new NetworkError('PEER_NOT_ALLOWED', `peer ${peerId} is not allowed`));
+    return this.admission!.request(peerId, evidence, options);
+  }
+
+  /** Serves admission: receives a peer's evidence, returns ours. */
+  handleAdmission(handler: RequestHandler | undefined): void {
+    this.admissionHandler = handler;
+    this.admission?.setHandler(handler);
+  }
+}
