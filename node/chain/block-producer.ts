@@ -17,7 +17,7 @@ export interface ProducerHooks {
   /** The last block committed in the enclave (the next block's parent). */
   tip(): BlockHeader;
   /** Runs right after the enclave committed a block: nonces and the mempool move on. */
-  applied(result: BlockResult): void;
+  applied(result: BlockResult, txs: SignedTx[]): void;
   /** Makes a committed block durable; resolves once it is on disk and served. */
   persist(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void>;
 }
@@ -117,7 +117,7 @@ export class BlockProducer {
       return tx;
     });
     await this.enclave.commitBlock(result.blockHash);
-    this.hooks.applied(result);
+    this.hooks.applied(result, blockTxs);
     // Refused transactions leave the mempool too: they can never be included as they are.
     this.mempool.remove(
       result.txHashes,

@@ -65,6 +65,8 @@ export class ChainService implements ChainApi {
   /** Committed nonce of every sender that ever sent (the enclave holds all state in memory too). */
   #nonces = new Map<string, number>();
   #producer: BlockProducer | undefined;
+  /** Transactions of the block committed in the enclave and being written (at most one block). */
+  readonly #committing = new Map<string, { tx: SignedTx }>();
   #listeners = new Set<BlockListener>();
   #started = false;
 
@@ -136,7 +138,7 @@ export class ChainService implements ChainApi {
       this.#o.clock,
       {
         tip: () => this.#tip,
-        applied: (result) => this.#applied(result),
+        applied: (result, txs) => this.#applied(result, txs),
         persist: (result, certificate, txs) => this.#persist(result, certificate, txs),
       },
       () => this.#identity.publicKeys.vote!,
@@ -174,8 +176,10 @@ export class ChainService implements ChainApi {
   }
 
   /** After the enclave committed a block: the next block builds on it and its nonces count. */
-  #applied(result: BlockResult): void {
+  #applied(result: BlockResult, txs: SignedTx[]): void {
     this.#tip = result.header;
+    // Until the block is durable, its transactions are answered from here (they left the mempool).
+    txs.forEach((tx, index) => this.#committing.set(result.txHashes[index]!, { tx }));
     for (const [key, value] of result.writeSet) {
       if (key.startsWith('n:') && value !== null) this.#nonces.set(key.slice(2), JSON.parse(value) as number);
     }
@@ -186,6 +190,7 @@ export class ChainService implements ChainApi {
     const block: StoredBlock = { hash: result.blockHash, header: result.header, txHashes: result.txHashes, certificate };
     await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet);
     this.#setHead(result.header);
+    for (const hash of result.txHashes) this.#committing.delete(hash);
     if (result.writeSet.some(([key]) => key.startsWith('k:'))) await this.#refreshContracts();
     for (const listener of this.#listeners) listener(block);
   }
@@ -254,7 +259,9 @@ export class ChainService implements ChainApi {
   async getTransaction(hash: string): Promise<TransactionView | null> {
     if (!isHexOfLength(hash, 32)) return null;
     const waiting = this.mempool.get(hash);
-    if (waiting) return { ...waiting, hash, blockHeight: null, blockHash: null, index: null };
+    // A transaction of the block being written is still pending: its position is not durable yet.
+    const pending = waiting ?? this.#committing.get(hash)?.tx;
+    if (pending) return { ...pending, hash, blockHeight: null, blockHash: null, index: null };
     const stored = await this.#o.store.getTx(hash);
     if (!stored) return null;
     return { ...stored.tx, hash, blockHeight: stored.height, blockHash: stored.blockHash, index: stored.index };

@@ -104,6 +104,8 @@ interface Outgoing {
 type PubsubServices = { pubsub: GossipSub; identify: unknown; ping: unknown };
 
 const MiB = 1024 * 1024;
+export const PUBLISH_THRESHOLD = -50;
+export const GRAYLIST_THRESHOLD = -80;
 
 /**
  * The node's libp2p network: gated connections to the consortium's node
@@ -222,7 +224,7 @@ export class NetworkService extends EventEmitter {
             IPColocationFactorWeight: 0, // every node of a devnet shares 127.0.0.1; identities are gated anyway
             topics: { [this.txTopic]: topicParams, [this.consensusTopic]: topicParams },
           },
-          scoreThresholds: { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80 },
+          scoreThresholds: { gossipThreshold: -10, publishThreshold: PUBLISH_THRESHOLD, graylistThreshold: GRAYLIST_THRESHOLD },
         }),
       },
     });
@@ -233,6 +235,7 @@ export class NetworkService extends EventEmitter {
     pubsub.addEventListener('gossipsub:message', (evt) => this.onGossip(evt.detail.propagationSource, evt.detail.msg));
     pubsub.addEventListener('subscription-change', () => this.wakeSubscriberWaiters());
     node.addEventListener('peer:connect', (evt) => this.onPeerConnect(evt.detail));
+    node.addEventListener('connection:open', (evt) => this.dedupeConnections(evt.detail.remotePeer));
     node.addEventListener('peer:disconnect', (evt) => this.onPeerDisconnect(evt.detail));
 
     const rr = {
@@ -396,6 +399,25 @@ export class NetworkService extends EventEmitter {
     this.emitSafe('peer:connect', info);
   }
 
+  /**
+   * Simultaneous dials can still leave two connections to one peer. Both sides
+   * keep the connection dialled by the lower peer id (else the oldest) and close
+   * the rest, so they agree without talking.
+   */
+  private dedupeConnections(peer: PeerId): void {
+    const node = this.node;
+    if (!node || this.state !== 'started') return;
+    const conns = node.getConnections(peer).filter((c) => c.status === 'open');
+    if (conns.length <= 1) return;
+    const wanted = this.weDialFirst(peer.toString()) ? 'outbound' : 'inbound';
+    const keep = conns.find((c) => c.direction === wanted) ?? conns.reduce((a, b) => (a.timeline.open <= b.timeline.open ? a : b));
+    for (const c of conns) {
+      if (c === keep) continue;
+      this.log.debug('closing duplicate connection', { peer: peer.toString(), direction: c.direction });
+      c.close().catch((err: unknown) => c.abort(err instanceof Error ? err : new Error(String(err))));
+    }
+  }
+
   private onPeerDisconnect(peer: PeerId): void {
     const id = peer.toString();
     this.log.info('peer disconnected', { peer: id });
@@ -483,14 +505,17 @@ export class NetworkService extends EventEmitter {
     while (queue.length > 0 && this.state === 'started' && this.node) {
       const item = queue[0]!;
       const pubsub = this.node.services.pubsub;
-      if (pubsub.getSubscribers(topic).length === 0) {
+      const subscribers = pubsub.getSubscribers(topic).length;
+      if (subscribers === 0 || !this.hasReadySubscriber(topic)) {
         const remaining = item.deadline - Date.now();
         if (remaining <= 0) {
           queue.shift();
           item.reject(new NetworkError('NO_PEERS', `no peer subscribed to ${topic} within ${this.publishWaitMs} ms`));
           continue;
         }
-        await this.waitForSubscribers(remaining);
+        // No subscriber yet: wake on the next subscription change. Subscribers known but our
+        // outbound stream to them not open yet: poll briefly (no event for that).
+        await this.waitForSubscribers(subscribers === 0 ? remaining : Math.min(remaining, 20));
         continue;
       }
       try {
@@ -510,6 +535,26 @@ export class NetworkService extends EventEmitter {
       // No backpressure in gossipsub: give the event loop (and the sockets) a turn after every message.
       await yieldToLoop();
     }
+  }
+
+  /**
+   * gossipsub.publish() "succeeds" with zero recipients when the subscriber's
+   * outbound stream is not open yet (the message is then lost and marked seen),
+   * so wait for a subscriber with an open outbound stream and a score above the
+   * publish threshold. Reads gossipsub internals; falls back to "ready" if they change.
+   */
+  private hasReadySubscriber(topic: string): boolean {
+    const pubsub = this.node!.services.pubsub as unknown as {
+      getSubscribers(t: string): PeerId[];
+      streamsOutbound?: Map<string, unknown>;
+      getScore?(id: string): number;
+    };
+    const streams = pubsub.streamsOutbound;
+    if (!(streams instanceof Map) || typeof pubsub.getScore !== 'function') return true;
+    return pubsub.getSubscribers(topic).some((p) => {
+      const id = p.toString();
+      return streams.has(id) && pubsub.getScore!(id) >= PUBLISH_THRESHOLD;
+    });
   }
 
   private waitForSubscribers(ms: number): Promise<void> {

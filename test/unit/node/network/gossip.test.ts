@@ -104,7 +104,7 @@ describe('gossip mesh', () => {
 
 describe('gating', () => {
   it('a peer not in the allow list cannot connect either way and its messages never arrive', async () => {
-    const c = await cluster(3, {}, (i) => (i === 2 ? {} : { allowedPeerIds: [] }));
+    const c = await cluster(3, { publishWaitMs: 500 }, (i) => (i === 2 ? {} : { allowedPeerIds: [] }));
     // nodes 0,1 allow only each other; node 2 (the outsider) allows everyone
     const ids = c.ids;
     const [a, b, x] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0], typeof c.nodes[0]];
@@ -114,8 +114,14 @@ describe('gating', () => {
     const got: TxBatchEvent[] = [];
     a.onTxBatch((e) => void got.push(e));
     b.onTxBatch((e) => void got.push(e));
-    await expect(x.connect(a.addresses()[0]!)).rejects.toThrow();
+    const aSaw: string[] = [];
+    a.on('peer:connect', (p: { id: string }) => aSaw.push(p.id));
+    // outbound: a's gater refuses to dial x before any connection exists
     await expect(a.connect(x.addresses()[0]!)).rejects.toThrow();
+    // inbound: a drops x right after the Noise handshake (x's dial may briefly succeed on its side)
+    await x.connect(a.addresses()[0]!).catch(() => undefined);
+    await waitFor(() => x.peers().length === 0, 5000, 'x dropped');
+    expect(aSaw).toEqual([]);
     x.addPeer(a.addresses()[0]!);
     x.addPeer(b.addresses()[0]!);
     await expect(x.publishTxBatch([fakeTx(7)])).rejects.toBeTruthy();

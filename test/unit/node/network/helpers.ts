@@ -55,7 +55,7 @@ export async function startCluster(
         peers: [],
         allowedPeerIds: ids,
         log: silentLogger,
-        dialGraceMs: 300,
+        dialGraceMs: 1000,
         redialBaseMs: 50,
         ...opts,
         ...perNode(i),
