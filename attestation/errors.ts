@@ -45,6 +45,8 @@ export const ATTESTATION_ERROR_CODES = [
   'FRESHNESS_UNKNOWN',
   /** TCB below the policy minimum (or a required TCB component not reported). */
   'TCB_TOO_LOW',
+  'TCB_STATUS_NOT_ALLOWED',
+  'HOST_DATA_NOT_ALLOWED',
   // ---- caller errors ----
   /** The policy object is not a valid AttestationPolicy. */
   'POLICY_INVALID',

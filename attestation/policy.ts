@@ -33,6 +33,17 @@ export interface AttestationPolicy {
   readonly minTcb?: Readonly<Partial<Record<AttestationPlatform, Readonly<Record<string, number>>>>>;
   /** Maximum age of the evidence at evaluation time, seconds (positive integer). */
   readonly maxEvidenceAgeSeconds?: number;
+  /**
+   * Allowed HOST_DATA per platform (hex; SEV-SNP's 32-byte field set by the host
+   * at launch). A platform listed here must report host data in the list.
+   */
+  readonly hostData?: Readonly<Partial<Record<AttestationPlatform, readonly string[]>>>;
+  /**
+   * Allowed TCB statuses (as verifiers report them with collateral, e.g. Intel's
+   * "UpToDate", "SWHardeningNeeded"). When set, evidence whose status is
+   * unknown or not listed is refused.
+   */
+  readonly allowedTcbStatuses?: readonly string[];
 }
 
 /**
@@ -48,6 +59,8 @@ export interface NormalizedPolicy {
   readonly allowVirtual: boolean;
   readonly minTcb?: Readonly<Partial<Record<AttestationPlatform, Readonly<Record<string, number>>>>>;
   readonly maxEvidenceAgeSeconds?: number;
+  readonly hostData?: Readonly<Partial<Record<AttestationPlatform, readonly string[]>>>;
+  readonly allowedTcbStatuses?: readonly string[];
 }
 
 export type PolicyReasonCode = Extract<
@@ -57,6 +70,8 @@ export type PolicyReasonCode = Extract<
   | 'MEASUREMENT_NOT_ALLOWED'
   | 'DEBUG_NOT_ALLOWED'
   | 'TCB_TOO_LOW'
+  | 'TCB_STATUS_NOT_ALLOWED'
+  | 'HOST_DATA_NOT_ALLOWED'
   | 'EVIDENCE_EXPIRED'
   | 'EVIDENCE_NOT_YET_VALID'
   | 'FRESHNESS_UNKNOWN'
@@ -84,7 +99,16 @@ export interface EvaluatePolicyOptions {
   readonly maxClockSkewSeconds?: number;
 }
 
-const POLICY_KEYS = new Set(['allowedPlatforms', 'measurements', 'allowDebug', 'allowVirtual', 'minTcb', 'maxEvidenceAgeSeconds']);
+const POLICY_KEYS = new Set([
+  'allowedPlatforms',
+  'measurements',
+  'allowDebug',
+  'allowVirtual',
+  'minTcb',
+  'maxEvidenceAgeSeconds',
+  'hostData',
+  'allowedTcbStatuses',
+]);
 const COMPONENT_RE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 function invalid(message: string): AttestationError {
@@ -166,7 +190,30 @@ function normalize(policy: unknown): NormalizedPolicy {
     throw invalid('maxEvidenceAgeSeconds must be a positive integer');
   }
 
+  let hostData: Partial<Record<AttestationPlatform, string[]>> | undefined;
+  if (policy['hostData'] !== undefined) {
+    for (const [platform, list] of platformRecord(policy['hostData'], 'hostData')) {
+      if (!Array.isArray(list) || list.length === 0) throw invalid(`hostData.${platform} must be a non-empty array of hex strings`);
+      const normalized = list.map((h: unknown) => {
+        if (typeof h !== 'string' || fromHex(h) === undefined || h.length === 0) throw invalid(`hostData.${platform}: ${JSON.stringify(h)} is not hex`);
+        return h.toLowerCase();
+      });
+      hostData ??= {};
+      hostData[platform] = sortedUnique(normalized);
+    }
+  }
+  let allowedTcbStatuses: string[] | undefined;
+  if (policy['allowedTcbStatuses'] !== undefined) {
+    const list = policy['allowedTcbStatuses'];
+    if (!Array.isArray(list) || list.some((v) => typeof v !== 'string' || !COMPONENT_RE.test(v))) {
+      throw invalid('allowedTcbStatuses must be an array of status names');
+    }
+    allowedTcbStatuses = sortedUnique(list as string[]);
+  }
+
   const out: {
+    hostData?: Partial<Record<AttestationPlatform, string[]>>;
+    allowedTcbStatuses?: string[];
     allowedPlatforms: AttestationPlatform[];
     measurements: Partial<Record<AttestationPlatform, string[]>>;
     allowDebug: boolean;
@@ -183,6 +230,10 @@ function normalize(policy: unknown): NormalizedPolicy {
     out.minTcb = Object.fromEntries(ATTESTATION_PLATFORMS.filter((p) => minTcb[p]).map((p) => [p, minTcb[p]]));
   }
   if (maxAge !== undefined) out.maxEvidenceAgeSeconds = maxAge as number;
+  if (hostData !== undefined) {
+    out.hostData = Object.fromEntries(ATTESTATION_PLATFORMS.filter((p) => hostData[p]).map((p) => [p, hostData[p]]));
+  }
+  if (allowedTcbStatuses !== undefined) out.allowedTcbStatuses = allowedTcbStatuses;
   return out;
 }
 
@@ -298,6 +349,23 @@ export function evaluatePolicy(
         } else if (ageMs > p.maxEvidenceAgeSeconds * 1000) {
           add('EVIDENCE_EXPIRED', `evidence is ${Math.floor(ageMs / 1000)} s old, the policy allows ${p.maxEvidenceAgeSeconds} s`);
         }
+      }
+    }
+
+    const hostDataAllowed = p.hostData?.[result.platform];
+    if (hostDataAllowed !== undefined) {
+      const reported = result.hostData?.toLowerCase();
+      if (reported === undefined || !hostDataAllowed.includes(reported)) {
+        add('HOST_DATA_NOT_ALLOWED', `host data ${reported ?? '(none)'} is not in the allowed set for ${result.platform}`);
+      }
+    }
+    if (p.allowedTcbStatuses !== undefined) {
+      const status = result.tcb.status;
+      if (status === undefined || !p.allowedTcbStatuses.includes(status)) {
+        add(
+          'TCB_STATUS_NOT_ALLOWED',
+          `TCB status ${status ?? '(unknown: no collateral)'} is not one of ${p.allowedTcbStatuses.join(', ')}`,
+        );
       }
     }
 

@@ -168,6 +168,7 @@ export class RequestResponseProtocol {
       this.open.add(stream);
       stream.send(encodeFrame(payload));
       const response = readFrame(stream, maxResponse, signal);
+      response.catch(() => undefined); // observed below; keeps a failed close() from leaving it unhandled
       await stream.close({ signal });
       return await response;
     } catch (err) {

@@ -220,3 +220,33 @@ describe('policy validation and hash', () => {
     expect(hashes.size).toBe(variants.length + 1);
   });
 });
+
+describe('host data and TCB status', () => {
+  it('accepts only allowed host data for a platform that lists it', () => {
+    const policy: AttestationPolicy = { ...strict, hostData: { 'sev-snp': ['AB'.repeat(32)] } };
+    expect(evaluatePolicy(snpResult({ hostData: 'ab'.repeat(32) }), policy, { now }).accepted).toBe(true);
+    const refused = evaluatePolicy(snpResult(), policy, { now });
+    expect(refused.accepted).toBe(false);
+    expect(!refused.accepted && refused.reasons.map((r) => r.code)).toEqual(['HOST_DATA_NOT_ALLOWED']);
+    const none = evaluatePolicy(snpResult({ hostData: undefined }), policy, { now });
+    expect(!none.accepted && none.reasons[0]!.message).toMatch(/\(none\)/);
+  });
+
+  it('refuses a TCB status not in the allowed list, and an unknown one', () => {
+    const policy: AttestationPolicy = { ...strict, allowedTcbStatuses: ['UpToDate', 'SWHardeningNeeded'] };
+    const withStatus = (status: string): AttestationResult => snpResult({ tcb: { ...snpResult().tcb, status } as AttestationResult['tcb'] });
+    expect(evaluatePolicy(withStatus('UpToDate'), policy, { now }).accepted).toBe(true);
+    const outOfDate = evaluatePolicy(withStatus('OutOfDate'), policy, { now });
+    expect(!outOfDate.accepted && outOfDate.reasons.map((r) => r.code)).toEqual(['TCB_STATUS_NOT_ALLOWED']);
+    const unknown = evaluatePolicy(snpResult(), policy, { now });
+    expect(!unknown.accepted && unknown.reasons[0]!.message).toMatch(/unknown/);
+  });
+
+  it('validates the new members and keeps the hash independent of order and case', () => {
+    expect(codeOf(() => normalizePolicy({ ...strict, hostData: { 'sev-snp': ['zz'] } }))).toBe('POLICY_INVALID');
+    expect(codeOf(() => normalizePolicy({ ...strict, allowedTcbStatuses: [''] }))).toBe('POLICY_INVALID');
+    expect(policyHash({ ...strict, allowedTcbStatuses: ['b', 'a'], hostData: { 'sev-snp': ['AA', 'bb'] } })).toBe(
+      policyHash({ ...strict, allowedTcbStatuses: ['a', 'b'], hostData: { 'sev-snp': ['bb', 'aa'] } }),
+    );
+  });
+});
