@@ -2,8 +2,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { prepareDevChain } from '../dev/dev-chain.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
-import { CloisterNode } from '../node.js';
 import { CliError, parsePort } from './errors.js';
+import { runNode } from './run-node.js';
 
 interface DevOptions {
   data: string;
@@ -46,35 +46,5 @@ async function runDev(opts: DevOptions): Promise<void> {
   });
   log.info(created ? 'created a new development chain' : 'resuming the development chain', { dataDir });
 
-  let exiting = false;
-  const node = new CloisterNode({
-    config,
-    log,
-    onFatal: (err) => {
-      log.error('the node cannot go on; stopping', { error: err.message });
-      void node.stop().finally(() => process.exit(1));
-    },
-  });
-  const shutdown = (signal: string): void => {
-    if (exiting) return;
-    exiting = true;
-    log.info('stopping', { signal });
-    void node.stop().then(() => process.exit(0));
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-
-  await node.start();
-  const status = node.chain.status();
-  // The one line scripts and tests wait for.
-  process.stdout.write(`Cloister dev chain ready: JSON-RPC ${node.rpcUrl} (chain ${status.chainId}, height ${status.height})\n`);
-  let lastReported = -1;
-  node.chain.onBlock((block) => {
-    // Report progress at most once a second under load.
-    const second = Math.floor(block.header.time / 1000);
-    if (second !== lastReported) {
-      lastReported = second;
-      log.info('committed', { height: block.header.height, txs: block.txHashes.length, mempool: node.chain.mempool.size });
-    }
-  });
+  await runNode(config, log, 'Cloister dev chain');
 }

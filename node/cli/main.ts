@@ -2,6 +2,8 @@ import '../polyfills.js';
 import { Command, CommanderError } from 'commander';
 import { registerAttestationCommand } from './attestation-command.js';
 import { registerDevCommand } from './dev-command.js';
+import { registerGenesisCommand } from './genesis-command.js';
+import { registerNodeCommand } from './node-command.js';
 import { CliError } from './errors.js';
 import { registerKeysCommand } from './keys-command.js';
 import { registerMeasureCommands } from './measure-commands.js';
@@ -16,6 +18,8 @@ function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDevCommand(program);
+  registerNodeCommand(program);
+  registerGenesisCommand(program);
   registerKeysCommand(program);
   registerRpcCommands(program);
   registerMeasureCommands(program);

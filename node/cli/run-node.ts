@@ -1,0 +1,42 @@
+import type { NodeConfig } from '../config/node-config.js';
+import type { Logger } from '../log/logger.js';
+import { CloisterNode } from '../node.js';
+
+/**
+ * Runs one node in this process until SIGINT or SIGTERM: starts it, prints the
+ * ready line scripts wait for, reports progress once a second, and stops in
+ * order. A fatal error (enclave gone, disk failing) exits with status 1.
+ */
+export async function runNode(config: NodeConfig, log: Logger, label: string): Promise<void> {
+  let exiting = false;
+  const node = new CloisterNode({
+    config,
+    log,
+    onFatal: (err) => {
+      log.error('the node cannot go on; stopping', { error: err.message });
+      void node.stop().finally(() => process.exit(1));
+    },
+  });
+  const shutdown = (signal: string): void => {
+    if (exiting) return;
+    exiting = true;
+    log.info('stopping', { signal });
+    void node.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  await node.start();
+  const status = node.chain.status();
+  // The one line scripts and tests wait for.
+  process.stdout.write(`${label} ready: JSON-RPC ${node.rpcUrl} (chain ${status.chainId}, height ${status.height})\n`);
+  let lastReported = -1;
+  node.chain.onBlock((block) => {
+    // Report progress at most once a second under load.
+    const second = Math.floor(block.header.time / 1000);
+    if (second !== lastReported) {
+      lastReported = second;
+      log.info('committed', { height: block.header.height, txs: block.txHashes.length, mempool: node.chain.mempool.size });
+    }
+  });
+}

@@ -1,0 +1,89 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateVirtualRoot } from '../../attestation/index.js';
+import { parseGenesis, type Genesis } from '../../consensus/index.js';
+import { CloisterClient } from '../../node/client/index.js';
+import { spawnCloister, type SpawnedNode } from '../../scripts/bench/spawn-node.js';
+import { ROOT, cleanupNodes, runCli, tempDir } from '../helpers/dev-node.js';
+import { execute, newSigner } from '../helpers/tx.js';
+
+const started: SpawnedNode[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((n) => n.stop()));
+  await cleanupNodes();
+});
+
+describe('cloister genesis and cloister node start', () => {
+  const dir = tempDir();
+  const rootFile = join(dir, 'virtual-root.json');
+  writeFileSync(rootFile, JSON.stringify(generateVirtualRoot()));
+  const keyFile = join(dir, 'alice.json');
+
+  async function makeGenesis(extra: string[] = []): Promise<{ code: number; stderr: string; genesis?: Genesis }> {
+    const measurement = (await runCli(['enclave', 'measure'])).stdout.trim();
+    const r = await runCli([
+      'genesis', '--chain-id', 'test-consortium', '--member', `alice=${keyFile}`, '--node', 'node-a',
+      '--measurement', `virtual=${measurement}`, '--virtual-root', rootFile,
+      '--contract', join(ROOT, 'contracts/examples/counter'), ...extra,
+    ]);
+    return { code: r.code, stderr: r.stderr, ...(r.code === 0 ? { genesis: parseGenesis(JSON.parse(r.stdout)) } : {}) };
+  }
+
+  it('builds a genesis with members, nodes, measurements, policy and contracts', async () => {
+    expect((await runCli(['keys', 'new', '--out', keyFile])).code).toBe(0);
+    const { code, genesis } = await makeGenesis();
+    expect(code).toBe(0);
+    const alice = JSON.parse(readFileSync(keyFile, 'utf8')) as { publicKey: string };
+    expect(genesis!.members).toEqual([{ id: 'alice', publicKey: alice.publicKey }]);
+    expect(genesis!.validators).toEqual([{ nodeId: 'node-a' }]);
+    expect(genesis!.contracts.map((c) => c.name)).toEqual(['counter']);
+    expect(genesis!.policy).toMatchObject({ allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false });
+  });
+
+  it('refuses bad input with one clear line', async () => {
+    const noNode = await runCli(['genesis', '--chain-id', 'x', '--member', `alice=${keyFile}`, '--measurement', 'virtual=' + '00'.repeat(48)]);
+    expect(noNode.code).toBe(1);
+    expect(noNode.stderr).toMatch(/node/);
+    const badPair = await runCli(['genesis', '--chain-id', 'x', '--member', 'alice']);
+    expect(badPair.stderr).toMatch(/NAME=VALUE/);
+    const badMeasurement = await makeGenesis(['--measurement', 'sgx=abcd']);
+    expect(badMeasurement.code).toBe(1);
+    expect(badMeasurement.stderr).toMatch(/sgx/);
+  });
+
+  it('starts a node from its config.json and commits transactions', async () => {
+    const { genesis } = await makeGenesis();
+    const genesisFile = join(dir, 'genesis.json');
+    writeFileSync(genesisFile, JSON.stringify(genesis));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        dataDir: 'node-a',
+        nodeId: 'node-a',
+        genesisFile: 'genesis.json',
+        rpc: { port: 0 },
+        enclave: { platform: 'virtual', virtualRootFile: 'virtual-root.json' },
+        log: { level: 'warn', format: 'json' },
+      }),
+    );
+    const node = await spawnCloister(ROOT, ['node', 'start', '--config', configFile]);
+    started.push(node);
+    const client = new CloisterClient(node.rpcUrl);
+    expect((await client.status()).chainId).toBe('test-consortium');
+    expect((await execute(client, newSigner(), 'counter', 'increment')).status).toBe('success');
+  });
+
+  it('refuses a config with an unknown member or a node that is not a validator', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ dataDir: 'x', nodeId: 'node-a', genesisFile: 'genesis.json', typo: 1 }));
+    const unknown = await runCli(['node', 'start', '--config', bad]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown member "typo"/);
+    writeFileSync(bad, JSON.stringify({ dataDir: 'x', nodeId: 'node-z', genesisFile: 'genesis.json' }));
+    const stranger = await runCli(['node', 'start', '--config', bad]);
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr).toMatch(/not a validator/);
+  });
+});
