@@ -9,3 +9,4 @@ export * from './chain/transaction.js';
 export * from './chain/block.js';
 export * from './chain/genesis.js';
 export * from './chain/header-rules.js';
+export * from './bft/index.js';

@@ -1,0 +1,524 @@
+import { headerHash, quorumSize, verifyCertificate, voteMessage, type CommitCertificate, type Vote, type VoteType } from '../chain/block.js';
+import { verifyEd25519 } from '../crypto/ed25519.js';
+import { isHexOfLength } from '../encoding/hex.js';
+import { faultTolerance, proposalBlockHash, proposalMessage, proposerFor } from './proposer.js';
+import { HeightState, MAX_PROPOSALS_PER_ROUND, type RoundState } from './vote-set.js';
+import {
+  DEFAULT_TIMEOUTS,
+  type BftAction,
+  type BftConfig,
+  type BftInput,
+  type BftSnapshot,
+  type Evidence,
+  type ProposalBlock,
+  type SignedProposal,
+  type SignedVote,
+  type Step,
+  type TimeoutKind,
+  type TimeoutParams,
+} from './types.js';
+
+type Validity = 'pending' | 'valid' | 'invalid';
+
+const STEP_ORDER: Record<Step, number> = { propose: 0, prevote: 1, precommit: 2 };
+
+/**
+ * Tendermint consensus (Buchman, Kwon, Milosevic, "The latest gossip on BFT
+ * consensus", arXiv 1807.04938, Algorithm 1) as a pure state machine:
+ * `step(input)` returns the actions the host must carry out. No I/O, no clock,
+ * no randomness, no keys. Line numbers in comments refer to Algorithm 1.
+ */
+export class TendermintMachine {
+  readonly chainId: string;
+  readonly validators: readonly string[];
+  readonly self: string;
+  readonly #members: Set<string>;
+  readonly #quorum: number;
+  readonly #f: number;
+  readonly #timeouts: Record<TimeoutKind, TimeoutParams>;
+  readonly #maxFutureRounds: number;
+
+  #started = false;
+  #height: number;
+  #round = 0;
+  #step: Step = 'propose';
+  #lockedValue: string | null = null;
+  #lockedRound = -1;
+  #validValue: string | null = null;
+  #validRound = -1;
+
+  #cur: HeightState;
+  #next: HeightState;
+  #validity = new Map<string, Validity>();
+  /** "for the first time" guards of lines 34, 36 and 47, keyed `${line}/${round}`. */
+  #once = new Set<string>();
+  /** Votes this machine asked its enclave to sign, keyed `${round}/${type}` (current height). */
+  #requested = new Map<string, Vote>();
+  /** Own proposal being built or signed for (height, round), so a stale answer is ignored. */
+  #proposing: { height: number; round: number; requested: 'build' | 'sign' } | null = null;
+  /** The last decision, gossiped so peers one height behind can still commit it. */
+  #lastCommit: { proposal: SignedProposal | null; precommits: SignedVote[] } | null = null;
+  #evidenceSeen = new Set<string>();
+
+  #out: BftAction[] = [];
+
+  constructor(config: BftConfig) {
+    if (config.validators.length === 0) throw new TypeError('the validator set is empty');
+    if (new Set(config.validators).size !== config.validators.length) throw new TypeError('duplicate validator');
+    if (!Number.isSafeInteger(config.height) || config.height < 0) throw new TypeError('height must be a non-negative integer');
+    this.chainId = config.chainId;
+    this.validators = [...config.validators];
+    this.self = config.self;
+    this.#members = new Set(this.validators);
+    this.#quorum = quorumSize(this.validators.length);
+    this.#f = faultTolerance(this.validators.length);
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...(config.timeouts ?? {}) };
+    this.#maxFutureRounds = config.maxFutureRounds ?? 32;
+    this.#height = config.height;
+    this.#cur = new HeightState(config.height);
+    this.#next = new HeightState(config.height + 1);
+  }
+
+  get snapshot(): BftSnapshot {
+    return {
+      height: this.#height,
+      round: this.#round,
+      step: this.#step,
+      lockedValue: this.#lockedValue,
+      lockedRound: this.#lockedRound,
+      validValue: this.#validValue,
+      validRound: this.#validRound,
+    };
+  }
+
+  get quorum(): number {
+    return this.#quorum;
+  }
+
+  proposer(height: number, round: number): string {
+    return proposerFor(this.validators, height, round);
+  }
+
+  /** Feeds one input; returns the actions to carry out, in order. */
+  step(input: BftInput): BftAction[] {
+    this.#out = [];
+    switch (input.type) {
+      case 'start':
+        if (!this.#started) {
+          this.#started = true;
+          this.#startRound(0);
+        }
+        break;
+      case 'proposalBuilt':
+        this.#onProposalBuilt(input.height, input.round, input.block);
+        break;
+      case 'proposalSigned':
+        this.#onProposalSigned(input.proposal, input.signature);
+        break;
+      case 'proposalReceived':
+        this.#onProposal(input.proposal);
+        break;
+      case 'proposalValidated':
+        if (input.height === this.#height && this.#validity.get(input.blockHash) === 'pending') {
+          this.#validity.set(input.blockHash, input.valid ? 'valid' : 'invalid');
+        }
+        break;
+      case 'voteSigned':
+        this.#onVoteSigned(input.vote, input.signature);
+        break;
+      case 'voteReceived':
+        this.#onVote(input.vote);
+        break;
+      case 'timeout':
+        this.#onTimeout(input.kind, input.height, input.round);
+        break;
+      case 'blockCommittedBySync':
+        this.#onSynced(input.block, input.certificate);
+        break;
+      case 'gossipTick':
+        this.#gossip();
+        break;
+    }
+    if (this.#started) this.#evaluate();
+    const out = this.#out;
+    this.#out = [];
+    return out;
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  #onProposalBuilt(height: number, round: number, block: ProposalBlock): void {
+    const p = this.#proposing;
+    if (!p || p.requested !== 'build' || p.height !== height || p.round !== round) return;
+    if (height !== this.#height || round !== this.#round) return;
+    if (block.header.height !== height || block.header.chainId !== this.chainId) return;
+    // The host's enclave built and executed it: no need to re-execute our own block.
+    this.#validity.set(headerHash(block.header), 'valid');
+    this.#proposing = { height, round, requested: 'sign' };
+    this.#out.push({ type: 'signProposal', proposal: { chainId: this.chainId, height, round, polRound: -1, block } });
+  }
+
+  #onProposalSigned(proposal: SignedProposal['proposal'], signature: string): void {
+    const p = this.#proposing;
+    if (!p || p.requested !== 'sign' || p.height !== proposal.height || p.round !== proposal.round) return;
+    this.#proposing = null;
+    const signed: SignedProposal = { proposal, proposer: this.self, signature };
+    if (this.#acceptProposal(signed)) this.#broadcastProposalWithPol(signed);
+  }
+
+  #onProposal(sp: SignedProposal): void {
+    this.#acceptProposal(sp);
+  }
+
+  /** Checks and stores a proposal; true if it is newly stored. */
+  #acceptProposal(sp: SignedProposal): boolean {
+    const p = sp?.proposal;
+    if (!p || !p.block?.header || typeof sp.signature !== 'string') return false;
+    if (p.chainId !== this.chainId || !Number.isSafeInteger(p.round) || p.round < 0) return false;
+    if (!Number.isSafeInteger(p.polRound) || p.polRound < -1 || p.polRound >= p.round) return false;
+    if (p.block.header.height !== p.height || p.block.header.chainId !== this.chainId || !Array.isArray(p.block.txs)) return false;
+    const hs = this.#heightState(p.height, p.round);
+    if (!hs) return false;
+    if (sp.proposer !== proposerFor(this.validators, p.height, p.round)) return false;
+    let hash: string;
+    try {
+      hash = proposalBlockHash(p);
+    } catch {
+      return false;
+    }
+    const rs = hs.peek(p.round);
+    const held = rs?.proposals.get(hash);
+    if (held && held.signature === sp.signature) return false;
+    if (!verifyEd25519(sp.proposer, proposalMessage(p), sp.signature)) return false;
+    const round = hs.round(p.round);
+    if (round.proposals.has(hash)) return false;
+    const first = round.firstProposal();
+    if (first) {
+      this.#evidence(`p/${p.height}/${p.round}/${sp.proposer}`, {
+        kind: 'proposal', validator: sp.proposer, height: p.height, round: p.round, first, second: sp,
+      });
+      // Keep a further proposal only while bounded, or when some validator voted for it
+      // (needed to commit it: lines 36 and 49 look the block up by hash).
+      const voted = round.prevotes.count(hash) + round.precommits.count(hash) > 0;
+      if (round.proposals.size >= MAX_PROPOSALS_PER_ROUND && !voted) return false;
+    }
+    round.proposals.set(hash, sp);
+    round.senders.add(sp.proposer);
+    return true;
+  }
+
+  #onVoteSigned(vote: Vote, signature: string): void {
+    if (vote.height !== this.#height) return;
+    const key = `${vote.round}/${vote.type}`;
+    const asked = this.#requested.get(key);
+    if (!asked || asked.blockHash !== vote.blockHash || asked.chainId !== vote.chainId) return;
+    this.#requested.delete(key);
+    const sv: SignedVote = { vote: asked, validator: this.self, signature };
+    // Our own enclave's answer: its signature is not re-verified here (peers verify it).
+    const res = this.#members.has(this.self) ? this.#cur.round(vote.round).votes(vote.type).add(sv) : { kind: 'duplicate' as const };
+    if (res.kind !== 'added') return;
+    this.#cur.round(vote.round).senders.add(this.self);
+    this.#out.push({ type: 'broadcastVote', vote: sv });
+  }
+
+  #onVote(sv: SignedVote): void {
+    this.#acceptVote(sv);
+  }
+
+  /** Checks and stores a vote; true if newly counted. */
+  #acceptVote(sv: SignedVote): boolean {
+    const v = sv?.vote;
+    if (!v || typeof sv.signature !== 'string' || typeof sv.validator !== 'string') return false;
+    if (v.chainId !== this.chainId || (v.type !== 'prevote' && v.type !== 'precommit')) return false;
+    if (!Number.isSafeInteger(v.round) || v.round < 0) return false;
+    if (v.blockHash !== null && !isHexOfLength(v.blockHash, 32)) return false;
+    if (!this.#members.has(sv.validator)) return false;
+    const hs = this.#heightState(v.height, v.round);
+    if (!hs) return false;
+    const existing = hs.peek(v.round)?.votes(v.type);
+    if (existing?.has(sv)) return false; // re-gossiped: already verified
+    // Sign only the Vote fields: extra properties would change the canonical message.
+    const vote: Vote = { chainId: v.chainId, type: v.type, height: v.height, round: v.round, blockHash: v.blockHash };
+    if (!verifyEd25519(sv.validator, voteMessage(vote), sv.signature)) return false;
+    const clean: SignedVote = { vote, validator: sv.validator, signature: sv.signature };
+    const rs = hs.round(v.round);
+    const res = rs.votes(v.type).add(clean);
+    if (res.kind === 'equivocation') {
+      this.#evidence(`v/${v.height}/${v.round}/${v.type}/${sv.validator}`, {
+        kind: 'vote', validator: sv.validator, height: v.height, round: v.round, voteType: v.type, first: res.first, second: clean,
+      });
+      return false;
+    }
+    if (res.kind !== 'added') return false;
+    rs.senders.add(sv.validator);
+    return true;
+  }
+
+  #onTimeout(kind: TimeoutKind, height: number, round: number): void {
+    if (height !== this.#height || round !== this.#round) return;
+    if (kind === 'propose' && this.#step === 'propose') {
+      // line 57
+      this.#vote('prevote', null);
+      this.#step = 'prevote';
+    } else if (kind === 'prevote' && this.#step === 'prevote') {
+      // line 61
+      this.#vote('precommit', null);
+      this.#step = 'precommit';
+    } else if (kind === 'precommit') {
+      // line 65
+      this.#startRound(this.#round + 1);
+    }
+  }
+
+  #onSynced(block: ProposalBlock, certificate: CommitCertificate): void {
+    const height = block?.header?.height;
+    if (!Number.isSafeInteger(height) || height < this.#height) return;
+    const hash = headerHash(block.header);
+    if (certificate.height !== height || certificate.blockHash !== hash) return;
+    if (!verifyCertificate(this.chainId, certificate, this.validators, this.#quorum)) return;
+    const precommits: SignedVote[] = certificate.signatures.map((s) => ({
+      vote: { chainId: this.chainId, type: 'precommit', height, round: certificate.round, blockHash: hash },
+      validator: s.validator,
+      signature: s.signature,
+    }));
+    this.#lastCommit = { proposal: null, precommits };
+    this.#enterHeight(height + 1);
+    if (this.#started) this.#startRound(0);
+  }
+
+  #gossip(): void {
+    if (!this.#started) return;
+    const rs = this.#cur.peek(this.#round);
+    if (rs) {
+      const first = rs.firstProposal();
+      if (first) this.#broadcastProposalWithPol(first);
+      for (const v of rs.prevotes.all()) this.#out.push({ type: 'broadcastVote', vote: v });
+      for (const v of rs.precommits.all()) this.#out.push({ type: 'broadcastVote', vote: v });
+    }
+    // Own votes of the previous round, for peers still there.
+    const prev = this.#cur.peek(this.#round - 1);
+    for (const t of ['prevote', 'precommit'] as const) {
+      const own = prev?.votes(t).get(this.self);
+      if (own) this.#out.push({ type: 'broadcastVote', vote: own });
+    }
+    if (this.#lastCommit) {
+      if (this.#lastCommit.proposal) this.#out.push({ type: 'broadcastProposal', proposal: this.#lastCommit.proposal });
+      for (const v of this.#lastCommit.precommits) this.#out.push({ type: 'broadcastVote', vote: v });
+    }
+  }
+
+  // ------------------------------------------------------------ the rules
+
+  #evaluate(): void {
+    for (let guard = 0; guard < 10_000; guard++) {
+      if (this.#tryDecide()) continue; // line 49
+      if (this.#tryRoundSkip()) continue; // line 55
+      if (!this.#stepRules()) return;
+    }
+    throw new Error('consensus rule evaluation did not converge');
+  }
+
+  /** Lines 49-54: a proposal and 2f+1 precommits for it in some round of this height. */
+  #tryDecide(): boolean {
+    for (const [r, rs] of this.#cur.rounds) {
+      for (const hash of rs.precommits.hashesWithAtLeast(this.#quorum)) {
+        const sp = rs.proposals.get(hash) ?? this.#cur.proposalForHash(hash);
+        if (!sp) continue;
+        if (this.#validityOf(hash, sp, r) !== 'valid') continue;
+        this.#decide(sp, r, hash, rs);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Line 55: f+1 validators already in a higher round of this height. */
+  #tryRoundSkip(): boolean {
+    let target = -1;
+    for (const [r, rs] of this.#cur.rounds) {
+      if (r > this.#round && r > target && rs.senders.size >= this.#f + 1) target = r;
+    }
+    if (target < 0) return false;
+    this.#startRound(target);
+    return true;
+  }
+
+  #stepRules(): boolean {
+    const r = this.#round;
+    const rs = this.#cur.peek(r);
+    if (!rs) return false;
+    const first = rs.firstProposal();
+
+    if (this.#step === 'propose' && first) {
+      const p = first.proposal;
+      const hash = proposalBlockHash(p);
+      if (p.polRound === -1) {
+        // line 22
+        const validity = this.#validityOf(hash, first, r);
+        if (validity !== 'pending') {
+          const ok = validity === 'valid' && (this.#lockedRound === -1 || this.#lockedValue === hash);
+          this.#vote('prevote', ok ? hash : null);
+          this.#step = 'prevote';
+          return true;
+        }
+      } else if (p.polRound < r && (this.#cur.peek(p.polRound)?.prevotes.count(hash) ?? 0) >= this.#quorum) {
+        // line 28
+        const validity = this.#validityOf(hash, first, r);
+        if (validity !== 'pending') {
+          const ok = validity === 'valid' && (this.#lockedRound <= p.polRound || this.#lockedValue === hash);
+          this.#vote('prevote', ok ? hash : null);
+          this.#step = 'prevote';
+          return true;
+        }
+      }
+    }
+
+    if (this.#step === 'prevote' && rs.prevotes.size >= this.#quorum && this.#first(`34/${r}`)) {
+      // line 34
+      this.#schedule('prevote', r);
+      return true;
+    }
+
+    if (STEP_ORDER[this.#step] >= STEP_ORDER.prevote && !this.#once.has(`36/${r}`)) {
+      // line 36
+      for (const hash of rs.prevotes.hashesWithAtLeast(this.#quorum)) {
+        const sp = rs.proposals.get(hash);
+        if (!sp) continue;
+        if (this.#validityOf(hash, sp, r) !== 'valid') continue;
+        this.#once.add(`36/${r}`);
+        if (this.#step === 'prevote') {
+          this.#lockedValue = hash;
+          this.#lockedRound = r;
+          this.#vote('precommit', hash);
+          this.#step = 'precommit';
+        }
+        this.#validValue = hash;
+        this.#validRound = r;
+        return true;
+      }
+    }
+
+    if (this.#step === 'prevote' && rs.prevotes.count(null) >= this.#quorum) {
+      // line 44
+      this.#vote('precommit', null);
+      this.#step = 'precommit';
+      return true;
+    }
+
+    if (rs.precommits.size >= this.#quorum && this.#first(`47/${r}`)) {
+      // line 47
+      this.#schedule('precommit', r);
+      return true;
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  #startRound(round: number): void {
+    // line 11
+    this.#round = round;
+    this.#step = 'propose';
+    this.#proposing = null;
+    const h = this.#height;
+    if (this.#members.has(this.self) && proposerFor(this.validators, h, round) === this.self) {
+      const valid = this.#validValue !== null ? this.#cur.proposalForHash(this.#validValue) : undefined;
+      if (valid) {
+        // line 15: re-propose validValue with validRound as its proof-of-lock round.
+        this.#proposing = { height: h, round, requested: 'sign' };
+        this.#out.push({
+          type: 'signProposal',
+          proposal: { chainId: this.chainId, height: h, round, polRound: this.#validRound, block: valid.proposal.block },
+        });
+      } else {
+        this.#proposing = { height: h, round, requested: 'build' };
+        this.#out.push({ type: 'buildProposal', height: h, round });
+      }
+    }
+    // line 21. Also scheduled for the proposer, so that a proposer whose enclave
+    // never answers still moves on (it then prevotes nil, like everyone else).
+    this.#schedule('propose', round);
+  }
+
+  #decide(sp: SignedProposal, round: number, hash: string, rs: RoundState): void {
+    const precommits = rs.precommits.votesFor(hash);
+    const certificate: CommitCertificate = {
+      height: this.#height,
+      round,
+      blockHash: hash,
+      signatures: precommits.map((v) => ({ validator: v.validator, signature: v.signature })),
+    };
+    this.#out.push({ type: 'commit', height: this.#height, block: sp.proposal.block, certificate });
+    this.#lastCommit = { proposal: sp, precommits };
+    this.#enterHeight(this.#height + 1);
+    this.#startRound(0);
+  }
+
+  #enterHeight(height: number): void {
+    this.#height = height;
+    this.#round = 0;
+    this.#step = 'propose';
+    this.#lockedValue = null;
+    this.#lockedRound = -1;
+    this.#validValue = null;
+    this.#validRound = -1;
+    this.#cur = this.#next.height === height ? this.#next : new HeightState(height);
+    this.#next = new HeightState(height + 1);
+    this.#validity.clear();
+    this.#once.clear();
+    this.#requested.clear();
+    this.#proposing = null;
+    for (const key of this.#evidenceSeen) {
+      if (Number(key.split('/')[1]) < height) this.#evidenceSeen.delete(key);
+    }
+  }
+
+  /** The HeightState a message for (height, round) belongs in, or undefined if it is dropped. */
+  #heightState(height: number, round: number): HeightState | undefined {
+    if (height === this.#height) return round <= this.#round + this.#maxFutureRounds ? this.#cur : undefined;
+    if (height === this.#height + 1) return round <= this.#maxFutureRounds ? this.#next : undefined;
+    return undefined;
+  }
+
+  #validityOf(hash: string, sp: SignedProposal, round: number): Validity {
+    const known = this.#validity.get(hash);
+    if (known) return known;
+    this.#validity.set(hash, 'pending');
+    this.#out.push({ type: 'validateProposal', height: this.#height, round, blockHash: hash, block: sp.proposal.block });
+    return 'pending';
+  }
+
+  #vote(type: VoteType, blockHash: string | null): void {
+    if (!this.#members.has(this.self)) return;
+    const vote: Vote = { chainId: this.chainId, type, height: this.#height, round: this.#round, blockHash };
+    this.#requested.set(`${this.#round}/${type}`, vote);
+    this.#out.push({ type: 'signVote', vote });
+  }
+
+  #schedule(kind: TimeoutKind, round: number): void {
+    const t = this.#timeouts[kind];
+    this.#out.push({ type: 'scheduleTimeout', kind, height: this.#height, round, durationMs: t.baseMs + round * t.incrementMs });
+  }
+
+  #first(key: string): boolean {
+    if (this.#once.has(key)) return false;
+    this.#once.add(key);
+    return true;
+  }
+
+  #broadcastProposalWithPol(sp: SignedProposal): void {
+    this.#out.push({ type: 'broadcastProposal', proposal: sp });
+    const { polRound, height } = sp.proposal;
+    if (polRound >= 0 && height === this.#height) {
+      // The proof of lock: receivers need 2f+1 prevotes of polRound for line 28.
+      const hash = proposalBlockHash(sp.proposal);
+      for (const v of this.#cur.peek(polRound)?.prevotes.votesFor(hash) ?? []) this.#out.push({ type: 'broadcastVote', vote: v });
+    }
+  }
+
+  #evidence(key: string, evidence: Evidence): void {
+    if (this.#evidenceSeen.has(key)) return;
+    this.#evidenceSeen.add(key);
+    this.#out.push({ type: 'equivocation', evidence });
+  }
+}

@@ -1,0 +1,133 @@
+import type { BlockHeader, CommitCertificate, Vote, VoteType } from '../chain/block.js';
+import type { SignedTx } from '../chain/transaction.js';
+
+/** What a proposal carries: a header (with the proposer's state and receipts roots) and its transactions. */
+export interface ProposalBlock {
+  header: BlockHeader;
+  txs: SignedTx[];
+}
+
+/**
+ * A proposal for (height, round). polRound is the Tendermint "valid round":
+ * -1 for a fresh value, or the round r < round in which 2f+1 prevotes for this
+ * block were seen (the proof-of-lock round).
+ */
+export interface Proposal {
+  chainId: string;
+  height: number;
+  round: number;
+  polRound: number;
+  block: ProposalBlock;
+}
+
+export interface SignedProposal {
+  proposal: Proposal;
+  /** The proposer's enclave public key (must be proposerFor(height, round)). */
+  proposer: string;
+  signature: string;
+}
+
+export interface SignedVote {
+  vote: Vote;
+  validator: string;
+  signature: string;
+}
+
+export type Step = 'propose' | 'prevote' | 'precommit';
+export type TimeoutKind = Step;
+
+/** Timeout for a round: baseMs + round * incrementMs. */
+export interface TimeoutParams {
+  baseMs: number;
+  incrementMs: number;
+}
+
+export interface BftConfig {
+  chainId: string;
+  /** Ordered validator ids (enclave ed25519 public keys, lowercase hex). */
+  validators: readonly string[];
+  /** This node's validator id; a node that is not in `validators` only follows (never proposes or votes). */
+  self: string;
+  /** First height to decide (the height after the last committed block). */
+  height: number;
+  timeouts?: Partial<Record<TimeoutKind, TimeoutParams>>;
+  /** Votes/proposals for rounds above round + maxFutureRounds are dropped (memory bound). Default 32. */
+  maxFutureRounds?: number;
+}
+
+export const DEFAULT_TIMEOUTS: Record<TimeoutKind, TimeoutParams> = {
+  propose: { baseMs: 1000, incrementMs: 500 },
+  prevote: { baseMs: 500, incrementMs: 250 },
+  precommit: { baseMs: 500, incrementMs: 250 },
+};
+
+/** Two signed, different votes from one validator for one (height, round, type). */
+export interface VoteEquivocation {
+  kind: 'vote';
+  validator: string;
+  height: number;
+  round: number;
+  voteType: VoteType;
+  first: SignedVote;
+  second: SignedVote;
+}
+
+/** Two signed, different proposals from one proposer for one (height, round). */
+export interface ProposalEquivocation {
+  kind: 'proposal';
+  validator: string;
+  height: number;
+  round: number;
+  first: SignedProposal;
+  second: SignedProposal;
+}
+
+export type Evidence = VoteEquivocation | ProposalEquivocation;
+
+// ---------------------------------------------------------------- inputs
+
+export type BftInput =
+  /** Start deciding `config.height` at round 0. */
+  | { type: 'start' }
+  /** Answer to buildProposal: the block the host's enclave built and executed. */
+  | { type: 'proposalBuilt'; height: number; round: number; block: ProposalBlock }
+  /** Answer to signProposal: the enclave's signature over proposalMessage(proposal). */
+  | { type: 'proposalSigned'; proposal: Proposal; signature: string }
+  /** A proposal from the network (signature checked by the machine). */
+  | { type: 'proposalReceived'; proposal: SignedProposal }
+  /** Answer to validateProposal: did re-execution in this node's enclave reproduce the roots? */
+  | { type: 'proposalValidated'; height: number; blockHash: string; valid: boolean }
+  /** Answer to signVote: the enclave's signature over voteMessage(vote). */
+  | { type: 'voteSigned'; vote: Vote; signature: string }
+  /** A vote from the network (signature checked by the machine). */
+  | { type: 'voteReceived'; vote: SignedVote }
+  /** A timeout the host scheduled from a scheduleTimeout action has expired. */
+  | { type: 'timeout'; kind: TimeoutKind; height: number; round: number }
+  /** The host synced (and executed) this block with a certificate: jump to height + 1. */
+  | { type: 'blockCommittedBySync'; block: ProposalBlock; certificate: CommitCertificate }
+  /** Periodic gossip: re-emit the messages peers may have missed (Tendermint assumes gossip). */
+  | { type: 'gossipTick' };
+
+// ---------------------------------------------------------------- actions
+
+export type BftAction =
+  | { type: 'buildProposal'; height: number; round: number }
+  | { type: 'signProposal'; proposal: Proposal }
+  | { type: 'broadcastProposal'; proposal: SignedProposal }
+  | { type: 'validateProposal'; height: number; round: number; blockHash: string; block: ProposalBlock }
+  | { type: 'signVote'; vote: Vote }
+  | { type: 'broadcastVote'; vote: SignedVote }
+  | { type: 'scheduleTimeout'; kind: TimeoutKind; height: number; round: number; durationMs: number }
+  | { type: 'commit'; height: number; block: ProposalBlock; certificate: CommitCertificate }
+  | { type: 'equivocation'; evidence: Evidence };
+
+/** A read-only view of the machine for hosts, RPC and tests. */
+export interface BftSnapshot {
+  height: number;
+  round: number;
+  step: Step;
+  lockedValue: string | null;
+  lockedRound: number;
+  validValue: string | null;
+  validRound: number;
+}

@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Ed25519Signer,
+  ZERO_HASH,
+  generateEd25519KeyPair,
+  headerHash,
+  quorumSize,
+  verifyCertificate,
+  voteMessage,
+  type Vote,
+} from '../../../consensus/index.js';
+import {
+  TendermintMachine,
+  proposalMessage,
+  proposerFor,
+  type BftAction,
+  type Proposal,
+  type ProposalBlock,
+  type SignedVote,
+} from '../../../consensus/bft/index.js';
+
+const CHAIN = 'unit-chain';
+const signers = Array.from({ length: 4 }, () => new Ed25519Signer(generateEd25519KeyPair().privateKey));
+const validators = signers.map((s) => s.publicKey);
+// Node under test: a validator that is not the proposer of (1, 0) nor of (1, 1).
+const meIndex = validators.findIndex((v, i) => v !== proposerFor(validators, 1, 0) && v !== proposerFor(validators, 1, 1) && i >= 0);
+const me = signers[meIndex]!;
+
+function block(tag: string, height = 1): ProposalBlock {
+  return {
+    header: {
+      chainId: CHAIN, height, parentHash: ZERO_HASH, time: 0, proposer: validators[0]!,
+      txRoot: ZERO_HASH, receiptsRoot: ZERO_HASH, stateRoot: ZERO_HASH.replace(/0$/, tag.slice(0, 1)),
+      validatorSetHash: ZERO_HASH, policyHash: ZERO_HASH,
+    },
+    txs: [],
+  };
+}
+const signerOf = (id: string): Ed25519Signer => signers[validators.indexOf(id)]!;
+function proposal(b: ProposalBlock, round: number, polRound = -1) {
+  const p: Proposal = { chainId: CHAIN, height: b.header.height, round, polRound, block: b };
+  const proposer = proposerFor(validators, p.height, round);
+  return { type: 'proposalReceived' as const, proposal: { proposal: p, proposer, signature: signerOf(proposer).sign(proposalMessage(p)) } };
+}
+function vote(i: number, type: Vote['type'], round: number, blockHash: string | null, height = 1): { type: 'voteReceived'; vote: SignedVote } {
+  const v: Vote = { chainId: CHAIN, type, height, round, blockHash };
+  return { type: 'voteReceived', vote: { vote: v, validator: validators[i]!, signature: signers[i]!.sign(voteMessage(v)) } };
+}
+const others = [0, 1, 2, 3].filter((i) => i !== meIndex);
+
+function machine(): TendermintMachine {
+  return new TendermintMachine({
+    chainId: CHAIN, validators, self: me.publicKey, height: 1,
+    timeouts: { propose: { baseMs: 100, incrementMs: 10 }, prevote: { baseMs: 50, incrementMs: 5 }, precommit: { baseMs: 50, incrementMs: 5 } },
+  });
+}
+const of = <T extends BftAction['type']>(actions: BftAction[], t: T) => actions.filter((a): a is Extract<BftAction, { type: T }> => a.type === t);
+/** Feeds input; answers signVote like the enclave would. */
+function feed(m: TendermintMachine, input: Parameters<TendermintMachine['step']>[0]): BftAction[] {
+  const all: BftAction[] = [];
+  const queue = m.step(input);
+  while (queue.length) {
+    const a = queue.shift()!;
+    all.push(a);
+    if (a.type === 'signVote') queue.push(...m.step({ type: 'voteSigned', vote: a.vote, signature: me.sign(voteMessage(a.vote)) }));
+  }
+  return all;
+}
+
+describe('TendermintMachine', () => {
+  it('rotates the proposer and grows timeouts with the round', () => {
+    expect(proposerFor(validators, 1, 0)).toBe(validators[1]);
+    expect(proposerFor(validators, 1, 3)).toBe(validators[0]);
+    const m = machine();
+    const t0 = of(feed(m, { type: 'start' }), 'scheduleTimeout')[0]!;
+    expect(t0).toMatchObject({ kind: 'propose', height: 1, round: 0, durationMs: 100 });
+    feed(m, { type: 'timeout', kind: 'propose', height: 1, round: 0 });
+    for (const i of others) feed(m, vote(i, 'prevote', 0, null));
+    feed(m, { type: 'timeout', kind: 'prevote', height: 1, round: 0 });
+    for (const i of others) feed(m, vote(i, 'precommit', 0, null));
+    const next = feed(m, { type: 'timeout', kind: 'precommit', height: 1, round: 0 });
+    expect(m.snapshot.round).toBe(1);
+    expect(of(next, 'scheduleTimeout')[0]).toMatchObject({ kind: 'propose', round: 1, durationMs: 110 });
+  });
+
+  it('validates before voting, prevotes nil for an invalid block, commits with a verifiable certificate', () => {
+    const m = machine();
+    feed(m, { type: 'start' });
+    const b = block('a');
+    const hash = headerHash(b.header);
+    const acts = feed(m, proposal(b, 0));
+    expect(of(acts, 'validateProposal')).toHaveLength(1);
+    expect(of(acts, 'signVote')).toHaveLength(0); // waits for the enclave
+    const voted = feed(m, { type: 'proposalValidated', height: 1, blockHash: hash, valid: true });
+    expect(of(voted, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', blockHash: hash });
+    for (const i of others.slice(0, 2)) feed(m, vote(i, 'prevote', 0, hash));
+    expect(m.snapshot).toMatchObject({ step: 'precommit', lockedValue: hash, lockedRound: 0, validValue: hash });
+    let commit: BftAction[] = [];
+    for (const i of others.slice(0, 2)) commit = feed(m, vote(i, 'precommit', 0, hash));
+    const c = of(commit, 'commit')[0]!;
+    expect(c.height).toBe(1);
+    expect(verifyCertificate(CHAIN, c.certificate, validators, quorumSize(4))).toBe(true);
+    expect(m.snapshot).toMatchObject({ height: 2, round: 0, lockedValue: null });
+
+    const m2 = machine();
+    feed(m2, { type: 'start' });
+    feed(m2, proposal(b, 0));
+    const nil = feed(m2, { type: 'proposalValidated', height: 1, blockHash: hash, valid: false });
+    expect(of(nil, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', blockHash: null });
+  });
+
+  it('a locked validator prevotes nil for a different fresh proposal, but follows a newer proof of lock', () => {
+    const m = machine();
+    feed(m, { type: 'start' });
+    const a = block('a');
+    const ha = headerHash(a.header);
+    feed(m, proposal(a, 0));
+    feed(m, { type: 'proposalValidated', height: 1, blockHash: ha, valid: true });
+    for (const i of others.slice(0, 2)) feed(m, vote(i, 'prevote', 0, ha));
+    expect(m.snapshot.lockedValue).toBe(ha);
+    for (const i of others) feed(m, vote(i, 'precommit', 0, null));
+    feed(m, { type: 'timeout', kind: 'precommit', height: 1, round: 0 });
+    expect(m.snapshot.round).toBe(1);
+    const bb = block('b');
+    const hb = headerHash(bb.header);
+    feed(m, proposal(bb, 1));
+    const v = feed(m, { type: 'proposalValidated', height: 1, blockHash: hb, valid: true });
+    expect(of(v, 'signVote')[0]!.vote).toMatchObject({ round: 1, type: 'prevote', blockHash: null });
+    // Round 2: b re-proposed with a proof of lock from round 1 (2f+1 prevotes for b in round 1).
+    for (const i of others) feed(m, vote(i, 'prevote', 1, hb));
+    expect(m.snapshot.validValue).toBe(hb); // line 36 updates validValue even when not precommitting
+    for (const i of others) feed(m, vote(i, 'precommit', 1, null));
+    feed(m, { type: 'timeout', kind: 'precommit', height: 1, round: 1 });
+    const acts = feed(m, proposal(bb, 2, 1));
+    expect(of(acts, 'signVote')[0]!.vote).toMatchObject({ round: 2, type: 'prevote', blockHash: hb });
+  });
+
+  it('ignores non-validators, bad signatures, wrong heights; reports equivocation once and does not count it', () => {
+    const m = machine();
+    feed(m, { type: 'start' });
+    const outsider = new Ed25519Signer(generateEd25519KeyPair().privateKey);
+    const v: Vote = { chainId: CHAIN, type: 'prevote', height: 1, round: 0, blockHash: null };
+    expect(feed(m, { type: 'voteReceived', vote: { vote: v, validator: outsider.publicKey, signature: outsider.sign(voteMessage(v)) } })).toEqual([]);
+    const forged = vote(others[0]!, 'prevote', 0, null);
+    forged.vote.signature = signers[others[1]!]!.sign(voteMessage(v));
+    expect(feed(m, forged)).toEqual([]);
+    expect(feed(m, vote(others[0]!, 'prevote', 0, null, 7))).toEqual([]);
+    const i = others[0]!;
+    feed(m, vote(i, 'prevote', 0, null));
+    const ev = feed(m, vote(i, 'prevote', 0, 'ab'.repeat(32)));
+    expect(of(ev, 'equivocation')[0]!.evidence).toMatchObject({ kind: 'vote', validator: validators[i], round: 0, voteType: 'prevote' });
+    expect(of(feed(m, vote(i, 'prevote', 0, 'cd'.repeat(32))), 'equivocation')).toHaveLength(0);
+    // Only one prevote counted: with my own nil prevote and one more, 2f+1 nil is reached only by a third validator.
+    feed(m, { type: 'timeout', kind: 'propose', height: 1, round: 0 });
+    expect(m.snapshot.step).toBe('prevote');
+    feed(m, vote(others[1]!, 'prevote', 0, null));
+    expect(m.snapshot.step).toBe('precommit');
+  });
+
+  it('skips to a higher round on f+1 messages from it, and jumps ahead on a synced block', () => {
+    const m = machine();
+    feed(m, { type: 'start' });
+    feed(m, vote(others[0]!, 'prevote', 5, null));
+    expect(m.snapshot.round).toBe(0);
+    feed(m, vote(others[1]!, 'precommit', 5, null));
+    expect(m.snapshot.round).toBe(5);
+    const b = block('z');
+    const hash = headerHash(b.header);
+    const cert = {
+      height: 1, round: 0, blockHash: hash,
+      signatures: [0, 1, 2].map((i) => ({ validator: validators[i]!, signature: signers[i]!.sign(voteMessage({ chainId: CHAIN, type: 'precommit', height: 1, round: 0, blockHash: hash })) })),
+    };
+    feed(m, { type: 'blockCommittedBySync', block: b, certificate: { ...cert, signatures: cert.signatures.slice(0, 2) } });
+    expect(m.snapshot.height).toBe(1); // 2 < 2f+1: refused
+    feed(m, { type: 'blockCommittedBySync', block: b, certificate: cert });
+    expect(m.snapshot).toMatchObject({ height: 2, round: 0 });
+  });
+
+  it('n = 1 commits alone', () => {
+    const s = new Ed25519Signer(generateEd25519KeyPair().privateKey);
+    const m = new TendermintMachine({ chainId: CHAIN, validators: [s.publicKey], self: s.publicKey, height: 1 });
+    const acts = m.step({ type: 'start' });
+    expect(of(acts, 'buildProposal')[0]).toMatchObject({ height: 1, round: 0 });
+    const b = { ...block('q'), header: { ...block('q').header, proposer: s.publicKey } };
+    const queue = m.step({ type: 'proposalBuilt', height: 1, round: 0, block: b });
+    const seen: BftAction[] = [];
+    while (queue.length) {
+      const a = queue.shift()!;
+      seen.push(a);
+      if (a.type === 'signProposal') queue.push(...m.step({ type: 'proposalSigned', proposal: a.proposal, signature: s.sign(proposalMessage(a.proposal)) }));
+      if (a.type === 'signVote') queue.push(...m.step({ type: 'voteSigned', vote: a.vote, signature: s.sign(voteMessage(a.vote)) }));
+    }
+    const c = of(seen, 'commit')[0]!;
+    expect(verifyCertificate(CHAIN, c.certificate, [s.publicKey], 1)).toBe(true);
+    expect(m.snapshot.height).toBe(2);
+  });
+});
