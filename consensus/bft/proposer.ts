@@ -20,13 +20,11 @@ export function proposalBlockHash(proposal: Proposal): string {
 }
 
 /**
- * What a proposer signs. It uses the 'vote' signing domain with a payload that
- * carries `kind` and `polRound`, keys a Vote never has, so a proposal signature
- * can never be mistaken for a vote signature (canonical encodings differ).
+ * What a proposer signs, under its own 'proposal' signing domain, so a proposal
+ * signature can never pass for a vote signature.
  */
 export function proposalMessage(proposal: Proposal): Uint8Array {
-  return signingMessage('vote', {
-    kind: 'proposal',
+  return signingMessage('proposal', {
     chainId: proposal.chainId,
     height: proposal.height,
     round: proposal.round,
