@@ -19,6 +19,8 @@ import {
   type JsonValue,
   type Receipt,
   type SignedTx,
+  type Vote,
+  signingMessage,
 } from '../../consensus/index.js';
 import { reportDataFor } from '../../attestation/index.js';
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
@@ -67,8 +69,12 @@ export class Enclave {
   #headHash = '';
   #deployments = new Map<string, Deployment>();
   #pending = new Map<string, PendingBlock>();
-  /** height/round → block hash of the precommit signed, so no conflicting second one is signed. */
-  #signedPrecommits = new Map<string, string>();
+  /**
+   * "height/round/kind" → what was signed (a block hash, or "nil"), so the
+   * enclave never signs two conflicting votes or proposals for one slot: a
+   * compromised host cannot make it equivocate.
+   */
+  #signedSlots = new Map<string, string>();
   #identity: EnclaveIdentity | undefined;
   #executor: BlockExecutor;
   readonly #verified = new VerifiedSet();
@@ -107,6 +113,10 @@ export class Enclave {
         return this.#listContracts();
       case 'admitTxs':
         return this.#admitTxs(request.txs);
+      case 'signVote':
+        return this.#signVote(request.vote);
+      case 'signProposal':
+        return this.#signProposal(request.proposal);
       default:
         throw new ChainError('ENCODING_INVALID', `unknown ecall "${(request as { type: unknown }).type}"`);
     }
@@ -291,12 +301,7 @@ export class Enclave {
   ): BlockResult {
     const blockHash = headerHash(header);
     const round = 0;
-    const slot = `${header.height}/${round}`;
-    const signed = this.#signedPrecommits.get(slot);
-    if (signed !== undefined && signed !== blockHash) {
-      throw new ChainError('BLOCK_INVALID', `already precommitted another block at height ${header.height} round ${round}`);
-    }
-    this.#signedPrecommits.set(slot, blockHash);
+    this.#claimSlot(header.height, round, 'precommit', blockHash);
     const signature = this.#signer!.sign(voteMessage(precommitFor(header.chainId, header.height, round, blockHash)));
     this.#pending.set(blockHash, { header, writeSet });
     return {
@@ -309,6 +314,54 @@ export class Enclave {
       excluded,
       precommit: { validator: this.#signer!.publicKey, signature },
     };
+  }
+
+  /** Records what this enclave signs for a slot; refuses a second, different one. */
+  #claimSlot(height: number, round: number, kind: string, value: string): void {
+    const slot = `${height}/${round}/${kind}`;
+    const signed = this.#signedSlots.get(slot);
+    if (signed !== undefined && signed !== value) {
+      throw new ChainError('VOTE_CONFLICT', `already signed another ${kind} at height ${height} round ${round}`);
+    }
+    this.#signedSlots.set(slot, value);
+  }
+
+  /** The next height's votes only, and a block only when this enclave executed and validated it. */
+  #checkVoteTarget(chainId: string, height: number, round: number, blockHash: string | null): void {
+    const genesis = this.#genesisOrThrow();
+    if (chainId !== genesis.chainId) throw new ChainError('BLOCK_INVALID', 'vote for another chain');
+    if (height !== this.#head!.height + 1) throw new ChainError('BLOCK_INVALID', `votes are for height ${this.#head!.height + 1}`);
+    if (!Number.isSafeInteger(round) || round < 0) throw new ChainError('BLOCK_INVALID', 'round must be a non-negative integer');
+    if (blockHash !== null && !this.#pending.has(blockHash)) {
+      throw new ChainError('BLOCK_NOT_VALIDATED', `block ${blockHash} was not executed and validated by this enclave`);
+    }
+  }
+
+  #signVote(vote: Vote): { validator: string; signature: string } {
+    this.#checkVoteTarget(vote.chainId, vote.height, vote.round, vote.blockHash);
+    if (vote.type !== 'prevote' && vote.type !== 'precommit') throw new ChainError('BLOCK_INVALID', 'unknown vote type');
+    this.#claimSlot(vote.height, vote.round, vote.type, vote.blockHash ?? 'nil');
+    const clean: Vote = { chainId: vote.chainId, type: vote.type, height: vote.height, round: vote.round, blockHash: vote.blockHash };
+    return { validator: this.#signer!.publicKey, signature: this.#signer!.sign(voteMessage(clean)) };
+  }
+
+  #signProposal(p: { chainId: string; height: number; round: number; polRound: number; blockHash: string }): {
+    validator: string;
+    signature: string;
+  } {
+    this.#checkVoteTarget(p.chainId, p.height, p.round, p.blockHash);
+    if (!Number.isSafeInteger(p.polRound) || p.polRound < -1 || p.polRound >= p.round) {
+      throw new ChainError('BLOCK_INVALID', 'polRound must be -1 or an earlier round');
+    }
+    this.#claimSlot(p.height, p.round, 'proposal', p.blockHash);
+    const message = signingMessage('proposal', {
+      chainId: p.chainId,
+      height: p.height,
+      round: p.round,
+      polRound: p.polRound,
+      blockHash: p.blockHash,
+    });
+    return { validator: this.#signer!.publicKey, signature: this.#signer!.sign(message) };
   }
 
   #requireHead(parent: BlockHeader): void {
@@ -325,8 +378,8 @@ export class Enclave {
     this.#head = pending.header;
     this.#headHash = blockHash;
     this.#pending.clear();
-    for (const slot of this.#signedPrecommits.keys()) {
-      if (Number(slot.split('/')[0]) <= pending.header.height) this.#signedPrecommits.delete(slot);
+    for (const slot of this.#signedSlots.keys()) {
+      if (Number(slot.split('/')[0]) <= pending.header.height) this.#signedSlots.delete(slot);
     }
     if (pending.writeSet.some(([key]) => key.startsWith('k:'))) this.#reloadDeployments();
     return { height: pending.header.height };

@@ -1,4 +1,4 @@
-import type { BlockHeader, Genesis, JsonValue, Receipt, SignedTx } from '../../consensus/index.js';
+import type { BlockHeader, Genesis, JsonValue, Receipt, SignedTx, Vote } from '../../consensus/index.js';
 import type { ExcludedTx } from './executor.js';
 import type { StateWrite } from './state.js';
 
@@ -15,6 +15,8 @@ export type EcallRequest =
   | { type: 'call'; contract: string; method: string; args: JsonValue[]; caller: string }
   | { type: 'getEvidence'; freshness: string }
   | { type: 'admitTxs'; txs: unknown[] }
+  | { type: 'signVote'; vote: Vote }
+  | { type: 'signProposal'; proposal: { chainId: string; height: number; round: number; polRound: number; blockHash: string } }
   | { type: 'listContracts' };
 
 export interface InitRequest {

@@ -133,6 +133,15 @@ export class EnclaveHost {
     return this.#ecall({ type: 'getEvidence', freshness });
   }
 
+  /** Signs a prevote or precommit; the enclave refuses conflicting votes and blocks it did not validate. */
+  signVote(vote: import('../../consensus/index.js').Vote): Promise<{ validator: string; signature: string }> {
+    return this.#ecall({ type: 'signVote', vote });
+  }
+
+  signProposal(proposal: Extract<EcallRequest, { type: 'signProposal' }>['proposal']): Promise<{ validator: string; signature: string }> {
+    return this.#ecall({ type: 'signProposal', proposal });
+  }
+
   /** Has the enclave check transactions offered to the mempool; one result per transaction, in order. */
   admitTxs(txs: unknown[]): Promise<AdmissionResult[]> {
     return this.#ecall({ type: 'admitTxs', txs });

@@ -84,6 +84,8 @@ const CHAIN = {
   ENCLAVE_UNAVAILABLE: { code: -32041, message: 'Enclave unavailable', description: 'The enclave cannot serve the request now.' },
   BLOCK_INVALID: { code: -32050, message: 'Block invalid', description: 'A block fails validation.' },
   CERTIFICATE_INVALID: { code: -32051, message: 'Certificate invalid', description: 'A commit certificate fails validation.' },
+  VOTE_CONFLICT: { code: -32052, message: 'Vote conflict', description: 'The enclave already signed another vote or proposal for this height, round and type.' },
+  BLOCK_NOT_VALIDATED: { code: -32053, message: 'Block not validated', description: 'The enclave signs votes only for blocks it executed and validated itself.' },
   CALL_FAILED: { code: -32060, message: 'Call failed', description: 'The read-only contract call failed.' },
   NOT_FOUND: { code: -32061, message: 'Not found', description: 'The requested object does not exist.' },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;

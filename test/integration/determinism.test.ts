@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerHash, signTx, type Genesis, type SignedTx } from '../../consensus/index.js';
+import { headerHash, proposalMessage, signTx, verifyEd25519, voteMessage, type Genesis, type SignedTx } from '../../consensus/index.js';
 import type { BlockResult } from '../../contracts/index.js';
 import { prepareDevChain, readGenesisFile } from '../../node/dev/dev-chain.js';
 import { EnclaveHost } from '../../node/enclave/enclave-host.js';
@@ -110,5 +110,31 @@ describe('deterministic execution', () => {
     const text = JSON.stringify(init);
     expect(Object.keys(init.identity.publicKeys)).toEqual(['vote']);
     expect(text).not.toMatch(/privateKey|PRIVATE KEY/);
+  });
+});
+
+describe('enclave voting rules', () => {
+  it('signs votes only for blocks it validated, and never two conflicting ones for one slot', async () => {
+    const a = await freshEnclave();
+    const s = newSigner();
+    const tx = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
+    const block = await a.host.proposeBlock({ parent: a.genesisHeader, time: genesis.time + 5, txs: [tx] });
+    const vote = { chainId: genesis.chainId, type: 'prevote' as const, height: 1, round: 1, blockHash: block.blockHash };
+    const signed = await a.host.signVote(vote);
+    expect(verifyEd25519(signed.validator, voteMessage(vote), signed.signature)).toBe(true);
+    // Asking again for the same vote is fine; for another block in the same slot is not.
+    await expect(a.host.signVote(vote)).resolves.toEqual(signed);
+    await expect(a.host.signVote({ ...vote, blockHash: null })).rejects.toMatchObject({ code: 'VOTE_CONFLICT' });
+    // A block this enclave never executed gets no vote; a nil vote in a fresh slot is fine.
+    await expect(a.host.signVote({ ...vote, round: 2, blockHash: 'ab'.repeat(32) })).rejects.toMatchObject({ code: 'BLOCK_NOT_VALIDATED' });
+    await expect(a.host.signVote({ ...vote, round: 3, blockHash: null })).resolves.toMatchObject({ validator: signed.validator });
+    // Votes are for the next height only.
+    await expect(a.host.signVote({ ...vote, height: 5 })).rejects.toMatchObject({ code: 'BLOCK_INVALID' });
+    // Proposals: one per slot, and signed under their own domain.
+    const proposal = { chainId: genesis.chainId, height: 1, round: 4, polRound: -1, blockHash: block.blockHash };
+    const p = await a.host.signProposal(proposal);
+    expect(verifyEd25519(p.validator, proposalMessage({ chainId: genesis.chainId, height: 1, round: 4, polRound: -1, block: { header: block.header, txs: [tx] } }), p.signature)).toBe(true);
+    expect(verifyEd25519(p.validator, voteMessage({ ...vote, round: 4 }), p.signature)).toBe(false);
+    await expect(a.host.signProposal({ ...proposal, polRound: 7 })).rejects.toMatchObject({ code: 'BLOCK_INVALID' });
   });
 });
