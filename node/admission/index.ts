@@ -1,1 +1,2 @@
 export * from './evaluate-admission.js';
+export * from './admission-service.js';
