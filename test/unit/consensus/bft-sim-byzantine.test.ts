@@ -1,26 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { headerHash } from '../../../consensus/index.js';
-import { Simulator, stateRootOf, type SimOptions } from './bft-sim/sim.js';
-
-const SEEDS = [11, 22, 33];
-
-function sim(opts: SimOptions): Simulator {
-  const s = new Simulator(opts);
-  s.start();
-  return s;
-}
-
-/** Every committed block of every honest node passed the validity rule (execute before vote). */
-function assertValidChain(s: Simulator): void {
-  for (const node of s.honestNodes()) {
-    let parent = '0'.repeat(64);
-    for (const { block } of node.blocks) {
-      expect(block.header.parentHash).toBe(parent);
-      expect(block.header.stateRoot).toBe(stateRootOf(block.header.parentHash, block.header.txRoot));
-      parent = headerHash(block.header);
-    }
-  }
-}
+import { SEEDS, assertValidChain, sim } from './bft-sim/scenario.js';
 
 describe.each(SEEDS)('BFT simulation: crashed and Byzantine validators, seed %i', (seed) => {
   it('a crashed proposer: rounds change and the others commit', () => {
