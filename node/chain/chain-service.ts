@@ -10,7 +10,7 @@ import {
   type JsonValue,
   type SignedTx,
 } from '../../consensus/index.js';
-import { ANONYMOUS_CALLER, stateKey, type BlockResult, type ContractInfo, type EnclaveIdentity } from '../../contracts/index.js';
+import { ANONYMOUS_CALLER, type BlockResult, type ContractInfo, type EnclaveIdentity } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -313,11 +313,4 @@ export class ChainService implements ChainApi {
   listContracts(): ContractView[] {
     return this.#contracts.map((c) => ({ name: c.name, measurement: c.measurement, manifest: c.manifest }));
   }
-
-  /** The committed nonce (for tests and tools). */
-  committedNonce(address: string): number {
-    return this.#nonces.get(address) ?? 0;
-  }
-
-  stateKeyOf = stateKey;
 }
