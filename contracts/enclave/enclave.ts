@@ -25,7 +25,7 @@ import {
 import { reportDataFor } from '../../attestation/index.js';
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
-import { BlockExecutor, nextStateRoot, type Deployment } from './executor.js';
+import { BlockExecutor, contractStateAccess, nextStateRoot, type Deployment } from './executor.js';
 import type {
   AdmissionResult,
   BlockResult,
@@ -187,11 +187,7 @@ export class Enclave {
         contract.initArgs,
         { contract: contract.name, caller: ANONYMOUS_CALLER, blockHeight: 0, blockTime: genesis.time, readonly: false },
         CALL_GAS_LIMIT,
-        {
-          get: (key) => txOverlay.readJson(stateKey.contract(contract.name, key)),
-          set: (key, value) => txOverlay.write(stateKey.contract(contract.name, key), canonicalize(value)),
-          delete: (key) => txOverlay.write(stateKey.contract(contract.name, key), null),
-        },
+        contractStateAccess(txOverlay, contract.name),
       );
       if (outcome.status !== 'success') {
         throw new ChainError('BLOCK_INVALID', `genesis: deploying "${contract.name}" failed: ${outcome.error?.message ?? ''}`);

@@ -61,7 +61,7 @@ export function nextStateRoot(previous: string, writeSet: readonly StateWrite[])
 }
 
 /** Adapts a transaction's overlay to the sandbox's JSON state interface for one contract. */
-function contractStateAccess(overlay: StateOverlay, contract: string): StateAccess {
+export function contractStateAccess(overlay: StateOverlay, contract: string): StateAccess {
   return {
     get: (key) => overlay.readJson(stateKey.contract(contract, key)),
     set: (key, value) => overlay.write(stateKey.contract(contract, key), canonicalize(value)),
