@@ -22,7 +22,8 @@ export type ChainErrorCode =
   | 'BLOCK_NOT_VALIDATED'
   | 'CALL_FAILED'
   | 'NOT_FOUND'
-  | 'ENCLAVE_UNAVAILABLE';
+  | 'ENCLAVE_UNAVAILABLE'
+  | 'SEAL_INVALID';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

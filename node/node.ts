@@ -1,14 +1,16 @@
-import { join } from 'node:path';
+import { AdmissionService } from './admission/index.js';
 import { ChainService } from './chain/chain-service.js';
 import { systemClock, type Clock } from './chain/clock.js';
-import type { NodeConfig } from './config/node-config.js';
+import { nodePaths, type NodeConfig } from './config/node-config.js';
+import { BlockSync, ConsensusService } from './consensus/index.js';
 import { readGenesisFile } from './dev/dev-chain.js';
+import { createPlatform } from './enclave/create-platform.js';
 import { EnclaveHost } from './enclave/enclave-host.js';
-import { measureEnclaveProgram } from './enclave/measurement.js';
-import { VirtualPlatform, loadOrCreateVirtualRoot } from './enclave/virtual-platform.js';
 import type { Logger } from './log/logger.js';
-import { JsonRpcServer, chainMethods } from './rpc/index.js';
+import { NetworkService, loadOrCreateNodeKey, peerIdOf } from './network/index.js';
+import { JsonRpcServer, chainMethods, networkMethods, type NodeView } from './rpc/index.js';
 import { ChainStore } from './storage/chain-store.js';
+import type { Genesis, SignedTx } from '../consensus/index.js';
 
 export interface CloisterNodeOptions {
   config: NodeConfig;
@@ -18,18 +20,31 @@ export interface CloisterNodeOptions {
   onFatal?: (err: Error) => void;
 }
 
+/** How long locally submitted transactions collect before they are gossiped as one batch. */
+const TX_GOSSIP_FLUSH_MS = 10;
+
 /**
- * The composition root of one node: store, enclave, chain, RPC. Starts them in
- * that order and stops them in the reverse (RPC, chain, enclave, store), so no
- * request reaches a chain that is shutting down and no block is half-written.
+ * The composition root of one node. Starts store, enclave and chain, then the
+ * network, admission, sync and consensus, then RPC; stops in the reverse
+ * order (RPC, consensus, network, chain, enclave, store), so no request
+ * reaches a chain that is shutting down and no block is half-written.
  */
 export class CloisterNode {
   readonly config: NodeConfig;
   readonly #log: Logger;
+  readonly #genesis: Genesis;
   readonly #store: ChainStore;
   readonly #enclave: EnclaveHost;
   readonly chain: ChainService;
   readonly #rpc: JsonRpcServer;
+  readonly #clock: Clock;
+  readonly #onFatal: (err: Error) => void;
+  #network: NetworkService | undefined;
+  #admission: AdmissionService | undefined;
+  #sync: BlockSync | undefined;
+  #consensus: ConsensusService | undefined;
+  #txOutbox: SignedTx[] = [];
+  #txFlush: NodeJS.Timeout | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #stopping: Promise<void> | undefined;
 
@@ -37,24 +52,26 @@ export class CloisterNode {
     const { config, log } = options;
     this.config = config;
     this.#log = log;
-    const genesis = readGenesisFile(config.genesisFile);
-    const root = loadOrCreateVirtualRoot(config.enclave.virtualRootFile);
-    const { measurement } = measureEnclaveProgram();
-    this.#store = new ChainStore(join(config.dataDir, 'db'));
-    this.#enclave = new EnclaveHost(new VirtualPlatform(root, measurement), log.child({ component: 'enclave' }));
+    this.#clock = options.clock ?? systemClock;
+    this.#onFatal = options.onFatal ?? ((err) => log.error('fatal', { error: err.message }));
+    this.#genesis = readGenesisFile(config.genesisFile);
+    const paths = nodePaths(config.dataDir);
+    const { platform, virtualRootPem } = createPlatform(config);
+    this.#store = new ChainStore(paths.db);
+    this.#enclave = new EnclaveHost(platform, log.child({ component: 'enclave' }), paths.sealedIdentity);
     this.chain = new ChainService({
-      genesis,
+      genesis: this.#genesis,
       nodeId: config.nodeId,
       store: this.#store,
       enclave: this.#enclave,
-      clock: options.clock ?? systemClock,
+      clock: this.#clock,
       log: log.child({ component: 'chain' }),
-      virtualRoot: root.publicKeyPem,
-      onFatal: options.onFatal ?? ((err) => log.error('fatal', { error: err.message })),
+      ...(virtualRootPem ? { virtualRoot: virtualRootPem } : {}),
+      onFatal: this.#onFatal,
     });
     const rpcLog = log.child({ component: 'rpc' });
     this.#rpc = new JsonRpcServer({
-      methods: chainMethods(this.chain),
+      methods: [...chainMethods(this.chain), ...networkMethods({ nodes: () => this.nodes() })],
       info: { title: 'Cloister JSON-RPC', version: '0.1.0' },
       host: config.rpc.host,
       port: config.rpc.port,
@@ -71,8 +88,11 @@ export class CloisterNode {
     if (this.#state !== 'idle') throw new Error(`node is ${this.#state}`);
     this.#state = 'running';
     try {
+      await this.#checkNodeKey();
       await this.#store.open();
       await this.chain.start();
+      if (this.config.p2p) await this.#startNetwork(this.config.p2p);
+      this.#startConsensus();
       await this.#rpc.start();
     } catch (err) {
       // Undo what did start (the enclave worker would keep the process alive), then report.
@@ -80,6 +100,123 @@ export class CloisterNode {
       throw err;
     }
     this.#log.info('JSON-RPC listening', { url: this.#rpc.url });
+  }
+
+  /** The config's node id must be this data directory's network key: it is what peers authenticate. */
+  async #checkNodeKey(): Promise<void> {
+    const key = await loadOrCreateNodeKey(nodePaths(this.config.dataDir).nodeKey);
+    const id = peerIdOf(key);
+    if (id !== this.config.nodeId) {
+      throw new Error(`the config's nodeId ${this.config.nodeId} is not this data directory's node key (${id})`);
+    }
+  }
+
+  async #startNetwork(p2p: NonNullable<NodeConfig['p2p']>): Promise<void> {
+    const genesis = this.#genesis;
+    const log = this.#log.child({ component: 'network' });
+    const network = new NetworkService({
+      chainId: genesis.chainId,
+      privateKey: await loadOrCreateNodeKey(nodePaths(this.config.dataDir).nodeKey),
+      listen: p2p.listen,
+      peers: p2p.peers,
+      allowedPeerIds: genesis.validators.map((v) => v.nodeId),
+      log,
+      // A proposal carries its block's transactions.
+      maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
+      txBatchValidator: (txs) => this.chain.admitFromPeer(txs),
+    });
+    this.#network = network;
+    const admission = new AdmissionService({
+      transport: network,
+      genesis,
+      selfNodeId: this.config.nodeId,
+      evidenceFor: async (freshness) => {
+        const evidence = await this.#enclave.getEvidence(freshness);
+        return { publicKeys: evidence.publicKeys, evidence: evidence.evidence };
+      },
+      clock: this.#clock,
+      log: this.#log.child({ component: 'admission' }),
+      onAdmitted: (peer) => void this.#sync?.checkPeer(peer),
+    });
+    this.#admission = admission;
+    this.#sync = new BlockSync({
+      genesis,
+      chain: this.chain,
+      store: this.#store,
+      enclave: this.#enclave,
+      network,
+      admittedPeer: (peer) => admission.isAdmitted(peer),
+      onSynced: (block, certificate) => this.#consensus?.syncedBlock(block, certificate),
+      log: this.#log.child({ component: 'sync' }),
+    });
+    admission.start();
+    admission.follow(network);
+    this.#sync.start();
+    this.chain.onLocalTx((tx) => this.#gossipTx(tx));
+    await network.start();
+  }
+
+  #startConsensus(): void {
+    const consensus = new ConsensusService({
+      genesis: this.#genesis,
+      chain: this.chain,
+      enclave: this.#enclave,
+      ...(this.#network ? { network: this.#network } : {}),
+      admitted: (key) => this.#admission?.isVoteKeyAdmitted(key) ?? false,
+      onBehind: (height, peer) => this.#sync?.hint(height, peer),
+      clock: this.#clock,
+      log: this.#log.child({ component: 'consensus' }),
+      onFatal: this.#onFatal,
+    });
+    this.#consensus = consensus;
+    this.chain.setStatusExtension(() => {
+      const nodes = this.#admission?.nodes() ?? [];
+      return {
+        consensus: consensus.snapshot,
+        validators: this.#genesis.validators.length,
+        connectedPeers: nodes.filter((n) => n.connected).length,
+        admittedPeers: nodes.filter((n) => n.admitted).length,
+        syncing: this.#sync?.syncing ?? false,
+      };
+    });
+    consensus.start();
+  }
+
+  /** Client transactions are gossiped in batches (gossip validates and relays them). */
+  #gossipTx(tx: SignedTx): void {
+    this.#txOutbox.push(tx);
+    if (this.#txFlush) return;
+    this.#txFlush = setTimeout(() => {
+      this.#txFlush = undefined;
+      const batch = this.#txOutbox;
+      this.#txOutbox = [];
+      this.#network?.publishTxBatch(batch).catch((err: unknown) => {
+        this.#log.debug('tx gossip not sent', { txs: batch.length, error: (err as Error).message });
+      });
+    }, TX_GOSSIP_FLUSH_MS);
+  }
+
+  /** net_nodes: this node, then every other genesis validator as admission sees it. */
+  nodes(): NodeView[] {
+    const identity = this.chain.identity;
+    const self: NodeView = {
+      id: this.config.nodeId,
+      self: true,
+      admitted: true,
+      connected: true,
+      voteKey: identity?.publicKeys.vote ?? '',
+      platform: identity?.platform,
+      measurement: identity?.measurement,
+    } as NodeView;
+    const keyOf = new Map(this.#genesis.validators.map((v) => [v.nodeId, v.voteKey]));
+    const others = (this.#admission?.nodes() ?? []).map((d): NodeView => {
+      const view: NodeView = { id: d.nodeId, self: false, admitted: d.admitted, connected: d.connected, voteKey: keyOf.get(d.nodeId) ?? '' };
+      if (d.platform) view.platform = d.platform;
+      if (d.measurement) view.measurement = d.measurement;
+      if (d.reason) view.reason = { code: d.reason.code, message: d.reason.message };
+      return view;
+    });
+    return [self, ...others];
   }
 
   /** Idempotent; safe to call from signal handlers more than once. */
@@ -90,8 +227,13 @@ export class CloisterNode {
 
   async #stopInOrder(): Promise<void> {
     this.#state = 'stopping';
-    const steps: [string, () => Promise<void>][] = [
+    if (this.#txFlush) clearTimeout(this.#txFlush);
+    const steps: [string, () => Promise<void> | void][] = [
       ['rpc', () => this.#rpc.stop()],
+      ['consensus', () => this.#consensus?.stop()],
+      ['sync', () => this.#sync?.stop()],
+      ['admission', () => this.#admission?.stop()],
+      ['network', () => this.#network?.stop()],
       ['chain', () => this.chain.stop()],
       ['enclave', () => this.#enclave.stop()],
       ['store', () => this.#store.close()],

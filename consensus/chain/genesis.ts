@@ -20,7 +20,14 @@ export interface GenesisMember {
 }
 
 export interface GenesisValidator {
+  /** The node's network identity (its libp2p peer id). */
   nodeId: string;
+  /**
+   * The node's enclave vote key (ed25519, lowercase hex): the enclave made it
+   * and keeps it sealed. Votes, proposals and commit certificates verify
+   * against these keys; admission checks the node's evidence binds this key.
+   */
+  voteKey: string;
 }
 
 export interface ConsensusParams {
@@ -32,6 +39,12 @@ export interface ConsensusParams {
   blockIntervalMs: number;
   maxTxBytes: number;
   maxGasLimit: number;
+  /** With no transactions waiting, the proposer still proposes an (empty) block after this long: the chain's heartbeat. */
+  emptyBlockIntervalMs: number;
+  /** How long validators wait for round 0's proposal before prevoting nil; each later round waits half as long again. */
+  timeoutProposeMs: number;
+  /** How long validators wait for more prevotes or precommits once 2f+1 arrived without agreement (same growth). */
+  timeoutVoteMs: number;
 }
 
 export interface EnclaveTrust {
@@ -60,6 +73,9 @@ export const DEFAULT_CONSENSUS_PARAMS: ConsensusParams = {
   blockIntervalMs: 25,
   maxTxBytes: 32 * 1024,
   maxGasLimit: 50_000_000,
+  emptyBlockIntervalMs: 500,
+  timeoutProposeMs: 2000,
+  timeoutVoteMs: 500,
 };
 
 export function genesisHash(genesis: Genesis): string {
@@ -86,8 +102,16 @@ export function parseGenesis(raw: unknown): Genesis {
     if (typeof member?.id !== 'string' || !isHexOfLength(member.publicKey, 32)) fail('each member needs an id and a 32-byte publicKey');
   }
   if (!Array.isArray(g.validators) || g.validators.length === 0) fail('validators must be a non-empty array');
+  const nodeIds = new Set<string>();
+  const voteKeys = new Set<string>();
   for (const v of g.validators as unknown[]) {
-    if (typeof (v as Record<string, unknown>)?.nodeId !== 'string') fail('each validator needs a nodeId');
+    const validator = v as Record<string, unknown>;
+    if (typeof validator?.nodeId !== 'string' || validator.nodeId.length === 0) fail('each validator needs a nodeId');
+    if (!isHexOfLength(validator.voteKey, 32)) fail(`validator "${String(validator.nodeId)}" needs a voteKey (32 bytes of lowercase hex)`);
+    if (nodeIds.has(validator.nodeId as string)) fail(`validator "${String(validator.nodeId)}" is listed twice`);
+    if (voteKeys.has(validator.voteKey as string)) fail(`vote key ${String(validator.voteKey)} is listed twice`);
+    nodeIds.add(validator.nodeId as string);
+    voteKeys.add(validator.voteKey as string);
   }
   if (!Array.isArray(g.contracts)) fail('contracts must be an array');
   const names = new Set<string>();

@@ -6,9 +6,7 @@ import {
   canonicalBytes,
   canonicalize,
   checkChildHeader,
-  generateEd25519KeyPair,
   headerHash,
-  precommitFor,
   receiptsRootOf,
   sha256Hex,
   toHex,
@@ -36,12 +34,22 @@ import type {
   InitResponse,
 } from './protocol.js';
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
+import { SealedIdentity, type SignStep } from './sealed-identity.js';
 import { VerifiedSet } from './verified-set.js';
 import { VerifierPool } from './verifier-pool.js';
 
-/** What the enclave asks of its platform: evidence over the report data it chose. */
+/** What the enclave asks of its platform: evidence over the report data it chose, and its sealing key. */
 export interface EnclavePlatform {
   getReport(reportData: Uint8Array): Promise<{ platform: string; measurement: string; evidence: Uint8Array }>;
+  /** A 32-byte key the platform derives for this enclave program only (never the same for another measurement). */
+  getSealingKey(): Promise<Uint8Array>;
+}
+
+/** A signature, and the enclave identity sealed after recording it: the host stores the blob before using the signature. */
+export interface SignResult {
+  validator: string;
+  signature: string;
+  sealed: string;
 }
 
 /** The gas a read-only call may use. */
@@ -62,6 +70,7 @@ interface PendingBlock {
 export class Enclave {
   #runtime: ContractRuntime;
   #signer: Ed25519Signer | undefined;
+  #identityKeys: SealedIdentity | undefined;
   #genesis: Genesis | undefined;
   #nodeId = '';
   #state = new CommittedState();
@@ -69,12 +78,6 @@ export class Enclave {
   #headHash = '';
   #deployments = new Map<string, Deployment>();
   #pending = new Map<string, PendingBlock>();
-  /**
-   * "height/round/kind" → what was signed (a block hash, or "nil"), so the
-   * enclave never signs two conflicting votes or proposals for one slot: a
-   * compromised host cannot make it equivocate.
-   */
-  #signedSlots = new Map<string, string>();
   #identity: EnclaveIdentity | undefined;
   #executor: BlockExecutor;
   readonly #verified = new VerifiedSet();
@@ -97,6 +100,8 @@ export class Enclave {
 
   async handle(request: EcallRequest): Promise<unknown> {
     switch (request.type) {
+      case 'unseal':
+        return this.#unseal(request.sealed);
       case 'init':
         return this.#init(request);
       case 'proposeBlock':
@@ -150,12 +155,25 @@ export class Enclave {
     return results;
   }
 
+  /**
+   * Opens the sealed identity the host kept (or makes a new one when it has
+   * none) and returns the public keys with the identity sealed again. The
+   * private key is made here and leaves only sealed to this program.
+   */
+  async #unseal(sealed: string | null): Promise<{ publicKeys: Record<string, string>; sealed: string }> {
+    if (this.#identityKeys) throw new ChainError('ENCLAVE_UNAVAILABLE', 'the enclave identity is already open');
+    if (sealed !== null && typeof sealed !== 'string') throw new ChainError('SEAL_INVALID', 'the sealed identity must be a string or null');
+    const identity = SealedIdentity.open(sealed, await this.platform.getSealingKey());
+    this.#identityKeys = identity;
+    this.#signer = identity.signer;
+    return { publicKeys: { vote: identity.signer.publicKey }, sealed: identity.seal() };
+  }
+
   async #init(request: InitRequest): Promise<InitResponse> {
     if (this.#genesis) throw new ChainError('ENCLAVE_UNAVAILABLE', 'enclave already initialised');
+    if (!this.#signer) throw new ChainError('ENCLAVE_UNAVAILABLE', 'open the enclave identity (unseal) before init');
     this.#genesis = request.genesis;
     this.#nodeId = request.nodeId;
-    // The key is generated here and never leaves: only its public half is returned.
-    this.#signer = new Ed25519Signer(generateEd25519KeyPair().privateKey);
     let genesisBlock: InitResponse['genesisBlock'] = null;
     if (request.resume) {
       this.#state.load(request.resume.state);
@@ -296,30 +314,16 @@ export class Enclave {
     excluded: BlockResult['excluded'],
   ): BlockResult {
     const blockHash = headerHash(header);
-    const round = 0;
-    this.#claimSlot(header.height, round, 'precommit', blockHash);
-    const signature = this.#signer!.sign(voteMessage(precommitFor(header.chainId, header.height, round, blockHash)));
+    // Executed and validated: only now may this enclave vote for it (signVote checks).
     this.#pending.set(blockHash, { header, writeSet });
-    return {
-      header,
-      blockHash,
-      included,
-      txHashes,
-      receipts,
-      writeSet,
-      excluded,
-      precommit: { validator: this.#signer!.publicKey, signature },
-    };
+    return { header, blockHash, included, txHashes, receipts, writeSet, excluded };
   }
 
-  /** Records what this enclave signs for a slot; refuses a second, different one. */
-  #claimSlot(height: number, round: number, kind: string, value: string): void {
-    const slot = `${height}/${round}/${kind}`;
-    const signed = this.#signedSlots.get(slot);
-    if (signed !== undefined && signed !== value) {
-      throw new ChainError('VOTE_CONFLICT', `already signed another ${kind} at height ${height} round ${round}`);
-    }
-    this.#signedSlots.set(slot, value);
+  /** Records the slot in the sealed identity (refusing a conflict), signs, and reseals. */
+  #signAt(height: number, round: number, step: SignStep, value: string, message: Uint8Array): SignResult {
+    const identity = this.#identityKeys!;
+    identity.claim(height, round, step, value);
+    return { validator: identity.signer.publicKey, signature: identity.signer.sign(message), sealed: identity.seal() };
   }
 
   /** The next height's votes only, and a block only when this enclave executed and validated it. */
@@ -333,23 +337,18 @@ export class Enclave {
     }
   }
 
-  #signVote(vote: Vote): { validator: string; signature: string } {
+  #signVote(vote: Vote): SignResult {
     this.#checkVoteTarget(vote.chainId, vote.height, vote.round, vote.blockHash);
     if (vote.type !== 'prevote' && vote.type !== 'precommit') throw new ChainError('BLOCK_INVALID', 'unknown vote type');
-    this.#claimSlot(vote.height, vote.round, vote.type, vote.blockHash ?? 'nil');
     const clean: Vote = { chainId: vote.chainId, type: vote.type, height: vote.height, round: vote.round, blockHash: vote.blockHash };
-    return { validator: this.#signer!.publicKey, signature: this.#signer!.sign(voteMessage(clean)) };
+    return this.#signAt(vote.height, vote.round, vote.type, vote.blockHash ?? 'nil', voteMessage(clean));
   }
 
-  #signProposal(p: { chainId: string; height: number; round: number; polRound: number; blockHash: string }): {
-    validator: string;
-    signature: string;
-  } {
+  #signProposal(p: { chainId: string; height: number; round: number; polRound: number; blockHash: string }): SignResult {
     this.#checkVoteTarget(p.chainId, p.height, p.round, p.blockHash);
     if (!Number.isSafeInteger(p.polRound) || p.polRound < -1 || p.polRound >= p.round) {
       throw new ChainError('BLOCK_INVALID', 'polRound must be -1 or an earlier round');
     }
-    this.#claimSlot(p.height, p.round, 'proposal', p.blockHash);
     const message = signingMessage('proposal', {
       chainId: p.chainId,
       height: p.height,
@@ -357,7 +356,7 @@ export class Enclave {
       polRound: p.polRound,
       blockHash: p.blockHash,
     });
-    return { validator: this.#signer!.publicKey, signature: this.#signer!.sign(message) };
+    return this.#signAt(p.height, p.round, 'proposal', p.blockHash, message);
   }
 
   #requireHead(parent: BlockHeader): void {
@@ -374,9 +373,6 @@ export class Enclave {
     this.#head = pending.header;
     this.#headHash = blockHash;
     this.#pending.clear();
-    for (const slot of this.#signedSlots.keys()) {
-      if (Number(slot.split('/')[0]) <= pending.header.height) this.#signedSlots.delete(slot);
-    }
     if (pending.writeSet.some(([key]) => key.startsWith('k:'))) this.#reloadDeployments();
     return { height: pending.header.height };
   }

@@ -8,6 +8,7 @@ import type { StateWrite } from './state.js';
  * Calls are batched per block, never per transaction.
  */
 export type EcallRequest =
+  | { type: 'unseal'; sealed: string | null }
   | InitRequest
   | { type: 'proposeBlock'; parent: BlockHeader; time: number; txs: SignedTx[] }
   | { type: 'executeBlock'; parent: BlockHeader; header: BlockHeader; txs: SignedTx[] }
@@ -54,8 +55,6 @@ export interface BlockResult {
   receipts: Receipt[];
   writeSet: StateWrite[];
   excluded: ExcludedTx[];
-  /** The enclave's precommit signature for this block. */
-  precommit: { validator: string; signature: string };
 }
 
 /** The enclave's verdict on one transaction offered to the mempool. */
@@ -72,7 +71,7 @@ export type EcallResponse =
   | { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
 
 /** Requests from the enclave to its platform (the virtual "hardware", or the host's TEE driver). */
-export type OcallRequest = { type: 'getReport'; reportData: string };
+export type OcallRequest = { type: 'getReport'; reportData: string } | { type: 'getSealingKey' };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });

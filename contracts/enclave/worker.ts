@@ -40,6 +40,11 @@ const platform: EnclavePlatform = {
     if ('error' in reply) throw new ChainError('ENCLAVE_UNAVAILABLE', `platform refused a report: ${reply.error}`);
     return { platform: reply.platform, measurement: reply.measurement, evidence: Buffer.from(reply.evidence, 'base64') };
   },
+  async getSealingKey() {
+    const reply = decodeMessage<{ key: string } | { error: string }>(await ocall({ type: 'getSealingKey' }));
+    if ('error' in reply) throw new ChainError('ENCLAVE_UNAVAILABLE', `platform refused a sealing key: ${reply.error}`);
+    return new Uint8Array(Buffer.from(reply.key, 'base64'));
+  },
 };
 
 // Signature checks at admission run on their own threads, one per core, so

@@ -21,6 +21,21 @@ export interface AdmissionServiceOptions {
   clock: Clock;
   log: Logger;
   cache?: VerificationCache;
+  /** How often a connected peer is challenged again, so its evidence never goes stale (default 60 s). */
+  refreshMs?: number;
+  /** Called after every successful admission (first or refresh): e.g. check whether the peer is ahead. */
+  onAdmitted?: (peerId: string) => void;
+}
+
+/** The connection events admission follows (the network service). */
+export interface PeerEvents {
+  on(event: 'peer:connect', listener: (peer: { id: string }) => void): unknown;
+  on(event: 'peer:disconnect', listener: (peer: { id: string }) => void): unknown;
+  off(event: 'peer:connect' | 'peer:disconnect', listener: (peer: { id: string }) => void): unknown;
+}
+
+export interface NodeEntry extends AdmissionDecision {
+  connected: boolean;
 }
 
 const MAX_CHALLENGE = 128;
@@ -37,7 +52,20 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export class AdmissionService {
   readonly #o: AdmissionServiceOptions;
   readonly #decisions = new Map<string, AdmissionDecision>();
+  readonly #connected = new Set<string>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #events: PeerEvents | undefined;
   #started = false;
+  readonly #onConnect = (peer: { id: string }): void => {
+    this.#connected.add(peer.id);
+    this.#schedule(peer.id, 0, 0);
+  };
+  readonly #onDisconnect = (peer: { id: string }): void => {
+    this.#connected.delete(peer.id);
+    const timer = this.#timers.get(peer.id);
+    if (timer) clearTimeout(timer);
+    this.#timers.delete(peer.id);
+  };
 
   constructor(options: AdmissionServiceOptions) {
     this.#o = options;
@@ -53,6 +81,37 @@ export class AdmissionService {
     if (!this.#started) return;
     this.#started = false;
     this.#o.transport.handleAdmission(undefined);
+    this.#events?.off('peer:connect', this.#onConnect);
+    this.#events?.off('peer:disconnect', this.#onDisconnect);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  /**
+   * Admits every peer that connects, challenges it again every refreshMs
+   * while connected, and retries (with backoff) a peer that did not answer.
+   */
+  follow(events: PeerEvents): void {
+    this.#events = events;
+    events.on('peer:connect', this.#onConnect);
+    events.on('peer:disconnect', this.#onDisconnect);
+  }
+
+  #schedule(peerId: string, delayMs: number, failures: number): void {
+    const old = this.#timers.get(peerId);
+    if (old) clearTimeout(old);
+    const timer = setTimeout(() => {
+      this.#timers.delete(peerId);
+      if (!this.#started || !this.#connected.has(peerId)) return;
+      void this.admit(peerId).then((decision) => {
+        if (!this.#started || !this.#connected.has(peerId)) return;
+        const unreachable = decision.reason?.code === 'UNREACHABLE';
+        const next = unreachable ? Math.min(250 * 2 ** failures, 10_000) : (this.#o.refreshMs ?? 60_000);
+        this.#schedule(peerId, next, unreachable ? failures + 1 : 0);
+      });
+    }, delayMs);
+    timer.unref();
+    this.#timers.set(peerId, timer);
   }
 
   /** Answers a peer's challenge with our claim. A malformed challenge gets an error, never a crash. */
@@ -75,13 +134,27 @@ export class AdmissionService {
   /** Challenges a peer and records the decision (also when refused, with the reason). */
   async admit(peerId: string): Promise<AdmissionDecision> {
     const challenge = randomBytes(16).toString('hex');
+    let response: Uint8Array;
+    try {
+      response = await this.#o.transport.exchangeAdmission(peerId, encoder.encode(JSON.stringify({ challenge })));
+    } catch (err) {
+      // Not the peer's fault (yet): keep what we decided before, or record it as unreachable.
+      this.#o.log.debug('admission exchange failed', { peer: peerId, error: (err as Error).message });
+      const previous = this.#decisions.get(peerId);
+      if (previous?.admitted) return previous;
+      const unreachable: AdmissionDecision = {
+        nodeId: peerId,
+        admitted: false,
+        reason: { code: 'UNREACHABLE', message: `no answer to the admission challenge: ${(err as Error).message}` },
+      };
+      this.#decisions.set(peerId, unreachable);
+      return unreachable;
+    }
     let claim: unknown;
     try {
-      const response = await this.#o.transport.exchangeAdmission(peerId, encoder.encode(JSON.stringify({ challenge })));
       claim = JSON.parse(decoder.decode(response));
-    } catch (err) {
+    } catch {
       claim = undefined;
-      this.#o.log.warn('admission exchange failed', { peer: peerId, error: (err as Error).message });
     }
     const decision = evaluateAdmission(claim, {
       genesis: this.#o.genesis,
@@ -90,10 +163,25 @@ export class AdmissionService {
       now: new Date(this.#o.clock.now()),
       ...(this.#o.cache ? { cache: this.#o.cache } : {}),
     });
+    const previous = this.#decisions.get(peerId);
     this.#decisions.set(peerId, decision);
-    if (decision.admitted) this.#o.log.info('admitted peer', { peer: peerId, platform: decision.platform, measurement: decision.measurement });
-    else this.#o.log.warn('refused peer', { peer: peerId, code: decision.reason?.code, reason: decision.reason?.message });
+    if (decision.admitted) {
+      if (!previous?.admitted) this.#o.log.info('admitted peer', { peer: peerId, platform: decision.platform, measurement: decision.measurement });
+      this.#o.onAdmitted?.(peerId);
+    } else {
+      this.#o.log.warn('refused peer', { peer: peerId, code: decision.reason?.code, reason: decision.reason?.message });
+    }
     return decision;
+  }
+
+  isAdmitted(peerId: string): boolean {
+    return this.#decisions.get(peerId)?.admitted === true;
+  }
+
+  /** Is the enclave with this vote key admitted? (Votes and proposals count only then.) */
+  isVoteKeyAdmitted(voteKey: string): boolean {
+    const node = this.#o.genesis.validators.find((v) => v.voteKey === voteKey);
+    return node !== undefined && this.isAdmitted(node.nodeId);
   }
 
   decision(peerId: string): AdmissionDecision | undefined {
@@ -101,9 +189,9 @@ export class AdmissionService {
   }
 
   /** One entry per validator in genesis (other than this node): admitted, refused with a reason, or not yet seen. */
-  nodes(): AdmissionDecision[] {
+  nodes(): NodeEntry[] {
     return this.#o.genesis.validators
       .filter((v) => v.nodeId !== this.#o.selfNodeId)
-      .map((v) => this.#decisions.get(v.nodeId) ?? { nodeId: v.nodeId, admitted: false });
+      .map((v) => ({ ...(this.#decisions.get(v.nodeId) ?? { nodeId: v.nodeId, admitted: false }), connected: this.#connected.has(v.nodeId) }));
   }
 }

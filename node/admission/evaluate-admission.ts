@@ -17,7 +17,7 @@ export interface AdmissionClaim {
   evidence: string;
 }
 
-export type AdmissionRefusalCode = 'CLAIM_MALFORMED' | 'NODE_MISMATCH' | 'NOT_A_VALIDATOR' | AttestationError['code'];
+export type AdmissionRefusalCode = 'CLAIM_MALFORMED' | 'NODE_MISMATCH' | 'NOT_A_VALIDATOR' | 'KEY_MISMATCH' | 'UNREACHABLE' | AttestationError['code'];
 
 export interface AdmissionDecision {
   nodeId: string;
@@ -47,7 +47,8 @@ const MAX_EVIDENCE_BASE64 = 1_500_000;
  *  1. the claim's shape;  2. it speaks for the authenticated node, a genesis validator;
  *  3. the evidence verifies to a pinned root (a declared virtual root, or AMD/Intel);
  *  4. its report_data binds these keys, this chain, this node and our challenge;
- *  5. the genesis attestation policy accepts it (platform, measurement, debug, TCB, …).
+ *  5. the genesis attestation policy accepts it (platform, measurement, debug, TCB, …);
+ *  6. its vote key is the one the genesis lists for the node (votes verify against it).
  */
 export function evaluateAdmission(raw: unknown, ctx: AdmissionContext): AdmissionDecision {
   const refuse = (nodeId: string, code: AdmissionRefusalCode, message: string, extra: Partial<AdmissionDecision> = {}): AdmissionDecision => ({
@@ -75,7 +76,8 @@ export function evaluateAdmission(raw: unknown, ctx: AdmissionContext): Admissio
   if (nodeId !== ctx.authenticatedNodeId) {
     return refuse(nodeId, 'NODE_MISMATCH', `the claim is for node "${nodeId}" but the connection is from "${ctx.authenticatedNodeId}"`);
   }
-  if (!ctx.genesis.validators.some((v) => v.nodeId === nodeId)) {
+  const validator = ctx.genesis.validators.find((v) => v.nodeId === nodeId);
+  if (!validator) {
     return refuse(nodeId, 'NOT_A_VALIDATOR', `node "${nodeId}" is not in the genesis`);
   }
   const keysCopy = Object.fromEntries(keys) as Record<string, string>;
@@ -96,6 +98,9 @@ export function evaluateAdmission(raw: unknown, ctx: AdmissionContext): Admissio
     if (!decision.accepted) {
       const first = decision.reasons[0]!;
       return refuse(nodeId, first.code, decision.reasons.map((r) => r.message).join('; '), facts);
+    }
+    if (keysCopy.vote !== validator.voteKey) {
+      return refuse(nodeId, 'KEY_MISMATCH', `the enclave's vote key ${String(keysCopy.vote)} is not the one the genesis lists for this node (${validator.voteKey})`, facts);
     }
     return { nodeId, admitted: true, ...facts, publicKeys: keysCopy };
   } catch (err) {

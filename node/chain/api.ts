@@ -72,6 +72,14 @@ export interface StatusView {
   measurement: string;
   mempoolSize: number;
   genesisHash: string;
+  /** Consensus: the height being decided, its round and step. */
+  consensus?: { height: number; round: number; step: string };
+  /** Validators in the genesis, and how many other nodes are connected and admitted now. */
+  validators?: number;
+  connectedPeers?: number;
+  admittedPeers?: number;
+  /** Fetching missed blocks from a peer. */
+  syncing?: boolean;
 }
 
 /**

@@ -26,7 +26,6 @@ import type {
   StatusView,
   TransactionView,
 } from './api.js';
-import { BlockProducer } from './block-producer.js';
 import type { Clock } from './clock.js';
 
 export interface ChainServiceOptions {
@@ -44,6 +43,9 @@ export interface ChainServiceOptions {
 }
 
 type BlockListener = (block: StoredBlock) => void;
+
+/** Admission failures that only a faulty or malicious relayer produces. */
+const PEER_FAULTS = new Set<string>(['TX_MALFORMED', 'TX_TOO_LARGE', 'TX_BAD_SIGNATURE', 'TX_WRONG_CHAIN', 'TX_GAS_LIMIT', 'ENCODING_INVALID']);
 
 /**
  * The chain on this node: the committed head, the mempool and the enclave that
@@ -64,10 +66,13 @@ export class ChainService implements ChainApi {
   #methods = new Map<string, Map<string, boolean>>();
   /** Committed nonce of every sender that ever sent (the enclave holds all state in memory too). */
   #nonces = new Map<string, number>();
-  #producer: BlockProducer | undefined;
+  /** Block writes, in height order: a block is written only after the one before it. */
+  #persisting: Promise<void> = Promise.resolve();
   /** Transactions of the block committed in the enclave and being written (at most one block). */
   readonly #committing = new Map<string, { tx: SignedTx }>();
   #listeners = new Set<BlockListener>();
+  #txListeners = new Set<(tx: SignedTx) => void>();
+  #statusExtension: () => Partial<StatusView> = () => ({});
   #started = false;
 
   constructor(options: ChainServiceOptions) {
@@ -106,6 +111,14 @@ export class ChainService implements ChainApi {
       log.info('resuming chain', { height: head.height, hash: head.hash, stateEntries: state.length });
     }
     enclave.start();
+    const keys = await enclave.openIdentity();
+    const self = genesis.validators.find((v) => v.nodeId === this.#o.nodeId);
+    if (self && self.voteKey !== keys.vote) {
+      throw new ChainError(
+        'SEAL_INVALID',
+        `this node's enclave vote key ${keys.vote} is not the one the genesis lists for node ${this.#o.nodeId} (${self.voteKey}): the sealed identity belongs to another node or enclave program`,
+      );
+    }
     const init = await enclave.init({
       genesis,
       nodeId: this.#o.nodeId,
@@ -131,28 +144,49 @@ export class ChainService implements ChainApi {
       measurement: this.#identity.measurement,
       voteKey: this.#identity.publicKeys.vote,
     });
-    this.#producer = new BlockProducer(
-      enclave,
-      this.mempool,
-      genesis.consensus,
-      this.#o.clock,
-      {
-        tip: () => this.#tip,
-        applied: (result, txs) => this.#applied(result, txs),
-        persist: (result, certificate, txs) => this.#persist(result, certificate, txs),
-      },
-      () => this.#identity.publicKeys.vote!,
-      log,
-      this.#o.onFatal,
-    );
-    this.#producer.start();
   }
 
-  /** Stops producing after the block in progress; the store and enclave are stopped by their owner. */
+  /** Waits for the blocks being written; the store and enclave are stopped by their owner. */
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
-    await this.#producer?.stop();
+    this.mempool.wakeAll();
+    await this.#persisting.catch(() => {});
+  }
+
+  /** The last block committed in the enclave: the parent of the next block. */
+  get tip(): BlockHeader {
+    return this.#tip;
+  }
+
+  get identity(): EnclaveIdentity {
+    return this.#identity;
+  }
+
+  get genesis(): Genesis {
+    return this.#o.genesis;
+  }
+
+  /**
+   * Commits a block this node's enclave executed (built or re-executed) with
+   * its commit certificate. The tip moves at once, so the next block builds on
+   * it; the enclave commits in ecall order; the block is written after the
+   * blocks before it. Resolves once the block is durable and served.
+   */
+  commitExecuted(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void> {
+    if (result.header.height !== this.#tip.height + 1 || result.header.parentHash !== headerHash(this.#tip)) {
+      return Promise.reject(new ChainError('BLOCK_INVALID', `block ${result.header.height} does not extend the tip ${this.#tip.height}`));
+    }
+    const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash);
+    this.#applied(result, txs);
+    this.mempool.remove(result.txHashes);
+    const write = this.#persisting.then(async () => {
+      await enclaveCommit;
+      await this.#persist(result, certificate, txs);
+    });
+    this.#persisting = write.catch(() => {});
+    write.catch((err: unknown) => this.#o.onFatal(err instanceof Error ? err : new Error(String(err))));
+    return write;
   }
 
   onBlock(listener: BlockListener): () => void {
@@ -208,6 +242,7 @@ export class ChainService implements ChainApi {
       measurement: this.#identity.measurement,
       mempoolSize: this.mempool.size,
       genesisHash: this.#genesisHash,
+      ...this.#statusExtension(),
     };
   }
 
@@ -246,8 +281,39 @@ export class ChainService implements ChainApi {
     return this.#blockView(await this.#o.store.getBlockByHash(hash), fullTransactions);
   }
 
-  sendTransaction(raw: unknown): Promise<string> {
-    return this.#admission.submit(raw);
+  /** A client's transaction: admitted to the mempool, then announced (the node gossips it). */
+  async sendTransaction(raw: unknown): Promise<string> {
+    const hash = await this.#admission.submit(raw);
+    const tx = this.mempool.get(hash);
+    if (tx) for (const listener of this.#txListeners) listener(tx);
+    return hash;
+  }
+
+  /** Called with each transaction a client sent to this node, once it is in the mempool. */
+  onLocalTx(listener: (tx: SignedTx) => void): () => void {
+    this.#txListeners.add(listener);
+    return () => this.#txListeners.delete(listener);
+  }
+
+  /**
+   * Transactions gossiped by a peer, through the same admission as a client's
+   * (the enclave checks signatures). The verdict is for the gossip layer:
+   * reject when a transaction is one no honest node relays (malformed, badly
+   * signed, another chain), ignore when nothing was new, else accept.
+   */
+  async admitFromPeer(txs: SignedTx[]): Promise<'accept' | 'ignore' | 'reject'> {
+    const outcomes = await Promise.allSettled(txs.map((tx) => Promise.resolve().then(() => this.#admission.submit(tx))));
+    let accepted = 0;
+    for (const o of outcomes) {
+      if (o.status === 'fulfilled') accepted++;
+      else if (o.reason instanceof ChainError && PEER_FAULTS.has(o.reason.code)) return 'reject';
+    }
+    return accepted > 0 ? 'accept' : 'ignore';
+  }
+
+  /** Adds consensus and network facts to status (the node composes them). */
+  setStatusExtension(extension: () => Partial<StatusView>): void {
+    this.#statusExtension = extension;
   }
 
   #checkTarget(contract: string, method: string): void {

@@ -43,6 +43,7 @@ async function runDev(opts: DevOptions): Promise<void> {
     fresh: opts.fresh,
     now: Date.now(),
     extraContracts: (opts.contract ?? []).map((dir) => resolve(dir)),
+    log,
   });
   log.info(created ? 'created a new development chain' : 'resuming the development chain', { dataDir });
 

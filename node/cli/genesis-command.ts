@@ -57,7 +57,7 @@ export function registerGenesisCommand(program: Command): void {
     .description("build a genesis document from the members' keys, the nodes, the allowed enclave measurements, the policy and the contracts")
     .requiredOption('--chain-id <id>', 'chain id')
     .option('--member <name=key>', 'a member: NAME=PUBLIC_KEY_HEX or NAME=KEY_FILE; repeatable', collect, [])
-    .option('--node <id>', 'a node identity allowed to validate; repeatable', collect, [])
+    .option('--node <id=voteKey>', 'a validator: NODE_ID=ENCLAVE_VOTE_KEY_HEX, as `cloister node init` prints; repeatable', collect, [])
     .option('--measurement <platform=hex>', 'an allowed enclave measurement, e.g. virtual=<hex>; repeatable', collect, [])
     .option('--virtual-root <file>', 'a declared virtual vendor root (PEM or virtual-root.json); development only; repeatable', collect, [])
     .option('--contract <dir[=json-init-args]>', 'a contract bundle to approve and deploy, optionally with init args; repeatable', collect, [])
@@ -110,7 +110,7 @@ export function registerGenesisCommand(program: Command): void {
           chainId: opts.chainId,
           time,
           members,
-          nodes: opts.node,
+          nodes: opts.node.map(parseNodeOption),
           measurements,
           virtualRoots: opts.virtualRoot.map(virtualRootPem),
           contracts,
@@ -125,4 +125,11 @@ export function registerGenesisCommand(program: Command): void {
       if (opts.out) writeFileSync(opts.out, text);
       else process.stdout.write(text);
     });
+}
+
+/** NODE_ID=VOTE_KEY (the two values `cloister node init` prints). */
+function parseNodeOption(value: string): { nodeId: string; voteKey: string } {
+  const at = value.lastIndexOf('=');
+  if (at <= 0) throw new CliError(`--node ${value}: expected NODE_ID=ENCLAVE_VOTE_KEY (run \`cloister node init\` on the node to get both)`);
+  return { nodeId: value.slice(0, at), voteKey: value.slice(at + 1) };
 }

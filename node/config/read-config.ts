@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import type { NodeConfig } from './node-config.js';
 
 export class ConfigError extends Error {
@@ -25,7 +25,7 @@ export function readNodeConfig(file: string): NodeConfig {
   };
   const c = raw as Record<string, unknown>;
   if (typeof c !== 'object' || c === null || Array.isArray(c)) fail('not a JSON object');
-  const known = ['dataDir', 'nodeId', 'genesisFile', 'rpc', 'enclave', 'log'];
+  const known = ['dataDir', 'nodeId', 'genesisFile', 'rpc', 'p2p', 'enclave', 'log'];
   for (const key of Object.keys(c)) if (!known.includes(key)) fail(`unknown member "${key}"`);
   const str = (v: unknown, name: string): string => (typeof v === 'string' && v.length > 0 ? v : fail(`${name} must be a non-empty string`));
   const rpc = (c.rpc ?? {}) as Record<string, unknown>;
@@ -42,15 +42,42 @@ export function readNodeConfig(file: string): NodeConfig {
   const format = log.format ?? 'pretty';
   if (format !== 'pretty' && format !== 'json') fail('log.format must be pretty or json');
   const dataDir = resolve(base, str(c.dataDir, 'dataDir'));
+  let p2p: NodeConfig['p2p'];
+  if (c.p2p !== undefined) {
+    const p = c.p2p as Record<string, unknown>;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) fail('p2p must be an object');
+    for (const key of Object.keys(p)) if (key !== 'listen' && key !== 'peers') fail(`unknown member "p2p.${key}"`);
+    const addrs = (v: unknown, name: string): string[] =>
+      Array.isArray(v) && v.every((a) => typeof a === 'string' && a.startsWith('/')) ? (v as string[]) : fail(`${name} must be an array of multiaddrs`);
+    p2p = { listen: addrs(p.listen ?? [], 'p2p.listen'), peers: addrs(p.peers ?? [], 'p2p.peers') };
+    if (p2p.listen.length === 0) fail('p2p.listen needs at least one address');
+  }
   return {
     dataDir,
     nodeId: str(c.nodeId, 'nodeId'),
     genesisFile: resolve(base, str(c.genesisFile, 'genesisFile')),
     rpc: { host: typeof rpc.host === 'string' ? rpc.host : '127.0.0.1', port: port as number, corsOrigins: cors as string[] },
+    ...(p2p ? { p2p } : {}),
     enclave: {
       platform: 'virtual',
       virtualRootFile: resolve(base, typeof enclave.virtualRootFile === 'string' ? enclave.virtualRootFile : resolve(dataDir, 'virtual-root.json')),
     },
     log: { level: level as NodeConfig['log']['level'], format: format as NodeConfig['log']['format'] },
   };
+}
+
+/** Writes a config.json with paths relative to its own directory (so the directory can be moved whole). */
+export function writeNodeConfig(file: string, config: NodeConfig): void {
+  const base = dirname(resolve(file));
+  const rel = (p: string): string => relative(base, p) || '.';
+  const out = {
+    dataDir: rel(config.dataDir),
+    nodeId: config.nodeId,
+    genesisFile: rel(config.genesisFile),
+    rpc: config.rpc,
+    ...(config.p2p ? { p2p: config.p2p } : {}),
+    enclave: { platform: config.enclave.platform, virtualRootFile: rel(config.enclave.virtualRootFile) },
+    log: config.log,
+  };
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 }

@@ -9,7 +9,9 @@ import {
   type JsonValue,
 } from '../../consensus/index.js';
 import { loadBundleFromDir } from '../../contracts/index.js';
-import { measureEnclaveProgram } from '../enclave/measurement.js';
+import { provisionNode } from '../enclave/provision.js';
+import type { Logger } from '../log/logger.js';
+import { readNodeConfig, writeNodeConfig } from '../config/read-config.js';
 import { loadOrCreateVirtualRoot } from '../enclave/virtual-platform.js';
 import { readKeyFile, writeKeyFile } from '../keys/key-file.js';
 import type { NodeConfig } from '../config/node-config.js';
@@ -27,6 +29,7 @@ export interface DevChainOptions {
   now: number;
   /** Extra contract bundle directories to approve and deploy at genesis (a new chain only). */
   extraContracts?: string[];
+  log: Logger;
 }
 
 /**
@@ -42,17 +45,26 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   const genesisFile = join(dataDir, 'genesis.json');
   const virtualRootFile = join(dataDir, 'virtual-root.json');
   const memberFile = join(dataDir, 'member.json');
+  const configFile = join(dataDir, 'config.json');
+  if (existsSync(genesisFile) && existsSync(configFile)) {
+    const stored = readNodeConfig(configFile);
+    return { config: { ...stored, rpc: { ...stored.rpc, host: options.rpcHost ?? '127.0.0.1', port: options.rpcPort } }, created: false };
+  }
   const config: NodeConfig = {
     dataDir,
-    nodeId: 'node-1',
+    nodeId: '',
     genesisFile,
     rpc: { host: options.rpcHost ?? '127.0.0.1', port: options.rpcPort, corsOrigins: [] },
     enclave: { platform: 'virtual', virtualRootFile },
     log: { level: 'info', format: 'pretty' },
   };
-  if (existsSync(genesisFile)) return { config, created: false };
+  if (existsSync(genesisFile)) {
+    throw new Error(`${dataDir} holds a chain from an older version (no config.json); start again with --fresh`);
+  }
 
   const root = loadOrCreateVirtualRoot(virtualRootFile);
+  const node = await provisionNode(config, options.log);
+  config.nodeId = node.nodeId;
   if (!existsSync(memberFile)) writeKeyFile(memberFile, generateEd25519KeyPair());
   const member = readKeyFile(memberFile);
   const contracts: GenesisContract[] = [];
@@ -72,12 +84,12 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
     }
     contracts.push({ name: bundle.manifest.name, manifest: bundle.manifest as unknown as JsonValue, code: bundle.code, initArgs: [] });
   }
-  const { measurement } = measureEnclaveProgram();
+  const { measurement } = node;
   const genesis: Genesis = {
     chainId: DEV_CHAIN_ID,
     time: options.now,
     members: [{ id: 'dev', publicKey: member.publicKey }],
-    validators: [{ nodeId: config.nodeId }],
+    validators: [{ nodeId: node.nodeId, voteKey: node.voteKey }],
     contracts,
     enclave: { measurements: { virtual: [measurement] }, virtualRoots: [root.publicKeyPem] },
     // The attestation policy (attestation/policy.ts): only the virtual platform, only this enclave program.
@@ -85,6 +97,7 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
     consensus: { ...DEFAULT_CONSENSUS_PARAMS },
   };
   writeFileSync(genesisFile, JSON.stringify(parseGenesis(genesis), null, 2) + '\n');
+  writeNodeConfig(configFile, config);
   return { config, created: true };
 }
 

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
+import { readSealedIdentity, writeSealedIdentity } from './sealed-file.js';
 import { ChainError } from '../../consensus/index.js';
 import {
   decodeMessage,
@@ -13,7 +14,9 @@ import {
   type InitResponse,
   type OcallRequest,
   type EnclaveIdentity,
+  type SignResult,
 } from '../../contracts/index.js';
+import type { Vote } from '../../consensus/index.js';
 import type { Logger } from '../log/logger.js';
 import { projectRoot } from '../util/project-root.js';
 import type { TeePlatform } from './platform.js';
@@ -34,10 +37,17 @@ export class EnclaveHost {
   #nextId = 1;
   #calls = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (err: Error) => void }>();
   #stopped = false;
+  /** Sealed-identity writes, in signing order: a newer blob is never overwritten by an older one. */
+  #sealedWrites: Promise<void> = Promise.resolve();
 
+  /**
+   * `sealedFile`: where the enclave's sealed identity (vote key, last signature)
+   * is kept. Every signature is released only after the blob recording it is on disk.
+   */
   constructor(
     private readonly platform: TeePlatform,
     private readonly log: Logger,
+    private readonly sealedFile: string,
     private readonly programEntry = join(projectRoot(), 'dist/contracts/enclave/worker.js'),
   ) {}
 
@@ -82,9 +92,14 @@ export class EnclaveHost {
   async #answerOcall(id: number, request: OcallRequest): Promise<void> {
     let reply: unknown;
     try {
-      if (request.type !== 'getReport') throw new Error('unknown ocall');
-      const report = await this.platform.getReport(request.reportData);
-      reply = { platform: report.platform, measurement: report.measurement, evidence: Buffer.from(report.evidence).toString('base64') };
+      if (request.type === 'getReport') {
+        const report = await this.platform.getReport(request.reportData);
+        reply = { platform: report.platform, measurement: report.measurement, evidence: Buffer.from(report.evidence).toString('base64') };
+      } else if (request.type === 'getSealingKey') {
+        reply = { key: Buffer.from(await this.platform.sealingKey()).toString('base64') };
+      } else {
+        throw new Error('unknown ocall');
+      }
     } catch (err) {
       reply = { error: err instanceof Error ? err.message : String(err) };
     }
@@ -107,6 +122,24 @@ export class EnclaveHost {
       throw new ChainError(code as ChainError['code'], message, details);
     }
     return response.value as T;
+  }
+
+  /** Persists a sealed blob after the ones before it; resolves once it is durable. */
+  #persistSealed(sealed: string): Promise<void> {
+    const write = this.#sealedWrites.then(() => writeSealedIdentity(this.sealedFile, sealed));
+    this.#sealedWrites = write.catch(() => {});
+    return write;
+  }
+
+  /**
+   * Opens the enclave's identity from the sealed file (a new one on first
+   * start) and stores it sealed again. Returns the enclave's public keys.
+   */
+  async openIdentity(): Promise<Record<string, string>> {
+    const sealed = await readSealedIdentity(this.sealedFile);
+    const out = await this.#ecall<{ publicKeys: Record<string, string>; sealed: string }>({ type: 'unseal', sealed });
+    await this.#persistSealed(out.sealed);
+    return out.publicKeys;
   }
 
   init(request: Omit<InitRequest, 'type'>): Promise<InitResponse> {
@@ -133,13 +166,20 @@ export class EnclaveHost {
     return this.#ecall({ type: 'getEvidence', freshness });
   }
 
-  /** Signs a prevote or precommit; the enclave refuses conflicting votes and blocks it did not validate. */
-  signVote(vote: import('../../consensus/index.js').Vote): Promise<{ validator: string; signature: string }> {
-    return this.#ecall({ type: 'signVote', vote });
+  /**
+   * Signs a prevote or precommit; the enclave refuses conflicting votes and
+   * blocks it did not validate. Resolves once the sealed record of it is durable.
+   */
+  async signVote(vote: Vote): Promise<{ validator: string; signature: string }> {
+    const out = await this.#ecall<SignResult>({ type: 'signVote', vote });
+    await this.#persistSealed(out.sealed);
+    return { validator: out.validator, signature: out.signature };
   }
 
-  signProposal(proposal: Extract<EcallRequest, { type: 'signProposal' }>['proposal']): Promise<{ validator: string; signature: string }> {
-    return this.#ecall({ type: 'signProposal', proposal });
+  async signProposal(proposal: Extract<EcallRequest, { type: 'signProposal' }>['proposal']): Promise<{ validator: string; signature: string }> {
+    const out = await this.#ecall<SignResult>({ type: 'signProposal', proposal });
+    await this.#persistSealed(out.sealed);
+    return { validator: out.validator, signature: out.signature };
   }
 
   /** Has the enclave check transactions offered to the mempool; one result per transaction, in order. */

@@ -9,4 +9,6 @@ export interface TeePlatform {
   readonly name: string;
   readonly measurement: string;
   getReport(reportDataHex: string): Promise<PlatformReport>;
+  /** The 32-byte key this platform derives for the measured enclave program (sealing). */
+  sealingKey(): Promise<Uint8Array>;
 }

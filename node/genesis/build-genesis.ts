@@ -14,8 +14,8 @@ export interface GenesisInput {
   /** Genesis time, ms since the epoch (the caller reads the clock). */
   time: number;
   members: { id: string; publicKey: string }[];
-  /** Node identities allowed to validate (and, with libp2p, to connect). */
-  nodes: string[];
+  /** Nodes allowed to validate (and to connect): network identity and enclave vote key. */
+  nodes: { nodeId: string; voteKey: string }[];
   /** Allowed enclave measurements per platform (lowercase hex). */
   measurements: Record<string, string[]>;
   virtualRoots: string[];
@@ -42,7 +42,7 @@ export function buildGenesis(input: GenesisInput): Genesis {
     ids.add(m.id);
   }
   if (input.nodes.length === 0) fail('at least one node is needed');
-  if (new Set(input.nodes).size !== input.nodes.length) fail('a node is listed twice');
+  if (new Set(input.nodes.map((n) => n.nodeId)).size !== input.nodes.length) fail('a node is listed twice');
   const platforms = Object.keys(input.measurements).filter((p) => input.measurements[p]!.length > 0);
   if (platforms.length === 0) fail('at least one allowed enclave measurement is needed');
   if (platforms.includes('virtual') && input.virtualRoots.length === 0) fail('virtual measurements need a declared virtual root');
@@ -67,7 +67,7 @@ export function buildGenesis(input: GenesisInput): Genesis {
     chainId: input.chainId,
     time: input.time,
     members: input.members,
-    validators: input.nodes.map((nodeId) => ({ nodeId })),
+    validators: input.nodes.map(({ nodeId, voteKey }) => ({ nodeId, voteKey })),
     contracts,
     enclave: { measurements: input.measurements, virtualRoots: input.virtualRoots },
     policy: policy as unknown as JsonValue,

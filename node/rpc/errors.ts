@@ -82,6 +82,7 @@ const CHAIN = {
   },
   MEMPOOL_FULL: { code: -32040, message: 'Mempool full', description: 'The node cannot accept more transactions now; retry later.' },
   ENCLAVE_UNAVAILABLE: { code: -32041, message: 'Enclave unavailable', description: 'The enclave cannot serve the request now.' },
+  SEAL_INVALID: { code: -32042, message: 'Sealed identity invalid', description: "The enclave's sealed identity does not open (another program or platform sealed it)." },
   BLOCK_INVALID: { code: -32050, message: 'Block invalid', description: 'A block fails validation.' },
   CERTIFICATE_INVALID: { code: -32051, message: 'Certificate invalid', description: 'A commit certificate fails validation.' },
   VOTE_CONFLICT: { code: -32052, message: 'Vote conflict', description: 'The enclave already signed another vote or proposal for this height, round and type.' },

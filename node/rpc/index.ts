@@ -1,5 +1,6 @@
 export { JsonRpcServer, type JsonRpcServerOptions } from './server.js';
 export { chainMethods } from './methods.js';
+export { networkMethods, type NetworkApi, type NodeView } from './network-methods.js';
 export { MethodTable } from './table.js';
 export { Dispatcher, type DispatcherOptions } from './dispatch.js';
 export { defineMethod, type ParamSpec, type ResultSpec, type RpcMethod } from './method.js';

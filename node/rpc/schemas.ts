@@ -191,5 +191,31 @@ export const statusView: JsonSchema = {
     measurement: { type: 'string' },
     mempoolSize: uint,
     genesisHash: hash32,
-  }),
+    consensus: { type: 'object', properties: { height: uint, round: uint, step: { type: 'string' } } },
+    validators: uint,
+    connectedPeers: uint,
+    admittedPeers: uint,
+    syncing: { type: 'boolean' },
+  }, ['consensus', 'validators', 'connectedPeers', 'admittedPeers', 'syncing']),
+};
+
+export const nodeEntry: JsonSchema = {
+  title: 'NodeEntry',
+  type: 'object',
+  required: ['id', 'self', 'admitted', 'connected', 'voteKey'],
+  properties: {
+    id: { type: 'string', description: "The node's network identity (libp2p peer id)." },
+    self: { type: 'boolean', description: 'This node.' },
+    admitted: { type: 'boolean', description: "Its enclave's evidence verified against the genesis policy: its votes and blocks count." },
+    connected: { type: 'boolean' },
+    voteKey: { type: 'string', description: "The enclave vote key the genesis lists for it." },
+    platform: { type: 'string' },
+    measurement: { type: 'string' },
+    reason: {
+      type: 'object',
+      description: 'Why it is not admitted.',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
 };

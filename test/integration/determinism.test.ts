@@ -5,7 +5,7 @@ import type { BlockResult } from '../../contracts/index.js';
 import { prepareDevChain, readGenesisFile } from '../../node/dev/dev-chain.js';
 import { EnclaveHost } from '../../node/enclave/enclave-host.js';
 import { measureEnclaveProgram } from '../../node/enclave/measurement.js';
-import { VirtualPlatform, loadOrCreateVirtualRoot } from '../../node/enclave/virtual-platform.js';
+import { VirtualPlatform, loadOrCreatePlatformSecret, loadOrCreateVirtualRoot } from '../../node/enclave/virtual-platform.js';
 import { silentLogger } from '../../node/log/logger.js';
 import { ROOT, cleanupNodes, tempDir } from '../helpers/dev-node.js';
 import { newSigner } from '../helpers/tx.js';
@@ -14,21 +14,30 @@ const HOSTILE = join(ROOT, 'test/fixtures/contracts/hostile');
 
 let genesis: Genesis;
 let platform: VirtualPlatform;
+let dir: string;
+let sealedFiles = 0;
 const hosts: EnclaveHost[] = [];
 
-async function freshEnclave(): Promise<{ host: EnclaveHost; genesisHeader: import('../../consensus/index.js').BlockHeader }> {
-  const host = new EnclaveHost(platform, silentLogger);
+function newHost(sealedFile = join(dir, `sealed-${sealedFiles++}.json`), on = platform): EnclaveHost {
+  const host = new EnclaveHost(on, silentLogger, sealedFile);
   hosts.push(host);
   host.start();
+  return host;
+}
+
+async function freshEnclave(sealedFile?: string): Promise<{ host: EnclaveHost; genesisHeader: import('../../consensus/index.js').BlockHeader }> {
+  const host = newHost(sealedFile);
+  await host.openIdentity();
   const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'f', resume: null });
   return { host, genesisHeader: init.genesisBlock!.header };
 }
 
 beforeAll(async () => {
-  const dir = tempDir();
-  const { config } = await prepareDevChain({ dataDir: dir, rpcPort: 0, now: 1_700_000_000_000, extraContracts: [HOSTILE] });
+  dir = tempDir();
+  const { config } = await prepareDevChain({ dataDir: dir, rpcPort: 0, now: 1_700_000_000_000, extraContracts: [HOSTILE], log: silentLogger });
   genesis = readGenesisFile(config.genesisFile);
-  platform = new VirtualPlatform(loadOrCreateVirtualRoot(config.enclave.virtualRootFile), measureEnclaveProgram().measurement);
+  const secret = loadOrCreatePlatformSecret(join(dir, 'platform-secret'));
+  platform = new VirtualPlatform(loadOrCreateVirtualRoot(config.enclave.virtualRootFile), measureEnclaveProgram().measurement, secret);
 });
 
 afterAll(async () => {
@@ -103,10 +112,10 @@ describe('deterministic execution', () => {
   });
 
   it('never hands out a private key: the enclave answers only with public data', async () => {
-    const host = new EnclaveHost(platform, silentLogger);
-    hosts.push(host);
-    host.start();
+    const host = newHost();
+    const keys = await host.openIdentity();
     const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'x', resume: null });
+    expect(init.identity.publicKeys).toEqual(keys);
     const text = JSON.stringify(init);
     expect(Object.keys(init.identity.publicKeys)).toEqual(['vote']);
     expect(text).not.toMatch(/privateKey|PRIVATE KEY/);
@@ -136,5 +145,32 @@ describe('enclave voting rules', () => {
     expect(verifyEd25519(p.validator, proposalMessage({ chainId: genesis.chainId, height: 1, round: 4, polRound: -1, block: { header: block.header, txs: [tx] } }), p.signature)).toBe(true);
     expect(verifyEd25519(p.validator, voteMessage({ ...vote, round: 4 }), p.signature)).toBe(false);
     await expect(a.host.signProposal({ ...proposal, polRound: 7 })).rejects.toMatchObject({ code: 'BLOCK_INVALID' });
+    // Nothing below the last signed slot, not even a fresh one (Tendermint's last-sign state).
+    await expect(a.host.signVote({ ...vote, type: 'precommit', round: 2, blockHash: null })).rejects.toMatchObject({ code: 'VOTE_CONFLICT' });
+  });
+
+  it('keeps its vote key and what it signed across a restart, sealed to its program', async () => {
+    const sealedFile = join(dir, 'restart-sealed.json');
+    const a = await freshEnclave(sealedFile);
+    const s = newSigner();
+    const tx = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
+    const block = await a.host.proposeBlock({ parent: a.genesisHeader, time: genesis.time + 5, txs: [tx] });
+    const vote = { chainId: genesis.chainId, type: 'prevote' as const, height: 1, round: 0, blockHash: block.blockHash };
+    const signed = await a.host.signVote(vote);
+    await a.host.stop();
+
+    // The same program on the same platform opens the same identity, and refuses to sign nil where it voted for a block.
+    const b = await freshEnclave(sealedFile);
+    await b.host.proposeBlock({ parent: b.genesisHeader, time: genesis.time + 5, txs: [tx] });
+    await expect(b.host.signVote({ ...vote, blockHash: null })).rejects.toMatchObject({ code: 'VOTE_CONFLICT' });
+    await expect(b.host.signVote(vote)).resolves.toEqual(signed);
+
+    // Another program (another measurement) cannot open it: its sealing key differs.
+    const other = new VirtualPlatform(
+      loadOrCreateVirtualRoot(join(dir, 'virtual-root.json')),
+      'ab'.repeat(48),
+      loadOrCreatePlatformSecret(join(dir, 'platform-secret')),
+    );
+    await expect(newHost(sealedFile, other).openIdentity()).rejects.toMatchObject({ code: 'SEAL_INVALID' });
   });
 });

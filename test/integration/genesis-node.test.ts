@@ -19,11 +19,22 @@ describe('cloister genesis and cloister node start', () => {
   const rootFile = join(dir, 'virtual-root.json');
   writeFileSync(rootFile, JSON.stringify(generateVirtualRoot()));
   const keyFile = join(dir, 'alice.json');
+  let node: { nodeId: string; voteKey: string; platform: string; measurement: string } | undefined;
+
+  /** `cloister node init` once: the node's network key and its enclave's sealed vote key. */
+  async function initNode(): Promise<NonNullable<typeof node>> {
+    if (node) return node;
+    const r = await runCli(['node', 'init', '--data', join(dir, 'node-a'), '--virtual-root', rootFile]);
+    expect(r.code).toBe(0);
+    node = JSON.parse(r.stdout) as NonNullable<typeof node>;
+    return node;
+  }
 
   async function makeGenesis(extra: string[] = []): Promise<{ code: number; stderr: string; genesis?: Genesis }> {
     const measurement = (await runCli(['enclave', 'measure'])).stdout.trim();
+    const { nodeId, voteKey } = await initNode();
     const r = await runCli([
-      'genesis', '--chain-id', 'test-consortium', '--member', `alice=${keyFile}`, '--node', 'node-a',
+      'genesis', '--chain-id', 'test-consortium', '--member', `alice=${keyFile}`, '--node', `${nodeId}=${voteKey}`,
       '--measurement', `virtual=${measurement}`, '--virtual-root', rootFile,
       '--contract', join(ROOT, 'contracts/examples/counter'), ...extra,
     ]);
@@ -36,7 +47,15 @@ describe('cloister genesis and cloister node start', () => {
     expect(code).toBe(0);
     const alice = JSON.parse(readFileSync(keyFile, 'utf8')) as { publicKey: string };
     expect(genesis!.members).toEqual([{ id: 'alice', publicKey: alice.publicKey }]);
-    expect(genesis!.validators).toEqual([{ nodeId: 'node-a' }]);
+    const { nodeId, voteKey, platform, measurement } = await initNode();
+    expect(nodeId).toMatch(/^12D3KooW/);
+    expect(voteKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(platform).toBe('virtual');
+    expect(genesis!.validators).toEqual([{ nodeId, voteKey }]);
+    expect(genesis!.enclave.measurements).toEqual({ virtual: [measurement] });
+    // Running init again keeps the node's identities.
+    const again = await runCli(['node', 'init', '--data', join(dir, 'node-a'), '--virtual-root', rootFile]);
+    expect(JSON.parse(again.stdout)).toEqual({ nodeId, voteKey, platform, measurement });
     expect(genesis!.contracts.map((c) => c.name)).toEqual(['counter']);
     expect(genesis!.policy).toMatchObject({ allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false });
   });
@@ -45,6 +64,9 @@ describe('cloister genesis and cloister node start', () => {
     const noNode = await runCli(['genesis', '--chain-id', 'x', '--member', `alice=${keyFile}`, '--measurement', 'virtual=' + '00'.repeat(48)]);
     expect(noNode.code).toBe(1);
     expect(noNode.stderr).toMatch(/node/);
+    const badNode = await runCli(['genesis', '--chain-id', 'x', '--member', `alice=${keyFile}`, '--node', 'node-a', '--measurement', 'virtual=' + '00'.repeat(48)]);
+    expect(badNode.code).toBe(1);
+    expect(badNode.stderr).toMatch(/NODE_ID=ENCLAVE_VOTE_KEY/);
     const badPair = await runCli(['genesis', '--chain-id', 'x', '--member', 'alice']);
     expect(badPair.stderr).toMatch(/NAME=VALUE/);
     const badMeasurement = await makeGenesis(['--measurement', 'sgx=abcd']);
@@ -61,7 +83,7 @@ describe('cloister genesis and cloister node start', () => {
       configFile,
       JSON.stringify({
         dataDir: 'node-a',
-        nodeId: 'node-a',
+        nodeId: (await initNode()).nodeId,
         genesisFile: 'genesis.json',
         rpc: { port: 0 },
         enclave: { platform: 'virtual', virtualRootFile: 'virtual-root.json' },
@@ -85,5 +107,10 @@ describe('cloister genesis and cloister node start', () => {
     const stranger = await runCli(['node', 'start', '--config', bad]);
     expect(stranger.code).toBe(1);
     expect(stranger.stderr).toMatch(/not a validator/);
+    // A data directory whose network key is not the config's node id.
+    writeFileSync(bad, JSON.stringify({ dataDir: 'x', nodeId: (await initNode()).nodeId, genesisFile: 'genesis.json', rpc: { port: 0 } }));
+    const wrongKey = await runCli(['node', 'start', '--config', bad]);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toMatch(/not this data directory's node key/);
   });
 });

@@ -99,6 +99,15 @@ export class SevSnpConfigfsPlatform implements TeePlatform {
     return this.#measurement;
   }
 
+  /**
+   * SEV-SNP derives sealing keys with the MSG_KEY_REQ guest request
+   * (/dev/sev-guest ioctl), which configfs-tsm does not expose and Node cannot
+   * issue without a native addon: not supported by this provider yet.
+   */
+  async sealingKey(): Promise<Uint8Array> {
+    throw new EvidenceProviderError('INTERFACE_UNAVAILABLE', 'sealing keys on SEV-SNP need the MSG_KEY_REQ guest request, which this provider does not issue yet');
+  }
+
   /** Checks the interface and learns the measurement with one report over zero report data. */
   async probe(): Promise<{ measurement: string; provider: string }> {
     const r = await this.getReport('00'.repeat(64));

@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { join } from 'node:path';
 import type { PlatformReport, TeePlatform } from '../platform.js';
 import { EvidenceProviderError, errnoOf, ioError } from './errors.js';
@@ -55,6 +56,22 @@ export class GramineSgxPlatform implements TeePlatform {
   /** MRENCLAVE of the last quote obtained ('' before the first; see probe()). */
   get measurement(): string {
     return this.#measurement;
+  }
+
+  /**
+   * Gramine's MRENCLAVE-bound sealing key (/dev/attestation/keys/_sgx_mrenclave,
+   * 16 bytes), stretched to 32 with HKDF for AES-256-GCM.
+   */
+  async sealingKey(): Promise<Uint8Array> {
+    const file = join(this.baseDir, 'keys', '_sgx_mrenclave');
+    let key: Uint8Array;
+    try {
+      key = await this.#fs.readFile(file);
+    } catch (err) {
+      throw new EvidenceProviderError('INTERFACE_UNAVAILABLE', `cannot read the SGX sealing key ${file}: ${(err as Error).message}`);
+    }
+    if (key.length !== 16) throw new EvidenceProviderError('REPORT_MALFORMED', `${file} must hold a 16-byte key`);
+    return new Uint8Array(hkdfSync('sha256', key, new Uint8Array(0), 'cloister/sgx-sealing-key/v1', 32));
   }
 
   /** Checks the interface and learns MRENCLAVE with one quote over zero report data. */

@@ -8,22 +8,25 @@ const root = generateVirtualRoot();
 const otherRoot = generateVirtualRoot();
 const M = '5a'.repeat(48);
 const now = new Date('2026-11-01T00:00:00Z');
+const vote = generateEd25519KeyPair().publicKey;
 const genesis = buildGenesis({
   chainId: 'consortium-1',
   time: 0,
   members: [{ id: 'hospital-a', publicKey: generateEd25519KeyPair().publicKey }],
-  nodes: ['node-a', 'node-b'],
+  nodes: [
+    { nodeId: 'node-a', voteKey: vote },
+    { nodeId: 'node-b', voteKey: generateEd25519KeyPair().publicKey },
+  ],
   measurements: { virtual: [M] },
   virtualRoots: [root.publicKeyPem],
   contracts: [],
 });
-const vote = generateEd25519KeyPair().publicKey;
 
 function claimFor(
   nodeId: string,
-  opts: { boundTo?: string; freshness?: string; measurement?: string; rootKey?: string; chainId?: string } = {},
+  opts: { boundTo?: string; freshness?: string; measurement?: string; rootKey?: string; chainId?: string; voteKey?: string } = {},
 ): AdmissionClaim {
-  const publicKeys = { vote };
+  const publicKeys = { vote: opts.voteKey ?? vote };
   const reportData = reportDataFor({
     publicKeys,
     chainId: opts.chainId ?? genesis.chainId,
@@ -59,6 +62,13 @@ describe('admission by attestation', () => {
     expect(evaluateAdmission(claimFor('node-a', { boundTo: 'node-b' }), ctx).reason?.code).toBe('REPORT_DATA_MISMATCH');
     expect(evaluateAdmission(claimFor('node-a', { chainId: 'other-chain' }), ctx).reason?.code).toBe('REPORT_DATA_MISMATCH');
     expect(evaluateAdmission(claimFor('node-a', { freshness: 'challenge-0' }), ctx).reason?.code).toBe('REPORT_DATA_MISMATCH');
+  });
+
+  it('refuses an attested enclave whose vote key is not the one the genesis lists for the node', () => {
+    const stranger = generateEd25519KeyPair().publicKey;
+    const decision = evaluateAdmission(claimFor('node-a', { voteKey: stranger }), ctx);
+    expect(decision).toMatchObject({ admitted: false, measurement: M, reason: { code: 'KEY_MISMATCH' } });
+    expect(decision.reason!.message).toContain(stranger);
   });
 
   it('refuses a claim made for another node than the connection, and nodes outside the genesis', () => {

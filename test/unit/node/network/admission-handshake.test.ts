@@ -12,10 +12,12 @@ const ALLOWED = '5a'.repeat(48);
 
 let cluster: Cluster;
 let genesis: Genesis;
+/** Each node's enclave vote key, as the genesis pins it. */
+const voteKeys = new Map<string, string>();
 
 /** What a node's enclave would answer: evidence binding its key to node, chain and challenge. */
 function enclaveOf(nodeId: string, opts: { measurement?: string; claimAs?: string; ignoreChallenge?: boolean } = {}) {
-  const publicKeys = { vote: generateEd25519KeyPair().publicKey };
+  const publicKeys = { vote: voteKeys.get(nodeId)! };
   return async (freshness: string) => {
     const reportData = reportDataFor({
       publicKeys,
@@ -45,7 +47,10 @@ beforeAll(async () => {
     chainId: CHAIN,
     time: 0,
     members: [{ id: 'm', publicKey: generateEd25519KeyPair().publicKey }],
-    nodes: cluster.ids,
+    nodes: cluster.ids.map((nodeId) => {
+      voteKeys.set(nodeId, generateEd25519KeyPair().publicKey);
+      return { nodeId, voteKey: voteKeys.get(nodeId)! };
+    }),
     measurements: { virtual: [ALLOWED] },
     virtualRoots: [root.publicKeyPem],
     contracts: [],
@@ -64,7 +69,10 @@ describe('admission handshake over libp2p', () => {
     const ba = await b.admit(cluster.ids[0]!);
     expect(ab).toMatchObject({ nodeId: cluster.ids[1], admitted: true, platform: 'virtual', measurement: ALLOWED });
     expect(ba).toMatchObject({ nodeId: cluster.ids[0], admitted: true });
-    expect(a.nodes()).toEqual([ab]);
+    expect(a.nodes()).toEqual([{ ...ab, connected: false }]);
+    expect(a.isAdmitted(cluster.ids[1]!)).toBe(true);
+    expect(a.isVoteKeyAdmitted(voteKeys.get(cluster.ids[1]!)!)).toBe(true);
+    expect(a.isVoteKeyAdmitted(voteKeys.get(cluster.ids[0]!)!)).toBe(false);
     a.stop();
     b.stop();
   });
@@ -77,7 +85,7 @@ describe('admission handshake over libp2p', () => {
     expect(decision.admitted).toBe(false);
     expect(decision.reason?.code).toBe('MEASUREMENT_NOT_ALLOWED');
     expect(decision.reason?.message).toContain(other);
-    expect(a.nodes()[0]).toEqual(decision);
+    expect(a.nodes()[0]).toEqual({ ...decision, connected: false });
     a.stop();
     b.stop();
   });

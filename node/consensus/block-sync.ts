@@ -1,0 +1,214 @@
+import {
+  ChainError,
+  headerHash,
+  isHexOfLength,
+  quorumSize,
+  verifyCertificate,
+  type BlockHeader,
+  type CommitCertificate,
+  type Genesis,
+  type ProposalBlock,
+  type SignedTx,
+} from '../../consensus/index.js';
+import type { ChainService } from '../chain/chain-service.js';
+import type { EnclaveHost } from '../enclave/enclave-host.js';
+import type { Logger } from '../log/logger.js';
+import type { NetworkService } from '../network/index.js';
+import { parseJsonBytes } from '../network/index.js';
+import type { ChainStore } from '../storage/chain-store.js';
+
+export interface BlockSyncOptions {
+  genesis: Genesis;
+  chain: ChainService;
+  store: ChainStore;
+  enclave: EnclaveHost;
+  network: NetworkService;
+  /** Blocks are served to, and taken from, admitted peers only. */
+  admittedPeer(peerId: string): boolean;
+  /** A synced block is committed: consensus moves to the next height. */
+  onSynced(block: ProposalBlock, certificate: CommitCertificate): void;
+  log: Logger;
+}
+
+type SyncRequest = { type: 'status' } | { type: 'blocks'; from: number; count: number };
+
+interface SyncedBlock {
+  header: BlockHeader;
+  txs: SignedTx[];
+  certificate: CommitCertificate;
+}
+
+/** Most blocks per response, and roughly most bytes (the transport caps responses at 16 MiB). */
+const MAX_BLOCKS_PER_RESPONSE = 32;
+const RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+
+/**
+ * Block sync over the request/response protocol. A node that is behind (it
+ * was down, or is new) fetches the committed blocks it misses from an
+ * admitted peer, checks each block's commit certificate against the genesis
+ * validators (2f+1 enclave precommits for exactly this header), re-executes it
+ * in its own enclave (the roots must match), commits it, and hands it to
+ * consensus, which then joins at the next height.
+ */
+export class BlockSync {
+  readonly #o: BlockSyncOptions;
+  readonly #voteKeys: string[];
+  readonly #quorum: number;
+  #running = false;
+  #syncing = false;
+  /** The best height a peer is known to have, and which peer. */
+  #target: { height: number; peer: string } | null = null;
+
+  constructor(options: BlockSyncOptions) {
+    this.#o = options;
+    this.#voteKeys = options.genesis.validators.map((v) => v.voteKey);
+    this.#quorum = quorumSize(this.#voteKeys.length);
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#o.network.handle((peer, request) => this.#serve(peer, request));
+  }
+
+  stop(): void {
+    this.#running = false;
+    this.#o.network.handle(undefined);
+  }
+
+  get syncing(): boolean {
+    return this.#syncing;
+  }
+
+  /** A peer has committed at least `height`: fetch what we miss from it. */
+  hint(height: number, peer: string): void {
+    if (!this.#running || height <= this.#o.chain.tip.height) return;
+    if (!this.#target || height > this.#target.height) this.#target = { height, peer };
+    if (!this.#syncing) void this.#run();
+  }
+
+  /** Asks a peer how far it is and syncs if it is ahead (after the peer is admitted). */
+  async checkPeer(peer: string): Promise<void> {
+    try {
+      const reply = await this.#o.network.request(peer, encode({ type: 'status' } satisfies SyncRequest));
+      const parsed = parseJsonBytes(reply);
+      const height = parsed.ok ? (parsed.value as { height?: unknown })?.height : undefined;
+      if (typeof height === 'number' && Number.isSafeInteger(height)) this.hint(height, peer);
+    } catch (err) {
+      this.#o.log.debug('sync status request failed', { peer, error: (err as Error).message });
+    }
+  }
+
+  async #serve(peer: string, request: Uint8Array): Promise<Uint8Array> {
+    if (!this.#o.admittedPeer(peer)) return encode({ error: 'NOT_ADMITTED' });
+    const parsed = parseJsonBytes(request);
+    const req = (parsed.ok ? parsed.value : null) as Partial<SyncRequest> | null;
+    if (req?.type === 'status') return encode({ height: this.#o.chain.blockNumber() });
+    if (req?.type !== 'blocks' || !Number.isSafeInteger(req.from) || !Number.isSafeInteger(req.count) || req.from! < 1 || req.count! < 1) {
+      return encode({ error: 'BAD_REQUEST' });
+    }
+    const blocks: SyncedBlock[] = [];
+    let bytes = 0;
+    const last = Math.min(this.#o.chain.blockNumber(), req.from! + Math.min(req.count!, MAX_BLOCKS_PER_RESPONSE) - 1);
+    for (let h = req.from!; h <= last && bytes < RESPONSE_BUDGET_BYTES; h++) {
+      const block = await this.#o.store.getBlock(h);
+      if (!block?.certificate) break;
+      const stored = await this.#o.store.getTxs(block.txHashes);
+      const txs = stored.map((s) => s!.tx);
+      blocks.push({ header: block.header, txs, certificate: block.certificate });
+      bytes += JSON.stringify(txs).length + 2048;
+    }
+    return encode({ blocks });
+  }
+
+  async #run(): Promise<void> {
+    this.#syncing = true;
+    try {
+      while (this.#running && this.#target && this.#target.height > this.#o.chain.tip.height) {
+        const { peer, height } = this.#target;
+        const progressed = await this.#fetchOnce(peer, height);
+        if (!progressed) {
+          // That peer cannot help now (not admitted yet, gone, or misbehaving): wait for the next hint.
+          this.#target = null;
+          break;
+        }
+      }
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  /** Fetches and applies one batch; false if nothing could be applied. */
+  async #fetchOnce(peer: string, target: number): Promise<boolean> {
+    const { chain, network, log } = this.#o;
+    if (!this.#o.admittedPeer(peer)) return false;
+    const from = chain.tip.height + 1;
+    const count = Math.min(MAX_BLOCKS_PER_RESPONSE, target - from + 1);
+    let reply: Uint8Array;
+    try {
+      reply = await network.request(peer, encode({ type: 'blocks', from, count } satisfies SyncRequest));
+    } catch (err) {
+      log.debug('sync request failed', { peer, error: (err as Error).message });
+      return false;
+    }
+    const parsed = parseJsonBytes(reply);
+    const blocks = parsed.ok ? (parsed.value as { blocks?: unknown }).blocks : undefined;
+    if (!Array.isArray(blocks) || blocks.length === 0) return false;
+    let applied = 0;
+    for (const raw of blocks) {
+      if (!this.#running) break;
+      const block = raw as Partial<SyncedBlock>;
+      if (!block?.header || typeof block.header !== 'object') break;
+      if (block.header.height <= chain.tip.height) continue; // consensus committed it meanwhile
+      const problem = this.#checkCertified(block);
+      if (problem) {
+        log.warn('peer sent a block that does not verify', { peer, height: block.header.height, problem });
+        return applied > 0;
+      }
+      const { header, txs, certificate } = block as SyncedBlock;
+      try {
+        const result = await this.#o.enclave.executeBlock({ parent: chain.tip, header, txs });
+        if (chain.tip.height >= header.height) continue;
+        if (result.blockHash !== certificate.blockHash) throw new ChainError('BLOCK_INVALID', 'the re-executed block has another hash');
+        await chain.commitExecuted(result, certificate, txs);
+      } catch (err) {
+        if (chain.tip.height >= header.height) continue;
+        // 2f+1 enclaves certified a block ours computes differently: do not commit it; report loudly.
+        log.error('certified block failed re-execution', { height: header.height, error: (err as Error).message });
+        return applied > 0;
+      }
+      applied++;
+      this.#o.onSynced({ header, txs }, certificate);
+    }
+    if (applied > 0) log.info('synced blocks', { peer, upTo: chain.tip.height, target });
+    return applied > 0;
+  }
+
+  /** Null when the block is the next one and carries a valid commit certificate for exactly its header. */
+  #checkCertified(block: Partial<SyncedBlock>): string | null {
+    const { header, txs, certificate } = block;
+    const tip = this.#o.chain.tip;
+    if (!header || header.height !== tip.height + 1) return 'not the next height';
+    if (header.chainId !== this.#o.genesis.chainId) return 'another chain';
+    if (!Array.isArray(txs)) return 'no transaction list';
+    let hash: string;
+    try {
+      hash = headerHash(header);
+    } catch {
+      return 'malformed header';
+    }
+    if (header.parentHash !== headerHash(tip)) return 'does not extend our tip';
+    const c = certificate as Partial<CommitCertificate> | undefined;
+    if (!c || c.height !== header.height || c.blockHash !== hash || !Number.isSafeInteger(c.round) || !Array.isArray(c.signatures)) {
+      return 'no certificate for this header';
+    }
+    if (c.signatures.some((s) => typeof s !== 'object' || s === null || !isHexOfLength(s.validator, 32) || typeof s.signature !== 'string')) {
+      return 'malformed certificate';
+    }
+    if (!verifyCertificate(this.#o.genesis.chainId, c as CommitCertificate, this.#voteKeys, this.#quorum)) return 'certificate does not verify';
+    return null;
+  }
+}

@@ -1,0 +1,3 @@
+export { ConsensusService, type ConsensusServiceOptions } from './consensus-service.js';
+export { BlockSync, type BlockSyncOptions } from './block-sync.js';
+export { checkConsensusMessage, encodeConsensusMessage, type ConsensusMessage } from './wire.js';

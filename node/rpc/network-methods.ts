@@ -1,0 +1,32 @@
+import { defineMethod, type RpcMethod } from './method.js';
+import * as s from './schemas.js';
+
+/** One node of the consortium as this node sees it. */
+export interface NodeView {
+  id: string;
+  self: boolean;
+  admitted: boolean;
+  connected: boolean;
+  voteKey: string;
+  platform?: string;
+  measurement?: string;
+  reason?: { code: string; message: string };
+}
+
+export interface NetworkApi {
+  nodes(): NodeView[];
+}
+
+/** The network family: who is in the consortium, and whose enclave this node admitted. */
+export function networkMethods(api: NetworkApi): RpcMethod[] {
+  return [
+    defineMethod({
+      name: 'net_nodes',
+      summary:
+        'One entry per genesis validator: whether its enclave evidence verified (admitted), its platform and measurement, and when refused, the reason (a code and a message naming what failed).',
+      params: [],
+      result: { name: 'nodes', schema: { type: 'array', items: s.nodeEntry } },
+      handler: () => api.nodes(),
+    }),
+  ];
+}
