@@ -97,9 +97,12 @@ export function registerRpcCommands(program: Command): void {
 
   program
     .command('status')
-    .description("print a node's status: chain, height, enclave platform and measurement")
+    .description("print a node's status (chain, height, enclave, consensus) and every consortium node: admitted, or refused with the reason")
     .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
     .action(async (opts: { rpc: string }) => {
-      await withRpc(opts.rpc, async (client) => print(await client.status()));
+      await withRpc(opts.rpc, async (client) => {
+        const [status, nodes] = await Promise.all([client.status(), client.nodes()]);
+        print({ ...status, nodes });
+      });
     });
 }

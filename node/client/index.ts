@@ -9,12 +9,14 @@ import type {
 } from '../chain/api.js';
 import type { JsonValue, SignedTx } from '../../consensus/index.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
+import type { NodeView } from '../rpc/network-methods.js';
 import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
 import { asErrorObject, ClientError, RpcError } from './errors.js';
 import type { RpcMethodName, RpcParams, RpcResult } from './methods.js';
 import { postJson, type FetchLike, type TransportOptions } from './transport.js';
 
 export { RpcError, ClientError, type ClientErrorKind } from './errors.js';
+export type { NodeView } from '../rpc/network-methods.js';
 export { RpcBatch, BatchResults, type BatchHandle, type Settled } from './batch.js';
 export { RPC_METHOD_NAMES, type RpcMethodMap, type RpcMethodName, type RpcParams, type RpcResult } from './methods.js';
 export { RpcErrorCodes, RPC_ERRORS, type RpcErrorName } from '../rpc/errors.js';
@@ -206,6 +208,11 @@ export class CloisterClient {
 
   status(): Promise<StatusView> {
     return this.request('node_status');
+  }
+
+  /** Every node of the consortium as this node sees it: admitted or refused (with the reason). */
+  nodes(): Promise<NodeView[]> {
+    return this.request('net_nodes');
   }
 }
 

@@ -9,6 +9,7 @@ import type {
 } from '../chain/api.js';
 import type { JsonValue, SignedTx } from '../../consensus/index.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
+import type { NodeView } from '../rpc/network-methods.js';
 
 /** Every RPC method's positional params and result, for typed calls. */
 export interface RpcMethodMap {
@@ -24,6 +25,7 @@ export interface RpcMethodMap {
   tee_getEvidence: { params: []; result: EvidenceView };
   contract_list: { params: []; result: ContractView[] };
   node_status: { params: []; result: StatusView };
+  net_nodes: { params: []; result: NodeView[] };
 }
 
 export type RpcMethodName = keyof RpcMethodMap;
@@ -43,6 +45,7 @@ export const RPC_METHOD_NAMES = [
   'tee_getEvidence',
   'contract_list',
   'node_status',
+  'net_nodes',
   'rpc.discover',
 ] as const satisfies readonly RpcMethodName[];
 

@@ -13,6 +13,7 @@ import {
   CONTRACTS,
   EVIDENCE,
   FakeApi,
+  NODES,
   RECEIPT,
   STATUS,
   TX_VIEW,
@@ -82,7 +83,8 @@ describe('rpc.discover', () => {
       chain_call: [CALL_RESULT],
       tee_getEvidence: [EVIDENCE],
       contract_list: [CONTRACTS, []],
-      node_status: [STATUS],
+      node_status: [STATUS, { ...STATUS, consensus: { height: 2, round: 0, step: 'propose' }, validators: 4, connectedPeers: 3, admittedPeers: 2, syncing: false }],
+      net_nodes: [NODES, []],
     };
     for (const method of doc.methods) {
       if (method.name === 'rpc.discover') continue;

@@ -9,7 +9,7 @@ import type {
   StatusView,
   TransactionView,
 } from '../../../../node/chain/api.js';
-import { JsonRpcServer, chainMethods, type JsonRpcServerOptions, type RpcLogger } from '../../../../node/rpc/index.js';
+import { JsonRpcServer, chainMethods, networkMethods, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
 
 export const h = (c: string): string => c.repeat(64);
 
@@ -84,6 +84,21 @@ export const STATUS: StatusView = {
   mempoolSize: 0,
   genesisHash: h('6'),
 };
+
+export const NODES: NodeView[] = [
+  { id: 'node-1', self: true, admitted: true, connected: true, voteKey: h('1'), platform: 'virtual', measurement: h('9') },
+  {
+    id: 'node-2',
+    self: false,
+    admitted: false,
+    connected: true,
+    voteKey: h('2'),
+    platform: 'virtual',
+    measurement: h('8'),
+    reason: { code: 'MEASUREMENT_NOT_ALLOWED', message: 'measurement 8888… is not allowed' },
+  },
+  { id: 'node-3', self: false, admitted: false, connected: false, voteKey: h('3') },
+];
 
 export interface Call {
   method: string;
@@ -168,7 +183,7 @@ export interface Harness {
 /** Starts a real server on 127.0.0.1, port 0, over a fresh FakeApi. */
 export async function startServer(options: Partial<JsonRpcServerOptions> = {}, api = new FakeApi()): Promise<Harness> {
   const logger = new MemoryLogger();
-  const server = new JsonRpcServer({ methods: chainMethods(api), logger, ...options });
+  const server = new JsonRpcServer({ methods: [...chainMethods(api), ...networkMethods({ nodes: () => NODES })], logger, ...options });
   await server.start();
   return { api, logger, server, url: server.url };
 }
