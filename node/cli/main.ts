@@ -2,6 +2,7 @@ import '../polyfills.js';
 import { Command, CommanderError } from 'commander';
 import { registerAttestationCommand } from './attestation-command.js';
 import { registerDevCommand } from './dev-command.js';
+import { registerDevnetCommand } from './devnet-command.js';
 import { registerGenesisCommand } from './genesis-command.js';
 import { registerNodeCommand } from './node-command.js';
 import { CliError } from './errors.js';
@@ -18,6 +19,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDevCommand(program);
+  registerDevnetCommand(program);
   registerNodeCommand(program);
   registerGenesisCommand(program);
   registerKeysCommand(program);

@@ -67,16 +67,7 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   config.nodeId = node.nodeId;
   if (!existsSync(memberFile)) writeKeyFile(memberFile, generateEd25519KeyPair());
   const member = readKeyFile(memberFile);
-  const contracts: GenesisContract[] = [];
-  for (const name of EXAMPLE_CONTRACTS) {
-    const bundle = await loadBundleFromDir(join(projectRoot(), 'contracts', 'examples', name));
-    contracts.push({
-      name,
-      manifest: bundle.manifest as unknown as JsonValue,
-      code: bundle.code,
-      initArgs: name === 'token' ? [member.publicKey] : [],
-    });
-  }
+  const contracts = await exampleContracts(member.publicKey);
   for (const dir of options.extraContracts ?? []) {
     const bundle = await loadBundleFromDir(dir);
     if (contracts.some((c) => c.name === bundle.manifest.name)) {
@@ -99,6 +90,21 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   writeFileSync(genesisFile, JSON.stringify(parseGenesis(genesis), null, 2) + '\n');
   writeNodeConfig(configFile, config);
   return { config, created: true };
+}
+
+/** The example contracts every development chain deploys; the member owns `token`. */
+export async function exampleContracts(memberPublicKey: string): Promise<GenesisContract[]> {
+  const contracts: GenesisContract[] = [];
+  for (const name of EXAMPLE_CONTRACTS) {
+    const bundle = await loadBundleFromDir(join(projectRoot(), 'contracts', 'examples', name));
+    contracts.push({
+      name,
+      manifest: bundle.manifest as unknown as JsonValue,
+      code: bundle.code,
+      initArgs: name === 'token' ? [memberPublicKey] : [],
+    });
+  }
+  return contracts;
 }
 
 export function readGenesisFile(file: string): Genesis {
