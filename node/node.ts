@@ -44,6 +44,7 @@ export class CloisterNode {
   #sync: BlockSync | undefined;
   #consensus: ConsensusService | undefined;
   #txOutbox: SignedTx[] = [];
+  #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #stopping: Promise<void> | undefined;
@@ -182,18 +183,33 @@ export class CloisterNode {
     consensus.start();
   }
 
-  /** Client transactions are gossiped in batches (gossip validates and relays them). */
-  #gossipTx(tx: SignedTx): void {
+  /**
+   * Client transactions are gossiped in batches (gossip validates and relays
+   * them). Resolves once the batch holding `tx` was handed to the peers; a
+   * failure (no peer reachable) is logged, not thrown: the transaction stays
+   * in this node's mempool and is proposed from here.
+   */
+  #gossipTx(tx: SignedTx): Promise<void> {
     this.#txOutbox.push(tx);
-    if (this.#txFlush) return;
-    this.#txFlush = setTimeout(() => {
-      this.#txFlush = undefined;
-      const batch = this.#txOutbox;
-      this.#txOutbox = [];
-      this.#network?.publishTxBatch(batch).catch((err: unknown) => {
-        this.#log.debug('tx gossip not sent', { txs: batch.length, error: (err as Error).message });
-      });
-    }, TX_GOSSIP_FLUSH_MS);
+    if (this.#txOutboxSent) return this.#txOutboxSent;
+    this.#txOutboxSent = new Promise<void>((resolve) => {
+      this.#txFlush = setTimeout(() => {
+        this.#txFlush = undefined;
+        this.#txOutboxSent = undefined;
+        const batch = this.#txOutbox;
+        this.#txOutbox = [];
+        const network = this.#network;
+        if (!network) return resolve();
+        network.publishTxBatch(batch).then(
+          () => resolve(),
+          (err: unknown) => {
+            this.#log.debug('tx gossip not sent', { txs: batch.length, error: (err as Error).message });
+            resolve();
+          },
+        );
+      }, TX_GOSSIP_FLUSH_MS);
+    });
+    return this.#txOutboxSent;
   }
 
   /** net_nodes: this node, then every other genesis validator as admission sees it. */

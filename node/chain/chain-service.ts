@@ -71,7 +71,7 @@ export class ChainService implements ChainApi {
   /** Transactions of the block committed in the enclave and being written (at most one block). */
   readonly #committing = new Map<string, { tx: SignedTx }>();
   #listeners = new Set<BlockListener>();
-  #txListeners = new Set<(tx: SignedTx) => void>();
+  #txListeners = new Set<(tx: SignedTx) => Promise<void> | void>();
   #statusExtension: () => Partial<StatusView> = () => ({});
   #started = false;
 
@@ -281,16 +281,20 @@ export class ChainService implements ChainApi {
     return this.#blockView(await this.#o.store.getBlockByHash(hash), fullTransactions);
   }
 
-  /** A client's transaction: admitted to the mempool, then announced (the node gossips it). */
+  /**
+   * A client's transaction: admitted to the mempool, then announced (the node
+   * gossips it). The client's acknowledgement waits for the announcement, so
+   * an acknowledged transaction survives this node dying right after.
+   */
   async sendTransaction(raw: unknown): Promise<string> {
     const hash = await this.#admission.submit(raw);
     const tx = this.mempool.get(hash);
-    if (tx) for (const listener of this.#txListeners) listener(tx);
+    if (tx) await Promise.all([...this.#txListeners].map((listener) => listener(tx)));
     return hash;
   }
 
-  /** Called with each transaction a client sent to this node, once it is in the mempool. */
-  onLocalTx(listener: (tx: SignedTx) => void): () => void {
+  /** Called with each transaction a client sent to this node, once it is in the mempool; awaited before the client's answer. */
+  onLocalTx(listener: (tx: SignedTx) => Promise<void> | void): () => void {
     this.#txListeners.add(listener);
     return () => this.#txListeners.delete(listener);
   }
