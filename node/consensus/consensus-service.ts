@@ -228,7 +228,7 @@ export class ConsensusService {
     };
     if (mempool.size === 0) {
       const idleFor = Math.max(0, this.#lastCommitAt + params.emptyBlockIntervalMs - clock.now());
-      await Promise.race([mempool.whenNotEmpty(), this.#delay(idleFor)]);
+      await mempool.whenNotEmpty(idleFor);
     }
     if (!still()) return;
     if (mempool.size > 0 && mempool.size < params.maxBlockTxs) await this.#delay(params.blockIntervalMs);

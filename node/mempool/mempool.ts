@@ -123,10 +123,28 @@ export class Mempool {
     }
   }
 
-  /** Resolves when at least one transaction waits (at once if one does). */
-  whenNotEmpty(): Promise<void> {
+  /**
+   * Resolves when at least one transaction waits (at once if one does), or
+   * after `maxWaitMs` when given; a timed-out waiter is dropped, so an idle
+   * chain does not pile them up.
+   */
+  whenNotEmpty(maxWaitMs?: number): Promise<void> {
     if (this.#entries.size > 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve) => {
+      if (maxWaitMs === undefined) {
+        this.#waiters.push(resolve);
+        return;
+      }
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== wake);
+        resolve();
+      }, maxWaitMs);
+      this.#waiters.push(wake);
+    });
   }
 
   /** Wakes every waiter (used when stopping). */

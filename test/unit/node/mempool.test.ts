@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChainError, Ed25519Signer, checkTxStateless, generateEd25519KeyPair, signTx, type CheckedTx } from '../../../consensus/index.js';
 import { Mempool } from '../../../node/mempool/mempool.js';
 
@@ -86,6 +86,25 @@ describe('mempool', () => {
     const woken = pool.whenNotEmpty();
     pool.add(tx(alice, 0), 0);
     await expect(woken).resolves.toBeUndefined();
+  });
+
+  it('gives up waiting after maxWaitMs, and a later arrival still wakes the next waiter', async () => {
+    vi.useFakeTimers();
+    try {
+      const pool = new Mempool();
+      let idle = false;
+      const timedOut = pool.whenNotEmpty(500).then(() => (idle = true));
+      await vi.advanceTimersByTimeAsync(499);
+      expect(idle).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await timedOut;
+      expect(pool.size).toBe(0);
+      const woken = pool.whenNotEmpty(10_000);
+      pool.add(tx(alice, 0), 0);
+      await expect(woken).resolves.toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('respects the byte budget when taking', () => {
