@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../../attestation/index.js';
 import { generateEd25519KeyPair, type Genesis } from '../../../../consensus/index.js';
@@ -5,7 +6,7 @@ import { AdmissionService } from '../../../../node/admission/index.js';
 import { systemClock } from '../../../../node/chain/clock.js';
 import { buildGenesis } from '../../../../node/genesis/build-genesis.js';
 import { silentLogger } from '../../../../node/log/logger.js';
-import { CHAIN, connectAll, startCluster, type Cluster } from './helpers.js';
+import { CHAIN, connectAll, startCluster, waitFor, type Cluster } from './helpers.js';
 
 const root = generateVirtualRoot();
 const ALLOWED = '5a'.repeat(48);
@@ -62,6 +63,33 @@ afterAll(async () => {
 });
 
 describe('admission handshake over libp2p', () => {
+  it('admits a peer when it connects, challenges it again every refresh period, and stops when it leaves', async () => {
+    let challenges = 0;
+    const answer = enclaveOf(cluster.ids[1]!);
+    const b = service(1, async (freshness) => {
+      challenges++;
+      return answer(freshness);
+    });
+    const a = new AdmissionService({
+      transport: cluster.nodes[0]!, genesis, selfNodeId: cluster.ids[0]!, evidenceFor: enclaveOf(cluster.ids[0]!),
+      clock: systemClock, log: silentLogger, refreshMs: 50,
+    });
+    a.start();
+    const events = new EventEmitter();
+    a.follow(events);
+    events.emit('peer:connect', { id: cluster.ids[1] });
+    await waitFor(() => a.isAdmitted(cluster.ids[1]!), 5000, 'admission on connect');
+    expect(a.nodes()).toEqual([expect.objectContaining({ nodeId: cluster.ids[1], admitted: true, connected: true })]);
+    // Each refresh is a new challenge, answered with new evidence.
+    await waitFor(() => challenges >= 3, 5000, 'two refreshes');
+    events.emit('peer:disconnect', { id: cluster.ids[1] });
+    const after = challenges;
+    expect(a.nodes()[0]!.connected).toBe(false);
+    a.stop();
+    b.stop();
+    expect(challenges - after).toBeLessThanOrEqual(1); // at most one exchange already in flight
+  });
+
   it('each node admits the other after verifying its evidence against the genesis policy', async () => {
     const a = service(0, enclaveOf(cluster.ids[0]!));
     const b = service(1, enclaveOf(cluster.ids[1]!));
