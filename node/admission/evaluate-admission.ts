@@ -51,34 +51,36 @@ const MAX_EVIDENCE_BASE64 = 1_500_000;
  *  6. its vote key is the one the genesis lists for the node (votes verify against it).
  */
 export function evaluateAdmission(raw: unknown, ctx: AdmissionContext): AdmissionDecision {
-  const refuse = (nodeId: string, code: AdmissionRefusalCode, message: string, extra: Partial<AdmissionDecision> = {}): AdmissionDecision => ({
-    nodeId,
+  // A decision is always about the peer the transport authenticated, never the id a claim asserts:
+  // otherwise a peer could have its refusal listed under another validator's name.
+  const refuse = (code: AdmissionRefusalCode, message: string, extra: Partial<AdmissionDecision> = {}): AdmissionDecision => ({
+    nodeId: ctx.authenticatedNodeId,
     admitted: false,
     ...extra,
     reason: { code, message },
   });
   const claim = raw as Partial<AdmissionClaim> | null;
-  if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) return refuse(ctx.authenticatedNodeId, 'CLAIM_MALFORMED', 'the admission claim is not an object');
+  if (typeof claim !== 'object' || claim === null || Array.isArray(claim)) return refuse('CLAIM_MALFORMED', 'the admission claim is not an object');
   const { nodeId, publicKeys, evidence } = claim;
   if (typeof nodeId !== 'string' || nodeId.length === 0 || nodeId.length > 128) {
-    return refuse(ctx.authenticatedNodeId, 'CLAIM_MALFORMED', 'nodeId must be a non-empty string');
+    return refuse('CLAIM_MALFORMED', 'nodeId must be a non-empty string');
   }
   if (typeof publicKeys !== 'object' || publicKeys === null || Array.isArray(publicKeys)) {
-    return refuse(nodeId, 'CLAIM_MALFORMED', 'publicKeys must be an object of name → key');
+    return refuse('CLAIM_MALFORMED', 'publicKeys must be an object of name → key');
   }
   const keys = Object.entries(publicKeys);
   if (keys.length === 0 || keys.length > 8 || keys.some(([name, key]) => !/^[a-z][a-z0-9-]{0,31}$/.test(name) || !isHexOfLength(key, 32))) {
-    return refuse(nodeId, 'CLAIM_MALFORMED', 'publicKeys must name 1 to 8 keys of 32 bytes in lowercase hex');
+    return refuse('CLAIM_MALFORMED', 'publicKeys must name 1 to 8 keys of 32 bytes in lowercase hex');
   }
   if (typeof evidence !== 'string' || evidence.length === 0 || evidence.length > MAX_EVIDENCE_BASE64) {
-    return refuse(nodeId, 'CLAIM_MALFORMED', 'evidence must be base64 text of at most about 1 MiB');
+    return refuse('CLAIM_MALFORMED', 'evidence must be base64 text of at most about 1 MiB');
   }
   if (nodeId !== ctx.authenticatedNodeId) {
-    return refuse(nodeId, 'NODE_MISMATCH', `the claim is for node "${nodeId}" but the connection is from "${ctx.authenticatedNodeId}"`);
+    return refuse('NODE_MISMATCH', `the claim is for node "${nodeId}" but the connection is from "${ctx.authenticatedNodeId}"`);
   }
   const validator = ctx.genesis.validators.find((v) => v.nodeId === nodeId);
   if (!validator) {
-    return refuse(nodeId, 'NOT_A_VALIDATOR', `node "${nodeId}" is not in the genesis`);
+    return refuse('NOT_A_VALIDATOR', `node "${nodeId}" is not in the genesis`);
   }
   const keysCopy = Object.fromEntries(keys) as Record<string, string>;
   try {
@@ -92,19 +94,19 @@ export function evaluateAdmission(raw: unknown, ctx: AdmissionContext): Admissio
       checkReportData(result, reportDataFor({ publicKeys: keysCopy, chainId: ctx.genesis.chainId, nodeId, freshness: ctx.freshness }));
     } catch (err) {
       const e = err as AttestationError;
-      return refuse(nodeId, e.code, 'the evidence does not bind these keys to this node, this chain and our challenge', facts);
+      return refuse(e.code, 'the evidence does not bind these keys to this node, this chain and our challenge', facts);
     }
     const decision = evaluatePolicy(result, ctx.genesis.policy as unknown as AttestationPolicy, { now: ctx.now });
     if (!decision.accepted) {
       const first = decision.reasons[0]!;
-      return refuse(nodeId, first.code, decision.reasons.map((r) => r.message).join('; '), facts);
+      return refuse(first.code, decision.reasons.map((r) => r.message).join('; '), facts);
     }
     if (keysCopy.vote !== validator.voteKey) {
-      return refuse(nodeId, 'KEY_MISMATCH', `the enclave's vote key ${String(keysCopy.vote)} is not the one the genesis lists for this node (${validator.voteKey})`, facts);
+      return refuse('KEY_MISMATCH', `the enclave's vote key ${String(keysCopy.vote)} is not the one the genesis lists for this node (${validator.voteKey})`, facts);
     }
     return { nodeId, admitted: true, ...facts, publicKeys: keysCopy };
   } catch (err) {
-    if (err instanceof AttestationError) return refuse(nodeId, err.code, err.message);
+    if (err instanceof AttestationError) return refuse(err.code, err.message);
     throw err;
   }
 }
