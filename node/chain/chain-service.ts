@@ -78,7 +78,7 @@ export class ChainService implements ChainApi {
   constructor(options: ChainServiceOptions) {
     this.#o = options;
     this.#genesisHash = genesisHash(options.genesis);
-    this.mempool = new Mempool({ maxTxs: 50_000, maxPerSender: 1_000, ...options.mempool });
+    this.mempool = new Mempool(options.mempool);
     this.#admission = new TxAdmission({
       chainId: options.genesis.chainId,
       maxGasLimit: options.genesis.consensus.maxGasLimit,
@@ -178,8 +178,10 @@ export class ChainService implements ChainApi {
       return Promise.reject(new ChainError('BLOCK_INVALID', `block ${result.header.height} does not extend the tip ${this.#tip.height}`));
     }
     const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash);
-    this.#applied(result, txs);
+    const advanced = this.#applied(result, txs);
     this.mempool.remove(result.txHashes);
+    // After the removal: a sender's queued transaction may continue from its new committed nonce.
+    for (const [sender, nonce] of advanced) this.mempool.committed(sender, nonce);
     const write = this.#persisting.then(async () => {
       await enclaveCommit;
       await this.#persist(result, certificate, txs);
@@ -210,13 +212,20 @@ export class ChainService implements ChainApi {
   }
 
   /** After the enclave committed a block: the next block builds on it and its nonces count. */
-  #applied(result: BlockResult, txs: SignedTx[]): void {
+  /** Returns the senders whose committed nonce moved, with the new nonce. */
+  #applied(result: BlockResult, txs: SignedTx[]): [string, number][] {
     this.#tip = result.header;
     // Until the block is durable, its transactions are answered from here (they left the mempool).
     txs.forEach((tx, index) => this.#committing.set(result.txHashes[index]!, { tx }));
+    const advanced: [string, number][] = [];
     for (const [key, value] of result.writeSet) {
-      if (key.startsWith('n:') && value !== null) this.#nonces.set(key.slice(2), JSON.parse(value) as number);
+      if (key.startsWith('n:') && value !== null) {
+        const nonce = JSON.parse(value) as number;
+        this.#nonces.set(key.slice(2), nonce);
+        advanced.push([key.slice(2), nonce]);
+      }
     }
+    return advanced;
   }
 
   /** Writes a committed block in one atomic batch, then serves it. */
@@ -240,7 +249,7 @@ export class ChainService implements ChainApi {
       headTime: this.#head.time,
       platform: this.#identity.platform,
       measurement: this.#identity.measurement,
-      mempoolSize: this.mempool.size,
+      mempoolSize: this.mempool.size + this.mempool.queuedSize,
       genesisHash: this.#genesisHash,
       ...this.#statusExtension(),
     };

@@ -1,13 +1,18 @@
 import { ChainError, type CheckedTx, type SignedTx } from '../../consensus/index.js';
+import { FutureQueue } from './future-queue.js';
 
 export interface MempoolLimits {
   /** Most transactions waiting at once. */
   maxTxs: number;
   /** Most transactions waiting from one sender. */
   maxPerSender: number;
+  /** How far ahead of its sender's next nonce a transaction may wait for the gap to fill. */
+  maxNonceAhead: number;
+  /** Most transactions waiting for a gap to fill, in total (they count towards maxTxs too). */
+  maxQueued: number;
 }
 
-export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = { maxTxs: 50_000, maxPerSender: 1_000 };
+export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = { maxTxs: 50_000, maxPerSender: 1_000, maxNonceAhead: 64, maxQueued: 5_000 };
 
 interface Entry {
   tx: SignedTx;
@@ -17,28 +22,40 @@ interface Entry {
 
 /**
  * Transactions that passed every check and wait for a block. Bounded in total and
- * per sender. A sender's transactions are accepted only in nonce order without
- * gaps, so taking them in arrival order gives a valid order for every sender.
+ * per sender. Ready transactions continue their sender's nonces without gaps,
+ * so taking them in arrival order gives a valid order for every sender; a
+ * transaction a little ahead waits in a queue until the gap fills.
  */
 export class Mempool {
   readonly #entries = new Map<string, Entry>();
-  /** Next nonce per sender with waiting transactions. */
+  readonly #future = new FutureQueue();
+  /** Next nonce per sender with ready transactions. */
   readonly #nextNonce = new Map<string, number>();
+  /** Ready transactions per sender. */
   readonly #perSender = new Map<string, number>();
+  readonly limits: MempoolLimits;
   #waiters: (() => void)[] = [];
 
-  constructor(private readonly limits: MempoolLimits = DEFAULT_MEMPOOL_LIMITS) {}
+  constructor(limits: Partial<MempoolLimits> = {}) {
+    this.limits = { ...DEFAULT_MEMPOOL_LIMITS, ...limits };
+  }
 
+  /** Ready transactions (the ones a block can take now). */
   get size(): number {
     return this.#entries.size;
   }
 
+  /** Transactions waiting for an earlier nonce of their sender. */
+  get queuedSize(): number {
+    return this.#future.size;
+  }
+
   has(hash: string): boolean {
-    return this.#entries.has(hash);
+    return this.#entries.has(hash) || this.#future.has(hash);
   }
 
   get(hash: string): SignedTx | undefined {
-    return this.#entries.get(hash)?.tx;
+    return (this.#entries.get(hash) ?? this.#future.get(hash))?.tx;
   }
 
   /** The nonce the sender's next transaction must carry, given its committed nonce. */
@@ -48,30 +65,73 @@ export class Mempool {
 
   /**
    * Adds a transaction whose stateless checks passed. Refuses a duplicate, a
-   * nonce already used (replay) or one that skips ahead (gap), and a full pool.
+   * nonce already used (replay) or too far ahead (gap), and a full pool. A
+   * transaction at most maxNonceAhead ahead waits until the gap fills.
    */
   add(checked: CheckedTx, committedNonce: number): void {
     const { tx, hash, size } = checked;
-    if (this.#entries.has(hash)) throw new ChainError('TX_DUPLICATE', `transaction ${hash} is already waiting`);
+    const { maxTxs, maxPerSender, maxNonceAhead, maxQueued } = this.limits;
+    if (this.has(hash)) throw new ChainError('TX_DUPLICATE', `transaction ${hash} is already waiting`);
     const expected = this.nextNonce(tx.from, committedNonce);
     if (tx.nonce < expected) {
       throw new ChainError('TX_NONCE_TOO_LOW', `nonce ${tx.nonce} is already used; the sender's next nonce is ${expected}`, {
         expected,
       });
     }
-    if (tx.nonce > expected) {
-      throw new ChainError('TX_NONCE_GAP', `nonce ${tx.nonce} skips ahead; the sender's next nonce is ${expected}`, { expected });
+    if (tx.nonce > expected + maxNonceAhead) {
+      throw new ChainError('TX_NONCE_GAP', `nonce ${tx.nonce} skips more than ${maxNonceAhead} ahead; the sender's next nonce is ${expected}`, {
+        expected,
+      });
     }
-    if (this.#entries.size >= this.limits.maxTxs) {
-      throw new ChainError('MEMPOOL_FULL', `the mempool holds its maximum of ${this.limits.maxTxs} transactions; retry later`);
+    if (this.#entries.size + this.#future.size >= maxTxs) {
+      throw new ChainError('MEMPOOL_FULL', `the mempool holds its maximum of ${maxTxs} transactions; retry later`);
     }
-    const count = this.#perSender.get(tx.from) ?? 0;
-    if (count >= this.limits.maxPerSender) {
+    const count = (this.#perSender.get(tx.from) ?? 0) + this.#future.count(tx.from);
+    if (count >= maxPerSender) {
       throw new ChainError('MEMPOOL_FULL', `the sender has ${count} transactions waiting, the maximum; retry later`);
     }
-    this.#entries.set(hash, { tx, hash, size });
-    this.#perSender.set(tx.from, count + 1);
-    this.#nextNonce.set(tx.from, expected + 1);
+    if (tx.nonce > expected) {
+      if (this.#future.hasNonce(tx.from, tx.nonce)) {
+        throw new ChainError('TX_DUPLICATE', `another transaction with nonce ${tx.nonce} of this sender is already waiting`);
+      }
+      if (this.#future.size >= maxQueued) {
+        throw new ChainError('MEMPOOL_FULL', `${maxQueued} transactions already wait for earlier nonces; retry later`);
+      }
+      this.#future.add({ tx, hash, size });
+      return;
+    }
+    this.#ready({ tx, hash, size });
+    this.#promote(tx.from);
+  }
+
+  #ready(entry: Entry): void {
+    const sender = entry.tx.from;
+    this.#entries.set(entry.hash, entry);
+    this.#perSender.set(sender, (this.#perSender.get(sender) ?? 0) + 1);
+    this.#nextNonce.set(sender, entry.tx.nonce + 1);
+  }
+
+  /** Moves the sender's queued transactions that now continue its nonces into the ready set. */
+  #promote(sender: string, from = this.#nextNonce.get(sender)): void {
+    if (from === undefined) return;
+    for (let entry = this.#future.take(sender, from); entry; entry = this.#future.take(sender, entry.tx.nonce + 1)) {
+      this.#ready(entry);
+    }
+    this.#wake();
+  }
+
+  /**
+   * A block committed the sender's nonces below `committedNonce`: queued
+   * transactions below it can never be included, and one at it is ready now
+   * (when the sender has no ready transactions left to continue from).
+   */
+  committed(sender: string, committedNonce: number): void {
+    this.#future.dropBelow(sender, committedNonce);
+    if (!this.#nextNonce.has(sender)) this.#promote(sender, committedNonce);
+  }
+
+  #wake(): void {
+    if (this.#entries.size === 0) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake();
@@ -105,11 +165,15 @@ export class Mempool {
     }
     if (resetSenders.size > 0) {
       for (const [hash, entry] of this.#entries) if (resetSenders.has(entry.tx.from)) this.#delete(hash);
-      for (const sender of resetSenders) this.#nextNonce.delete(sender);
+      for (const sender of resetSenders) {
+        this.#nextNonce.delete(sender);
+        this.#future.dropSender(sender);
+      }
     }
   }
 
   #delete(hash: string): void {
+    this.#future.delete(hash);
     const entry = this.#entries.get(hash);
     if (!entry) return;
     this.#entries.delete(hash);

@@ -167,7 +167,7 @@ describe('bad input gets its documented error and changes nothing', () => {
     await expectRefused(await buildTx(client, newSigner(), 'counter', 'increment', [], { chainId: 'other-chain' }), 'TX_WRONG_CHAIN');
   });
 
-  it('refuses a replayed nonce and a skipped nonce', async () => {
+  it('refuses a replayed nonce and one too far ahead, and holds one a little ahead until the gap fills', async () => {
     const s = newSigner();
     const first = await buildTx(client, s, 'counter', 'increment');
     const hash = await client.sendTransaction(first);
@@ -175,8 +175,18 @@ describe('bad input gets its documented error and changes nothing', () => {
     const err = await rpcErrorOf(client.sendTransaction(first));
     expect(['TX_NONCE_TOO_LOW', 'TX_DUPLICATE']).toContain((err.data as { code: string }).code);
     await expectRefused(await buildTx(client, s, 'counter', 'increment', [1], { nonce: 0 }), 'TX_NONCE_TOO_LOW');
-    await expectRefused(await buildTx(client, s, 'counter', 'increment', [], { nonce: 5 }), 'TX_NONCE_GAP');
+    await expectRefused(await buildTx(client, s, 'counter', 'increment', [], { nonce: 100 }), 'TX_NONCE_GAP');
     expect(await client.getNonce(s.publicKey)).toBe(1);
+    // Nonce 2 waits for 1; once 1 arrives both commit, in nonce order.
+    const ahead = await client.sendTransaction(await buildTx(client, s, 'counter', 'increment', [], { nonce: 2 }));
+    expect(await client.getTransaction(ahead)).toMatchObject({ nonce: 2, blockHeight: null });
+    const gap = await client.sendTransaction(await buildTx(client, s, 'counter', 'increment', [], { nonce: 1 }));
+    const [r1, r2] = await Promise.all([gap, ahead].map((h) => client.waitForReceipt(h, { timeoutMs: 20_000, pollMs: 20 })));
+    expect(r1!.status).toBe('success');
+    expect(r2!.status).toBe('success');
+    expect([r1!.blockHeight, r1!.index]).not.toEqual([r2!.blockHeight, r2!.index]);
+    expect(r1!.blockHeight * 1e6 + r1!.index).toBeLessThan(r2!.blockHeight * 1e6 + r2!.index);
+    expect(await client.getNonce(s.publicKey)).toBe(3);
   });
 
   it('refuses an oversized transaction', async () => {

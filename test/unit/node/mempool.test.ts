@@ -42,9 +42,52 @@ describe('mempool', () => {
     pool.add(first, 0);
     expect(codeOf(() => pool.add(first, 0))).toBe('TX_DUPLICATE');
     expect(codeOf(() => pool.add(tx(alice, 0, [1]), 0))).toBe('TX_NONCE_TOO_LOW');
-    expect(codeOf(() => pool.add(tx(alice, 5), 0))).toBe('TX_NONCE_GAP');
+    expect(codeOf(() => pool.add(tx(alice, 66), 0))).toBe('TX_NONCE_GAP');
     expect(codeOf(() => pool.add(tx(bob, 0), 4))).toBe('TX_NONCE_TOO_LOW');
     expect(pool.size).toBe(1);
+    expect(pool.queuedSize).toBe(0);
+  });
+
+  it('holds a transaction a little ahead until the gap fills, then hands it out in nonce order', () => {
+    const pool = new Mempool();
+    const a2 = tx(alice, 2);
+    pool.add(a2, 0);
+    pool.add(tx(alice, 3), 0);
+    expect(codeOf(() => pool.add(tx(alice, 2, [7]), 0))).toBe('TX_DUPLICATE');
+    expect(codeOf(() => pool.add(a2, 0))).toBe('TX_DUPLICATE');
+    expect(pool.size).toBe(0);
+    expect(pool.queuedSize).toBe(2);
+    expect(pool.get(a2.hash)).toEqual(a2.tx);
+    expect(pool.take(10, 1e9)).toEqual([]);
+    pool.add(tx(alice, 1), 0);
+    expect(pool.size).toBe(0);
+    pool.add(tx(alice, 0), 0);
+    expect(pool.take(10, 1e9).map((t) => t.nonce)).toEqual([0, 1, 2, 3]);
+    expect(pool.queuedSize).toBe(0);
+    expect(pool.nextNonce(alice.publicKey, 0)).toBe(4);
+  });
+
+  it('promotes a queued transaction when a block commits the nonces before it', () => {
+    const pool = new Mempool();
+    pool.add(tx(alice, 3), 0);
+    pool.add(tx(alice, 1), 0);
+    // Another node's block committed alice's nonces 0..2 (her 1 here is stale now).
+    pool.remove([]);
+    pool.committed(alice.publicKey, 3);
+    expect(pool.take(10, 1e9).map((t) => t.nonce)).toEqual([3]);
+    expect(pool.queuedSize).toBe(0);
+  });
+
+  it('bounds the queue, and a refused transaction drops its sender\'s queue too', () => {
+    const pool = new Mempool({ maxQueued: 2 });
+    pool.add(tx(alice, 5), 0);
+    pool.add(tx(alice, 6), 0);
+    expect(codeOf(() => pool.add(tx(bob, 5), 0))).toBe('MEMPOOL_FULL');
+    const a0 = tx(alice, 0);
+    pool.add(a0, 0);
+    pool.remove([], [a0.hash]);
+    expect(pool.queuedSize).toBe(0);
+    expect(pool.size).toBe(0);
   });
 
   it('is bounded in total and per sender', () => {
