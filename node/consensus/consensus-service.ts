@@ -58,6 +58,8 @@ export class ConsensusService {
   #running = false;
   #unsubscribe: (() => void) | undefined;
   #lastCommitAt = 0;
+  /** Messages the gossip validator parsed, so delivery does not parse (a proposal carries a whole block) again. */
+  #parsed = new WeakMap<Uint8Array, ConsensusMessage>();
 
   constructor(options: ConsensusServiceOptions) {
     this.#o = options;
@@ -85,15 +87,17 @@ export class ConsensusService {
     this.#lastCommitAt = this.#o.clock.now();
     const network = this.#o.network;
     if (network) {
-      network.setConsensusValidator((data, from) =>
-        checkConsensusMessage(data, from, {
+      network.setConsensusValidator((data, from) => {
+        const outcome = checkConsensusMessage(data, from, {
           chainId: this.#o.genesis.chainId,
           validators: this.#validatorKeys,
           admitted: (key) => key === this.#self || this.#o.admitted(key),
           height: this.#machine.snapshot.height,
           onAhead: (height, peer) => this.#o.onBehind(height - 1, peer),
-        }),
-      );
+        });
+        if (outcome.value) this.#parsed.set(data, outcome.value);
+        return outcome;
+      });
       this.#unsubscribe = network.onConsensus(({ data }) => this.#onGossip(data));
     }
     this.#feed({ type: 'start' });
@@ -125,7 +129,9 @@ export class ConsensusService {
 
   #onGossip(data: Uint8Array): void {
     // Already checked by the validator (shape, validator, admission, signature).
-    const m = JSON.parse(new TextDecoder().decode(data)) as ConsensusMessage;
+    const m = this.#parsed.get(data);
+    if (!m) return;
+    this.#parsed.delete(data);
     if (m.type === 'vote') this.#feed({ type: 'voteReceived', vote: m.vote });
     else this.#feed({ type: 'proposalReceived', proposal: m.proposal });
   }
