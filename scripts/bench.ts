@@ -1,25 +1,50 @@
 /**
- * `npm run bench -- --nodes 1 [--duration S] [--rate R]`
+ * `npm run bench -- --nodes N [--duration S] [--rate R]`
  *
- * Starts a fresh node, funds many senders with token.mint, then drives
- * token.transfer transactions over JSON-RPC (batched requests, several streams
- * at once) as fast as the node takes them or at R tx/s offered. Prints progress
- * to stderr and, last, one JSON line:
- *   {"nodes":1,"txPerSec":…,"p50Ms":…,"p99Ms":…,"verifyPerSec":…}
- * txPerSec counts transactions committed inside the measured window; latency is
- * from submission to the first observation of the block that holds them.
+ * --nodes 1 (the default) starts a fresh single node (`cloister dev`); --nodes N
+ * (N >= 2) a fresh N-node consortium with the real CLI (`cloister devnet
+ * --nodes N --fresh`, on free ports, in a temporary directory). Funds many
+ * senders with token.mint, then drives token.transfer transactions over
+ * JSON-RPC (batched requests, several streams at once) as fast as the chain
+ * takes them or at R tx/s offered. On a devnet the clients send to every node:
+ * sender k always sends to node k % N (a sender's nonces must reach one mempool
+ * in order). Prints progress to stderr and, last, one JSON line:
+ *   {"nodes":N,"txPerSec":…,"p50Ms":…,"p99Ms":…,"verifyPerSec":…}
+ * txPerSec counts transactions committed inside the measured window, on the
+ * first node's blocks (every node holds the same blocks); latency is from
+ * submission to the first observation, on the node the transaction was sent
+ * to, of the block that holds it.
+ *
+ * Other options:
+ *   --senders N     funded senders (512)
+ *   --streams N     concurrent client streams (4; on a devnet rounded up to a
+ *                   multiple of N, stream j sending to node j % N)
+ *   --batch N       transactions per JSON-RPC request
+ *   --poll-ms N     how often each watched node is asked for its head (3 ms;
+ *                   10 ms on a devnet, where one watcher per node polls)
+ *   --profile DIR   V8 CPU profiles: of the whole node process for one node; on
+ *                   a devnet of every thread of every node process for the load
+ *                   window only (pid-P-thread-T.cpuprofile, beside it .json
+ *                   with the thread's real CPU time)
+ *   --keep          keep the data directory (a devnet's node logs are in
+ *                   node-i/node.log)
+ *   --attestation   evidence verification rates instead of the chain
+ * BENCH_NODE_LOG_LEVEL sets the nodes' log level (warn).
  */
 import '../node/polyfills.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Ed25519Signer, generateEd25519KeyPair, signTx, type SignedTx } from '../consensus/index.js';
+import { Ed25519Signer, generateEd25519KeyPair, signTx } from '../consensus/index.js';
 import { readKeyFile } from '../node/keys/key-file.js';
 import { projectRoot } from '../node/util/project-root.js';
-import { rpcBatch, rpcCall } from './bench/rpc.js';
-import { spawnDevNode } from './bench/spawn-node.js';
 import { measureAttestationRates } from './bench/attestation-rate.js';
+import { startChain, type BenchChain } from './bench/chain.js';
+import { markProfileWindow } from './bench/cpu-profile.js';
+import { fundSenders } from './bench/fund.js';
+import { percentile, prepare, runLoad, type Stream } from './bench/load.js';
+import { rpcCall } from './bench/rpc.js';
 import { measureVerifyRate } from './bench/verify-rate.js';
 
 const { values } = parseArgs({
@@ -31,8 +56,12 @@ const { values } = parseArgs({
     /** Transactions per JSON-RPC request; default 250, or at a fixed --rate about 20 requests per second per stream. */
     batch: { type: 'string' },
     streams: { type: 'string', default: '4' },
-    /** Write V8 CPU profiles of the node (main thread and enclave worker) into this directory. */
+    /** How often each watched node is asked for its head; default 3 ms for one node, 10 ms per node on a devnet. */
+    'poll-ms': { type: 'string' },
+    /** Write V8 CPU profiles of the node processes (main thread, enclave and verifier threads) into this directory. */
     profile: { type: 'string' },
+    /** Keep the chain's data directory (node logs in node-i/node.log on a devnet). */
+    keep: { type: 'boolean', default: false },
     /** Instead of the chain: how many SEV-SNP reports and SGX quotes one core verifies per second. */
     attestation: { type: 'boolean', default: false },
   },
@@ -48,195 +77,117 @@ const nodes = Number(values.nodes);
 const durationS = Number(values.duration);
 const rate = Number(values.rate);
 const senderCount = Number(values.senders);
-const streamCount0 = Number(values.streams);
+// One watcher per node: polling four nodes every 3 ms would cost them (and the load generator) a noticeable share of the two cores.
+const pollMs = Number(values['poll-ms'] ?? (nodes === 1 ? 3 : 10));
+// Stream j sends to node j % nodes, and sender s goes to stream s % streams: a multiple of nodes keeps sender s on node s % nodes.
+const streamCount = Math.ceil(Number(values.streams) / nodes) * nodes;
 const batchSize =
-  values.batch !== undefined
-    ? Number(values.batch)
-    : Number(values.rate) > 0
-      ? Math.max(5, Math.min(250, Math.round(Number(values.rate) / (streamCount0 * 20))))
-      : 250;
-const streamCount = Number(values.streams);
-if (nodes !== 1) {
-  process.stderr.write('only --nodes 1 is supported so far (the multi-node devnet comes with the consortium issue)\n');
+  values.batch !== undefined ? Number(values.batch) : rate > 0 ? Math.max(5, Math.min(250, Math.round(rate / (streamCount * 20)))) : 250;
+if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) {
+  process.stderr.write('--nodes must be an integer from 1 to 16\n');
   process.exit(2);
 }
-if (!(durationS > 0) || !(rate >= 0) || !(senderCount > 0) || !(batchSize > 0) || !(streamCount > 0)) {
-  process.stderr.write('--duration, --senders, --batch and --streams must be positive, --rate >= 0\n');
+if (!(durationS > 0) || !(rate >= 0) || !(senderCount > 0) || !(batchSize > 0) || !(streamCount > 0) || !(pollMs >= 0)) {
+  process.stderr.write('--duration, --senders, --batch and --streams must be positive, --rate and --poll-ms >= 0\n');
   process.exit(2);
 }
 
 const log = (msg: string): void => {
   process.stderr.write(`[bench] ${msg}\n`);
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const submitted = new Map<string, number>();
-const latencies: number[] = [];
-const commitTimes: number[] = [];
-let rejected = 0;
-let firstRejection = '';
+async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
+  const urls = chain.urls;
+  const status = await rpcCall<{ chainId: string }>(urls[0]!, 'node_status');
+  const owner = new Ed25519Signer(readKeyFile(chain.memberKeyFile).privateKey);
+  const senders = Array.from({ length: senderCount }, () => new Ed25519Signer(generateEd25519KeyPair().privateKey));
+  const gasLimit = 200_000;
 
-async function watchCommits(url: string, fromHeight: number, until: () => boolean): Promise<void> {
-  let height = fromHeight;
-  while (!until()) {
-    const head = await rpcCall<number>(url, 'chain_blockNumber');
-    if (head > height) {
-      const calls = [];
-      for (let h = height + 1; h <= head; h++) calls.push({ method: 'chain_getBlockByNumber', params: [h, false] });
-      const replies = await rpcBatch(url, calls);
-      const now = performance.now();
-      for (const reply of replies) {
-        const block = reply.result as { transactions: string[] } | null;
-        for (const hash of block?.transactions ?? []) {
-          const sentAt = submitted.get(hash);
-          if (sentAt === undefined) continue;
-          submitted.delete(hash);
-          latencies.push(now - sentAt);
-          commitTimes.push(now);
-        }
-      }
-      height = head;
-    } else {
-      await sleep(3);
-    }
-  }
-}
+  log(`funding ${senderCount} senders`);
+  await fundSenders(urls, status.chainId, owner, senders, { amount: 1_000_000_000, gasLimit, batchSize });
 
-async function sendAll(url: string, txs: SignedTx[]): Promise<string[]> {
-  const hashes: string[] = [];
-  for (let i = 0; i < txs.length; i += batchSize) {
-    const replies = await rpcBatch(
-      url,
-      txs.slice(i, i + batchSize).map((tx) => ({ method: 'chain_sendTransaction', params: [tx] })),
+  const total = rate > 0 ? Math.ceil(rate * durationS) : Math.ceil(9000 * durationS);
+  log(`signing ${total} token.transfer transactions`);
+  const nonces = new Array<number>(senderCount).fill(0);
+  const streams: Stream[] = Array.from({ length: streamCount }, (_, j) => ({ node: j % nodes, txs: [] }));
+  for (let i = 0; i < total; i++) {
+    // Yield now and then so the HTTP client keeps its connections healthy.
+    if (i % 5000 === 4999) await new Promise((r) => setImmediate(r));
+    const s = i % senderCount;
+    const signer = senders[s]!;
+    const to = senders[(s + 1) % senderCount]!.publicKey;
+    const tx = signTx(
+      { chainId: status.chainId, from: signer.publicKey, nonce: nonces[s]!++, contract: 'token', method: 'transfer', args: [to, 1], gasLimit },
+      signer,
     );
-    for (const r of replies) {
-      if (r.error) throw new Error(`setup transaction refused: ${r.error.message}`);
-      hashes.push(r.result as string);
-    }
+    // A sender always goes to the same stream, so its nonces arrive in order at one node.
+    streams[s % streamCount]!.txs.push(prepare(tx));
   }
-  return hashes;
-}
 
-async function waitForReceipts(url: string, hashes: string[]): Promise<void> {
-  const last = hashes[hashes.length - 1]!;
-  for (;;) {
-    const [reply] = await rpcBatch(url, [{ method: 'chain_getTransactionReceipt', params: [last] }]);
-    if (reply?.result) return;
-    await sleep(20);
-  }
+  log(`load: ${streamCount} stream(s) over ${nodes} node(s), batches of ${batchSize}, ${rate > 0 ? `${rate} tx/s offered` : 'as fast as possible'}, ${durationS} s`);
+  const profileDir = values.profile && nodes > 1 ? resolve(values.profile) : undefined;
+  const result = await runLoad({
+    urls,
+    streams,
+    durationS,
+    rate,
+    batchSize,
+    pollMs,
+    log,
+    ...(profileDir ? { onWindow: (mark: 'start' | 'stop') => markProfileWindow(profileDir, mark) } : {}),
+  });
+  log(
+    `committed ${result.latencies.length} transactions, ${result.neverCommitted} never committed, ${result.rejected} refused` +
+      (result.firstRejection ? ` (first: ${result.firstRejection})` : ''),
+  );
+  process.stdout.write(
+    JSON.stringify({
+      nodes,
+      txPerSec: result.txPerSec,
+      p50Ms: percentile(result.latencies, 0.5),
+      p99Ms: percentile(result.latencies, 0.99),
+      verifyPerSec,
+    }) + '\n',
+  );
 }
 
 async function main(): Promise<void> {
   log('measuring ed25519 verification on one core');
   const verifyPerSec = measureVerifyRate(1000);
   const dataDir = mkdtempSync(join(tmpdir(), 'cloister-bench-'));
-  log(`starting a fresh node in ${dataDir}`);
-  const node = await spawnDevNode(
-    projectRoot(),
-    dataDir,
-    ['--fresh'],
-    values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [],
-  );
+  log(nodes === 1 ? `starting a fresh node in ${dataDir}` : `starting a fresh ${nodes}-node devnet in ${dataDir}`);
+  let chain: BenchChain | undefined;
+  const cleanUp = (): void => {
+    if (values.keep) log(`data directory kept: ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
+  };
+  // Ctrl-C: stop the chain (a devnet stops its nodes) rather than leave it running.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping`);
+    void (chain?.stop() ?? Promise.resolve()).finally(() => {
+      cleanUp();
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  if (values.profile) {
+    mkdirSync(values.profile, { recursive: true });
+    // Window marks left by an earlier run would start and stop the new profilers at once.
+    for (const mark of ['start', 'stop']) rmSync(join(values.profile, mark), { force: true });
+  }
   try {
-    const url = node.rpcUrl;
-    const status = await rpcCall<{ chainId: string }>(url, 'node_status');
-    const owner = new Ed25519Signer(readKeyFile(join(dataDir, 'member.json')).privateKey);
-    const senders = Array.from({ length: senderCount }, () => new Ed25519Signer(generateEd25519KeyPair().privateKey));
-    const gasLimit = 200_000;
-
-    log(`funding ${senderCount} senders`);
-    const mints = senders.map((s, i) =>
-      signTx(
-        { chainId: status.chainId, from: owner.publicKey, nonce: i, contract: 'token', method: 'mint', args: [s.publicKey, 1_000_000_000], gasLimit },
-        owner,
-      ),
-    );
-    // One sender may have at most 1,000 waiting transactions: fund in waves.
-    for (let i = 0; i < mints.length; i += 900) await waitForReceipts(url, await sendAll(url, mints.slice(i, i + 900)));
-
-    const total = rate > 0 ? Math.ceil(rate * durationS) : Math.ceil(9000 * durationS);
-    log(`signing ${total} token.transfer transactions`);
-    const nonces = new Array<number>(senderCount).fill(0);
-    const streams: SignedTx[][] = Array.from({ length: streamCount }, () => []);
-    for (let i = 0; i < total; i++) {
-      // Yield now and then so the HTTP client keeps its connections healthy.
-      if (i % 5000 === 4999) await new Promise((r) => setImmediate(r));
-      const s = i % senderCount;
-      const signer = senders[s]!;
-      const to = senders[(s + 1) % senderCount]!.publicKey;
-      const tx = signTx(
-        { chainId: status.chainId, from: signer.publicKey, nonce: nonces[s]!++, contract: 'token', method: 'transfer', args: [to, 1], gasLimit },
-        signer,
-      );
-      // A sender always goes to the same stream, so its nonces arrive in order.
-      streams[s % streamCount]!.push(tx);
+    chain = await startChain({ root: projectRoot(), nodes, dataDir, ...(values.profile ? { profileDir: resolve(values.profile) } : {}), log });
+    try {
+      await run(chain, verifyPerSec);
+    } catch (err) {
+      log(chain.failureReport());
+      throw err;
+    } finally {
+      await chain.stop();
     }
-
-    const startHeight = await rpcCall<number>(url, 'chain_blockNumber');
-    let loadDone = false;
-    let drained = false;
-    const watcher = watchCommits(url, startHeight, () => drained);
-    const t0 = performance.now();
-    const deadline = t0 + durationS * 1000;
-    const progress = setInterval(() => {
-      const elapsed = (performance.now() - t0) / 1000;
-      log(`t=${elapsed.toFixed(1)}s committed=${latencies.length} waiting=${submitted.size} rejected=${rejected}`);
-    }, 1000);
-
-    const perStreamRate = rate > 0 ? rate / streamCount : 0;
-    await Promise.all(
-      streams.map(async (txs) => {
-        let sent = 0;
-        for (let i = 0; i < txs.length; i += batchSize) {
-          if (performance.now() >= deadline) break;
-          if (perStreamRate > 0) {
-            const due = t0 + (sent / perStreamRate) * 1000;
-            const wait = due - performance.now();
-            if (wait > 0) await sleep(wait);
-          }
-          const batch = txs.slice(i, i + batchSize);
-          const sentAt = performance.now();
-          const replies = await rpcBatch(url, batch.map((tx) => ({ method: 'chain_sendTransaction', params: [tx] })));
-          for (const reply of replies) {
-            if (reply.error) {
-              rejected++;
-              firstRejection ||= reply.error.message;
-            } else {
-              submitted.set(reply.result as string, sentAt);
-            }
-          }
-          sent += batch.length;
-        }
-      }),
-    );
-    loadDone = true;
-    const drainDeadline = performance.now() + 30_000;
-    while (submitted.size > 0 && performance.now() < drainDeadline) await sleep(20);
-    drained = true;
-    await watcher;
-    clearInterval(progress);
-    void loadDone;
-
-    const windowEnd = Math.min(deadline, performance.now());
-    const inWindow = commitTimes.filter((t) => t <= windowEnd).length;
-    const sorted = [...latencies].sort((a, b) => a - b);
-    const pct = (p: number): number => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!) : 0);
-    log(`committed ${latencies.length} transactions, ${submitted.size} never committed, ${rejected} refused${firstRejection ? ` (first: ${firstRejection})` : ''}`);
-    process.stdout.write(
-      JSON.stringify({
-        nodes,
-        txPerSec: Math.round(inWindow / ((windowEnd - t0) / 1000)),
-        p50Ms: pct(0.5),
-        p99Ms: pct(0.99),
-        verifyPerSec,
-      }) + '\n',
-    );
-  } catch (err) {
-    log(`node exit code: ${node.process.exitCode}; its last log lines:\n${node.stderrTail()}`);
-    throw err;
   } finally {
-    await node.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    cleanUp();
   }
 }
 

@@ -1,0 +1,104 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PROFILE_DIR_ENV } from './cpu-profile.js';
+import { rpcCall } from './rpc.js';
+import { spawnDevnet } from './spawn-devnet.js';
+import { spawnDevNode } from './spawn-node.js';
+
+/** The chain under load: one `cloister dev` node or an N-node `cloister devnet`. */
+export interface BenchChain {
+  /** Node i's JSON-RPC URL at index i - 1. */
+  urls: string[];
+  /** The development member key, owner of the token contract. */
+  memberKeyFile: string;
+  /** What the nodes said last, for a failure report. */
+  failureReport(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartChainOptions {
+  root: string;
+  nodes: number;
+  dataDir: string;
+  /**
+   * Directory for V8 CPU profiles: of the whole node process (main thread and
+   * enclave worker) for one node; of every thread of every devnet process for
+   * the window the caller marks with markProfileWindow.
+   */
+  profileDir?: string;
+  log(msg: string): void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function startChain(o: StartChainOptions): Promise<BenchChain> {
+  const memberKeyFile = join(o.dataDir, 'member.json');
+  if (o.nodes === 1) {
+    const node = await spawnDevNode(o.root, o.dataDir, ['--fresh'], o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []);
+    return {
+      urls: [node.rpcUrl],
+      memberKeyFile,
+      failureReport: () => `node exit code: ${node.process.exitCode}; its last log lines:\n${node.stderrTail()}`,
+      stop: () => node.stop(),
+    };
+  }
+  const devnet = await spawnDevnet(o.root, {
+    nodes: o.nodes,
+    dataDir: o.dataDir,
+    logLevel: process.env.BENCH_NODE_LOG_LEVEL ?? 'warn',
+    // The devnet starts its nodes with its own environment, and --cpu-prof is not allowed in NODE_OPTIONS: preload a profiler.
+    ...(o.profileDir
+      ? {
+          env: {
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(o.root, 'dist/scripts/bench/cpu-profile.js')).href}`.trim(),
+            [PROFILE_DIR_ENV]: o.profileDir,
+          },
+        }
+      : {}),
+  });
+  const chain: BenchChain = {
+    urls: devnet.rpcUrls,
+    memberKeyFile,
+    failureReport: () =>
+      [
+        `devnet exit: ${devnet.process.exitCode ?? devnet.process.signalCode ?? 'running'}; its last lines:\n${devnet.outputTail()}`,
+        ...devnet.rpcUrls.map((_, k) => `node-${k + 1}/node.log (last lines):\n${devnet.nodeLogTail(k + 1)}`),
+      ].join('\n'),
+    stop: () => devnet.stop(),
+  };
+  o.log(`devnet up: ${devnet.rpcUrls.map((u, k) => `node-${k + 1} ${u} (pid ${devnet.pids[k]})`).join(', ')}`);
+  try {
+    await waitForConsortium(chain.urls, o.log);
+  } catch (err) {
+    o.log(chain.failureReport());
+    await devnet.stop();
+    throw err;
+  }
+  return chain;
+}
+
+interface Status {
+  height: number;
+  admittedPeers?: number;
+  syncing?: boolean;
+}
+
+/** Every node admitted every other and committed a block: consensus runs and gossip reaches everyone. */
+async function waitForConsortium(urls: string[], log: (msg: string) => void, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last: Status[] = [];
+  for (;;) {
+    let problem = '';
+    try {
+      last = await Promise.all(urls.map((url) => rpcCall<Status>(url, 'node_status')));
+      if (last.every((s) => s.admittedPeers === urls.length - 1 && s.height >= 1 && !s.syncing)) break;
+      problem = JSON.stringify(last.map((s) => ({ height: s.height, admitted: s.admittedPeers })));
+    } catch (err) {
+      // A node that just started may drop a connection; it counts as not ready yet.
+      problem = `${(err as Error).message}${(err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ''}`;
+    }
+    if (performance.now() > deadline) throw new Error(`the devnet did not form within ${timeoutMs} ms: ${problem}`);
+    await sleep(100);
+  }
+  log(`consortium formed: every node admitted ${urls.length - 1} peers, heights ${last.map((s) => s.height).join('/')}`);
+}

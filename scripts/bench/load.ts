@@ -1,0 +1,162 @@
+import { txHash, type SignedTx } from '../../consensus/index.js';
+import { rpcBatch, rpcCall } from './rpc.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A signed transaction with its hash, so it can be watched for before its node even answers. */
+export interface PreparedTx {
+  tx: SignedTx;
+  hash: string;
+}
+
+export function prepare(tx: SignedTx): PreparedTx {
+  return { tx, hash: txHash(tx) };
+}
+
+/** One client stream: sends its transactions in order, in batches, always to the same node. */
+export interface Stream {
+  /** Index into LoadOptions.urls. */
+  node: number;
+  txs: PreparedTx[];
+}
+
+export interface LoadOptions {
+  /** Node i's JSON-RPC URL. */
+  urls: string[];
+  streams: Stream[];
+  durationS: number;
+  /** Offered tx/s over all streams; 0 = as fast as the nodes take them. */
+  rate: number;
+  batchSize: number;
+  /** How often a watcher asks its node for a new head while there is none. */
+  pollMs: number;
+  log(msg: string): void;
+  /** Called when the load starts and when the sending stops (before the drain), e.g. to bracket CPU profiles. */
+  onWindow?(event: 'start' | 'stop'): void;
+}
+
+export interface LoadResult {
+  /** Transactions committed inside the measured window, per second (counted on node 0's blocks). */
+  txPerSec: number;
+  /** Every send-to-commit latency (ms), observed on the node the transaction was sent to, sorted. */
+  latencies: number[];
+  neverCommitted: number;
+  rejected: number;
+  firstRejection: string;
+}
+
+/**
+ * Drives the streams for durationS seconds (at `rate` tx/s if given), then waits
+ * up to 30 s for what was accepted to commit. A watcher per node polls its head
+ * and reads every new block: a transaction's latency runs from just before its
+ * batch was sent to the first observation of its block on the node it was sent
+ * to; node 0's watcher also timestamps every committed transaction for the
+ * throughput count (all nodes hold the same blocks).
+ */
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  /** Per node: hash → when it was sent there, until its block is seen there. */
+  const pending = o.urls.map(() => new Map<string, number>());
+  const latencies: number[] = [];
+  const commitTimes: number[] = [];
+  let rejected = 0;
+  let firstRejection = '';
+  let drained = false;
+  const waiting = (): number => pending.reduce((n, m) => n + m.size, 0);
+
+  const watch = async (node: number, fromHeight: number): Promise<void> => {
+    const url = o.urls[node]!;
+    const mine = pending[node]!;
+    let height = fromHeight;
+    while (!drained) {
+      const head = await rpcCall<number>(url, 'chain_blockNumber');
+      if (head <= height) {
+        await sleep(o.pollMs);
+        continue;
+      }
+      const calls = [];
+      for (let h = height + 1; h <= head; h++) calls.push({ method: 'chain_getBlockByNumber', params: [h, false] });
+      const replies = await rpcBatch(url, calls);
+      const now = performance.now();
+      for (const reply of replies) {
+        const block = reply.result as { transactions: string[] } | null;
+        for (const hash of block?.transactions ?? []) {
+          if (node === 0) commitTimes.push(now);
+          const sentAt = mine.get(hash);
+          if (sentAt === undefined) continue;
+          mine.delete(hash);
+          latencies.push(now - sentAt);
+        }
+      }
+      height = head;
+    }
+  };
+
+  const startHeights = await Promise.all(o.urls.map((url) => rpcCall<number>(url, 'chain_blockNumber')));
+  let watchError: unknown;
+  const watchers = o.urls.map((_, i) =>
+    watch(i, startHeights[i]!).catch((err: unknown) => {
+      watchError ??= err;
+    }),
+  );
+  o.onWindow?.('start');
+  const cpuAtStart = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + o.durationS * 1000;
+  const progress = setInterval(() => {
+    const elapsed = (performance.now() - t0) / 1000;
+    o.log(`t=${elapsed.toFixed(1)}s committed=${latencies.length} waiting=${waiting()} rejected=${rejected}`);
+  }, 1000);
+
+  const perStreamRate = o.rate > 0 ? o.rate / o.streams.length : 0;
+  try {
+    await Promise.all(
+      o.streams.map(async ({ node, txs }) => {
+        const url = o.urls[node]!;
+        const mine = pending[node]!;
+        for (let i = 0; i < txs.length; i += o.batchSize) {
+          if (performance.now() >= deadline) break;
+          if (perStreamRate > 0) {
+            const wait = t0 + (i / perStreamRate) * 1000 - performance.now();
+            if (wait > 0) await sleep(wait);
+          }
+          const batch = txs.slice(i, i + o.batchSize);
+          const sentAt = performance.now();
+          for (const { hash } of batch) mine.set(hash, sentAt);
+          const replies = await rpcBatch(url, batch.map(({ tx }) => ({ method: 'chain_sendTransaction', params: [tx] })));
+          replies.forEach((reply, k) => {
+            if (!reply.error) return;
+            rejected++;
+            firstRejection ||= reply.error.message;
+            mine.delete(batch[k]!.hash);
+          });
+        }
+      }),
+    );
+    o.onWindow?.('stop');
+    const cpu = process.cpuUsage(cpuAtStart);
+    const seconds = (performance.now() - t0) / 1000;
+    o.log(`load generator CPU while sending: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s in ${seconds.toFixed(1)} s`);
+    const drainDeadline = performance.now() + 30_000;
+    while (waiting() > 0 && performance.now() < drainDeadline && watchError === undefined) await sleep(20);
+  } finally {
+    drained = true;
+    clearInterval(progress);
+  }
+  await Promise.all(watchers);
+  if (watchError !== undefined) throw watchError;
+
+  const windowEnd = Math.min(deadline, performance.now());
+  const inWindow = commitTimes.filter((t) => t <= windowEnd).length;
+  return {
+    txPerSec: Math.round(inWindow / ((windowEnd - t0) / 1000)),
+    latencies: latencies.sort((a, b) => a - b),
+    neverCommitted: waiting(),
+    rejected,
+    firstRejection,
+  };
+}
+
+/** The p-th quantile (0..1) of sorted values, rounded; 0 for none. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!) : 0;
+}
