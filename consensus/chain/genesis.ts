@@ -74,7 +74,7 @@ export const DEFAULT_CONSENSUS_PARAMS: ConsensusParams = {
   maxTxBytes: 32 * 1024,
   maxGasLimit: 50_000_000,
   emptyBlockIntervalMs: 500,
-  timeoutProposeMs: 2000,
+  timeoutProposeMs: 3000,
   timeoutVoteMs: 500,
 };
 

@@ -77,8 +77,11 @@ port.on('message', (message: Envelope) => {
     const bytes = encodeMessage(response);
     port.postMessage({ id: message.id, kind: 'ecall-reply', bytes }, [bytes.buffer]);
   };
-  // Admission only adds to the verified set, so it runs beside the queue; every
-  // other ecall changes or reads chain state and waits its turn.
-  if (message.type === 'admitTxs') void run();
+  // Admission only adds to the verified set, so it runs beside the queue. Signing
+  // is quick and must not wait behind block execution (a late proposal or vote
+  // costs a round); it still runs between two ecalls, never inside one, and
+  // checks its own rules (last signed slot, blocks this enclave validated).
+  // Every other ecall changes or reads chain state and waits its turn.
+  if (message.type === 'admitTxs' || message.type === 'signVote' || message.type === 'signProposal') void run();
   else queue = queue.then(run);
 });

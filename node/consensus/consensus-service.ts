@@ -32,8 +32,12 @@ export interface ConsensusServiceOptions {
   onFatal(err: Error): void;
 }
 
-/** Without progress for this long, re-gossip our round's messages (peers may have missed them). */
-const STALL_GOSSIP_MS = 1000;
+/**
+ * Without progress for this long, re-gossip our round's messages (peers may
+ * have missed them). Not shorter: the proposal carries its whole block, and
+ * re-sending it often under load costs the CPU the round needs.
+ */
+const STALL_GOSSIP_MS = 2000;
 
 /**
  * Drives the pure Tendermint machine (consensus/bft): feeds it inputs from the

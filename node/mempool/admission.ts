@@ -57,7 +57,10 @@ export class TxAdmission {
     if (tx.nonce < expected) {
       throw new ChainError('TX_NONCE_TOO_LOW', `nonce ${tx.nonce} is already used; the sender's next nonce is ${expected}`, { expected });
     }
-    if (this.#queue.length + this.#inFlight >= (deps.maxQueued ?? 20_000)) {
+    if (deps.mempool.full) {
+      throw new ChainError('MEMPOOL_FULL', 'the mempool is full; retry later');
+    }
+    if (this.#queue.length + this.#inFlight >= (deps.maxQueued ?? 10_000)) {
       throw new ChainError('MEMPOOL_FULL', 'too many transactions are waiting for admission; retry later');
     }
     return new Promise<string>((resolve, reject) => {

@@ -12,7 +12,11 @@ export interface MempoolLimits {
   maxQueued: number;
 }
 
-export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = { maxTxs: 50_000, maxPerSender: 1_000, maxNonceAhead: 64, maxQueued: 5_000 };
+/**
+ * 20,000 is ten full blocks: beyond that a client waits longer in the pool than
+ * it would to retry, and taking in more only starves consensus of CPU.
+ */
+export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = { maxTxs: 20_000, maxPerSender: 1_000, maxNonceAhead: 64, maxQueued: 5_000 };
 
 interface Entry {
   tx: SignedTx;
@@ -43,6 +47,11 @@ export class Mempool {
   /** Ready transactions (the ones a block can take now). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** No room for another transaction (checked before the signature, which costs more). */
+  get full(): boolean {
+    return this.#entries.size + this.#future.size >= this.limits.maxTxs;
   }
 
   /** Transactions waiting for an earlier nonce of their sender. */

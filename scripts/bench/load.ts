@@ -59,6 +59,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const latencies: number[] = [];
   const commitTimes: number[] = [];
   let rejected = 0;
+  let retried = 0;
   let firstRejection = '';
   let drained = false;
   const waiting = (): number => pending.reduce((n, m) => n + m.size, 0);
@@ -104,7 +105,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const deadline = t0 + o.durationS * 1000;
   const progress = setInterval(() => {
     const elapsed = (performance.now() - t0) / 1000;
-    o.log(`t=${elapsed.toFixed(1)}s committed=${latencies.length} waiting=${waiting()} rejected=${rejected}`);
+    o.log(`t=${elapsed.toFixed(1)}s committed=${latencies.length} waiting=${waiting()} rejected=${rejected} resent=${retried}`);
   }, 1000);
 
   const perStreamRate = o.rate > 0 ? o.rate / o.streams.length : 0;
@@ -119,16 +120,32 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
             const wait = t0 + (i / perStreamRate) * 1000 - performance.now();
             if (wait > 0) await sleep(wait);
           }
-          const batch = txs.slice(i, i + o.batchSize);
+          let batch = txs.slice(i, i + o.batchSize);
           const sentAt = performance.now();
           for (const { hash } of batch) mine.set(hash, sentAt);
-          const replies = await rpcBatch(url, batch.map(({ tx }) => ({ method: 'chain_sendTransaction', params: [tx] })));
-          replies.forEach((reply, k) => {
-            if (!reply.error) return;
-            rejected++;
-            firstRejection ||= reply.error.message;
-            mine.delete(batch[k]!.hash);
-          });
+          // Like a real client: what a full mempool refused is sent again after a
+          // short pause (in order, so a sender's later nonces do not wait for a
+          // gap forever); anything else refused is counted and dropped.
+          for (let attempt = 0; batch.length > 0; attempt++) {
+            const replies = await rpcBatch(url, batch.map(({ tx }) => ({ method: 'chain_sendTransaction', params: [tx] })));
+            const retry: typeof batch = [];
+            replies.forEach((reply, k) => {
+              if (!reply.error) return;
+              const code = (reply.error.data as { code?: string } | undefined)?.code;
+              if (code === 'MEMPOOL_FULL' && performance.now() < deadline) {
+                retry.push(batch[k]!);
+                return;
+              }
+              rejected++;
+              firstRejection ||= reply.error.message;
+              mine.delete(batch[k]!.hash);
+            });
+            if (retry.length > 0) {
+              retried += retry.length;
+              await sleep(Math.min(200, 20 * 2 ** attempt));
+            }
+            batch = retry;
+          }
         }
       }),
     );
