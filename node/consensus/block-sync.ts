@@ -1,14 +1,9 @@
 import {
   ChainError,
-  headerHash,
-  isHexOfLength,
   quorumSize,
-  verifyCertificate,
-  type BlockHeader,
   type CommitCertificate,
   type Genesis,
   type ProposalBlock,
-  type SignedTx,
 } from '../../consensus/index.js';
 import type { ChainService } from '../chain/chain-service.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
@@ -16,6 +11,7 @@ import type { Logger } from '../log/logger.js';
 import type { NetworkService } from '../network/index.js';
 import { parseJsonBytes } from '../network/index.js';
 import type { ChainStore } from '../storage/chain-store.js';
+import { checkCertifiedBlock, type CertifiedBlock } from './certified-block.js';
 
 export interface BlockSyncOptions {
   genesis: Genesis;
@@ -32,11 +28,7 @@ export interface BlockSyncOptions {
 
 type SyncRequest = { type: 'status' } | { type: 'blocks'; from: number; count: number };
 
-interface SyncedBlock {
-  header: BlockHeader;
-  txs: SignedTx[];
-  certificate: CommitCertificate;
-}
+type SyncedBlock = CertifiedBlock;
 
 /** Most blocks per response, and roughly most bytes (the transport caps responses at 16 MiB). */
 const MAX_BLOCKS_PER_RESPONSE = 32;
@@ -163,7 +155,7 @@ export class BlockSync {
       const block = raw as Partial<SyncedBlock>;
       if (!block?.header || typeof block.header !== 'object') break;
       if (block.header.height <= chain.tip.height) continue; // consensus committed it meanwhile
-      const problem = this.#checkCertified(block);
+      const problem = checkCertifiedBlock(block, chain.tip, this.#o.genesis.chainId, this.#voteKeys, this.#quorum);
       if (problem) {
         log.warn('peer sent a block that does not verify', { peer, height: block.header.height, problem });
         return applied > 0;
@@ -185,30 +177,5 @@ export class BlockSync {
     }
     if (applied > 0) log.info('synced blocks', { peer, upTo: chain.tip.height, target });
     return applied > 0;
-  }
-
-  /** Null when the block is the next one and carries a valid commit certificate for exactly its header. */
-  #checkCertified(block: Partial<SyncedBlock>): string | null {
-    const { header, txs, certificate } = block;
-    const tip = this.#o.chain.tip;
-    if (!header || header.height !== tip.height + 1) return 'not the next height';
-    if (header.chainId !== this.#o.genesis.chainId) return 'another chain';
-    if (!Array.isArray(txs)) return 'no transaction list';
-    let hash: string;
-    try {
-      hash = headerHash(header);
-    } catch {
-      return 'malformed header';
-    }
-    if (header.parentHash !== headerHash(tip)) return 'does not extend our tip';
-    const c = certificate as Partial<CommitCertificate> | undefined;
-    if (!c || c.height !== header.height || c.blockHash !== hash || !Number.isSafeInteger(c.round) || !Array.isArray(c.signatures)) {
-      return 'no certificate for this header';
-    }
-    if (c.signatures.some((s) => typeof s !== 'object' || s === null || !isHexOfLength(s.validator, 32) || typeof s.signature !== 'string')) {
-      return 'malformed certificate';
-    }
-    if (!verifyCertificate(this.#o.genesis.chainId, c as CommitCertificate, this.#voteKeys, this.#quorum)) return 'certificate does not verify';
-    return null;
   }
 }

@@ -1,3 +1,4 @@
 export { ConsensusService, type ConsensusServiceOptions } from './consensus-service.js';
 export { BlockSync, type BlockSyncOptions } from './block-sync.js';
 export { checkConsensusMessage, encodeConsensusMessage, type ConsensusMessage } from './wire.js';
+export { checkCertifiedBlock, type CertifiedBlock } from './certified-block.js';
