@@ -28,6 +28,11 @@ export class FutureQueue {
     return this.#byHash.get(hash);
   }
 
+  /** The transaction that has waited longest (insertion order). */
+  oldest(): QueuedEntry | undefined {
+    return this.#byHash.values().next().value;
+  }
+
   count(sender: string): number {
     return this.#bySender.get(sender)?.size ?? 0;
   }

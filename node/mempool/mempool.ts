@@ -8,7 +8,7 @@ export interface MempoolLimits {
   maxPerSender: number;
   /** How far ahead of its sender's next nonce a transaction may wait for the gap to fill. */
   maxNonceAhead: number;
-  /** Most transactions waiting for a gap to fill, in total (they count towards maxTxs too). */
+  /** Most transactions waiting for a gap to fill, in total (they count towards maxTxs too); when full the oldest gives way. */
   maxQueued: number;
 }
 
@@ -103,9 +103,9 @@ export class Mempool {
       if (this.#future.hasNonce(tx.from, tx.nonce)) {
         throw new ChainError('TX_DUPLICATE', `another transaction with nonce ${tx.nonce} of this sender is already waiting`);
       }
-      if (this.#future.size >= maxQueued) {
-        throw new ChainError('MEMPOOL_FULL', `${maxQueued} transactions already wait for earlier nonces; retry later`);
-      }
+      // Full: the one that waited longest for its gap gives way (its sender may
+      // never fill it), so stuck transactions cannot hold the queue forever.
+      if (this.#future.size >= maxQueued) this.#future.delete(this.#future.oldest()!.hash);
       this.#future.add({ tx, hash, size });
       return;
     }
