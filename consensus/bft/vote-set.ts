@@ -1,5 +1,4 @@
 import type { VoteType } from '../chain/block.js';
-import { proposalBlockHash } from './proposer.js';
 import type { SignedProposal, SignedVote } from './types.js';
 
 const NIL = 'nil';

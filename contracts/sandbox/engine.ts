@@ -41,7 +41,6 @@ import { ContractError } from '../bundle/errors.js';
 /** SHA-256 of @jitl/quickjs-wasmfile-release-sync@0.32.0 dist/emscripten-module.wasm. */
 export const QUICKJS_WASM_SHA256 = '105c3bed22d457e43e3d1c3c1c6959fda62a8fe06f0fc8a985303c3a2be72232';
 
-const PAGE = 65536;
 
 // Minimal WebAssembly typings: the project compiles against lib ES2023 and
 // @types/node 20, neither of which declares the WebAssembly namespace.

@@ -285,7 +285,6 @@ export class ContractRuntime {
   ): CallOutcome {
     const { inst } = slot;
     const { layout } = this.engine;
-    const context = slot.context!;
     const image = slot.image!;
     slot.lastUse = ++this.clock;
     if (slot.dirty) {
