@@ -40,6 +40,13 @@ export interface ConsensusServiceOptions {
 const STALL_GOSSIP_MS = 2000;
 
 /**
+ * A proposal whose block time is further ahead of this node's clock than this
+ * gets no vote: block time is what contracts see as "now", and one proposer
+ * must not move it far into the future.
+ */
+const MAX_CLOCK_AHEAD_MS = 10_000;
+
+/**
  * Drives the pure Tendermint machine (consensus/bft): feeds it inputs from the
  * network, the enclave and timers, and carries out its actions. The machine
  * never waits; every action that needs I/O (the enclave builds, executes or
@@ -268,7 +275,9 @@ export class ConsensusService {
   async #validate(height: number, blockHash: string, block: ProposalBlock): Promise<void> {
     let valid = false;
     try {
-      if (this.#o.chain.tip.height + 1 === height) {
+      if (block.header.time > this.#o.clock.now() + MAX_CLOCK_AHEAD_MS) {
+        this.#o.log.warn('proposal from the future', { height, block: blockHash, time: block.header.time });
+      } else if (this.#o.chain.tip.height + 1 === height) {
         const result = await this.#o.enclave.executeBlock({ parent: this.#o.chain.tip, header: block.header, txs: block.txs });
         valid = result.blockHash === blockHash;
         if (valid) this.#executed.set(blockHash, { result, txs: block.txs });
