@@ -165,6 +165,7 @@ export class CloisterNode {
       ...(this.#network ? { network: this.#network } : {}),
       admitted: (key) => this.#admission?.isVoteKeyAdmitted(key) ?? false,
       onBehind: (height, peer) => this.#sync?.hint(height, peer),
+      fetchTxs: (peer, hashes) => this.#sync?.fetchTxs(peer, hashes) ?? Promise.resolve(hashes.map(() => null)),
       clock: this.#clock,
       log: this.#log.child({ component: 'consensus' }),
       onFatal: this.#onFatal,

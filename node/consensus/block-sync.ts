@@ -1,6 +1,8 @@
 import {
   ChainError,
+  isHexOfLength,
   quorumSize,
+  type SignedTx,
   type CommitCertificate,
   type Genesis,
   type ProposalBlock,
@@ -26,7 +28,7 @@ export interface BlockSyncOptions {
   log: Logger;
 }
 
-type SyncRequest = { type: 'status' } | { type: 'blocks'; from: number; count: number };
+type SyncRequest = { type: 'status' } | { type: 'blocks'; from: number; count: number } | { type: 'txs'; hashes: string[] };
 
 type SyncedBlock = CertifiedBlock;
 
@@ -99,6 +101,7 @@ export class BlockSync {
     const parsed = parseJsonBytes(request);
     const req = (parsed.ok ? parsed.value : null) as Partial<SyncRequest> | null;
     if (req?.type === 'status') return encode({ height: this.#o.chain.blockNumber() });
+    if (req?.type === 'txs') return this.#serveTxs(req.hashes);
     if (req?.type !== 'blocks' || !Number.isSafeInteger(req.from) || !Number.isSafeInteger(req.count) || req.from! < 1 || req.count! < 1) {
       return encode({ error: 'BAD_REQUEST' });
     }
@@ -114,6 +117,29 @@ export class BlockSync {
       bytes += JSON.stringify(txs).length + 2048;
     }
     return encode({ blocks });
+  }
+
+  /** Transactions by hash, from the mempool or the committed chain (a peer rebuilding a compact proposal). */
+  async #serveTxs(hashes: unknown): Promise<Uint8Array> {
+    const max = this.#o.genesis.consensus.maxBlockTxs;
+    if (!Array.isArray(hashes) || hashes.length > max || !hashes.every((h) => isHexOfLength(h, 32))) return encode({ error: 'BAD_REQUEST' });
+    const mempool = this.#o.chain.mempool;
+    const txs: (SignedTx | null)[] = hashes.map((h: string) => mempool.get(h) ?? null);
+    const absent = hashes.filter((_: string, i: number) => txs[i] === null);
+    if (absent.length > 0) {
+      const stored = await this.#o.store.getTxs(absent);
+      let k = 0;
+      for (let i = 0; i < txs.length; i++) if (txs[i] === null) txs[i] = stored[k++]?.tx ?? null;
+    }
+    return encode({ txs });
+  }
+
+  /** Asks an admitted peer for transactions by hash; null where it has none. The caller checks each hash. */
+  async fetchTxs(peer: string, hashes: string[]): Promise<(SignedTx | null)[]> {
+    if (!this.#o.admittedPeer(peer)) return hashes.map(() => null);
+    const reply = parseJsonBytes(await this.#o.network.request(peer, encode({ type: 'txs', hashes } satisfies SyncRequest)));
+    const txs = reply.ok ? (reply.value as { txs?: unknown }).txs : undefined;
+    return Array.isArray(txs) ? hashes.map((_, i) => (typeof txs[i] === 'object' && txs[i] !== null ? (txs[i] as SignedTx) : null)) : hashes.map(() => null);
   }
 
   async #run(): Promise<void> {

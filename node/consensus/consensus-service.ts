@@ -2,6 +2,8 @@ import {
   ChainError,
   TendermintMachine,
   headerHash,
+  txHash,
+  txRootOf,
   type BftAction,
   type BftInput,
   type CommitCertificate,
@@ -15,7 +17,7 @@ import type { Clock } from '../chain/clock.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import type { NetworkService } from '../network/index.js';
-import { checkConsensusMessage, encodeConsensusMessage, type ConsensusMessage } from './wire.js';
+import { checkConsensusMessage, compactProposal, encodeConsensusMessage, type CompactProposal, type ConsensusMessage } from './wire.js';
 
 export interface ConsensusServiceOptions {
   genesis: Genesis;
@@ -27,6 +29,8 @@ export interface ConsensusServiceOptions {
   admitted(voteKey: string): boolean;
   /** A validly signed message showed a peer ahead of us: fetch the blocks we miss. */
   onBehind(height: number, fromPeer: string): void;
+  /** Asks a peer for transactions by hash (a proposal named some this node does not hold); null where it has none. */
+  fetchTxs?(peer: string, hashes: string[]): Promise<(SignedTx | null)[]>;
   clock: Clock;
   log: Logger;
   onFatal(err: Error): void;
@@ -60,6 +64,7 @@ export class ConsensusService {
   readonly #o: ConsensusServiceOptions;
   readonly #machine: TendermintMachine;
   readonly #self: string;
+  readonly #selfNodeId: string;
   readonly #validatorKeys: Set<string>;
   /** What this node's enclave built or re-executed, by block hash (current height only). */
   #executed = new Map<string, { result: BlockResult; txs: SignedTx[] }>();
@@ -69,13 +74,16 @@ export class ConsensusService {
   #running = false;
   #unsubscribe: (() => void) | undefined;
   #lastCommitAt = 0;
-  /** Messages the gossip validator parsed, so delivery does not parse (a proposal carries a whole block) again. */
+  /** Messages the gossip validator parsed, so delivery does not parse them again. */
   #parsed = new WeakMap<Uint8Array, ConsensusMessage>();
+  /** Transaction hashes of recent blocks (built, validated or received), for gossiping their proposals compactly. */
+  #txHashesOf = new Map<string, string[]>();
 
   constructor(options: ConsensusServiceOptions) {
     this.#o = options;
     const { genesis, chain } = options;
     this.#self = chain.identity.publicKeys.vote!;
+    this.#selfNodeId = genesis.validators.find((v) => v.voteKey === this.#self)?.nodeId ?? '';
     const validators = genesis.validators.map((v) => v.voteKey);
     this.#validatorKeys = new Set(validators);
     const { timeoutProposeMs: propose, timeoutVoteMs: vote } = genesis.consensus;
@@ -104,12 +112,13 @@ export class ConsensusService {
           validators: this.#validatorKeys,
           admitted: (key) => key === this.#self || this.#o.admitted(key),
           height: this.#machine.snapshot.height,
+          maxBlockTxs: this.#o.genesis.consensus.maxBlockTxs,
           onAhead: (height, peer) => this.#o.onBehind(height - 1, peer),
         });
         if (outcome.value) this.#parsed.set(data, outcome.value);
         return outcome;
       });
-      this.#unsubscribe = network.onConsensus(({ data }) => this.#onGossip(data));
+      this.#unsubscribe = network.onConsensus(({ data, from }) => this.#onGossip(data, from));
     }
     this.#feed({ type: 'start' });
     this.#armStallGossip();
@@ -138,13 +147,68 @@ export class ConsensusService {
     this.#feed({ type: 'blockCommittedBySync', block, certificate });
   }
 
-  #onGossip(data: Uint8Array): void {
+  #onGossip(data: Uint8Array, from: string): void {
     // Already checked by the validator (shape, validator, admission, signature).
     const m = this.#parsed.get(data);
     if (!m) return;
     this.#parsed.delete(data);
     if (m.type === 'vote') this.#feed({ type: 'voteReceived', vote: m.vote });
-    else this.#feed({ type: 'proposalReceived', proposal: m.proposal });
+    else void this.#receiveProposal(m.proposal, from);
+  }
+
+  /**
+   * Rebuilds a compact proposal's block from the mempool, fetching the
+   * transactions this node lacks from the peer that relayed it (it had them,
+   * or it could not have validated the proposal), then hands it to consensus.
+   */
+  async #receiveProposal(cp: CompactProposal, from: string): Promise<void> {
+    const { header, txHashes } = cp.proposal.block;
+    // The signature covers the header; a hash list its txRoot does not commit to can never be valid.
+    if (txRootOf(txHashes) !== header.txRoot) {
+      this.#o.log.warn('proposal whose transaction list does not match its header', { peer: from, height: cp.proposal.height });
+      return;
+    }
+    const mempool = this.#o.chain.mempool;
+    const txs: (SignedTx | undefined)[] = txHashes.map((h) => mempool.get(h));
+    const missing = txHashes.filter((_, i) => txs[i] === undefined);
+    if (missing.length > 0) {
+      // The relaying peer may have forwarded the proposal without holding every
+      // transaction itself: then ask the proposer's node, then the others.
+      const proposerNode = this.#o.genesis.validators.find((v) => v.voteKey === cp.proposer)?.nodeId;
+      const others = this.#o.genesis.validators.map((v) => v.nodeId).filter((id) => id !== this.#selfNodeId);
+      const peers = [...new Set([from, ...(proposerNode ? [proposerNode] : []), ...others])].filter((id) => id !== this.#selfNodeId);
+      for (const peer of peers) {
+        const lacking = txHashes.filter((_, i) => txs[i] === undefined);
+        if (lacking.length === 0) break;
+        let fetched: (SignedTx | null)[] = [];
+        try {
+          fetched = (await this.#o.fetchTxs?.(peer, lacking)) ?? [];
+        } catch (err) {
+          this.#o.log.debug('could not fetch a proposal\'s transactions', { peer, missing: lacking.length, error: (err as Error).message });
+        }
+        const found = new Map<string, SignedTx>();
+        fetched.forEach((tx, i) => {
+          if (tx && i < lacking.length && safeTxHash(tx) === lacking[i]) found.set(lacking[i]!, tx);
+        });
+        for (let i = 0; i < txs.length; i++) txs[i] ??= found.get(txHashes[i]!);
+      }
+      if (txs.some((tx) => tx === undefined)) {
+        this.#o.log.debug('proposal transactions unavailable', { peer: from, height: cp.proposal.height, missing: txs.filter((tx) => !tx).length });
+        return;
+      }
+    }
+    this.#rememberHashes(headerHash(header), txHashes);
+    const { block: _compact, ...rest } = cp.proposal;
+    this.#feed({
+      type: 'proposalReceived',
+      proposal: { proposal: { ...rest, block: { header, txs: txs as SignedTx[] } }, proposer: cp.proposer, signature: cp.signature },
+    });
+  }
+
+  #rememberHashes(blockHash: string, txHashes: string[]): void {
+    this.#txHashesOf.set(blockHash, txHashes);
+    // A few heights' worth of proposals (several per round at most) is plenty for re-gossip.
+    while (this.#txHashesOf.size > 64) this.#txHashesOf.delete(this.#txHashesOf.keys().next().value!);
   }
 
   #feed(input: BftInput): void {
@@ -175,9 +239,12 @@ export class ConsensusService {
           );
         break;
       }
-      case 'broadcastProposal':
-        this.#publish({ type: 'proposal', chainId: this.#o.genesis.chainId, seq: this.#seq++, proposal: action.proposal });
+      case 'broadcastProposal': {
+        const { block } = action.proposal.proposal;
+        const hashes = this.#txHashesOf.get(headerHash(block.header)) ?? block.txs.map(txHash);
+        this.#publish({ type: 'proposal', chainId: this.#o.genesis.chainId, seq: this.#seq++, proposal: compactProposal(action.proposal, hashes) });
         break;
+      }
       case 'validateProposal':
         void this.#validate(action.height, action.blockHash, action.block);
         break;
@@ -268,6 +335,7 @@ export class ConsensusService {
     }
     if (result.header.height !== height) return;
     this.#executed.set(result.blockHash, { result, txs: blockTxs });
+    this.#rememberHashes(result.blockHash, result.txHashes);
     this.#feed({ type: 'proposalBuilt', height, round, block: { header: result.header, txs: blockTxs } });
   }
 
@@ -328,5 +396,14 @@ export class ConsensusService {
       this.#feed({ type: 'gossipTick' });
       this.#armStallGossip();
     }, STALL_GOSSIP_MS);
+  }
+}
+
+/** A transaction's hash, or null when it cannot be encoded (a peer sent junk). */
+function safeTxHash(tx: SignedTx): string | null {
+  try {
+    return txHash(tx);
+  } catch {
+    return null;
   }
 }

@@ -3,6 +3,8 @@ import {
   proposalMessage,
   verifyEd25519,
   voteMessage,
+  type BlockHeader,
+  type Proposal,
   type SignedProposal,
   type SignedVote,
   type Vote,
@@ -10,13 +12,31 @@ import {
 import { parseJsonBytes, type ValidationOutcome } from '../network/index.js';
 
 /**
+ * A proposal as gossiped: its block's transactions by hash only. Peers have
+ * them from transaction gossip (and fetch the few they miss), so a block's
+ * transactions do not cross the network a second time. The proposer's
+ * signature covers the header, whose txRoot commits to these hashes.
+ */
+export interface CompactProposal {
+  proposal: Omit<Proposal, 'block'> & { block: { header: BlockHeader; txHashes: string[] } };
+  proposer: string;
+  signature: string;
+}
+
+/**
  * Consensus gossip messages. `seq` makes each publish distinct: gossipsub ids
  * messages by content, so re-gossiping a vote a peer missed would otherwise be
  * dropped as already seen.
  */
 export type ConsensusMessage =
-  | { type: 'proposal'; chainId: string; seq: number; proposal: SignedProposal }
+  | { type: 'proposal'; chainId: string; seq: number; proposal: CompactProposal }
   | { type: 'vote'; chainId: string; seq: number; vote: SignedVote };
+
+/** A full proposal in its compact form; `txHashes` are the hashes of `sp.proposal.block.txs`, in order. */
+export function compactProposal(sp: SignedProposal, txHashes: string[]): CompactProposal {
+  const { block, ...rest } = sp.proposal;
+  return { proposal: { ...rest, block: { header: block.header, txHashes } }, proposer: sp.proposer, signature: sp.signature };
+}
 
 const encoder = new TextEncoder();
 
@@ -32,6 +52,8 @@ export interface ConsensusCheckContext {
   admitted(voteKey: string): boolean;
   /** The height consensus decides now. */
   height: number;
+  /** Most transactions a block holds (a longer hash list is malformed). */
+  maxBlockTxs?: number;
   /** A validated message for a later height than we can use: a sync hint. */
   onAhead?(height: number, fromPeer: string): void;
 }
@@ -71,19 +93,24 @@ export function checkConsensusMessage(data: Uint8Array, from: string, ctx: Conse
     const clean: Vote = { chainId: v.chainId, type: v.type, height: v.height!, round: v.round!, blockHash: v.blockHash! };
     message = () => voteMessage(clean);
   } else if (m.type === 'proposal') {
-    const sp = m.proposal as Partial<SignedProposal> | undefined;
+    const sp = m.proposal as Partial<CompactProposal> | undefined;
     const p = sp?.proposal;
     if (!sp || !p || typeof sp.proposer !== 'string' || typeof sp.signature !== 'string') return { verdict: 'reject', reason: 'bad_proposal' };
     if (p.chainId !== ctx.chainId || !Number.isSafeInteger(p.height) || !Number.isSafeInteger(p.round) || !Number.isSafeInteger(p.polRound)) {
       return { verdict: 'reject', reason: 'bad_proposal' };
     }
-    if (typeof p.block !== 'object' || p.block === null || typeof p.block.header !== 'object' || !Array.isArray(p.block.txs)) {
+    const block = p.block as Partial<CompactProposal['proposal']['block']> | undefined;
+    if (typeof block !== 'object' || block === null || typeof block.header !== 'object' || block.header === null || !Array.isArray(block.txHashes)) {
+      return { verdict: 'reject', reason: 'bad_proposal' };
+    }
+    if (block.txHashes.length > (ctx.maxBlockTxs ?? Infinity) || !block.txHashes.every((h) => isHexOfLength(h, 32))) {
       return { verdict: 'reject', reason: 'bad_proposal' };
     }
     signer = sp.proposer;
     height = p.height;
     signature = sp.signature;
-    message = () => proposalMessage(p);
+    // The signed message needs only the header (its hash): the transactions are not part of it.
+    message = () => proposalMessage({ ...p, block: { header: block.header!, txs: [] } } as Proposal);
   } else {
     return { verdict: 'reject', reason: 'unknown_type' };
   }

@@ -6,6 +6,11 @@ import {
   generateEd25519KeyPair,
   headerHash,
   proposalMessage,
+  signTx,
+  checkTxStateless,
+  txHash,
+  txRootOf,
+  type SignedTx,
   type BlockHeader,
   type Genesis,
   type Proposal,
@@ -17,7 +22,7 @@ import type { EnclaveHost } from '../../../../node/enclave/enclave-host.js';
 import { silentLogger } from '../../../../node/log/logger.js';
 import { Mempool } from '../../../../node/mempool/mempool.js';
 import type { NetworkService } from '../../../../node/network/index.js';
-import { encodeConsensusMessage } from '../../../../node/consensus/wire.js';
+import { compactProposal, encodeConsensusMessage } from '../../../../node/consensus/wire.js';
 
 const CHAIN = 'driver-test';
 const NOW = 1_800_000_000_000;
@@ -38,15 +43,15 @@ const tip: BlockHeader = {
 };
 
 /** A driver for validator 0 (proposer of height 1 round 0 is validator 1) over fakes that record what it asks. */
-function harness() {
-  const executed: BlockHeader[] = [];
+function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedTx | null)[]>) {
+  const executed: { header: BlockHeader; txs: SignedTx[] }[] = [];
   const votes: Vote[] = [];
   let validator: ((data: Uint8Array, from: string) => unknown) | undefined;
   let handler: ((e: { data: Uint8Array; from: string }) => void) | undefined;
   const chain = { tip, mempool: new Mempool(), identity: { publicKeys: { vote: signers[0]!.publicKey } } } as unknown as ChainService;
   const enclave = {
-    executeBlock: async (req: { header: BlockHeader }) => {
-      executed.push(req.header);
+    executeBlock: async (req: { header: BlockHeader; txs: SignedTx[] }) => {
+      executed.push(req);
       return { header: req.header, blockHash: headerHash(req.header), included: [], txHashes: [], receipts: [], writeSet: [], excluded: [] };
     },
     signVote: async (vote: Vote) => {
@@ -66,6 +71,7 @@ function harness() {
     genesis, chain, enclave, network,
     admitted: () => true,
     onBehind: () => {},
+    ...(fetchTxs ? { fetchTxs } : {}),
     clock: { now: () => NOW },
     log: silentLogger,
     onFatal: (err) => {
@@ -73,16 +79,14 @@ function harness() {
     },
   });
   service.start();
-  const deliver = (proposal: Proposal): void => {
-    const data = encodeConsensusMessage({
-      type: 'proposal', chainId: CHAIN, seq: 1,
-      proposal: { proposal, proposer: signers[1]!.publicKey, signature: signers[1]!.sign(proposalMessage(proposal)) },
-    });
-    const outcome = validator!(data, 'node-1') as { verdict: string };
+  const deliver = (proposal: Proposal, from = 'node-1'): void => {
+    const signed = { proposal, proposer: signers[1]!.publicKey, signature: signers[1]!.sign(proposalMessage(proposal)) };
+    const data = encodeConsensusMessage({ type: 'proposal', chainId: CHAIN, seq: 1, proposal: compactProposal(signed, proposal.block.txs.map(txHash)) });
+    const outcome = validator!(data, from) as { verdict: string };
     expect(outcome.verdict).toBe('accept');
-    handler!({ data, from: 'node-1' });
+    handler!({ data, from });
   };
-  return { service, executed, votes, deliver };
+  return { service, executed, votes, deliver, mempool: chain.mempool };
 }
 
 const running: ConsensusService[] = [];
@@ -95,10 +99,14 @@ async function until(cond: () => boolean): Promise<void> {
   expect(cond()).toBe(true);
 }
 
-function proposalAt(time: number): Proposal {
-  const header: BlockHeader = { ...tip, height: 1, parentHash: headerHash(tip), time, proposer: signers[1]!.publicKey };
-  return { chainId: CHAIN, height: 1, round: 0, polRound: -1, block: { header, txs: [] } };
+function proposalAt(time: number, txs: SignedTx[] = []): Proposal {
+  const header: BlockHeader = { ...tip, height: 1, parentHash: headerHash(tip), time, proposer: signers[1]!.publicKey, txRoot: txRootOf(txs.map(txHash)) };
+  return { chainId: CHAIN, height: 1, round: 0, polRound: -1, block: { header, txs } };
 }
+
+const user = new Ed25519Signer(generateEd25519KeyPair().privateKey);
+const userTx = (nonce: number): SignedTx =>
+  signTx({ chainId: CHAIN, from: user.publicKey, nonce, contract: 'counter', method: 'increment', args: [], gasLimit: 1000 }, user);
 
 describe('the consensus driver', () => {
   it('re-executes a proposal in its enclave and prevotes for the block when the roots match', async () => {
@@ -109,6 +117,50 @@ describe('the consensus driver', () => {
     await until(() => h.votes.length > 0);
     expect(h.executed).toHaveLength(1);
     expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash: headerHash(proposal.block.header) });
+  });
+
+  it('rebuilds a proposal gossiped by hash from its mempool, fetching the transactions it lacks from the relaying peer', async () => {
+    const asked: [string, string[]][] = [];
+    const [held, lacked] = [userTx(0), userTx(1)];
+    const h = harness(async (peer, hashes) => {
+      asked.push([peer, hashes]);
+      return hashes.map((hash) => (hash === txHash(lacked) ? lacked : null));
+    });
+    running.push(h.service);
+    h.mempool.add(checkTxStateless(held, CHAIN), 0);
+    h.deliver(proposalAt(NOW, [held, lacked]));
+    await until(() => h.votes.length > 0);
+    expect(asked).toEqual([['node-1', [txHash(lacked)]]]);
+    expect(h.executed[0]!.txs).toEqual([held, lacked]);
+    expect(h.votes[0]!.blockHash).not.toBeNull();
+  });
+
+  it('asks the proposer\'s node when the relaying peer lacks a transaction too', async () => {
+    const asked: string[] = [];
+    const tx = userTx(0);
+    const h = harness(async (peer, hashes) => {
+      asked.push(peer);
+      return hashes.map(() => (peer === 'node-1' ? tx : null));
+    });
+    running.push(h.service);
+    h.deliver(proposalAt(NOW, [tx]), 'node-3');
+    await until(() => h.votes.length > 0);
+    expect(asked).toEqual(['node-3', 'node-1']);
+    expect(h.executed[0]!.txs).toEqual([tx]);
+  });
+
+  it('drops a proposal when a fetched transaction is not the one its hash names', async () => {
+    let fetched = false;
+    const h = harness(async (_peer, hashes) => {
+      fetched = true;
+      return hashes.map(() => userTx(7));
+    });
+    running.push(h.service);
+    h.deliver(proposalAt(NOW, [userTx(0)]));
+    await until(() => fetched);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(h.executed).toHaveLength(0);
+    expect(h.votes).toHaveLength(0);
   });
 
   it('does not execute or vote for a proposal whose time is far ahead of its clock: it prevotes nil', async () => {

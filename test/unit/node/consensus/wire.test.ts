@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Ed25519Signer, generateEd25519KeyPair, voteMessage, type SignedVote, type Vote } from '../../../../consensus/index.js';
-import { checkConsensusMessage, encodeConsensusMessage, type ConsensusCheckContext } from '../../../../node/consensus/wire.js';
+import { Ed25519Signer, generateEd25519KeyPair, proposalMessage, voteMessage, type SignedVote, type Vote } from '../../../../consensus/index.js';
+import { checkConsensusMessage, compactProposal, encodeConsensusMessage, type ConsensusCheckContext } from '../../../../node/consensus/wire.js';
 
 const CHAIN = 'wire-test';
 const keys = [generateEd25519KeyPair(), generateEd25519KeyPair()];
@@ -59,6 +59,23 @@ describe('consensus message checks at the network edge', () => {
     expect(checkConsensusMessage(old, 'peer', ctx())).toMatchObject({ verdict: 'ignore', reason: 'old_height' });
     const unadmitted = encodeConsensusMessage({ type: 'vote', chainId: CHAIN, seq: 1, vote: signedVote(signers[1]!) });
     expect(checkConsensusMessage(unadmitted, 'peer', ctx())).toMatchObject({ verdict: 'ignore', reason: 'signer_not_admitted' });
+  });
+
+  it('checks a compact proposal: signed header, a bounded list of 32-byte hashes', () => {
+    const header = {
+      chainId: CHAIN, height: 5, parentHash: 'aa'.repeat(32), time: 1, proposer: signers[0]!.publicKey,
+      txRoot: 'bb'.repeat(32), receiptsRoot: 'cc'.repeat(32), stateRoot: 'dd'.repeat(32), validatorSetHash: 'ee'.repeat(32), policyHash: 'ff'.repeat(32),
+    };
+    const proposal = { chainId: CHAIN, height: 5, round: 0, polRound: -1, block: { header, txs: [] } };
+    const signed = { proposal, proposer: signers[0]!.publicKey, signature: signers[0]!.sign(proposalMessage(proposal)) };
+    const send = (hashes: string[]) =>
+      checkConsensusMessage(encodeConsensusMessage({ type: 'proposal', chainId: CHAIN, seq: 1, proposal: compactProposal(signed, hashes) }), 'p', ctx({ maxBlockTxs: 2 }));
+    expect(send(['01'.repeat(32)])).toMatchObject({ verdict: 'accept' });
+    expect(send(['01'.repeat(32), '02'.repeat(32), '03'.repeat(32)])).toMatchObject({ verdict: 'reject', reason: 'bad_proposal' });
+    expect(send(['not-a-hash'])).toMatchObject({ verdict: 'reject', reason: 'bad_proposal' });
+    const forged = { ...signed, proposal: { ...proposal, block: { header: { ...header, stateRoot: '00'.repeat(32) }, txs: [] } } };
+    const data = encodeConsensusMessage({ type: 'proposal', chainId: CHAIN, seq: 1, proposal: compactProposal(forged, []) });
+    expect(checkConsensusMessage(data, 'p', ctx())).toMatchObject({ verdict: 'reject', reason: 'bad_signature' });
   });
 
   it('reports a validly signed message from far ahead as a sync hint, and still relays it', () => {
