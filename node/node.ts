@@ -10,6 +10,7 @@ import type { Logger } from './log/logger.js';
 import { NetworkService, loadOrCreateNodeKey, peerIdOf } from './network/index.js';
 import { JsonRpcServer, chainMethods, networkMethods, type NodeView } from './rpc/index.js';
 import { ChainStore } from './storage/chain-store.js';
+import type { PrivateKey } from '@libp2p/interface';
 import type { Genesis, SignedTx } from '../consensus/index.js';
 
 export interface CloisterNodeOptions {
@@ -89,10 +90,10 @@ export class CloisterNode {
     if (this.#state !== 'idle') throw new Error(`node is ${this.#state}`);
     this.#state = 'running';
     try {
-      await this.#checkNodeKey();
+      const nodeKey = await this.#loadNodeKey();
       await this.#store.open();
       await this.chain.start();
-      if (this.config.p2p) await this.#startNetwork(this.config.p2p);
+      if (this.config.p2p) await this.#startNetwork(this.config.p2p, nodeKey);
       this.#startConsensus();
       await this.#rpc.start();
     } catch (err) {
@@ -103,21 +104,22 @@ export class CloisterNode {
     this.#log.info('JSON-RPC listening', { url: this.#rpc.url });
   }
 
-  /** The config's node id must be this data directory's network key: it is what peers authenticate. */
-  async #checkNodeKey(): Promise<void> {
+  /** The data directory's network key; the config's node id must be its peer id, since that is what peers authenticate. */
+  async #loadNodeKey(): Promise<PrivateKey> {
     const key = await loadOrCreateNodeKey(nodePaths(this.config.dataDir).nodeKey);
     const id = peerIdOf(key);
     if (id !== this.config.nodeId) {
       throw new Error(`the config's nodeId ${this.config.nodeId} is not this data directory's node key (${id})`);
     }
+    return key;
   }
 
-  async #startNetwork(p2p: NonNullable<NodeConfig['p2p']>): Promise<void> {
+  async #startNetwork(p2p: NonNullable<NodeConfig['p2p']>, privateKey: PrivateKey): Promise<void> {
     const genesis = this.#genesis;
     const log = this.#log.child({ component: 'network' });
     const network = new NetworkService({
       chainId: genesis.chainId,
-      privateKey: await loadOrCreateNodeKey(nodePaths(this.config.dataDir).nodeKey),
+      privateKey,
       listen: p2p.listen,
       peers: p2p.peers,
       allowedPeerIds: genesis.validators.map((v) => v.nodeId),

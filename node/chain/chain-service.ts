@@ -163,10 +163,6 @@ export class ChainService implements ChainApi {
     return this.#identity;
   }
 
-  get genesis(): Genesis {
-    return this.#o.genesis;
-  }
-
   /**
    * Commits a block this node's enclave executed (built or re-executed) with
    * its commit certificate. The tip moves at once, so the next block builds on

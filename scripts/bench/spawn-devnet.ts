@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { findFreePortRange } from './free-ports.js';
 
 export interface SpawnedDevnet {
   /** The `cloister devnet` supervisor process. */
@@ -34,37 +34,6 @@ export interface SpawnDevnetOptions {
 /** `node-3  http://127.0.0.1:8547  pid 7476  id 12D3…` (node/cli/devnet-command.ts). */
 const NODE_LINE_RE = /^node-(\d+)\s+(http:\/\/\S+)\s+pid (\d+)/;
 
-/** Is this TCP port free on 127.0.0.1 right now? */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-async function rangeFree(base: number, count: number): Promise<boolean> {
-  for (let p = base; p < base + count; p++) if (!(await portFree(p))) return false;
-  return true;
-}
-
-/**
- * Two disjoint ranges of `count` consecutive ports free on 127.0.0.1, for the
- * JSON-RPC and p2p base ports. Probed, not reserved: another program may take
- * one before the devnet binds it (the devnet then fails to start and says so).
- */
-export async function findFreePortRanges(count: number): Promise<{ rpcBase: number; p2pBase: number }> {
-  const found: number[] = [];
-  for (let attempt = 0; attempt < 200 && found.length < 2; attempt++) {
-    // Below the usual ephemeral range (32768+), so outgoing connections do not collide.
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    if (found.some((b) => base < b + count && b < base + count)) continue;
-    if (await rangeFree(base, count)) found.push(base);
-  }
-  if (found.length < 2) throw new Error(`found no two free ranges of ${count} consecutive TCP ports on 127.0.0.1`);
-  return { rpcBase: found[0]!, p2pBase: found[1]! };
-}
-
 function tailOfFile(file: string, lines: number): string {
   if (!existsSync(file)) return `(no ${file})`;
   return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
@@ -76,7 +45,8 @@ function tailOfFile(file: string, lines: number): string {
  * every node (the supervisor prints them when every node serves).
  */
 export async function spawnDevnet(root: string, opts: SpawnDevnetOptions): Promise<SpawnedDevnet> {
-  const { rpcBase, p2pBase } = await findFreePortRanges(opts.nodes);
+  const rpcBase = await findFreePortRange(2 * opts.nodes);
+  const p2pBase = rpcBase + opts.nodes;
   const args = [
     join(root, 'bin/cloister.js'),
     'devnet',

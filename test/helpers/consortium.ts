@@ -27,13 +27,13 @@ import {
   writeFileSync,
   type WriteStream,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import '../../node/polyfills.js';
+import { findFreePortRange } from '../../scripts/bench/free-ports.js';
 import { generateEd25519KeyPair, Ed25519Signer, signTx, type SignedTx } from '../../consensus/index.js';
-import { CloisterClient, RpcError, type ReceiptView } from '../../node/client/index.js';
+import { CloisterClient, RpcError, type NodeView, type ReceiptView } from '../../node/client/index.js';
 import { nodePaths, type NodeConfig } from '../../node/config/node-config.js';
 import { readNodeConfig } from '../../node/config/read-config.js';
 import { prepareDevnet } from '../../node/devnet/prepare-devnet.js';
@@ -114,37 +114,6 @@ export async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutM
   }
 }
 
-function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * A base port such that base … base+count-1 are free on 127.0.0.1. Picked below
- * the kernel's ephemeral range, so an outgoing connection cannot take one of
- * them while a killed node is down and make its restart fail.
- */
-export async function findFreePortRange(count: number): Promise<number> {
-  let low = 32768;
-  try {
-    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
-  } catch {
-    // not Linux: keep the IANA default
-  }
-  const min = 12000;
-  const max = Math.max(min + 1000, low - count - 1);
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = min + Math.floor(Math.random() * (max - min));
-    let free = true;
-    for (let p = base; p < base + count && free; p++) free = await isPortFree(p);
-    if (free) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
-}
-
 // ------------------------------------------------------------------ node processes
 
 const READY_RE = /JSON-RPC (http:\/\/\S+)/;
@@ -213,14 +182,8 @@ export interface ConsortiumNode {
   logFile: string;
 }
 
-export interface NetNode {
-  id: string;
-  admitted: boolean;
-  platform?: string;
-  measurement?: string;
-  reason?: { code: string; message: string };
-  [key: string]: unknown;
-}
+/** One entry of `net_nodes` (the typed client's `nodes()`). */
+export type NetNode = NodeView;
 
 export interface AckedTx {
   hash: string;
@@ -429,8 +392,7 @@ export class Consortium {
 
   /** `net_nodes` of node i: what it decided about every other validator. */
   async netNodes(i: number): Promise<NetNode[]> {
-    const raw = (await this.client(i).rawRequest('net_nodes', [])) as Record<string, unknown>[];
-    return raw.map((n) => ({ ...n, id: (n.id ?? n.nodeId) as string }) as NetNode);
+    return this.client(i).nodes();
   }
 
   async netNode(i: number, of: number): Promise<NetNode | undefined> {

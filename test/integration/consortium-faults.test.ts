@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../attestation/index.js';
 import { nodePaths } from '../../node/config/node-config.js';
 import { silentLogger } from '../../node/log/logger.js';
+import { runCli } from '../helpers/dev-node.js';
 import { NetworkService, loadOrCreateNodeKey, peerIdOf } from '../../node/network/index.js';
 import {
   Consortium,
@@ -124,6 +125,11 @@ describe('consortium faults (4 real node processes)', () => {
       expect(seen!.admitted).toBe(false);
       expect(seen!.reason!.message).toContain(modified);
       if (seen!.measurement !== undefined) expect(seen!.measurement).toBe(modified);
+      // `cloister status` shows the same refusal.
+      const status = await runCli(['status', '--rpc', c.client(1).url]);
+      expect(status.code).toBe(0);
+      const shown = (JSON.parse(status.stdout) as { nodes: NetNode[] }).nodes.find((n) => n.id === c.node(4).nodeId);
+      expect(shown).toMatchObject({ admitted: false, reason: { code: 'MEASUREMENT_NOT_ALLOWED' } });
       // The honest nodes admitted each other.
       const view = await c.netNodes(1);
       for (const k of [2, 3]) expect(view.find((n) => n.id === c.node(k).nodeId)?.admitted).toBe(true);

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ed25519Signer, genesisHash } from '../../consensus/index.js';
@@ -12,6 +11,7 @@ import { DevnetSupervisor, DevnetSupervisorError, isAlive, type NodeDeath, type 
 import { silentLogger } from '../../node/log/logger.js';
 import { CLI, runCli, tempDir } from '../helpers/dev-node.js';
 import { execute } from '../helpers/tx.js';
+import { findFreePortRange } from '../../scripts/bench/free-ports.js';
 
 // Everything this file starts, so afterAll can clean up even after a failed assertion.
 const dirs: string[] = [];
@@ -38,51 +38,8 @@ function newDir(prefix: string): string {
 }
 
 // ---------------------------------------------------------------------------
-// Helpers: free port ranges, waiting on conditions and on printed lines.
+// Helpers: waiting on conditions and on printed lines.
 // ---------------------------------------------------------------------------
-
-function listenOn(port: number): Promise<Server | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen(port, '127.0.0.1', () => resolve(server));
-  });
-}
-
-const closeAll = (servers: Server[]): Promise<void[]> => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-
-/**
- * Finds `count` ranges of `size` consecutive free ports, none overlapping: each
- * range starts at a port the OS gave for port 0 and its other ports are bound
- * too, all held until every range is found.
- */
-async function freePortRanges(size: number, count: number): Promise<number[]> {
-  const held: Server[] = [];
-  const bases: number[] = [];
-  try {
-    for (let attempt = 0; bases.length < count; attempt++) {
-      if (attempt > 100) throw new Error(`no ${count} ranges of ${size} free ports found`);
-      const first = await listenOn(0);
-      if (!first) continue;
-      const base = (first.address() as { port: number }).port;
-      const range = [first];
-      for (let k = 1; k < size && base + k <= 65535; k++) {
-        const server = await listenOn(base + k);
-        if (!server) break;
-        range.push(server);
-      }
-      if (range.length === size) {
-        held.push(...range);
-        bases.push(base);
-      } else {
-        await closeAll(range);
-      }
-    }
-    return bases;
-  } finally {
-    await closeAll(held);
-  }
-}
 
 /** Polls a condition (an RPC answer) until it holds; the caller's timeout bounds it. */
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -400,8 +357,9 @@ describe('cloister devnet --nodes 4', () => {
   const nodes: { index: number; url: string; pid: number; id: string; client: CloisterClient }[] = [];
 
   beforeAll(async () => {
-    const [rpc, p2p] = await freePortRanges(4, 2);
-    rpcBase = rpc!;
+    const rpc = await findFreePortRange(8);
+    const p2p = rpc + 4;
+    rpcBase = rpc;
     devnet = startDevnet(['--nodes', '4', '--data', dir, '--rpc-base-port', String(rpc), '--p2p-base-port', String(p2p), '--log-level', 'warn']);
     await devnet.lines.waitFor(/^node-4 /, 150_000);
     for (const line of devnet.lines.all) {
@@ -490,7 +448,8 @@ describe('cloister devnet --nodes 4', () => {
 describe('cloister devnet --nodes 1', () => {
   it('prints its node, reports the node killed, and stops with status 1 once no node is left', async () => {
     const dir = newDir('cloister-devnet-one-');
-    const [rpc, p2p] = await freePortRanges(1, 2);
+    const rpc = await findFreePortRange(2);
+    const p2p = rpc + 1;
     const { lines } = startDevnet(['--nodes', '1', '--data', dir, '--rpc-base-port', String(rpc), '--p2p-base-port', String(p2p), '--log-level', 'warn']);
     const m = NODE_LINE.exec((await lines.waitFor(/^node-1 /, 90_000)).input)!;
     const pid = Number(m[3]);
