@@ -19,10 +19,15 @@ export type ChainErrorCode =
   | 'BLOCK_INVALID'
   | 'CERTIFICATE_INVALID'
   | 'VOTE_CONFLICT'
+  | 'VOTE_UNJUSTIFIED'
+  | 'DOUBLE_SIGN_RISK'
   | 'BLOCK_NOT_VALIDATED'
   | 'CALL_FAILED'
   | 'NOT_FOUND'
   | 'ENCLAVE_UNAVAILABLE'
+  | 'ECALL_INVALID'
+  | 'ENCLAVE_BUSY'
+  | 'STATE_INVALID'
   | 'SEAL_INVALID';
 
 export class ChainError extends Error {

@@ -11,7 +11,7 @@ import { NetworkService, loadOrCreateNodeKey, peerIdOf } from './network/index.j
 import { JsonRpcServer, chainMethods, networkMethods, type NodeView } from './rpc/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import type { PrivateKey } from '@libp2p/interface';
-import type { Genesis, SignedTx } from '../consensus/index.js';
+import { genesisChainView, type ChainView, type Genesis, type SignedTx } from '../consensus/index.js';
 
 export interface CloisterNodeOptions {
   config: NodeConfig;
@@ -34,6 +34,7 @@ export class CloisterNode {
   readonly config: NodeConfig;
   readonly #log: Logger;
   readonly #genesis: Genesis;
+  readonly #view: ChainView;
   readonly #store: ChainStore;
   readonly #enclave: EnclaveHost;
   readonly chain: ChainService;
@@ -47,6 +48,7 @@ export class CloisterNode {
   #txOutbox: SignedTx[] = [];
   #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
+  #quorumTimer: NodeJS.Timeout | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #stopping: Promise<void> | undefined;
 
@@ -57,6 +59,7 @@ export class CloisterNode {
     this.#clock = options.clock ?? systemClock;
     this.#onFatal = options.onFatal ?? ((err) => log.error('fatal', { error: err.message }));
     this.#genesis = readGenesisFile(config.genesisFile);
+    this.#view = genesisChainView(this.#genesis);
     const paths = nodePaths(config.dataDir);
     const { platform, virtualRootPem } = createPlatform(config);
     this.#store = new ChainStore(paths.db);
@@ -139,11 +142,14 @@ export class CloisterNode {
       },
       clock: this.#clock,
       log: this.#log.child({ component: 'admission' }),
-      onAdmitted: (peer) => void this.#sync?.checkPeer(peer),
+      onAdmitted: (peer) => {
+        void this.#sync?.checkPeer(peer);
+        this.#consensus?.regossipEvidence();
+      },
     });
     this.#admission = admission;
     this.#sync = new BlockSync({
-      genesis,
+      view: this.#view,
       chain: this.chain,
       store: this.#store,
       enclave: this.#enclave,
@@ -161,12 +167,16 @@ export class CloisterNode {
 
   #startConsensus(): void {
     const consensus = new ConsensusService({
-      genesis: this.#genesis,
+      view: this.#view,
       chain: this.chain,
       enclave: this.#enclave,
+      store: this.#store,
+      selfKey: this.chain.identity.publicKeys.vote!,
+      signer: this.chain.signerResume,
       ...(this.#network ? { network: this.#network } : {}),
       admitted: (key) => this.#admission?.isVoteKeyAdmitted(key) ?? false,
       onBehind: (height, peer) => this.#sync?.hint(height, peer),
+      caughtUp: () => this.#sync?.caughtUp ?? true,
       fetchTxs: (peer, hashes) => this.#sync?.fetchTxs(peer, hashes) ?? Promise.resolve(hashes.map(() => null)),
       clock: this.#clock,
       log: this.#log.child({ component: 'consensus' }),
@@ -177,13 +187,33 @@ export class CloisterNode {
       const nodes = this.#admission?.nodes() ?? [];
       return {
         consensus: consensus.snapshot,
-        validators: this.#genesis.validators.length,
+        validators: this.#view.validators.length,
         connectedPeers: nodes.filter((n) => n.connected).length,
         admittedPeers: nodes.filter((n) => n.admitted).length,
         syncing: this.#sync?.syncing ?? false,
       };
     });
-    consensus.start();
+    // In the background: before its first signature consensus watches for a while (double-sign guard).
+    consensus.start().catch((err: unknown) => this.#onFatal(err instanceof Error ? err : new Error(String(err))));
+    if (this.#network) this.#watchQuorum();
+  }
+
+  /** Says so, once per change, while too few validators are admitted for consensus to make progress. */
+  #watchQuorum(): void {
+    let last = -1;
+    const check = (): void => {
+      const admitted = 1 + (this.#admission?.nodes().filter((n) => n.admitted).length ?? 0);
+      const total = this.#view.validators.length;
+      if (admitted < this.#view.quorum && admitted !== last) {
+        this.#log.info(`waiting for quorum: ${admitted} of ${total} validators connected`, { admitted, validators: total, quorum: this.#view.quorum });
+      } else if (admitted >= this.#view.quorum && last !== -1 && last < this.#view.quorum) {
+        this.#log.info(`quorum reached: ${admitted} of ${total} validators connected`, { admitted, validators: total });
+      }
+      last = admitted;
+    };
+    this.#quorumTimer = setInterval(check, 2000);
+    this.#quorumTimer.unref();
+    setImmediate(check);
   }
 
   /**
@@ -215,9 +245,19 @@ export class CloisterNode {
     return this.#txOutboxSent;
   }
 
-  /** net_nodes: this node, then every other genesis validator as admission sees it. */
+  /** net_nodes: this node, then every other genesis validator as admission sees it, with any equivocation evidence held. */
   nodes(): NodeView[] {
     const identity = this.chain.identity;
+    const equivocations = new Map<string, NodeView['equivocations'] & object>();
+    for (const e of this.#consensus?.evidence() ?? []) {
+      const list = equivocations.get(e.validator) ?? [];
+      list.push({ kind: e.kind, height: e.height, round: e.round });
+      equivocations.set(e.validator, list);
+    }
+    const withEvidence = (view: NodeView): NodeView => {
+      const list = equivocations.get(view.voteKey);
+      return list ? { ...view, equivocations: list } : view;
+    };
     const self: NodeView = {
       id: this.config.nodeId,
       self: true,
@@ -227,7 +267,9 @@ export class CloisterNode {
       platform: identity?.platform,
       measurement: identity?.measurement,
     } as NodeView;
-    const keyOf = new Map(this.#genesis.validators.map((v) => [v.nodeId, v.voteKey]));
+    const risk = this.#consensus?.doubleSignRisk;
+    if (risk) self.doubleSignRisk = risk.message;
+    const keyOf = new Map(this.#view.validators.map((v) => [v.nodeId, v.voteKey]));
     const others = (this.#admission?.nodes() ?? []).map((d): NodeView => {
       const view: NodeView = { id: d.nodeId, self: false, admitted: d.admitted, connected: d.connected, voteKey: keyOf.get(d.nodeId) ?? '' };
       if (d.platform) view.platform = d.platform;
@@ -235,7 +277,7 @@ export class CloisterNode {
       if (d.reason) view.reason = { code: d.reason.code, message: d.reason.message };
       return view;
     });
-    return [self, ...others];
+    return [self, ...others].map(withEvidence);
   }
 
   /** Idempotent; safe to call from signal handlers more than once. */
@@ -247,6 +289,7 @@ export class CloisterNode {
   async #stopInOrder(): Promise<void> {
     this.#state = 'stopping';
     if (this.#txFlush) clearTimeout(this.#txFlush);
+    if (this.#quorumTimer) clearInterval(this.#quorumTimer);
     const steps: [string, () => Promise<void> | void][] = [
       ['rpc', () => this.#rpc.stop()],
       ['consensus', () => this.#consensus?.stop()],

@@ -59,6 +59,8 @@ export class TendermintMachine {
   /** The last decision, gossiped so peers one height behind can still commit it. */
   #lastCommit: { proposal: SignedProposal | null; precommits: SignedVote[] } | null = null;
   #evidenceSeen = new Set<string>();
+  /** Where `start` begins (a restarted validator resumes after its signer's last signed round). */
+  readonly #startAt: number;
 
   #out: BftAction[] = [];
 
@@ -77,6 +79,37 @@ export class TendermintMachine {
     this.#height = config.height;
     this.#cur = new HeightState(config.height);
     this.#next = new HeightState(config.height + 1);
+    this.#startAt = 0;
+    const resume = config.resume;
+    if (resume) {
+      if (!Number.isSafeInteger(resume.round) || resume.round < 0) throw new TypeError('resume.round must be a non-negative integer');
+      this.#startAt = resume.round;
+      if (resume.lock) this.#restoreLock(resume.lock);
+    }
+  }
+
+  /** Takes the signer's lock back, with the locked block's proposal and proof of lock when the host kept them. */
+  #restoreLock(lock: NonNullable<NonNullable<BftConfig['resume']>['lock']>): void {
+    if (!Number.isSafeInteger(lock.round) || lock.round < 0 || lock.round >= this.#startAt || !isHexOfLength(lock.blockHash, 32)) {
+      throw new TypeError('resume.lock must be a block hash and a round before resume.round');
+    }
+    this.#lockedValue = lock.blockHash;
+    this.#lockedRound = lock.round;
+    const sp = lock.proposal;
+    if (!sp || sp.proposal?.height !== this.#height) return;
+    let hash: string;
+    try {
+      hash = proposalBlockHash(sp.proposal);
+    } catch {
+      return;
+    }
+    if (hash !== lock.blockHash || !this.#acceptProposal(sp)) return;
+    for (const v of lock.prevotes ?? []) if (v?.vote?.round === lock.round) this.#acceptVote(v);
+    // With its proof of lock at hand, the locked block is also the valid value this validator re-proposes (line 15).
+    if ((this.#cur.peek(lock.round)?.prevotes.count(hash) ?? 0) >= this.#quorum) {
+      this.#validValue = hash;
+      this.#validRound = lock.round;
+    }
   }
 
   get snapshot(): BftSnapshot {
@@ -106,7 +139,7 @@ export class TendermintMachine {
       case 'start':
         if (!this.#started) {
           this.#started = true;
-          this.#startRound(0);
+          this.#startRound(this.#startAt);
         }
         break;
       case 'proposalBuilt':
@@ -128,6 +161,9 @@ export class TendermintMachine {
         break;
       case 'voteReceived':
         this.#onVote(input.vote);
+        break;
+      case 'signRefused':
+        if (this.#started && input.height === this.#height && input.round === this.#round) this.#startRound(this.#round + 1);
         break;
       case 'timeout':
         this.#onTimeout(input.kind, input.height, input.round);
@@ -332,14 +368,24 @@ export class TendermintMachine {
     return false;
   }
 
-  /** Line 55: f+1 validators already in a higher round of this height. */
+  /**
+   * Line 55, generalised: when f+1 validators have sent messages from rounds
+   * above ours, at least one honest validator is at least as far as the
+   * (f+1)-th highest of those rounds, so jump there. The paper counts f+1 in
+   * one round; counting each validator's highest round also unites validators
+   * that restarted into different rounds (each resumes after its own last
+   * signed one): all but at most f of them meet in that round, which is a
+   * quorum. Moving to a higher round is always safe (it is what timeouts do).
+   */
   #tryRoundSkip(): boolean {
-    let target = -1;
+    const highest = new Map<string, number>();
     for (const [r, rs] of this.#cur.rounds) {
-      if (r > this.#round && r > target && rs.senders.size >= this.#f + 1) target = r;
+      if (r <= this.#round) continue;
+      for (const sender of rs.senders) if ((highest.get(sender) ?? -1) < r) highest.set(sender, r);
     }
-    if (target < 0) return false;
-    this.#startRound(target);
+    if (highest.size < this.#f + 1) return false;
+    const rounds = [...highest.values()].sort((a, b) => b - a);
+    this.#startRound(rounds[this.#f]!);
     return true;
   }
 
@@ -366,7 +412,8 @@ export class TendermintMachine {
         const validity = this.#validityOf(hash, first, r);
         if (validity !== 'pending') {
           const ok = validity === 'valid' && (this.#lockedRound <= p.polRound || this.#lockedValue === hash);
-          this.#vote('prevote', ok ? hash : null);
+          // The proof of lock goes to the signer, which checks it when the vote goes against its lock.
+          this.#vote('prevote', ok ? hash : null, ok ? this.#cur.peek(p.polRound)!.prevotes.votesFor(hash) : undefined);
           this.#step = 'prevote';
           return true;
         }
@@ -389,7 +436,9 @@ export class TendermintMachine {
         if (this.#step === 'prevote') {
           this.#lockedValue = hash;
           this.#lockedRound = r;
-          this.#vote('precommit', hash);
+          const prevotes = rs.prevotes.votesFor(hash);
+          this.#out.push({ type: 'lock', height: this.#height, round: r, proposal: sp, prevotes });
+          this.#vote('precommit', hash, prevotes);
           this.#step = 'precommit';
         }
         this.#validValue = hash;
@@ -488,11 +537,11 @@ export class TendermintMachine {
     return 'pending';
   }
 
-  #vote(type: VoteType, blockHash: string | null): void {
+  #vote(type: VoteType, blockHash: string | null, justification?: SignedVote[]): void {
     if (!this.#members.has(this.self)) return;
     const vote: Vote = { chainId: this.chainId, type, height: this.#height, round: this.#round, blockHash };
     this.#requested.set(`${this.#round}/${type}`, vote);
-    this.#out.push({ type: 'signVote', vote });
+    this.#out.push(justification ? { type: 'signVote', vote, justification } : { type: 'signVote', vote });
   }
 
   #schedule(kind: TimeoutKind, round: number): void {

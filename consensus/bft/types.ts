@@ -53,6 +53,28 @@ export interface BftConfig {
   timeouts?: Partial<Record<TimeoutKind, TimeoutParams>>;
   /** Votes/proposals for rounds above round + maxFutureRounds are dropped (memory bound). Default 32. */
   maxFutureRounds?: number;
+  /** Resuming `height` after a restart: what this validator's signer already did at it. */
+  resume?: ResumeState;
+}
+
+/**
+ * Where a restarted validator picks a height up again. Its signer refuses to
+ * sign anything at or below its last signed slot, so the machine starts in
+ * the round after it, and it keeps the lock its signer holds (forgetting a
+ * lock could let a restarted majority decide a second block at the height).
+ * With the locked block's proposal and its 2f+1 prevotes (kept by the host),
+ * the machine can also re-propose that block with its proof of lock.
+ */
+export interface ResumeState {
+  /** The first round to run (the round after the signer's last signed one at this height). */
+  round: number;
+  lock?: {
+    round: number;
+    blockHash: string;
+    /** The signed proposal of the locked block and the prevotes that locked it, if the host kept them. */
+    proposal?: SignedProposal;
+    prevotes?: SignedVote[];
+  };
 }
 
 export const DEFAULT_TIMEOUTS: Record<TimeoutKind, TimeoutParams> = {
@@ -99,6 +121,13 @@ export type BftInput =
   | { type: 'proposalValidated'; height: number; blockHash: string; valid: boolean }
   /** Answer to signVote: the enclave's signature over voteMessage(vote). */
   | { type: 'voteSigned'; vote: Vote; signature: string }
+  /**
+   * The signer refused to sign for (height, round) (it already signed a later
+   * slot, e.g. before a restart, or the request was not justified): this
+   * validator cannot take part in the round, so it moves on to the next one
+   * rather than wait for votes that may never come.
+   */
+  | { type: 'signRefused'; height: number; round: number }
   /** A vote from the network (signature checked by the machine). */
   | { type: 'voteReceived'; vote: SignedVote }
   /** A timeout the host scheduled from a scheduleTimeout action has expired. */
@@ -115,7 +144,18 @@ export type BftAction =
   | { type: 'signProposal'; proposal: Proposal }
   | { type: 'broadcastProposal'; proposal: SignedProposal }
   | { type: 'validateProposal'; height: number; round: number; blockHash: string; block: ProposalBlock }
-  | { type: 'signVote'; vote: Vote }
+  /**
+   * `justification`: the prevotes the signer needs to see (2f+1 prevotes for the
+   * block in this round for a precommit; the proof of lock for a prevote under
+   * line 28). Safety rules in the signer check them.
+   */
+  | { type: 'signVote'; vote: Vote; justification?: SignedVote[] }
+  /**
+   * The machine is about to precommit (and lock on) this block: the host keeps
+   * the proposal and its 2f+1 prevotes durably before the precommit is signed,
+   * so that after a restart the lock can be resumed with its block (ResumeState).
+   */
+  | { type: 'lock'; height: number; round: number; proposal: SignedProposal; prevotes: SignedVote[] }
   | { type: 'broadcastVote'; vote: SignedVote }
   | { type: 'scheduleTimeout'; kind: TimeoutKind; height: number; round: number; durationMs: number }
   | { type: 'commit'; height: number; block: ProposalBlock; certificate: CommitCertificate }

@@ -3,6 +3,8 @@ import { sha256Hex } from '../crypto/hash.js';
 import { signingMessage } from '../crypto/signing.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { merkleRoot } from '../crypto/merkle.js';
+import { isHexOfLength } from '../encoding/hex.js';
+import { ChainError } from '../errors.js';
 import type { SignedTx } from './transaction.js';
 
 export interface BlockHeader {
@@ -122,4 +124,79 @@ export function verifyCertificate(
 export function quorumSize(n: number): number {
   const f = Math.floor((n - 1) / 3);
   return 2 * f + 1;
+}
+
+const HEADER_KEYS = ['chainId', 'height', 'parentHash', 'time', 'proposer', 'txRoot', 'receiptsRoot', 'stateRoot', 'validatorSetHash', 'policyHash'];
+const HASH_FIELDS = ['parentHash', 'proposer', 'txRoot', 'receiptsRoot', 'stateRoot', 'validatorSetHash', 'policyHash'] as const;
+
+function isRecord(raw: unknown): raw is Record<string, unknown> {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+}
+
+function exactKeys(obj: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(obj);
+  return own.length === keys.length && own.every((k) => keys.includes(k));
+}
+
+function nonNegativeInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * Checks that `raw` is exactly a block header (every field, no other, hashes as
+ * 32 bytes of lowercase hex) and returns a clean copy. `what` names it in the
+ * error (ChainError BLOCK_INVALID).
+ */
+export function parseBlockHeader(raw: unknown, what = 'header'): BlockHeader {
+  const fail = (why: string): never => {
+    throw new ChainError('BLOCK_INVALID', `${what}: ${why}`);
+  };
+  if (!isRecord(raw) || !exactKeys(raw, HEADER_KEYS)) return fail(`must have exactly the fields ${HEADER_KEYS.join(', ')}`);
+  if (typeof raw.chainId !== 'string' || raw.chainId.length === 0 || raw.chainId.length > 64) fail('chainId');
+  if (!nonNegativeInt(raw.height)) fail('height must be a non-negative integer');
+  if (!nonNegativeInt(raw.time)) fail('time must be a non-negative integer');
+  for (const field of HASH_FIELDS) if (!isHexOfLength(raw[field], 32)) fail(`${field} must be 32 bytes of lowercase hex`);
+  return {
+    chainId: raw.chainId as string,
+    height: raw.height as number,
+    parentHash: raw.parentHash as string,
+    time: raw.time as number,
+    proposer: raw.proposer as string,
+    txRoot: raw.txRoot as string,
+    receiptsRoot: raw.receiptsRoot as string,
+    stateRoot: raw.stateRoot as string,
+    validatorSetHash: raw.validatorSetHash as string,
+    policyHash: raw.policyHash as string,
+  };
+}
+
+/** Checks the shape of a vote (not its signature); throws ChainError BLOCK_INVALID. */
+export function parseVote(raw: unknown, what = 'vote'): Vote {
+  const fail = (why: string): never => {
+    throw new ChainError('BLOCK_INVALID', `${what}: ${why}`);
+  };
+  if (!isRecord(raw) || !exactKeys(raw, ['chainId', 'type', 'height', 'round', 'blockHash'])) return fail('must be {chainId, type, height, round, blockHash}');
+  if (typeof raw.chainId !== 'string') fail('chainId');
+  if (raw.type !== 'prevote' && raw.type !== 'precommit') fail('type must be prevote or precommit');
+  if (!nonNegativeInt(raw.height) || !nonNegativeInt(raw.round)) fail('height and round must be non-negative integers');
+  if (raw.blockHash !== null && !isHexOfLength(raw.blockHash, 32)) fail('blockHash must be null or 32 bytes of lowercase hex');
+  return { chainId: raw.chainId as string, type: raw.type as VoteType, height: raw.height as number, round: raw.round as number, blockHash: raw.blockHash as string | null };
+}
+
+/** Checks the shape of a commit certificate (not its signatures); throws ChainError CERTIFICATE_INVALID. */
+export function parseCommitCertificate(raw: unknown, maxSignatures = 1024): CommitCertificate {
+  const fail = (why: string): never => {
+    throw new ChainError('CERTIFICATE_INVALID', `certificate: ${why}`);
+  };
+  if (!isRecord(raw) || !exactKeys(raw, ['height', 'round', 'blockHash', 'signatures'])) return fail('must be {height, round, blockHash, signatures}');
+  if (!nonNegativeInt(raw.height) || !nonNegativeInt(raw.round)) fail('height and round must be non-negative integers');
+  if (!isHexOfLength(raw.blockHash, 32)) fail('blockHash must be 32 bytes of lowercase hex');
+  if (!Array.isArray(raw.signatures) || raw.signatures.length > maxSignatures) fail(`signatures must be an array of at most ${maxSignatures}`);
+  const signatures = (raw.signatures as unknown[]).map((s): VoteSignature => {
+    if (!isRecord(s) || !exactKeys(s, ['validator', 'signature']) || !isHexOfLength(s.validator, 32) || !isHexOfLength(s.signature, 64)) {
+      return fail('each signature must be {validator: 32-byte hex, signature: 64-byte hex}');
+    }
+    return { validator: s.validator as string, signature: s.signature as string };
+  });
+  return { height: raw.height as number, round: raw.round as number, blockHash: raw.blockHash as string, signatures };
 }

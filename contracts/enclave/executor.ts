@@ -42,6 +42,8 @@ export interface ExecutionOutput {
   receipts: Receipt[];
   excluded: ExcludedTx[];
   writeSet: StateWrite[];
+  /** Senders whose nonce the block consumed, with their new next nonce. */
+  nonces: Map<string, number>;
 }
 
 /**
@@ -51,13 +53,14 @@ export interface ExecutionOutput {
  */
 export type ExecutionMode = 'propose' | 'validate';
 
-/**
- * The state commitment: a hash chain over the write sets of all blocks. Two
- * enclaves with the same state root applied the same changes in the same order
- * from the same genesis, so they hold the same state.
- */
-export function nextStateRoot(previous: string, writeSet: readonly StateWrite[]): string {
-  return sha256Hex(`cloister/state/v1\n${previous}\n${sha256Hex(canonicalBytes(writeSet))}`);
+/** The deployed contracts recorded in a state (`k:` records). */
+export function readDeployments(state: { withPrefix(prefix: string): Iterable<[string, string]> }): Map<string, Deployment> {
+  const deployments = new Map<string, Deployment>();
+  for (const [, record] of state.withPrefix(stateKey.deployment(''))) {
+    const parsed = JSON.parse(record) as Deployment;
+    deployments.set(parsed.name, { name: parsed.name, measurement: parsed.measurement, bundle: parsed.bundle });
+  }
+  return deployments;
 }
 
 /** Adapts a transaction's overlay to the sandbox's JSON state interface for one contract. */
@@ -95,7 +98,7 @@ export class BlockExecutor {
     mode: ExecutionMode,
   ): ExecutionOutput {
     const block = new StateOverlay(base);
-    const out: ExecutionOutput = { included: [], includedIndexes: [], txHashes: [], receipts: [], excluded: [], writeSet: [] };
+    const out: ExecutionOutput = { included: [], includedIndexes: [], txHashes: [], receipts: [], excluded: [], writeSet: [], nonces: new Map() };
     const limits = { maxTxBytes: params.maxTxBytes, maxGasLimit: params.maxGasLimit };
     let blockBytes = 0;
     const seen = new Set<string>();
@@ -137,6 +140,7 @@ export class BlockExecutor {
       seen.add(hash);
       blockBytes += size;
       block.write(stateKey.nonce(tx.from), String(expectedNonce + 1));
+      out.nonces.set(tx.from, expectedNonce + 1);
       const receipt = this.#runTx(block, ctx, tx, hash, out.included.length);
       out.included.push(tx);
       out.includedIndexes.push(position);

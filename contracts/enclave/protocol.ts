@@ -1,24 +1,46 @@
-import type { BlockHeader, Genesis, JsonValue, Receipt, SignedTx, Vote } from '../../consensus/index.js';
+import type { BlockHeader, CommitCertificate, Genesis, JsonValue, LastSign, Receipt, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
 import type { ExcludedTx } from './executor.js';
 import type { StateWrite } from './state.js';
 
 /**
  * The ecalls: the only way the host reaches the enclave. Each request and each
  * response crosses the boundary as bytes (UTF-8 JSON); no object is shared.
- * Calls are batched per block, never per transaction.
+ * The enclave parses every request itself (ecall-parse.ts) and trusts none of
+ * it: blocks are re-executed, state is checked against a certified root,
+ * votes against its own safety rules. Calls are batched per block, never per
+ * transaction.
  */
 export type EcallRequest =
-  | { type: 'unseal'; sealed: string | null }
+  | UnsealRequest
   | InitRequest
-  | { type: 'proposeBlock'; parent: BlockHeader; time: number; txs: SignedTx[] }
-  | { type: 'executeBlock'; parent: BlockHeader; header: BlockHeader; txs: SignedTx[] }
+  | { type: 'proposeBlock'; time: number; txs: unknown[] }
+  | { type: 'executeBlock'; header: BlockHeader; txs: unknown[] }
   | { type: 'commitBlock'; blockHash: string }
-  | { type: 'call'; contract: string; method: string; args: JsonValue[]; caller: string }
+  | CallRequest
   | { type: 'getEvidence'; freshness: string }
   | { type: 'admitTxs'; txs: unknown[] }
-  | { type: 'signVote'; vote: Vote }
-  | { type: 'signProposal'; proposal: { chainId: string; height: number; round: number; polRound: number; blockHash: string } }
+  | { type: 'nonces'; addresses: string[] }
+  | { type: 'signVote'; vote: Vote; justification: SignedVote[] }
+  | { type: 'signProposal'; proposal: ProposalToSign }
   | { type: 'listContracts' };
+
+export type EcallType = EcallRequest['type'];
+
+export interface UnsealRequest {
+  type: 'unseal';
+  /** Every sealed blob the host kept (the enclave takes the newest that opens); none on a new node. */
+  sealed: string[];
+}
+
+export interface UnsealResponse {
+  publicKeys: Record<string, string>;
+  sealed: string;
+  /** Index of the blob the identity was opened from (null: a new identity); the host writes the next seal elsewhere. */
+  from: number | null;
+  /** The safety state: where a restarted validator resumes consensus. */
+  lastSign: LastSign | null;
+  lock: SignerLock | null;
+}
 
 export interface InitRequest {
   type: 'init';
@@ -26,8 +48,29 @@ export interface InitRequest {
   nodeId: string;
   /** A value the evidence binds, so old evidence cannot be replayed as new. */
   freshness: string;
-  /** The last committed block and the state after it; null on a fresh chain. */
-  resume: { header: BlockHeader; state: [string, string][] } | null;
+  /**
+   * The last committed block, its commit certificate (null for the genesis
+   * block) and the state after it; null on a fresh chain. The enclave rebuilds
+   * the state tree and refuses state whose root is not the header's, and a
+   * header that is not certified by the validators (or is not this genesis).
+   */
+  resume: { header: BlockHeader; certificate: CommitCertificate | null; state: [string, string][] } | null;
+}
+
+export interface CallRequest {
+  type: 'call';
+  contract: string;
+  method: string;
+  args: JsonValue[];
+  caller: string;
+}
+
+export interface ProposalToSign {
+  chainId: string;
+  height: number;
+  round: number;
+  polRound: number;
+  blockHash: string;
 }
 
 export interface EnclaveIdentity {
@@ -53,12 +96,17 @@ export interface BlockResult {
   included: number[];
   txHashes: string[];
   receipts: Receipt[];
+  /** The state changes, opaque to the host: it stores them and hands them back at start. */
   writeSet: StateWrite[];
   excluded: ExcludedTx[];
+  /** Senders whose next nonce this block moves, with the new next nonce (what the mempool needs). */
+  nonces: [address: string, nextNonce: number][];
+  /** True when the block deploys, upgrades or retires a contract (the host then asks listContracts again). */
+  contractsChanged: boolean;
 }
 
-/** The enclave's verdict on one transaction offered to the mempool. */
-export type AdmissionResult = { ok: true; hash: string; size: number } | { ok: false; code: string; message: string };
+/** The enclave's verdict on one transaction offered to the mempool, with its sender's committed next nonce. */
+export type AdmissionResult = { ok: true; hash: string; size: number; nonce: number } | { ok: false; code: string; message: string };
 
 export interface ContractInfo {
   name: string;
@@ -80,6 +128,7 @@ export function encodeMessage(message: unknown): Uint8Array<ArrayBuffer> {
   return encoder.encode(JSON.stringify(message));
 }
 
+/** Decodes UTF-8 JSON bytes. The result is unchecked: the receiving side parses it (ecall-parse.ts in the enclave). */
 export function decodeMessage<T>(bytes: Uint8Array): T {
   return JSON.parse(decoder.decode(bytes)) as T;
 }

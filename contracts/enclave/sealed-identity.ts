@@ -1,82 +1,113 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { ChainError, Ed25519Signer, generateEd25519KeyPair, isHexOfLength } from '../../consensus/index.js';
+import {
+  ChainError,
+  Ed25519Signer,
+  checkSign,
+  generateEd25519KeyPair,
+  isHexOfLength,
+  type LastSign,
+  type SafetyContext,
+  type SafetyState,
+  type SignerLock,
+  type SignRequest,
+} from '../../consensus/index.js';
 
 /**
- * The enclave's long-lived identity: its vote key and the last thing it signed
- * (Tendermint's "last sign state"). Both leave the enclave only sealed:
+ * The enclave's long-lived identity: its vote key and its safety state (the
+ * last thing it signed and the block it is locked on, see
+ * consensus/bft/safety-rules.ts). They leave the enclave only sealed:
  * AES-256-GCM under a key the platform derives for this enclave program alone
  * (SEV-SNP MSG_KEY_REQ, SGX EGETKEY, or the virtual platform's derivation), so
  * the host can store the blob but neither read the key nor forge the state.
  *
- * The host could still replay an older blob (rollback); real deployments pair
- * this with a monotonic counter. See node/enclave/providers/README.md.
+ * Every seal carries a sequence number that grows with every signature. The
+ * host keeps two slots and writes them in turn, so a write torn by a crash
+ * leaves the previous seal intact; at start the enclave opens every blob the
+ * host hands it and takes the one with the highest sequence number.
+ *
+ * What a seal cannot stop: a host that puts back an older blob (rollback) or
+ * runs a copy of the data directory beside the original. Real deployments pair
+ * this with a monotonic counter; the node also looks for its own newer
+ * signatures before it signs (the double-sign guard, node/consensus).
  */
 
-/** Proposal, prevote, precommit: the order in which a validator signs within a round. */
-export const SIGN_STEP = { proposal: 1, prevote: 2, precommit: 3 } as const;
-export type SignStep = keyof typeof SIGN_STEP;
-
-export interface LastSign {
-  height: number;
-  round: number;
-  step: number;
-  /** What was signed at that slot: a block hash, or "nil". */
-  value: string;
-}
+export { SIGN_STEP, type SignStep, type LastSign } from '../../consensus/index.js';
 
 interface SealedPlaintext {
-  v: 1;
+  v: 2;
+  seq: number;
   privateKey: string;
   lastSign: LastSign | null;
+  lock: SignerLock | null;
 }
 
 const AAD = Buffer.from('cloister/sealed-identity/v1');
 
 export class SealedIdentity {
   readonly signer: Ed25519Signer;
-  #privateKey: string;
-  #lastSign: LastSign | null;
+  readonly #privateKey: string;
+  #state: SafetyState;
+  #seq: number;
   readonly #sealingKey: Uint8Array;
+  /** Which of the blobs handed to open() this identity came from (null: a new identity). */
+  readonly from: number | null;
 
-  private constructor(privateKey: string, lastSign: LastSign | null, sealingKey: Uint8Array) {
-    this.#privateKey = privateKey;
-    this.signer = new Ed25519Signer(privateKey);
-    this.#lastSign = lastSign;
+  private constructor(plain: SealedPlaintext, sealingKey: Uint8Array, from: number | null) {
+    this.from = from;
+    this.#privateKey = plain.privateKey;
+    this.signer = new Ed25519Signer(plain.privateKey);
+    this.#state = { lastSign: plain.lastSign, lock: plain.lock };
+    this.#seq = plain.seq;
     this.#sealingKey = sealingKey;
   }
 
-  /** A new identity (no sealed blob yet), or the one in `sealed`; throws SEAL_INVALID if it does not open. */
-  static open(sealed: string | null, sealingKey: Uint8Array): SealedIdentity {
+  /**
+   * The newest identity among the sealed blobs (by sequence number), or a new
+   * identity when there are none. Blobs that do not open (a torn write) are
+   * skipped; if none opens, SEAL_INVALID: they were sealed by another enclave
+   * program or platform, or altered.
+   */
+  static open(sealed: readonly string[], sealingKey: Uint8Array): SealedIdentity {
     if (sealingKey.length !== 32) throw new ChainError('ENCLAVE_UNAVAILABLE', 'the platform sealing key must be 32 bytes');
-    if (sealed === null) return new SealedIdentity(generateEd25519KeyPair().privateKey, null, sealingKey);
-    const plain = unseal(sealed, sealingKey);
-    return new SealedIdentity(plain.privateKey, plain.lastSign, sealingKey);
+    if (sealed.length === 0) {
+      return new SealedIdentity({ v: 2, seq: 0, privateKey: generateEd25519KeyPair().privateKey, lastSign: null, lock: null }, sealingKey, null);
+    }
+    const opened: { plain: SealedPlaintext; index: number }[] = [];
+    let firstError: unknown;
+    sealed.forEach((blob, index) => {
+      try {
+        opened.push({ plain: unseal(blob, sealingKey), index });
+      } catch (err) {
+        firstError ??= err;
+      }
+    });
+    if (opened.length === 0) throw firstError;
+    if (opened.some((o) => o.plain.privateKey !== opened[0]!.plain.privateKey)) {
+      throw new ChainError('SEAL_INVALID', 'the sealed blobs hold two different identities');
+    }
+    const best = opened.reduce((a, b) => (b.plain.seq > a.plain.seq ? b : a));
+    return new SealedIdentity(best.plain, sealingKey, best.index);
   }
 
   get lastSign(): LastSign | null {
-    return this.#lastSign ? { ...this.#lastSign } : null;
+    return this.#state.lastSign ? { ...this.#state.lastSign } : null;
+  }
+
+  get lock(): SignerLock | null {
+    return this.#state.lock ? { ...this.#state.lock } : null;
   }
 
   /**
-   * Records a signature at (height, round, step) before it is made. Signing
-   * again exactly what was signed last is allowed (ed25519 is deterministic:
-   * same signature); anything at or below the last slot otherwise is refused,
-   * so no host, restart or replayed request can make this enclave equivocate.
+   * Records a signature before it is made, under the safety rules (a conflict
+   * is VOTE_CONFLICT, a vote without the prevotes it needs VOTE_UNJUSTIFIED).
+   * Nothing changes when the request is refused.
    */
-  claim(height: number, round: number, step: SignStep, value: string): void {
-    const next: LastSign = { height, round, step: SIGN_STEP[step], value };
-    const last = this.#lastSign;
-    if (last) {
-      const order = compareSlots(next, last);
-      if (order === 0 && last.value === value) return;
-      if (order <= 0) {
-        throw new ChainError(
-          'VOTE_CONFLICT',
-          `already signed ${describe(last)}; refusing ${step} for ${value === 'nil' ? 'nil' : value.slice(0, 16)} at height ${height} round ${round}`,
-        );
-      }
+  claim(request: SignRequest, context: SafetyContext): void {
+    const next = checkSign(this.#state, request, context);
+    if (next !== this.#state) {
+      this.#state = next;
+      this.#seq++;
     }
-    this.#lastSign = next;
   }
 
   /** The identity sealed for the host to store (a fresh IV each time). */
@@ -84,22 +115,24 @@ export class SealedIdentity {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#sealingKey, iv);
     cipher.setAAD(AAD);
-    const plain: SealedPlaintext = { v: 1, privateKey: this.#privateKey, lastSign: this.#lastSign };
+    const plain: SealedPlaintext = { v: 2, seq: this.#seq, privateKey: this.#privateKey, lastSign: this.#state.lastSign, lock: this.#state.lock };
     const ct = Buffer.concat([cipher.update(JSON.stringify(plain), 'utf8'), cipher.final()]);
     return JSON.stringify({ v: 1, iv: iv.toString('base64'), ct: ct.toString('base64'), tag: cipher.getAuthTag().toString('base64') });
   }
 }
 
-function compareSlots(a: LastSign, b: LastSign): number {
-  if (a.height !== b.height) return a.height < b.height ? -1 : 1;
-  if (a.round !== b.round) return a.round < b.round ? -1 : 1;
-  if (a.step !== b.step) return a.step < b.step ? -1 : 1;
-  return 0;
+function isLastSign(v: unknown): v is LastSign {
+  const s = v as LastSign;
+  return (
+    typeof s === 'object' && s !== null &&
+    Number.isSafeInteger(s.height) && s.height >= 0 && Number.isSafeInteger(s.round) && s.round >= 0 &&
+    Number.isSafeInteger(s.step) && s.step >= 1 && s.step <= 3 && typeof s.value === 'string'
+  );
 }
 
-function describe(s: LastSign): string {
-  const step = Object.entries(SIGN_STEP).find(([, n]) => n === s.step)?.[0] ?? String(s.step);
-  return `a ${step} at height ${s.height} round ${s.round}`;
+function isLock(v: unknown): v is SignerLock {
+  const l = v as SignerLock;
+  return typeof l === 'object' && l !== null && Number.isSafeInteger(l.height) && Number.isSafeInteger(l.round) && isHexOfLength(l.blockHash, 32);
 }
 
 function unseal(sealed: string, key: Uint8Array): SealedPlaintext {
@@ -124,7 +157,13 @@ function unseal(sealed: string, key: Uint8Array): SealedPlaintext {
   } catch {
     return bad('it was sealed by another enclave program or platform, or it was altered');
   }
-  const plain = JSON.parse(text) as SealedPlaintext;
-  if (plain.v !== 1 || !isHexOfLength(plain.privateKey, 32)) return bad('unknown content');
-  return plain;
+  const plain = JSON.parse(text) as Omit<Partial<SealedPlaintext>, 'v'> & { v: number };
+  if (!isHexOfLength(plain.privateKey, 32)) return bad('unknown content');
+  const lastSign = plain.lastSign ?? null;
+  if (lastSign !== null && !isLastSign(lastSign)) return bad('unknown content');
+  // Version 1 (no sequence number, no lock) is read as sequence 0.
+  if (plain.v === 1) return { v: 2, seq: 0, privateKey: plain.privateKey, lastSign, lock: null };
+  const lock = plain.lock ?? null;
+  if (plain.v !== 2 || !Number.isSafeInteger(plain.seq) || (lock !== null && !isLock(lock))) return bad('unknown content');
+  return { v: 2, seq: plain.seq!, privateKey: plain.privateKey, lastSign, lock };
 }

@@ -1,4 +1,4 @@
-import type { JsonValue } from '../../consensus/index.js';
+import { applyStateWrites, buildStateTree, stateRootHex, type JsonValue, type StateTreeRoot } from '../../consensus/index.js';
 
 /**
  * Keys of the enclave's state map. Contract state and system records share one
@@ -21,15 +21,73 @@ export interface StateReader {
   read(key: string): string | undefined;
 }
 
-/** The committed state, held in enclave memory. */
+/**
+ * The committed state, held in enclave memory: the key-value map, and the
+ * state tree over it whose root is the last committed header's stateRoot
+ * (consensus/state/state-tree.ts).
+ */
 export class CommittedState implements StateReader {
+  readonly #entries = new Map<string, string>();
+  #tree: StateTreeRoot = null;
+
+  read(key: string): string | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** Replaces the whole state (at start), rebuilding the tree. */
+  load(entries: Iterable<readonly [string, string]>): void {
+    this.#entries.clear();
+    for (const [key, value] of entries) this.#entries.set(key, value);
+    this.#tree = buildStateTree(this.#entries);
+  }
+
+  /** The tree after `writes`, without changing this state (a block being executed). */
+  treeAfter(writes: readonly StateWrite[]): StateTreeRoot {
+    return applyStateWrites(this.#tree, writes);
+  }
+
+  /** Applies a committed block's writes; `tree` is treeAfter(writes), computed when the block was executed. */
+  apply(writes: readonly StateWrite[], tree: StateTreeRoot = this.treeAfter(writes)): void {
+    for (const [key, value] of writes) {
+      if (value === null) this.#entries.delete(key);
+      else this.#entries.set(key, value);
+    }
+    this.#tree = tree;
+  }
+
+  get tree(): StateTreeRoot {
+    return this.#tree;
+  }
+
+  get root(): string {
+    return stateRootHex(this.#tree);
+  }
+
+  /** Entries whose key starts with the prefix (a full scan: for rare system reads only). */
+  *withPrefix(prefix: string): IterableIterator<[string, string]> {
+    for (const entry of this.#entries) if (entry[0].startsWith(prefix)) yield entry;
+  }
+
+  /** Every entry (a snapshot for the call lane). */
+  entries(): [string, string][] {
+    return [...this.#entries];
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** Committed state without a tree: a read-only copy that follows commits (the call lane's). */
+export class PlainState implements StateReader {
   readonly #entries = new Map<string, string>();
 
   read(key: string): string | undefined {
     return this.#entries.get(key);
   }
 
-  load(entries: Iterable<[string, string]>): void {
+  load(entries: Iterable<readonly [string, string]>): void {
+    this.#entries.clear();
     for (const [key, value] of entries) this.#entries.set(key, value);
   }
 
@@ -40,13 +98,8 @@ export class CommittedState implements StateReader {
     }
   }
 
-  /** Entries whose key starts with the prefix (a full scan: for rare system reads only). */
   *withPrefix(prefix: string): IterableIterator<[string, string]> {
     for (const entry of this.#entries) if (entry[0].startsWith(prefix)) yield entry;
-  }
-
-  get size(): number {
-    return this.#entries.size;
   }
 }
 

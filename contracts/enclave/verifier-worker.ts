@@ -22,7 +22,8 @@ parentPort!.on('message', (message: { id: number; bytes: Uint8Array }) => {
   const results: AdmissionResult[] = job.txs.map((raw) => {
     try {
       const { hash, size } = checkTxStateless(raw, job.chainId, job.limits);
-      return { ok: true, hash, size };
+      // The sender's nonce is filled in by the enclave's main thread, which holds the state.
+      return { ok: true, hash, size, nonce: 0 };
     } catch (err) {
       const code = err instanceof ChainError ? err.code : 'TX_MALFORMED';
       return { ok: false, code, message: err instanceof Error ? err.message : 'invalid transaction' };

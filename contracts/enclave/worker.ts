@@ -6,14 +6,13 @@
 import { parentPort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { ChainError } from '../../consensus/index.js';
+import { parseEcall } from './ecall-parse.js';
 import { Enclave, type EnclavePlatform } from './enclave.js';
-import { decodeMessage, encodeMessage, type EcallRequest, type EcallResponse, type OcallRequest } from './protocol.js';
+import { decodeMessage, encodeMessage, type EcallRequest, type EcallResponse, type EcallType, type OcallRequest } from './protocol.js';
 
 interface Envelope {
   id: number;
   kind: 'ecall' | 'ocall-reply';
-  /** The ecall's type, so it can be scheduled without decoding the bytes. */
-  type?: string;
   bytes: Uint8Array;
 }
 
@@ -47,13 +46,47 @@ const platform: EnclavePlatform = {
   },
 };
 
-// Signature checks at admission run on their own threads, one per core, so
-// block execution on this thread is not held up by them.
-const enclavePromise = Enclave.create(platform, Math.max(1, Math.min(4, availableParallelism())));
+// Signature checks at admission run on their own threads, one per core, and
+// read-only calls on a thread of their own, so block execution on this thread
+// is held up by neither.
+const enclavePromise = Enclave.create(platform, { verifierThreads: Math.max(1, Math.min(4, availableParallelism())), callThread: true });
 
-// Ecalls run one at a time, in arrival order: the enclave's state changes only
-// through this queue.
-let queue: Promise<void> = Promise.resolve();
+/**
+ * Lanes. Block work (unseal, init, propose, execute, commit) changes chain
+ * state and runs one ecall at a time, in arrival order: nothing else is in that
+ * queue, so consensus work never waits behind calls or admission. Signing is
+ * synchronous and runs at once (between two ecalls, never inside one; it
+ * checks its own rules). Admission only adds to the verified set, calls run on
+ * the call thread, evidence asks the platform: they run beside the block lane,
+ * each with a bound on how many may be in flight, past which the host gets
+ * ENCLAVE_BUSY at once instead of an ever-growing queue.
+ */
+const BLOCK_LANE = new Set<EcallType>(['unseal', 'init', 'proposeBlock', 'executeBlock', 'commitBlock']);
+const IN_FLIGHT_LIMITS: Partial<Record<EcallType, number>> = { admitTxs: 32, getEvidence: 8 };
+const inFlight = new Map<EcallType, number>();
+let blockLane: Promise<void> = Promise.resolve();
+
+function reply(id: number, response: EcallResponse): void {
+  const bytes = encodeMessage(response);
+  port!.postMessage({ id, kind: 'ecall-reply', bytes }, [bytes.buffer]);
+}
+
+function failure(err: unknown): EcallResponse {
+  return err instanceof ChainError
+    ? { ok: false, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } }
+    : { ok: false, error: { code: 'ENCLAVE_INTERNAL', message: err instanceof Error ? err.message : String(err) } };
+}
+
+async function run(id: number, request: EcallRequest): Promise<void> {
+  let response: EcallResponse;
+  try {
+    const enclave = await enclavePromise;
+    response = { ok: true, value: await enclave.handleParsed(request) };
+  } catch (err) {
+    response = failure(err);
+  }
+  reply(id, response);
+}
 
 port.on('message', (message: Envelope) => {
   if (message.kind === 'ocall-reply') {
@@ -62,26 +95,28 @@ port.on('message', (message: Envelope) => {
     resolve?.(message.bytes);
     return;
   }
-  const run = async (): Promise<void> => {
-    let response: EcallResponse;
-    try {
-      const enclave = await enclavePromise;
-      const request = decodeMessage<EcallRequest>(message.bytes);
-      response = { ok: true, value: await enclave.handle(request) };
-    } catch (err) {
-      response =
-        err instanceof ChainError
-          ? { ok: false, error: { code: err.code, message: err.message, details: err.details } }
-          : { ok: false, error: { code: 'ENCLAVE_INTERNAL', message: err instanceof Error ? err.message : String(err) } };
+  // The request is parsed before it is scheduled: its lane follows from what it is, not from what the host says it is.
+  let request: EcallRequest;
+  try {
+    request = parseEcall(decodeMessage<unknown>(message.bytes));
+  } catch (err) {
+    reply(message.id, failure(err instanceof SyntaxError || err instanceof TypeError ? new ChainError('ECALL_INVALID', 'ecall refused: not UTF-8 JSON') : err));
+    return;
+  }
+  if (BLOCK_LANE.has(request.type)) {
+    blockLane = blockLane.then(() => run(message.id, request));
+    return;
+  }
+  const limit = IN_FLIGHT_LIMITS[request.type];
+  if (limit !== undefined) {
+    const busy = inFlight.get(request.type) ?? 0;
+    if (busy >= limit) {
+      reply(message.id, failure(new ChainError('ENCLAVE_BUSY', `${limit} ${request.type} requests are already in progress; retry later`)));
+      return;
     }
-    const bytes = encodeMessage(response);
-    port.postMessage({ id: message.id, kind: 'ecall-reply', bytes }, [bytes.buffer]);
-  };
-  // Admission only adds to the verified set, so it runs beside the queue. Signing
-  // is quick and must not wait behind block execution (a late proposal or vote
-  // costs a round); it still runs between two ecalls, never inside one, and
-  // checks its own rules (last signed slot, blocks this enclave validated).
-  // Every other ecall changes or reads chain state and waits its turn.
-  if (message.type === 'admitTxs' || message.type === 'signVote' || message.type === 'signProposal') void run();
-  else queue = queue.then(run);
+    inFlight.set(request.type, busy + 1);
+    void run(message.id, request).finally(() => inFlight.set(request.type, (inFlight.get(request.type) ?? 1) - 1));
+    return;
+  }
+  void run(message.id, request);
 });

@@ -8,9 +8,11 @@ import {
   type CommitCertificate,
   type Genesis,
   type JsonValue,
+  type LastSign,
   type SignedTx,
+  type SignerLock,
 } from '../../consensus/index.js';
-import { ANONYMOUS_CALLER, type BlockResult, type ContractInfo, type EnclaveIdentity } from '../../contracts/index.js';
+import { ANONYMOUS_CALLER, type BlockResult, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -44,6 +46,9 @@ export interface ChainServiceOptions {
 
 type BlockListener = (block: StoredBlock) => void;
 
+/** Most senders whose committed nonce the host remembers. */
+const NONCE_CACHE_LIMIT = 200_000;
+
 /** Admission failures that only a faulty or malicious relayer produces. */
 const PEER_FAULTS = new Set<string>(['TX_MALFORMED', 'TX_TOO_LARGE', 'TX_BAD_SIGNATURE', 'TX_WRONG_CHAIN', 'TX_GAS_LIMIT', 'ENCODING_INVALID']);
 
@@ -64,8 +69,14 @@ export class ChainService implements ChainApi {
   #identity!: EnclaveIdentity;
   #contracts: ContractInfo[] = [];
   #methods = new Map<string, Map<string, boolean>>();
-  /** Committed nonce of every sender that ever sent (the enclave holds all state in memory too). */
-  #nonces = new Map<string, number>();
+  /**
+   * Committed next nonces the enclave reported (with admission verdicts and
+   * block results): a bounded cache for the mempool's checks. The enclave's
+   * state is the truth; the host never reads it, and asks when it does not know.
+   */
+  readonly #nonces = new Map<string, number>();
+  /** The enclave's safety state at start (where consensus resumes). */
+  #resume: { lastSign: LastSign | null; lock: SignerLock | null } = { lastSign: null, lock: null };
   /** Block writes, in height order: a block is written only after the one before it. */
   #persisting: Promise<void> = Promise.resolve();
   /** Transactions of the block committed in the enclave and being written (at most one block). */
@@ -86,6 +97,7 @@ export class ChainService implements ChainApi {
       verify: (txs) => options.enclave.admitTxs(txs),
       checkTarget: (contract, method) => this.#checkTarget(contract, method),
       committedNonce: (sender) => this.#nonces.get(sender) ?? 0,
+      learnNonce: (sender, nonce) => this.#learnNonce(sender, nonce),
     });
   }
 
@@ -98,20 +110,20 @@ export class ChainService implements ChainApi {
       throw new ChainError('BLOCK_INVALID', `the data directory belongs to another chain (genesis ${storedGenesis})`);
     }
     const head = await store.getHead();
-    let resume: { header: BlockHeader; state: [string, string][] } | null = null;
+    let resume: InitRequest['resume'] = null;
     if (head) {
       const block = await store.getBlock(head.height);
       if (!block) throw new ChainError('BLOCK_INVALID', `the store's head block ${head.height} is missing`);
+      // The state is opaque here: the enclave checks it against the certified head's state root.
       const state: [string, string][] = [];
-      for await (const entry of store.stateEntries()) {
-        state.push(entry);
-        if (entry[0].startsWith('n:')) this.#nonces.set(entry[0].slice(2), JSON.parse(entry[1]) as number);
-      }
-      resume = { header: block.header, state };
+      for await (const entry of store.stateEntries()) state.push(entry);
+      resume = { header: block.header, certificate: block.certificate, state };
       log.info('resuming chain', { height: head.height, hash: head.hash, stateEntries: state.length });
     }
     enclave.start();
-    const keys = await enclave.openIdentity();
+    const opened = await enclave.openIdentity();
+    this.#resume = { lastSign: opened.lastSign, lock: opened.lock };
+    const keys = opened.publicKeys;
     const self = genesis.validators.find((v) => v.nodeId === this.#o.nodeId);
     if (self && self.voteKey !== keys.vote) {
       throw new ChainError(
@@ -157,6 +169,11 @@ export class ChainService implements ChainApi {
   /** The last block committed in the enclave: the parent of the next block. */
   get tip(): BlockHeader {
     return this.#tip;
+  }
+
+  /** What the enclave's sealed safety state said at start: the last thing it signed and its lock. */
+  get signerResume(): { lastSign: LastSign | null; lock: SignerLock | null } {
+    return this.#resume;
   }
 
   get identity(): EnclaveIdentity {
@@ -207,21 +224,26 @@ export class ChainService implements ChainApi {
     );
   }
 
-  /** After the enclave committed a block: the next block builds on it and its nonces count. */
-  /** Returns the senders whose committed nonce moved, with the new nonce. */
+  /**
+   * After the enclave committed a block: the next block builds on it and its
+   * nonces count. Returns the senders whose committed nonce moved (the
+   * enclave says which), with the new nonce.
+   */
   #applied(result: BlockResult, txs: SignedTx[]): [string, number][] {
     this.#tip = result.header;
     // Until the block is durable, its transactions are answered from here (they left the mempool).
     txs.forEach((tx, index) => this.#committing.set(result.txHashes[index]!, { tx }));
-    const advanced: [string, number][] = [];
-    for (const [key, value] of result.writeSet) {
-      if (key.startsWith('n:') && value !== null) {
-        const nonce = JSON.parse(value) as number;
-        this.#nonces.set(key.slice(2), nonce);
-        advanced.push([key.slice(2), nonce]);
-      }
-    }
-    return advanced;
+    for (const [sender, nonce] of result.nonces) this.#learnNonce(sender, nonce);
+    return result.nonces;
+  }
+
+  #learnNonce(sender: string, nonce: number): void {
+    const known = this.#nonces.get(sender);
+    if (known !== undefined && known >= nonce) return;
+    this.#nonces.delete(sender);
+    this.#nonces.set(sender, nonce);
+    // Bounded: the senders heard of longest ago are forgotten first (and asked again when needed).
+    if (this.#nonces.size > NONCE_CACHE_LIMIT) this.#nonces.delete(this.#nonces.keys().next().value!);
   }
 
   /** Writes a committed block in one atomic batch, then serves it. */
@@ -230,7 +252,7 @@ export class ChainService implements ChainApi {
     await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet);
     this.#setHead(result.header);
     for (const hash of result.txHashes) this.#committing.delete(hash);
-    if (result.writeSet.some(([key]) => key.startsWith('k:'))) await this.#refreshContracts();
+    if (result.contractsChanged) await this.#refreshContracts();
     for (const listener of this.#listeners) listener(block);
   }
 
@@ -362,7 +384,13 @@ export class ChainService implements ChainApi {
 
   async getNonce(address: string): Promise<number> {
     if (!isHexOfLength(address, 32)) throw new ChainError('TX_MALFORMED', 'an address is a 32-byte public key in lowercase hex');
-    return this.mempool.nextNonce(address, this.#nonces.get(address) ?? 0);
+    let committed = this.#nonces.get(address);
+    if (committed === undefined) {
+      const [fromEnclave] = await this.#o.enclave.nonces([address]);
+      this.#learnNonce(address, fromEnclave ?? 0);
+      committed = this.#nonces.get(address) ?? 0;
+    }
+    return this.mempool.nextNonce(address, committed);
   }
 
   async call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {

@@ -1,10 +1,9 @@
 import {
   ChainError,
   isHexOfLength,
-  quorumSize,
+  type ChainView,
   type SignedTx,
   type CommitCertificate,
-  type Genesis,
   type ProposalBlock,
 } from '../../consensus/index.js';
 import type { ChainService } from '../chain/chain-service.js';
@@ -16,7 +15,8 @@ import type { ChainStore } from '../storage/chain-store.js';
 import { checkCertifiedBlock, type CertifiedBlock } from './certified-block.js';
 
 export interface BlockSyncOptions {
-  genesis: Genesis;
+  /** The chain view whose validators certify the blocks synced. */
+  view: ChainView;
   chain: ChainService;
   store: ChainStore;
   enclave: EnclaveHost;
@@ -49,8 +49,6 @@ const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(val
  */
 export class BlockSync {
   readonly #o: BlockSyncOptions;
-  readonly #voteKeys: string[];
-  readonly #quorum: number;
   #running = false;
   #syncing = false;
   /** The best height a peer is known to have, and which peer. */
@@ -58,8 +56,6 @@ export class BlockSync {
 
   constructor(options: BlockSyncOptions) {
     this.#o = options;
-    this.#voteKeys = options.genesis.validators.map((v) => v.voteKey);
-    this.#quorum = quorumSize(this.#voteKeys.length);
   }
 
   start(): void {
@@ -75,6 +71,11 @@ export class BlockSync {
 
   get syncing(): boolean {
     return this.#syncing;
+  }
+
+  /** No sync under way and no peer known to be ahead. */
+  get caughtUp(): boolean {
+    return !this.#syncing && (this.#target === null || this.#target.height <= this.#o.chain.tip.height);
   }
 
   /** A peer has committed at least `height`: fetch what we miss from it. */
@@ -121,7 +122,7 @@ export class BlockSync {
 
   /** Transactions by hash, from the mempool or the committed chain (a peer rebuilding a compact proposal). */
   async #serveTxs(hashes: unknown): Promise<Uint8Array> {
-    const max = this.#o.genesis.consensus.maxBlockTxs;
+    const max = this.#o.view.consensus.maxBlockTxs;
     if (!Array.isArray(hashes) || hashes.length > max || !hashes.every((h) => isHexOfLength(h, 32))) return encode({ error: 'BAD_REQUEST' });
     const mempool = this.#o.chain.mempool;
     const txs: (SignedTx | null)[] = hashes.map((h: string) => mempool.get(h) ?? null);
@@ -181,14 +182,15 @@ export class BlockSync {
       const block = raw as Partial<SyncedBlock>;
       if (!block?.header || typeof block.header !== 'object') break;
       if (block.header.height <= chain.tip.height) continue; // consensus committed it meanwhile
-      const problem = checkCertifiedBlock(block, chain.tip, this.#o.genesis.chainId, this.#voteKeys, this.#quorum);
+      const { view } = this.#o;
+      const problem = checkCertifiedBlock(block, chain.tip, view.chainId, view.validatorKeys, view.quorum);
       if (problem) {
         log.warn('peer sent a block that does not verify', { peer, height: block.header.height, problem });
         return applied > 0;
       }
       const { header, txs, certificate } = block as SyncedBlock;
       try {
-        const result = await this.#o.enclave.executeBlock({ parent: chain.tip, header, txs });
+        const result = await this.#o.enclave.executeBlock({ header, txs });
         if (chain.tip.height >= header.height) continue;
         if (result.blockHash !== certificate.blockHash) throw new ChainError('BLOCK_INVALID', 'the re-executed block has another hash');
         await chain.commitExecuted(result, certificate, txs);

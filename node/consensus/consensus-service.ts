@@ -1,36 +1,97 @@
 import {
   ChainError,
   TendermintMachine,
+  evidenceKey,
   headerHash,
+  portableEvidence,
   txHash,
   txRootOf,
   type BftAction,
   type BftInput,
+  type BlockHeader,
+  type ChainView,
   type CommitCertificate,
-  type Genesis,
+  type EquivocationEvidence,
+  type LastSign,
   type ProposalBlock,
+  type ResumeState,
   type SignedTx,
+  type SignedVote,
+  type SignerLock,
+  type Vote,
 } from '../../consensus/index.js';
 import type { BlockResult } from '../../contracts/index.js';
-import type { ChainService } from '../chain/chain-service.js';
 import type { Clock } from '../chain/clock.js';
-import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
-import type { NetworkService } from '../network/index.js';
+import type { LockRecord, StoredBlock } from '../storage/chain-store.js';
+import { DoubleSignGuard, type DoubleSignRisk, type SeenSignature } from './double-sign-guard.js';
 import { checkConsensusMessage, compactProposal, encodeConsensusMessage, type CompactProposal, type ConsensusMessage } from './wire.js';
+import type { ValidationOutcome } from '../network/index.js';
+
+/** The mempool as consensus uses it. */
+export interface ConsensusMempool {
+  readonly size: number;
+  get(hash: string): SignedTx | undefined;
+  take(maxTxs: number, maxBytes: number): SignedTx[];
+  remove(hashes: Iterable<string>, refused?: Iterable<string>): void;
+  whenNotEmpty(maxWaitMs?: number): Promise<void>;
+  wakeAll(): void;
+}
+
+/** The chain as consensus uses it. */
+export interface ConsensusChain {
+  /** The last block committed in the enclave (the parent of the next block). */
+  readonly tip: BlockHeader;
+  readonly mempool: ConsensusMempool;
+  commitExecuted(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void>;
+}
+
+/** The enclave as consensus uses it: it executes, validates and signs. */
+export interface ConsensusEnclave {
+  proposeBlock(request: { time: number; txs: SignedTx[] }): Promise<BlockResult>;
+  executeBlock(request: { header: BlockHeader; txs: SignedTx[] }): Promise<BlockResult>;
+  signVote(vote: Vote, justification: SignedVote[]): Promise<{ signature: string }>;
+  signProposal(proposal: { chainId: string; height: number; round: number; polRound: number; blockHash: string }): Promise<{ signature: string }>;
+}
+
+/** The gossip consensus uses. */
+export interface ConsensusNetwork {
+  setConsensusValidator(validator: (data: Uint8Array, from: string) => ValidationOutcome<unknown>): void;
+  onConsensus(handler: (event: { data: Uint8Array; from: string }) => void): () => void;
+  publishConsensus(data: Uint8Array): Promise<number>;
+}
+
+/** What consensus keeps on disk besides blocks. */
+export interface ConsensusStore {
+  getBlock(height: number): Promise<StoredBlock | undefined>;
+  putLock(record: LockRecord): Promise<void>;
+  getLock(): Promise<LockRecord | undefined>;
+  putEvidence(key: string, evidence: EquivocationEvidence): Promise<boolean>;
+  listEvidence(): Promise<EquivocationEvidence[]>;
+}
 
 export interface ConsensusServiceOptions {
-  genesis: Genesis;
-  chain: ChainService;
-  enclave: EnclaveHost;
+  /** The chain view (validators, parameters) of the heights this node decides. */
+  view: ChainView;
+  chain: ConsensusChain;
+  enclave: ConsensusEnclave;
+  store: ConsensusStore;
+  /** This node's enclave vote key. */
+  selfKey: string;
+  /** What the enclave's sealed safety state said at start: where this validator resumes. */
+  signer: { lastSign: LastSign | null; lock: SignerLock | null };
   /** Absent on a single-validator chain that talks to no one. */
-  network?: NetworkService;
+  network?: ConsensusNetwork;
   /** Is this vote key's enclave admitted (its evidence verified)? This node's own key always is. */
   admitted(voteKey: string): boolean;
   /** A validly signed message showed a peer ahead of us: fetch the blocks we miss. */
   onBehind(height: number, fromPeer: string): void;
+  /** Is this node caught up with the peers it knows (no block sync under way or due)? */
+  caughtUp?(): boolean;
   /** Asks a peer for transactions by hash (a proposal named some this node does not hold); null where it has none. */
   fetchTxs?(peer: string, hashes: string[]): Promise<(SignedTx | null)[]>;
+  /** How long to watch gossip for signatures of our own key before signing anything (default 3 s; 0 on a chain without peers). */
+  doubleSignCheckMs?: number;
   clock: Clock;
   log: Logger;
   onFatal(err: Error): void;
@@ -50,6 +111,9 @@ const STALL_GOSSIP_MS = 2000;
  */
 const MAX_CLOCK_AHEAD_MS = 10_000;
 
+/** How many of the last stored blocks' certificates are searched for our own signatures at start. */
+const DOUBLE_SIGN_CHECK_BLOCKS = 100;
+
 /**
  * Drives the pure Tendermint machine (consensus/bft): feeds it inputs from the
  * network, the enclave and timers, and carries out its actions. The machine
@@ -57,18 +121,27 @@ const MAX_CLOCK_AHEAD_MS = 10_000;
  * signs; the network gossips; a timer fires) answers later as a new input.
  *
  * Execute before vote: a proposal is re-executed in this node's enclave, which
- * signs a vote for a block only when its own roots match, and the decided
- * block is committed from this node's own execution result.
+ * signs a vote for a block only when its own roots match (and only under its
+ * safety rules), and the decided block is committed from this node's own
+ * execution result.
+ *
+ * Restarts: the machine resumes in the round after the enclave's last signed
+ * one, with the enclave's lock and (kept in the store before each precommit)
+ * the locked block and its proof of lock. Before its first signature the node
+ * watches for signatures of its own key it did not make (DoubleSignGuard).
  */
 export class ConsensusService {
   readonly #o: ConsensusServiceOptions;
-  readonly #machine: TendermintMachine;
   readonly #self: string;
   readonly #selfNodeId: string;
   readonly #validatorKeys: Set<string>;
+  readonly #guard: DoubleSignGuard;
+  #machine: TendermintMachine | undefined;
   /** What this node's enclave built or re-executed, by block hash (current height only). */
   #executed = new Map<string, { result: BlockResult; txs: SignedTx[] }>();
   #timers = new Set<NodeJS.Timeout>();
+  /** Waits in progress (#delay): stopping ends them, so nothing awaits a timer that will never fire. */
+  #waits = new Set<() => void>();
   #stallTimer: NodeJS.Timeout | undefined;
   #seq = 0;
   #running = false;
@@ -78,50 +151,41 @@ export class ConsensusService {
   #parsed = new WeakMap<Uint8Array, ConsensusMessage>();
   /** Transaction hashes of recent blocks (built, validated or received), for gossiping their proposals compactly. */
   #txHashesOf = new Map<string, string[]>();
+  /** The lock record being written: a precommit is signed only once it is durable. */
+  #lockWrite: Promise<void> = Promise.resolve();
+  #riskReported = false;
+  readonly #evidence = new Map<string, EquivocationEvidence>();
 
   constructor(options: ConsensusServiceOptions) {
     this.#o = options;
-    const { genesis, chain } = options;
-    this.#self = chain.identity.publicKeys.vote!;
-    this.#selfNodeId = genesis.validators.find((v) => v.voteKey === this.#self)?.nodeId ?? '';
-    const validators = genesis.validators.map((v) => v.voteKey);
-    this.#validatorKeys = new Set(validators);
-    const { timeoutProposeMs: propose, timeoutVoteMs: vote } = genesis.consensus;
-    this.#machine = new TendermintMachine({
-      chainId: genesis.chainId,
-      validators,
-      self: this.#self,
-      height: chain.tip.height + 1,
-      timeouts: {
-        propose: { baseMs: propose, incrementMs: Math.ceil(propose / 2) },
-        prevote: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
-        precommit: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
-      },
-    });
+    this.#self = options.selfKey;
+    this.#selfNodeId = options.view.validators.find((v) => v.voteKey === this.#self)?.nodeId ?? '';
+    this.#validatorKeys = new Set(options.view.validatorKeys);
+    this.#guard = new DoubleSignGuard(options.signer.lastSign);
   }
 
-  start(): void {
+  /**
+   * Starts: looks for its own key's signatures in the last stored certificates
+   * and (with peers) in gossip for a while, waits until it is caught up, then
+   * starts the machine where the enclave's safety state says to resume.
+   */
+  async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
     this.#lastCommitAt = this.#o.clock.now();
+    for (const e of await this.#o.store.listEvidence()) this.#evidence.set(evidenceKey(e), e);
     const network = this.#o.network;
     if (network) {
-      network.setConsensusValidator((data, from) => {
-        const outcome = checkConsensusMessage(data, from, {
-          chainId: this.#o.genesis.chainId,
-          validators: this.#validatorKeys,
-          admitted: (key) => key === this.#self || this.#o.admitted(key),
-          height: this.#machine.snapshot.height,
-          maxBlockTxs: this.#o.genesis.consensus.maxBlockTxs,
-          onAhead: (height, peer) => this.#o.onBehind(height - 1, peer),
-        });
-        if (outcome.value) this.#parsed.set(data, outcome.value);
-        return outcome;
-      });
+      network.setConsensusValidator((data, from) => this.#check(data, from));
       this.#unsubscribe = network.onConsensus(({ data, from }) => this.#onGossip(data, from));
     }
+    await this.#checkStoredCertificates();
+    if (network) await this.#watchBeforeSigning();
+    if (!this.#running) return;
+    this.#machine = await this.#newMachine();
     this.#feed({ type: 'start' });
     this.#armStallGossip();
+    if (this.#guard.risk) this.#reportRisk(this.#guard.risk);
   }
 
   stop(): void {
@@ -130,21 +194,131 @@ export class ConsensusService {
     this.#unsubscribe?.();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    for (const wake of [...this.#waits]) wake();
     if (this.#stallTimer) clearTimeout(this.#stallTimer);
     this.#o.chain.mempool.wakeAll();
   }
 
-  /** Height, round and step, for status. */
+  /** Height, round and step, for status (the next height at round 0 until the machine starts). */
   get snapshot(): { height: number; round: number; step: string } {
-    const s = this.#machine.snapshot;
-    return { height: s.height, round: s.round, step: s.step };
+    const s = this.#machine?.snapshot;
+    return s ? { height: s.height, round: s.round, step: s.step } : { height: this.#o.chain.tip.height + 1, round: 0, step: 'starting' };
+  }
+
+  /** Set when another copy of this node's vote key was seen signing: this node then signs nothing. */
+  get doubleSignRisk(): DoubleSignRisk | null {
+    return this.#guard.risk;
+  }
+
+  /** Equivocation evidence this node holds (seen itself, received by gossip, or kept from before). */
+  evidence(): EquivocationEvidence[] {
+    return [...this.#evidence.values()];
+  }
+
+  /** Gossips every piece of evidence again (e.g. to a peer that just joined). */
+  regossipEvidence(): void {
+    for (const e of this.#evidence.values()) this.#publish({ type: 'evidence', chainId: this.#o.view.chainId, seq: this.#seq++, evidence: e });
   }
 
   /** Block sync committed a certified block (already executed and committed in the enclave). */
   syncedBlock(block: ProposalBlock, certificate: CommitCertificate): void {
+    this.#observeCertificate(certificate, `the certificate of synced block ${certificate.height}`);
     this.#executed.clear();
     this.#lastCommitAt = this.#o.clock.now();
     this.#feed({ type: 'blockCommittedBySync', block, certificate });
+  }
+
+  // ------------------------------------------------------------ start-up
+
+  async #newMachine(): Promise<TendermintMachine> {
+    const { view, chain } = this.#o;
+    const height = chain.tip.height + 1;
+    const { propose, vote } = { propose: view.consensus.timeoutProposeMs, vote: view.consensus.timeoutVoteMs };
+    const resume = await this.#resumeState(height);
+    if (resume) this.#o.log.info('resuming consensus after the enclave\'s last signature', { height, round: resume.round, locked: resume.lock?.blockHash ?? null });
+    return new TendermintMachine({
+      chainId: view.chainId,
+      validators: view.validatorKeys,
+      self: this.#self,
+      height,
+      timeouts: {
+        propose: { baseMs: propose, incrementMs: Math.ceil(propose / 2) },
+        prevote: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
+        precommit: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
+      },
+      ...(resume ? { resume } : {}),
+    });
+  }
+
+  /**
+   * Where to pick `height` up: after the enclave's last signed round there, with
+   * its lock (and the locked block and proof of lock when the store kept them).
+   */
+  async #resumeState(height: number): Promise<ResumeState | undefined> {
+    const { lastSign, lock } = this.#o.signer;
+    if (!lastSign || lastSign.height !== height) return undefined;
+    const resume: ResumeState = { round: lastSign.round + 1 };
+    if (lock && lock.height === height) {
+      const record = await this.#o.store.getLock().catch(() => undefined);
+      let proposal: LockRecord['proposal'] | undefined;
+      try {
+        if (record && record.height === height && record.round === lock.round && headerHash(record.proposal.proposal.block.header) === lock.blockHash) {
+          proposal = record.proposal;
+        }
+      } catch {
+        proposal = undefined;
+      }
+      resume.lock = proposal
+        ? { round: lock.round, blockHash: lock.blockHash, proposal, prevotes: record!.prevotes }
+        : { round: lock.round, blockHash: lock.blockHash };
+      if (proposal) this.#rememberHashes(lock.blockHash, proposal.proposal.block.txs.map(txHash));
+    }
+    return resume;
+  }
+
+  /** Our own signatures in the certificates of the last stored blocks, newer than the sealed record, mean another copy signed. */
+  async #checkStoredCertificates(): Promise<void> {
+    const tip = this.#o.chain.tip.height;
+    for (let h = tip; h > Math.max(0, tip - DOUBLE_SIGN_CHECK_BLOCKS); h--) {
+      const block = await this.#o.store.getBlock(h);
+      if (block?.certificate) this.#observeCertificate(block.certificate, `the certificate of stored block ${h}`);
+      if (this.#guard.risk) return;
+    }
+  }
+
+  /** Watches gossip for our own key's signatures, then waits until block sync has caught up. */
+  async #watchBeforeSigning(): Promise<void> {
+    const ms = this.#o.doubleSignCheckMs ?? 3000;
+    if (ms > 0) {
+      this.#o.log.info('watching for signatures of this node\'s vote key before signing', { ms });
+      await this.#delay(ms);
+    }
+    while (this.#running && this.#o.caughtUp && !this.#o.caughtUp()) await this.#delay(250);
+  }
+
+  // ------------------------------------------------------------ gossip in
+
+  #check(data: Uint8Array, from: string): ValidationOutcome<unknown> {
+    const view = this.#o.view;
+    const outcome = checkConsensusMessage(data, from, {
+      chainId: view.chainId,
+      validators: this.#validatorKeys,
+      admitted: (key) => key === this.#self || this.#o.admitted(key),
+      height: this.#machine?.snapshot.height ?? this.#o.chain.tip.height + 1,
+      maxBlockTxs: view.consensus.maxBlockTxs,
+      onAhead: (height, peer) => this.#o.onBehind(height - 1, peer),
+    });
+    const m = outcome.value;
+    if (!m) return outcome;
+    this.#parsed.set(data, m);
+    if (m.type === 'vote' && m.vote.validator === this.#self) {
+      const v = m.vote.vote;
+      this.#observe({ height: v.height, round: v.round, step: v.type, value: v.blockHash ?? 'nil' }, `gossip relayed by ${from}`);
+    } else if (m.type === 'proposal' && m.proposal.proposer === this.#self) {
+      const p = m.proposal.proposal;
+      this.#observe({ height: p.height, round: p.round, step: 'proposal', value: headerHash(p.block.header) }, `gossip relayed by ${from}`);
+    }
+    return outcome;
   }
 
   #onGossip(data: Uint8Array, from: string): void {
@@ -152,7 +326,8 @@ export class ConsensusService {
     const m = this.#parsed.get(data);
     if (!m) return;
     this.#parsed.delete(data);
-    if (m.type === 'vote') this.#feed({ type: 'voteReceived', vote: m.vote });
+    if (m.type === 'evidence') void this.#keepEvidence(m.evidence, false);
+    else if (m.type === 'vote') this.#feed({ type: 'voteReceived', vote: m.vote });
     else void this.#receiveProposal(m.proposal, from);
   }
 
@@ -174,8 +349,9 @@ export class ConsensusService {
     if (missing.length > 0) {
       // The relaying peer may have forwarded the proposal without holding every
       // transaction itself: then ask the proposer's node, then the others.
-      const proposerNode = this.#o.genesis.validators.find((v) => v.voteKey === cp.proposer)?.nodeId;
-      const others = this.#o.genesis.validators.map((v) => v.nodeId).filter((id) => id !== this.#selfNodeId);
+      const validators = this.#o.view.validators;
+      const proposerNode = validators.find((v) => v.voteKey === cp.proposer)?.nodeId;
+      const others = validators.map((v) => v.nodeId).filter((id) => id !== this.#selfNodeId);
       const peers = [...new Set([from, ...(proposerNode ? [proposerNode] : []), ...others])].filter((id) => id !== this.#selfNodeId);
       for (const peer of peers) {
         const lacking = txHashes.filter((_, i) => txs[i] === undefined);
@@ -211,11 +387,14 @@ export class ConsensusService {
     while (this.#txHashesOf.size > 64) this.#txHashesOf.delete(this.#txHashesOf.keys().next().value!);
   }
 
+  // ------------------------------------------------------------ the machine
+
   #feed(input: BftInput): void {
-    if (!this.#running) return;
+    const machine = this.#machine;
+    if (!this.#running || !machine) return;
     let actions: BftAction[];
     try {
-      actions = this.#machine.step(input);
+      actions = machine.step(input);
     } catch (err) {
       this.#o.onFatal(err instanceof Error ? err : new Error(String(err)));
       return;
@@ -228,34 +407,30 @@ export class ConsensusService {
       case 'buildProposal':
         void this.#build(action.height, action.round);
         break;
-      case 'signProposal': {
-        const { proposal } = action;
-        const { chainId, height, round, polRound } = proposal;
-        this.#o.enclave
-          .signProposal({ chainId, height, round, polRound, blockHash: headerHash(proposal.block.header) })
-          .then(
-            (sig) => this.#feed({ type: 'proposalSigned', proposal, signature: sig.signature }),
-            (err: unknown) => this.#refused('proposal', err),
-          );
+      case 'signProposal':
+        void this.#signProposal(action.proposal);
         break;
-      }
       case 'broadcastProposal': {
         const { block } = action.proposal.proposal;
         const hashes = this.#txHashesOf.get(headerHash(block.header)) ?? block.txs.map(txHash);
-        this.#publish({ type: 'proposal', chainId: this.#o.genesis.chainId, seq: this.#seq++, proposal: compactProposal(action.proposal, hashes) });
+        this.#publish({ type: 'proposal', chainId: this.#o.view.chainId, seq: this.#seq++, proposal: compactProposal(action.proposal, hashes) });
         break;
       }
       case 'validateProposal':
         void this.#validate(action.height, action.blockHash, action.block);
         break;
+      case 'lock': {
+        const record: LockRecord = { height: action.height, round: action.round, proposal: action.proposal, prevotes: action.prevotes };
+        this.#lockWrite = this.#lockWrite
+          .then(() => this.#o.store.putLock(record))
+          .catch((err: unknown) => this.#o.log.error('could not keep the lock record', { height: action.height, error: (err as Error).message }));
+        break;
+      }
       case 'signVote':
-        this.#o.enclave.signVote(action.vote).then(
-          (sig) => this.#feed({ type: 'voteSigned', vote: action.vote, signature: sig.signature }),
-          (err: unknown) => this.#refused(action.vote.type, err),
-        );
+        void this.#signVote(action.vote, action.justification ?? []);
         break;
       case 'broadcastVote':
-        this.#publish({ type: 'vote', chainId: this.#o.genesis.chainId, seq: this.#seq++, vote: action.vote });
+        this.#publish({ type: 'vote', chainId: this.#o.view.chainId, seq: this.#seq++, vote: action.vote });
         break;
       case 'scheduleTimeout': {
         const timer = setTimeout(() => {
@@ -269,24 +444,93 @@ export class ConsensusService {
         this.#commit(action.height, action.block, action.certificate);
         break;
       case 'equivocation':
-        this.#o.log.warn('equivocation', {
-          kind: action.evidence.kind,
-          validator: action.evidence.validator,
-          height: action.evidence.height,
-          round: action.evidence.round,
-        });
+        void this.#keepEvidence(portableEvidence(action.evidence), true);
         break;
     }
   }
 
-  /** The enclave refused to sign (e.g. it signed a later slot before a restart): this node sits the slot out. */
-  #refused(what: string, err: unknown): void {
+  async #signVote(vote: Vote, justification: SignedVote[]): Promise<void> {
+    if (this.#refuseWhenAtRisk(vote.height, vote.round)) return;
+    // A precommit locks: its lock record must be durable first.
+    if (vote.type === 'precommit') await this.#lockWrite;
+    try {
+      const { signature } = await this.#o.enclave.signVote(vote, justification);
+      this.#guard.signedByUs({ height: vote.height, round: vote.round, step: vote.type, value: vote.blockHash ?? 'nil' });
+      this.#feed({ type: 'voteSigned', vote, signature });
+    } catch (err) {
+      this.#refused(vote.type, vote.height, vote.round, err);
+    }
+  }
+
+  async #signProposal(proposal: Extract<BftAction, { type: 'signProposal' }>['proposal']): Promise<void> {
+    const { chainId, height, round, polRound } = proposal;
+    if (this.#refuseWhenAtRisk(height, round)) return;
+    const blockHash = headerHash(proposal.block.header);
+    try {
+      const { signature } = await this.#o.enclave.signProposal({ chainId, height, round, polRound, blockHash });
+      this.#guard.signedByUs({ height, round, step: 'proposal', value: blockHash });
+      this.#feed({ type: 'proposalSigned', proposal, signature });
+    } catch (err) {
+      this.#refused('proposal', height, round, err);
+    }
+  }
+
+  /** With a double-sign risk, nothing is signed: the machine is told, and moves on without us. */
+  #refuseWhenAtRisk(height: number, round: number): boolean {
+    const risk = this.#guard.risk;
+    if (!risk) return false;
+    this.#reportRisk(risk);
+    this.#feed({ type: 'signRefused', height, round });
+    return true;
+  }
+
+  #reportRisk(risk: DoubleSignRisk): void {
+    if (this.#riskReported) return;
+    this.#riskReported = true;
+    this.#o.log.error('refusing to sign', { reason: risk.message });
+  }
+
+  #observe(slot: SeenSignature, source: string): void {
+    const before = this.#guard.risk;
+    if (this.#guard.observe(slot, source) && !before) this.#reportRisk(this.#guard.risk!);
+  }
+
+  #observeCertificate(certificate: CommitCertificate, source: string): void {
+    for (const s of certificate.signatures) {
+      if (s.validator === this.#self) {
+        this.#observe({ height: certificate.height, round: certificate.round, step: 'precommit', value: certificate.blockHash }, source);
+      }
+    }
+  }
+
+  /**
+   * The enclave refused to sign (it signed a later slot before a restart, the
+   * vote was not justified, its sealed record could not be written): this
+   * node sits the round out and moves on, instead of waiting for votes that
+   * may never come. A dead enclave stops the node.
+   */
+  #refused(what: string, height: number, round: number, err: unknown): void {
     const code = err instanceof ChainError ? err.code : 'ENCLAVE_INTERNAL';
     if (code === 'ENCLAVE_UNAVAILABLE') {
       if (this.#running) this.#o.onFatal(err as Error);
       return;
     }
-    this.#o.log.warn('enclave refused to sign', { what, code, error: (err as Error).message });
+    this.#o.log.warn('enclave refused to sign', { what, height, round, code, error: (err as Error).message });
+    this.#feed({ type: 'signRefused', height, round });
+  }
+
+  /** Keeps evidence durably (once per validator and slot), gossips what is new, and logs it. */
+  async #keepEvidence(evidence: EquivocationEvidence, seenHere: boolean): Promise<void> {
+    const key = evidenceKey(evidence);
+    if (this.#evidence.has(key)) return;
+    this.#evidence.set(key, evidence);
+    try {
+      await this.#o.store.putEvidence(key, evidence);
+    } catch (err) {
+      this.#o.log.error('could not keep equivocation evidence', { error: (err as Error).message });
+    }
+    this.#o.log.warn('equivocation', { validator: evidence.validator, kind: evidence.kind, height: evidence.height, round: evidence.round, seenHere });
+    this.#publish({ type: 'evidence', chainId: this.#o.view.chainId, seq: this.#seq++, evidence });
   }
 
   #publish(message: ConsensusMessage): void {
@@ -303,12 +547,12 @@ export class ConsensusService {
    * enclave execute it.
    */
   async #build(height: number, round: number): Promise<void> {
-    const { chain, genesis, clock } = this.#o;
-    const params = genesis.consensus;
+    const { chain, view, clock } = this.#o;
+    const params = view.consensus;
     const mempool = chain.mempool;
     const still = (): boolean => {
-      const s = this.#machine.snapshot;
-      return this.#running && s.height === height && s.round === round;
+      const s = this.#machine?.snapshot;
+      return this.#running && s !== undefined && s.height === height && s.round === round;
     };
     if (mempool.size === 0) {
       const idleFor = Math.max(0, this.#lastCommitAt + params.emptyBlockIntervalMs - clock.now());
@@ -321,9 +565,11 @@ export class ConsensusService {
     const parent = chain.tip;
     let result: BlockResult;
     try {
-      result = await this.#o.enclave.proposeBlock({ parent, time: Math.max(clock.now(), parent.time), txs });
+      result = await this.#o.enclave.proposeBlock({ time: Math.max(clock.now(), parent.time), txs });
     } catch (err) {
-      this.#refused('build', err);
+      const code = err instanceof ChainError ? err.code : 'ENCLAVE_INTERNAL';
+      if (code === 'ENCLAVE_UNAVAILABLE' && this.#running) this.#o.onFatal(err as Error);
+      else this.#o.log.warn('enclave could not build a block', { height, code, error: (err as Error).message });
       return;
     }
     const blockTxs = result.included.map((i) => txs[i]!);
@@ -346,14 +592,14 @@ export class ConsensusService {
       if (block.header.time > this.#o.clock.now() + MAX_CLOCK_AHEAD_MS) {
         this.#o.log.warn('proposal from the future', { height, block: blockHash, time: block.header.time });
       } else if (this.#o.chain.tip.height + 1 === height) {
-        const result = await this.#o.enclave.executeBlock({ parent: this.#o.chain.tip, header: block.header, txs: block.txs });
+        const result = await this.#o.enclave.executeBlock({ header: block.header, txs: block.txs });
         valid = result.blockHash === blockHash;
         if (valid) this.#executed.set(blockHash, { result, txs: block.txs });
       }
     } catch (err) {
       const code = err instanceof ChainError ? err.code : 'ENCLAVE_INTERNAL';
       if (code === 'ENCLAVE_UNAVAILABLE') {
-        this.#refused('validate', err);
+        if (this.#running) this.#o.onFatal(err as Error);
         return;
       }
       this.#o.log.warn('proposal failed re-execution', { height, block: blockHash, code, error: (err as Error).message });
@@ -363,6 +609,8 @@ export class ConsensusService {
 
   #commit(height: number, block: ProposalBlock, certificate: CommitCertificate): void {
     const { chain, log } = this.#o;
+    this.#observeCertificate(certificate, `the certificate of block ${height}`);
+    this.#guard.prune(height - 1);
     if (chain.tip.height >= height) return; // block sync got there first
     const executed = this.#executed.get(certificate.blockHash);
     if (!executed) {
@@ -380,11 +628,15 @@ export class ConsensusService {
 
   #delay(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const wake = (): void => {
+        clearTimeout(timer);
         this.#timers.delete(timer);
+        this.#waits.delete(wake);
         resolve();
-      }, ms);
+      };
+      const timer = setTimeout(wake, ms);
       this.#timers.add(timer);
+      this.#waits.add(wake);
     });
   }
 

@@ -1,5 +1,7 @@
 import {
   isHexOfLength,
+  verifyEquivocation,
+  type EquivocationEvidence,
   proposalMessage,
   verifyEd25519,
   voteMessage,
@@ -30,7 +32,9 @@ export interface CompactProposal {
  */
 export type ConsensusMessage =
   | { type: 'proposal'; chainId: string; seq: number; proposal: CompactProposal }
-  | { type: 'vote'; chainId: string; seq: number; vote: SignedVote };
+  | { type: 'vote'; chainId: string; seq: number; vote: SignedVote }
+  /** Proof that a validator signed two different things for one slot; anyone may relay it, it checks itself. */
+  | { type: 'evidence'; chainId: string; seq: number; evidence: EquivocationEvidence };
 
 /** A full proposal in its compact form; `txHashes` are the hashes of `sp.proposal.block.txs`, in order. */
 export function compactProposal(sp: SignedProposal, txHashes: string[]): CompactProposal {
@@ -74,6 +78,12 @@ export function checkConsensusMessage(data: Uint8Array, from: string, ctx: Conse
   if (typeof m !== 'object' || m === null || Array.isArray(m)) return { verdict: 'reject', reason: 'not_object' };
   if (m.chainId !== ctx.chainId) return { verdict: typeof m.chainId === 'string' ? 'ignore' : 'reject', reason: 'wrong_chain' };
   if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq)) return { verdict: 'reject', reason: 'bad_seq' };
+
+  if (m.type === 'evidence') {
+    return verifyEquivocation(m.evidence, ctx.chainId, ctx.validators)
+      ? { verdict: 'accept', reason: 'ok', value: m as ConsensusMessage }
+      : { verdict: 'reject', reason: 'bad_evidence' };
+  }
 
   let signer: string;
   let height: number;

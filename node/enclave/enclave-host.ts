@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { readSealedIdentity, writeSealedIdentity } from './sealed-file.js';
-import { ChainError } from '../../consensus/index.js';
+import { SealedStore } from './sealed-store.js';
+import { ChainError, type LastSign, type SignedVote, type SignerLock } from '../../consensus/index.js';
 import {
   decodeMessage,
   encodeMessage,
@@ -15,6 +15,7 @@ import {
   type OcallRequest,
   type EnclaveIdentity,
   type SignResult,
+  type UnsealResponse,
 } from '../../contracts/index.js';
 import type { Vote } from '../../consensus/index.js';
 import type { Logger } from '../log/logger.js';
@@ -37,19 +38,25 @@ export class EnclaveHost {
   #nextId = 1;
   #calls = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (err: Error) => void }>();
   #stopped = false;
-  /** Sealed-identity writes, in signing order: a newer blob is never overwritten by an older one. */
-  #sealedWrites: Promise<void> = Promise.resolve();
+  /** Where the sealed identity is kept; written in signing order, so a newer blob is never overwritten by an older one. */
+  readonly #sealed: SealedStore;
+  /** Read-only calls waiting for the enclave: bounded, so a flood of calls cannot queue without end. */
+  #callsInFlight = 0;
 
   /**
-   * `sealedFile`: where the enclave's sealed identity (vote key, last signature)
-   * is kept. Every signature is released only after the blob recording it is on disk.
+   * `sealedFile`: where the enclave's sealed identity (vote key, safety state)
+   * is kept (with a second slot beside it). Every signature is released only
+   * after the blob recording it is on disk.
    */
   constructor(
     private readonly platform: TeePlatform,
     private readonly log: Logger,
-    private readonly sealedFile: string,
+    sealedFile: string,
     private readonly programEntry = join(projectRoot(), 'dist/contracts/enclave/worker.js'),
-  ) {}
+    private readonly maxCallsInFlight = 64,
+  ) {
+    this.#sealed = new SealedStore(sealedFile);
+  }
 
   start(): void {
     if (this.#worker) return;
@@ -72,6 +79,7 @@ export class EnclaveHost {
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker) await worker.terminate();
+    await this.#sealed.close();
   }
 
   #failAll(err: Error): void {
@@ -124,22 +132,18 @@ export class EnclaveHost {
     return response.value as T;
   }
 
-  /** Persists a sealed blob after the ones before it; resolves once it is durable. */
-  #persistSealed(sealed: string): Promise<void> {
-    const write = this.#sealedWrites.then(() => writeSealedIdentity(this.sealedFile, sealed));
-    this.#sealedWrites = write.catch(() => {});
-    return write;
-  }
-
   /**
-   * Opens the enclave's identity from the sealed file (a new one on first
-   * start) and stores it sealed again. Returns the enclave's public keys.
+   * Opens the enclave's identity from the sealed slots (a new one on first
+   * start) and stores it sealed again. Returns the enclave's public keys and
+   * its safety state (where consensus resumes after a restart).
    */
-  async openIdentity(): Promise<Record<string, string>> {
-    const sealed = await readSealedIdentity(this.sealedFile);
-    const out = await this.#ecall<{ publicKeys: Record<string, string>; sealed: string }>({ type: 'unseal', sealed });
-    await this.#persistSealed(out.sealed);
-    return out.publicKeys;
+  async openIdentity(): Promise<{ publicKeys: Record<string, string>; lastSign: LastSign | null; lock: SignerLock | null }> {
+    const blobs = await this.#sealed.open();
+    const out = await this.#ecall<UnsealResponse>({ type: 'unseal', sealed: blobs.map((b) => b.text) });
+    // Never overwrite the blob the enclave opened first: a torn write would then lose the newest state.
+    this.#sealed.startAfter(out.from === null ? null : (blobs[out.from]?.slot ?? null));
+    await this.#sealed.write(out.sealed);
+    return { publicKeys: out.publicKeys, lastSign: out.lastSign, lock: out.lock };
   }
 
   init(request: Omit<InitRequest, 'type'>): Promise<InitResponse> {
@@ -158,8 +162,17 @@ export class EnclaveHost {
     return this.#ecall({ type: 'commitBlock', blockHash });
   }
 
-  call(request: Omit<Extract<EcallRequest, { type: 'call' }>, 'type'>): Promise<{ result: unknown; gasUsed: number }> {
-    return this.#ecall({ type: 'call', ...request });
+  /** A read-only call; at most maxCallsInFlight wait at once (ENCLAVE_BUSY beyond). */
+  async call(request: Omit<Extract<EcallRequest, { type: 'call' }>, 'type'>): Promise<{ result: unknown; gasUsed: number }> {
+    if (this.#callsInFlight >= this.maxCallsInFlight) {
+      throw new ChainError('ENCLAVE_BUSY', `${this.maxCallsInFlight} read-only calls are already waiting for the enclave; retry later`);
+    }
+    this.#callsInFlight++;
+    try {
+      return await this.#ecall({ type: 'call', ...request });
+    } finally {
+      this.#callsInFlight--;
+    }
   }
 
   getEvidence(freshness: string): Promise<EnclaveIdentity> {
@@ -170,16 +183,21 @@ export class EnclaveHost {
    * Signs a prevote or precommit; the enclave refuses conflicting votes and
    * blocks it did not validate. Resolves once the sealed record of it is durable.
    */
-  async signVote(vote: Vote): Promise<{ validator: string; signature: string }> {
-    const out = await this.#ecall<SignResult>({ type: 'signVote', vote });
-    await this.#persistSealed(out.sealed);
+  async signVote(vote: Vote, justification: SignedVote[] = []): Promise<{ validator: string; signature: string }> {
+    const out = await this.#ecall<SignResult>({ type: 'signVote', vote, justification });
+    await this.#sealed.write(out.sealed);
     return { validator: out.validator, signature: out.signature };
   }
 
   async signProposal(proposal: Extract<EcallRequest, { type: 'signProposal' }>['proposal']): Promise<{ validator: string; signature: string }> {
     const out = await this.#ecall<SignResult>({ type: 'signProposal', proposal });
-    await this.#persistSealed(out.sealed);
+    await this.#sealed.write(out.sealed);
     return { validator: out.validator, signature: out.signature };
+  }
+
+  /** The committed next nonce of each address, as the enclave's state has it. */
+  nonces(addresses: string[]): Promise<number[]> {
+    return this.#ecall({ type: 'nonces', addresses });
   }
 
   /** Has the enclave check transactions offered to the mempool; one result per transaction, in order. */

@@ -28,7 +28,7 @@ export async function provisionNode(config: Pick<NodeConfig, 'dataDir' | 'enclav
   host.start();
   try {
     const keys = await host.openIdentity();
-    return { nodeId, voteKey: keys.vote!, platform: platform.name, measurement: platform.measurement };
+    return { nodeId, voteKey: keys.publicKeys.vote!, platform: platform.name, measurement: platform.measurement };
   } finally {
     await host.stop();
   }

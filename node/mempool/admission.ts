@@ -10,7 +10,10 @@ export interface AdmissionDeps {
   verify(txs: SignedTx[]): Promise<AdmissionResult[]>;
   /** Throws TX_UNKNOWN_CONTRACT / TX_UNKNOWN_METHOD. */
   checkTarget(contract: string, method: string): void;
+  /** The sender's committed next nonce as far as the host knows (0 when it does not know yet). */
   committedNonce(sender: string): number;
+  /** The enclave reported a sender's committed next nonce (with its admission verdict). */
+  learnNonce(sender: string, nonce: number): void;
   /** Most transactions waiting for the enclave's verdict at once. */
   maxQueued?: number;
 }
@@ -104,6 +107,7 @@ export class TxAdmission {
         waiting.reject(new ChainError(result.code as ChainErrorCode, result.message));
       } else {
         try {
+          this.deps.learnNonce(waiting.tx.from, result.nonce);
           this.deps.mempool.add({ tx: waiting.tx, hash: result.hash, size: result.size }, this.deps.committedNonce(waiting.tx.from));
           waiting.resolve(result.hash);
         } catch (err) {

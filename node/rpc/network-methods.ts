@@ -11,6 +11,10 @@ export interface NodeView {
   platform?: string;
   measurement?: string;
   reason?: { code: string; message: string };
+  /** Equivocations of this validator's key this node holds evidence of (kept durably, gossiped to every node). */
+  equivocations?: { kind: string; height: number; round: number }[];
+  /** This node only: why it refuses to sign (another copy of its vote key was seen signing). */
+  doubleSignRisk?: string;
 }
 
 export interface NetworkApi {

@@ -217,5 +217,15 @@ export const nodeEntry: JsonSchema = {
       required: ['code', 'message'],
       properties: { code: { type: 'string' }, message: { type: 'string' } },
     },
+    equivocations: {
+      type: 'array',
+      description: 'Slots where this validator key signed two different things (evidence kept by this node).',
+      items: {
+        type: 'object',
+        required: ['kind', 'height', 'round'],
+        properties: { kind: { type: 'string' }, height: uint, round: uint },
+      },
+    },
+    doubleSignRisk: { type: 'string', description: 'This node only: why it refuses to sign (another copy of its vote key signed).' },
   },
 };

@@ -1,5 +1,5 @@
 import { Level } from 'level';
-import type { BlockHeader, CommitCertificate, Receipt, SignedTx } from '../../consensus/index.js';
+import type { BlockHeader, CommitCertificate, EquivocationEvidence, Receipt, SignedProposal, SignedTx, SignedVote } from '../../consensus/index.js';
 import type { StateWrite } from '../../contracts/index.js';
 
 /** How a block is kept: the header, its transactions' hashes and its commit certificate. */
@@ -28,6 +28,18 @@ export interface ChainHead {
 }
 
 /**
+ * The block this node's validator locked on (precommitted) and its proof of
+ * lock, kept before the precommit is signed: after a restart at the same
+ * height, consensus resumes the lock with its block (see ResumeState).
+ */
+export interface LockRecord {
+  height: number;
+  round: number;
+  proposal: SignedProposal;
+  prevotes: SignedVote[];
+}
+
+/**
  * Key layout (one level database, string keys, JSON text values):
  *   meta:genesis        genesis hash, to refuse another chain's data
  *   meta:head           {height, hash} of the last committed block
@@ -35,7 +47,9 @@ export interface ChainHead {
  *   bh:<hash>           height
  *   t:<tx hash>         StoredTx
  *   r:<tx hash>         StoredReceipt
- *   s:<state key>       canonical JSON value of the enclave state
+ *   s:<state key>       the enclave's state, opaque to the host (the enclave checks it against the head's state root)
+ *   meta:lock           LockRecord of the height being decided (overwritten each lock)
+ *   e:<validator>/<height>/<round>/<step>   EquivocationEvidence, kept forever
  * Each committed block is one atomic, synced batch: after a crash the store
  * holds every block up to meta:head and nothing of the next.
  */
@@ -109,6 +123,29 @@ export class ChainStore {
 
   async readState(key: string): Promise<string | undefined> {
     return this.#db.get(`s:${key}`);
+  }
+
+  /** Keeps the lock record durably (synced): it must survive a crash right after the precommit is signed. */
+  async putLock(record: LockRecord): Promise<void> {
+    await this.#db.put('meta:lock', JSON.stringify(record), { sync: true });
+  }
+
+  getLock(): Promise<LockRecord | undefined> {
+    return this.#getJson<LockRecord>('meta:lock');
+  }
+
+  /** Keeps equivocation evidence durably; false when evidence for that slot and validator is already kept. */
+  async putEvidence(key: string, evidence: EquivocationEvidence): Promise<boolean> {
+    if ((await this.#db.get(`e:${key}`)) !== undefined) return false;
+    await this.#db.put(`e:${key}`, JSON.stringify(evidence), { sync: true });
+    return true;
+  }
+
+  /** Every piece of equivocation evidence kept, in key order. */
+  async listEvidence(limit = 10_000): Promise<EquivocationEvidence[]> {
+    const out: EquivocationEvidence[] = [];
+    for await (const [, value] of this.#db.iterator({ gt: 'e:', lt: 'e;', limit })) out.push(JSON.parse(value) as EquivocationEvidence);
+    return out;
   }
 
   /** Writes one committed block and everything it changed in one atomic, synced batch. */

@@ -17,6 +17,8 @@ let platform: VirtualPlatform;
 let dir: string;
 let sealedFiles = 0;
 const hosts: EnclaveHost[] = [];
+/** Enclave identities made before the genesis, which lists them as validators (only validators propose and sign). */
+const VALIDATORS = 10;
 
 function newHost(sealedFile = join(dir, `sealed-${sealedFiles++}.json`), on = platform): EnclaveHost {
   const host = new EnclaveHost(on, silentLogger, sealedFile);
@@ -26,6 +28,7 @@ function newHost(sealedFile = join(dir, `sealed-${sealedFiles++}.json`), on = pl
 }
 
 async function freshEnclave(sealedFile?: string): Promise<{ host: EnclaveHost; genesisHeader: import('../../consensus/index.js').BlockHeader }> {
+  if (sealedFile === undefined && sealedFiles >= VALIDATORS) throw new Error('more enclaves than validators: raise VALIDATORS');
   const host = newHost(sealedFile);
   await host.openIdentity();
   const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'f', resume: null });
@@ -35,9 +38,18 @@ async function freshEnclave(sealedFile?: string): Promise<{ host: EnclaveHost; g
 beforeAll(async () => {
   dir = tempDir();
   const { config } = await prepareDevChain({ dataDir: dir, rpcPort: 0, now: 1_700_000_000_000, extraContracts: [HOSTILE], log: silentLogger });
-  genesis = readGenesisFile(config.genesisFile);
+  const devGenesis = readGenesisFile(config.genesisFile);
   const secret = loadOrCreatePlatformSecret(join(dir, 'platform-secret'));
   platform = new VirtualPlatform(loadOrCreateVirtualRoot(config.enclave.virtualRootFile), measureEnclaveProgram().measurement, secret);
+  const validators: Genesis['validators'] = [];
+  for (let i = 0; i < VALIDATORS; i++) {
+    const host = new EnclaveHost(platform, silentLogger, join(dir, `sealed-${i}.json`));
+    host.start();
+    const opened = await host.openIdentity();
+    await host.stop();
+    validators.push({ nodeId: `node-${i}`, voteKey: opened.publicKeys.vote! });
+  }
+  genesis = { ...devGenesis, validators };
 });
 
 afterAll(async () => {
@@ -79,8 +91,8 @@ describe('deterministic execution', () => {
       tx(users[2]!, 3, 'counter', 'increment', []),
     ];
     const time = genesis.time + 1000;
-    const ra = await a.host.proposeBlock({ parent: a.genesisHeader, time, txs });
-    const rb = await b.host.proposeBlock({ parent: b.genesisHeader, time, txs });
+    const ra = await a.host.proposeBlock({ time, txs });
+    const rb = await b.host.proposeBlock({ time, txs });
     expect(ra.txHashes).toHaveLength(txs.length);
     expect(comparable(ra)).toEqual(comparable(rb));
     expect(ra.receipts.map((r) => r.status)).toEqual([
@@ -91,12 +103,12 @@ describe('deterministic execution', () => {
 
     // A third enclave re-executes a's block (validate mode) and reaches the same roots.
     const c = await freshEnclave();
-    const rc = await c.host.executeBlock({ parent: c.genesisHeader, header: ra.header, txs });
+    const rc = await c.host.executeBlock({ header: ra.header, txs });
     expect(rc.blockHash).toBe(ra.blockHash);
     // A block whose state root was tampered with is refused.
     const d = await freshEnclave();
     await expect(
-      d.host.executeBlock({ parent: d.genesisHeader, header: { ...ra.header, stateRoot: 'f'.repeat(64) }, txs }),
+      d.host.executeBlock({ header: { ...ra.header, stateRoot: 'f'.repeat(64) }, txs }),
     ).rejects.toMatchObject({ code: 'BLOCK_INVALID' });
   });
 
@@ -106,7 +118,7 @@ describe('deterministic execution', () => {
     const good = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
     const gap = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 5, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
     const forged = { ...good, nonce: 1 };
-    const r = await a.host.proposeBlock({ parent: a.genesisHeader, time: genesis.time + 1, txs: [good, gap, forged] });
+    const r = await a.host.proposeBlock({ time: genesis.time + 1, txs: [good, gap, forged] });
     expect(r.included).toEqual([0]);
     expect(r.excluded.map((e) => e.code).sort()).toEqual(['TX_BAD_SIGNATURE', 'TX_NONCE_GAP']);
   });
@@ -115,7 +127,7 @@ describe('deterministic execution', () => {
     const host = newHost();
     const keys = await host.openIdentity();
     const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'x', resume: null });
-    expect(init.identity.publicKeys).toEqual(keys);
+    expect(init.identity.publicKeys).toEqual(keys.publicKeys);
     const text = JSON.stringify(init);
     expect(Object.keys(init.identity.publicKeys)).toEqual(['vote']);
     expect(text).not.toMatch(/privateKey|PRIVATE KEY/);
@@ -127,7 +139,7 @@ describe('enclave voting rules', () => {
     const a = await freshEnclave();
     const s = newSigner();
     const tx = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
-    const block = await a.host.proposeBlock({ parent: a.genesisHeader, time: genesis.time + 5, txs: [tx] });
+    const block = await a.host.proposeBlock({ time: genesis.time + 5, txs: [tx] });
     const vote = { chainId: genesis.chainId, type: 'prevote' as const, height: 1, round: 1, blockHash: block.blockHash };
     const signed = await a.host.signVote(vote);
     expect(verifyEd25519(signed.validator, voteMessage(vote), signed.signature)).toBe(true);
@@ -150,18 +162,18 @@ describe('enclave voting rules', () => {
   });
 
   it('keeps its vote key and what it signed across a restart, sealed to its program', async () => {
-    const sealedFile = join(dir, 'restart-sealed.json');
+    const sealedFile = join(dir, `sealed-${sealedFiles++}.json`);
     const a = await freshEnclave(sealedFile);
     const s = newSigner();
     const tx = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
-    const block = await a.host.proposeBlock({ parent: a.genesisHeader, time: genesis.time + 5, txs: [tx] });
+    const block = await a.host.proposeBlock({ time: genesis.time + 5, txs: [tx] });
     const vote = { chainId: genesis.chainId, type: 'prevote' as const, height: 1, round: 0, blockHash: block.blockHash };
     const signed = await a.host.signVote(vote);
     await a.host.stop();
 
     // The same program on the same platform opens the same identity, and refuses to sign nil where it voted for a block.
     const b = await freshEnclave(sealedFile);
-    await b.host.proposeBlock({ parent: b.genesisHeader, time: genesis.time + 5, txs: [tx] });
+    await b.host.proposeBlock({ time: genesis.time + 5, txs: [tx] });
     await expect(b.host.signVote({ ...vote, blockHash: null })).rejects.toMatchObject({ code: 'VOTE_CONFLICT' });
     await expect(b.host.signVote(vote)).resolves.toEqual(signed);
 

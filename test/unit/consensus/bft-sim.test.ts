@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SEEDS, assertValidChain, sim } from './bft-sim/scenario.js';
+import { prng } from './bft-sim/sim.js';
 
 describe.each(SEEDS)('BFT simulation: network faults, seed %i', (seed) => {
   it('n=4, all honest: commits many heights', () => {
@@ -61,5 +62,53 @@ describe.each(SEEDS)('BFT simulation: network faults, seed %i', (seed) => {
     s.assertSafe();
     assertValidChain(s);
     expect(s.minHonestHeight()).toBeGreaterThanOrEqual(Math.max(...during) + 5);
+  });
+});
+
+describe.each(SEEDS)('BFT simulation: crashes and restarts at any moment, seed %i', (seed) => {
+  /**
+   * Validators crash (all state but the committed chain, the enclave's sealed safety state and the
+   * kept lock record is lost) at random moments, one at a time or all at once, and restart a
+   * little later, resuming where their enclave's safety state says. The chain never forks and
+   * always moves on.
+   */
+  function crashAndRestart(s: ReturnType<typeof sim>, random: () => number, crashes: number, everyone: boolean): void {
+    let t = 300;
+    for (let k = 0; k < crashes; k++) {
+      t += 150 + Math.floor(random() * 600);
+      const victims = everyone || random() < 0.3 ? s.nodes : s.nodes.filter(() => random() < 0.5);
+      const downFor = Math.floor(random() * 400);
+      s.runUntil(t);
+      for (const node of victims) node.crash();
+      s.runUntil(t + downFor);
+      for (const node of victims) node.restart();
+      t += downFor;
+    }
+    s.runUntil(t);
+  }
+
+  it('random validators crash and restart 25 times: safe, and the chain moves on after each', () => {
+    const s = sim({ n: 4, seed });
+    const random = prng(seed * 7 + 1);
+    crashAndRestart(s, random, 25, false);
+    s.assertSafe();
+    const after = s.minHonestHeight();
+    s.runUntil(s.now + 4_000);
+    s.assertSafe();
+    assertValidChain(s);
+    expect(s.minHonestHeight()).toBeGreaterThanOrEqual(after + 5);
+    expect(s.nodes.reduce((n, node) => n + node.restarts, 0)).toBeGreaterThan(25);
+  });
+
+  it('all four validators crash and restart together 12 times, with message loss: safe and live', () => {
+    const s = sim({ n: 4, seed, net: { drop: 0.1 } });
+    const random = prng(seed * 13 + 5);
+    crashAndRestart(s, random, 12, true);
+    s.assertSafe();
+    const after = s.minHonestHeight();
+    s.runUntil(s.now + 6_000);
+    s.assertSafe();
+    assertValidChain(s);
+    expect(s.minHonestHeight()).toBeGreaterThanOrEqual(after + 5);
   });
 });

@@ -15,7 +15,9 @@ import {
   voteMessage,
   type BlockHeader,
   type CommitCertificate,
+  type SafetyState,
   type Vote,
+  checkSign,
 } from '../../../../consensus/index.js';
 import {
   TendermintMachine,
@@ -26,6 +28,7 @@ import {
   type ProposalBlock,
   type SignedProposal,
   type SignedVote,
+  type ResumeState,
 } from '../../../../consensus/bft/index.js';
 
 export const CHAIN_ID = 'sim-chain';
@@ -121,24 +124,35 @@ export function stateRootOf(parentHash: string, txRoot: string): string {
   return sha256Hex(`state/${parentHash}/${txRoot}`);
 }
 
-/** A fake enclave: holds the key, refuses conflicting votes, validates by a deterministic rule. */
+/**
+ * A fake enclave: holds the key and the real safety rules (consensus/bft/safety-rules.ts: no
+ * conflicting or earlier slot, precommits and votes against the lock only with their prevotes),
+ * validates by a deterministic rule. Its safety state survives a crash, as the sealed identity does.
+ */
 export class FakeEnclave {
   readonly signer: Ed25519Signer;
-  readonly #signed = new Map<string, string>();
+  safety: SafetyState = { lastSign: null, lock: null };
   refusals = 0;
-  constructor() {
+  constructor(readonly validators: () => string[]) {
     this.signer = new Ed25519Signer(generateEd25519KeyPair().privateKey);
   }
-  signVote(vote: Vote): string | undefined {
-    const slot = `${vote.height}/${vote.round}/${vote.type}`;
-    const hash = vote.blockHash ?? 'nil';
-    const prev = this.#signed.get(slot);
-    if (prev !== undefined && prev !== hash) {
+  #claim(request: Parameters<typeof checkSign>[1]): boolean {
+    const validators = this.validators();
+    try {
+      this.safety = checkSign(this.safety, request, { chainId: CHAIN_ID, validators, quorum: quorumSize(validators.length) });
+      return true;
+    } catch {
       this.refusals++;
-      return undefined;
+      return false;
     }
-    this.#signed.set(slot, hash);
+  }
+  signVote(vote: Vote, justification: SignedVote[] = []): string | undefined {
+    if (!this.#claim({ step: vote.type, height: vote.height, round: vote.round, blockHash: vote.blockHash, justification })) return undefined;
     return this.signer.sign(voteMessage(vote));
+  }
+  signProposal(proposal: SignedProposal['proposal']): string | undefined {
+    if (!this.#claim({ step: 'proposal', height: proposal.height, round: proposal.round, blockHash: headerHash(proposal.block.header) })) return undefined;
+    return this.signer.sign(proposalMessage(proposal));
   }
   /** Re-execution stand-in: the state root must follow from the parent and the transactions. */
   validate(block: ProposalBlock, parentHash: string, height: number): boolean {
@@ -147,8 +161,19 @@ export class FakeEnclave {
   }
 }
 
+const SIM_TIMEOUTS = {
+  propose: { baseMs: 300, incrementMs: 100 },
+  prevote: { baseMs: 150, incrementMs: 100 },
+  precommit: { baseMs: 150, incrementMs: 100 },
+};
+
 export class SimNode {
-  readonly machine: TendermintMachine;
+  machine: TendermintMachine;
+  /** The lock record the host keeps durably before each precommit (survives a crash). */
+  lockRecord: Extract<BftAction, { type: 'lock' }> | undefined;
+  /** Down (between a crash and its restart): sees nothing, does nothing. */
+  down = false;
+  restarts = 0;
   /** Committed block hash per height (index = height - 1). */
   readonly committed: string[] = [];
   readonly blocks: { block: ProposalBlock; certificate: CommitCertificate }[] = [];
@@ -162,17 +187,43 @@ export class SimNode {
     readonly byzantine: Byzantine | undefined,
     readonly crashed: boolean,
   ) {
+    this.machine = new TendermintMachine({ chainId: CHAIN_ID, validators, self: enclave.signer.publicKey, height: 1, timeouts: SIM_TIMEOUTS });
+  }
+
+  /** A crash: everything in memory but the committed chain, the enclave's safety state and the lock record is gone. */
+  crash(): void {
+    this.down = true;
+  }
+
+  /**
+   * A restart, as the node does it: a new machine at the next height, resuming after the enclave's
+   * last signed round with its lock (and the kept lock record's block and proof of lock).
+   */
+  restart(): void {
+    this.down = false;
+    this.restarts++;
+    const height = this.committed.length + 1;
+    const { lastSign, lock } = this.enclave.safety;
+    let resume: ResumeState | undefined;
+    if (lastSign && lastSign.height === height) {
+      resume = { round: lastSign.round + 1 };
+      if (lock && lock.height === height) {
+        const record = this.lockRecord;
+        resume.lock =
+          record && record.height === height && record.round === lock.round && headerHash(record.proposal.proposal.block.header) === lock.blockHash
+            ? { round: lock.round, blockHash: lock.blockHash, proposal: record.proposal, prevotes: record.prevotes }
+            : { round: lock.round, blockHash: lock.blockHash };
+      }
+    }
     this.machine = new TendermintMachine({
       chainId: CHAIN_ID,
-      validators,
-      self: enclave.signer.publicKey,
-      height: 1,
-      timeouts: {
-        propose: { baseMs: 300, incrementMs: 100 },
-        prevote: { baseMs: 150, incrementMs: 100 },
-        precommit: { baseMs: 150, incrementMs: 100 },
-      },
+      validators: this.sim.validators,
+      self: this.enclave.signer.publicKey,
+      height,
+      timeouts: SIM_TIMEOUTS,
+      ...(resume ? { resume } : {}),
     });
+    this.input({ type: 'start' });
   }
 
   get id(): string {
@@ -184,7 +235,7 @@ export class SimNode {
   }
 
   input(input: BftInput): void {
-    if (this.crashed) return;
+    if (this.crashed || this.down) return;
     const queue: BftAction[] = [...this.machine.step(input)];
     while (queue.length > 0) {
       const a = queue.shift()!;
@@ -199,12 +250,21 @@ export class SimNode {
         // Building (executing) a block takes virtual time.
         sim.at(5, () => this.input({ type: 'proposalBuilt', height: a.height, round: a.round, block: this.#build(a.height, a.round, 'A') }));
         return [];
-      case 'signProposal':
-        return this.machine.step({ type: 'proposalSigned', proposal: a.proposal, signature: this.enclave.signer.sign(proposalMessage(a.proposal)) });
-      case 'signVote': {
-        const signature = this.enclave.signVote(a.vote);
-        return signature ? this.machine.step({ type: 'voteSigned', vote: a.vote, signature }) : [];
+      case 'signProposal': {
+        const signature = this.enclave.signProposal(a.proposal);
+        return signature
+          ? this.machine.step({ type: 'proposalSigned', proposal: a.proposal, signature })
+          : this.machine.step({ type: 'signRefused', height: a.proposal.height, round: a.proposal.round });
       }
+      case 'signVote': {
+        const signature = this.enclave.signVote(a.vote, a.justification);
+        return signature
+          ? this.machine.step({ type: 'voteSigned', vote: a.vote, signature })
+          : this.machine.step({ type: 'signRefused', height: a.vote.height, round: a.vote.round });
+      }
+      case 'lock':
+        this.lockRecord = a;
+        return [];
       case 'validateProposal': {
         const valid = this.enclave.validate(a.block, this.lastHash, this.committed.length + 1);
         sim.at(1 + Math.floor(sim.random() * 5), () => this.input({ type: 'proposalValidated', height: a.height, blockHash: a.blockHash, valid }));
@@ -284,7 +344,7 @@ export class SimNode {
   }
 
   receive(from: number, m: Message): void {
-    if (this.crashed) return;
+    if (this.crashed || this.down) return;
     switch (m.kind) {
       case 'proposal':
         this.input({ type: 'proposalReceived', proposal: m.proposal });
@@ -313,7 +373,7 @@ export class SimNode {
   syncedBlocks = 0;
 
   gossip(): void {
-    if (this.crashed) return;
+    if (this.crashed || this.down) return;
     this.input({ type: 'gossipTick' });
     for (const to of this.sim.peersOf(this.index)) this.sim.send(this.index, to, { kind: 'status', height: this.machine.snapshot.height });
   }
@@ -335,7 +395,7 @@ export class Simulator {
   constructor(readonly opts: SimOptions) {
     this.random = prng(opts.seed);
     this.#net = { drop: 0, minDelayMs: 5, maxDelayMs: 40, ...opts.net };
-    const enclaves = Array.from({ length: opts.n }, () => new FakeEnclave());
+    const enclaves = Array.from({ length: opts.n }, () => new FakeEnclave(() => this.validators));
     this.validators = enclaves.map((e) => e.signer.publicKey);
     const crashed = new Set(opts.crashed ?? []);
     this.nodes = enclaves.map((e, i) => new SimNode(this, i, e, this.validators, opts.byzantine?.[i], crashed.has(i)));

@@ -4,6 +4,7 @@ import {
   Ed25519Signer,
   ZERO_HASH,
   generateEd25519KeyPair,
+  genesisChainView,
   headerHash,
   proposalMessage,
   signTx,
@@ -12,16 +13,16 @@ import {
   txRootOf,
   type SignedTx,
   type BlockHeader,
+  type EquivocationEvidence,
   type Genesis,
   type Proposal,
   type Vote,
 } from '../../../../consensus/index.js';
-import type { ChainService } from '../../../../node/chain/chain-service.js';
-import { ConsensusService } from '../../../../node/consensus/index.js';
-import type { EnclaveHost } from '../../../../node/enclave/enclave-host.js';
+import type { BlockResult } from '../../../../contracts/index.js';
+import { ConsensusService, type ConsensusEnclave, type ConsensusNetwork, type ConsensusStore } from '../../../../node/consensus/index.js';
 import { silentLogger } from '../../../../node/log/logger.js';
 import { Mempool } from '../../../../node/mempool/mempool.js';
-import type { NetworkService } from '../../../../node/network/index.js';
+import type { LockRecord } from '../../../../node/storage/chain-store.js';
 import { compactProposal, encodeConsensusMessage } from '../../../../node/consensus/wire.js';
 
 const CHAIN = 'driver-test';
@@ -34,7 +35,7 @@ const genesis: Genesis = {
   validators: signers.map((s, i) => ({ nodeId: `node-${i}`, voteKey: s.publicKey })),
   contracts: [],
   enclave: { measurements: {}, virtualRoots: [] },
-  policy: {},
+  policy: { allowedPlatforms: ['virtual'], measurements: { virtual: ['ab'.repeat(48)] }, allowVirtual: true },
   consensus: { ...DEFAULT_CONSENSUS_PARAMS },
 };
 const tip: BlockHeader = {
@@ -42,35 +43,73 @@ const tip: BlockHeader = {
   txRoot: ZERO_HASH, receiptsRoot: ZERO_HASH, stateRoot: ZERO_HASH, validatorSetHash: ZERO_HASH, policyHash: ZERO_HASH,
 };
 
+/** A store in memory with what consensus keeps: locks and evidence. */
+class MemoryStore implements ConsensusStore {
+  lock: LockRecord | undefined;
+  readonly evidence = new Map<string, EquivocationEvidence>();
+  async getBlock(): Promise<undefined> {
+    return undefined;
+  }
+  async putLock(record: LockRecord): Promise<void> {
+    this.lock = record;
+  }
+  async getLock(): Promise<LockRecord | undefined> {
+    return this.lock;
+  }
+  async putEvidence(key: string, e: EquivocationEvidence): Promise<boolean> {
+    if (this.evidence.has(key)) return false;
+    this.evidence.set(key, e);
+    return true;
+  }
+  async listEvidence(): Promise<EquivocationEvidence[]> {
+    return [...this.evidence.values()];
+  }
+}
+
 /** A driver for validator 0 (proposer of height 1 round 0 is validator 1) over fakes that record what it asks. */
 function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedTx | null)[]>) {
   const executed: { header: BlockHeader; txs: SignedTx[] }[] = [];
   const votes: Vote[] = [];
-  let validator: ((data: Uint8Array, from: string) => unknown) | undefined;
-  let handler: ((e: { data: Uint8Array; from: string }) => void) | undefined;
-  const chain = { tip, mempool: new Mempool(), identity: { publicKeys: { vote: signers[0]!.publicKey } } } as unknown as ChainService;
-  const enclave = {
-    executeBlock: async (req: { header: BlockHeader; txs: SignedTx[] }) => {
+  let validator: Parameters<ConsensusNetwork['setConsensusValidator']>[0] | undefined;
+  let handler: Parameters<ConsensusNetwork['onConsensus']>[0] | undefined;
+  const mempool = new Mempool();
+  const chain = { tip, mempool, commitExecuted: async () => {} };
+  const enclave: ConsensusEnclave = {
+    executeBlock: async (req) => {
       executed.push(req);
-      return { header: req.header, blockHash: headerHash(req.header), included: [], txHashes: [], receipts: [], writeSet: [], excluded: [] };
+      const result: BlockResult = {
+        header: req.header, blockHash: headerHash(req.header), included: [], txHashes: [], receipts: [], writeSet: [], excluded: [], nonces: [], contractsChanged: false,
+      };
+      return result;
     },
-    signVote: async (vote: Vote) => {
+    proposeBlock: async () => {
+      throw new Error('validator 0 does not propose at height 1 round 0');
+    },
+    signVote: async (vote) => {
       votes.push(vote);
-      return { validator: signers[0]!.publicKey, signature: '00'.repeat(64) };
+      return { signature: '00'.repeat(64) };
     },
-  } as unknown as EnclaveHost;
-  const network = {
-    setConsensusValidator: (v: typeof validator) => (validator = v),
-    onConsensus: (h: typeof handler) => {
+    signProposal: async () => ({ signature: '00'.repeat(64) }),
+  };
+  const network: ConsensusNetwork = {
+    setConsensusValidator: (v) => (validator = v),
+    onConsensus: (h) => {
       handler = h;
       return () => {};
     },
     publishConsensus: async () => 1,
-  } as unknown as NetworkService;
+  };
   const service = new ConsensusService({
-    genesis, chain, enclave, network,
+    view: genesisChainView(genesis),
+    chain,
+    enclave,
+    store: new MemoryStore(),
+    selfKey: signers[0]!.publicKey,
+    signer: { lastSign: null, lock: null },
+    network,
     admitted: () => true,
     onBehind: () => {},
+    doubleSignCheckMs: 0,
     ...(fetchTxs ? { fetchTxs } : {}),
     clock: { now: () => NOW },
     log: silentLogger,
@@ -78,15 +117,16 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
       throw err;
     },
   });
-  service.start();
-  const deliver = (proposal: Proposal, from = 'node-1'): void => {
+  const started = service.start();
+  const deliver = async (proposal: Proposal, from = 'node-1'): Promise<void> => {
+    await started;
     const signed = { proposal, proposer: signers[1]!.publicKey, signature: signers[1]!.sign(proposalMessage(proposal)) };
     const data = encodeConsensusMessage({ type: 'proposal', chainId: CHAIN, seq: 1, proposal: compactProposal(signed, proposal.block.txs.map(txHash)) });
-    const outcome = validator!(data, from) as { verdict: string };
+    const outcome = validator!(data, from);
     expect(outcome.verdict).toBe('accept');
     handler!({ data, from });
   };
-  return { service, executed, votes, deliver, mempool: chain.mempool };
+  return { service, executed, votes, deliver, mempool };
 }
 
 const running: ConsensusService[] = [];
@@ -113,7 +153,7 @@ describe('the consensus driver', () => {
     const h = harness();
     running.push(h.service);
     const proposal = proposalAt(NOW);
-    h.deliver(proposal);
+    await h.deliver(proposal);
     await until(() => h.votes.length > 0);
     expect(h.executed).toHaveLength(1);
     expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash: headerHash(proposal.block.header) });
@@ -128,7 +168,7 @@ describe('the consensus driver', () => {
     });
     running.push(h.service);
     h.mempool.add(checkTxStateless(held, CHAIN), 0);
-    h.deliver(proposalAt(NOW, [held, lacked]));
+    await h.deliver(proposalAt(NOW, [held, lacked]));
     await until(() => h.votes.length > 0);
     expect(asked).toEqual([['node-1', [txHash(lacked)]]]);
     expect(h.executed[0]!.txs).toEqual([held, lacked]);
@@ -143,7 +183,7 @@ describe('the consensus driver', () => {
       return hashes.map(() => (peer === 'node-1' ? tx : null));
     });
     running.push(h.service);
-    h.deliver(proposalAt(NOW, [tx]), 'node-3');
+    await h.deliver(proposalAt(NOW, [tx]), 'node-3');
     await until(() => h.votes.length > 0);
     expect(asked).toEqual(['node-3', 'node-1']);
     expect(h.executed[0]!.txs).toEqual([tx]);
@@ -156,7 +196,7 @@ describe('the consensus driver', () => {
       return hashes.map(() => userTx(7));
     });
     running.push(h.service);
-    h.deliver(proposalAt(NOW, [userTx(0)]));
+    await h.deliver(proposalAt(NOW, [userTx(0)]));
     await until(() => fetched);
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(h.executed).toHaveLength(0);
@@ -166,7 +206,7 @@ describe('the consensus driver', () => {
   it('does not execute or vote for a proposal whose time is far ahead of its clock: it prevotes nil', async () => {
     const h = harness();
     running.push(h.service);
-    h.deliver(proposalAt(NOW + 60_000));
+    await h.deliver(proposalAt(NOW + 60_000));
     await until(() => h.votes.length > 0);
     expect(h.executed).toHaveLength(0);
     expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash: null });

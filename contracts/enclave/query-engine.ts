@@ -1,0 +1,76 @@
+import type { JsonValue } from '../../consensus/index.js';
+import { ContractRuntime } from '../sandbox/index.js';
+import { BlockExecutor, readDeployments, type Deployment } from './executor.js';
+import type { CallRequest } from './protocol.js';
+import { PlainState, stateKey, type StateWrite } from './state.js';
+
+/** The committed state as the call lane starts from it. */
+export interface QuerySnapshot {
+  chainId: string;
+  height: number;
+  time: number;
+  entries: [string, string][];
+}
+
+/** One committed block's changes, in commit order. */
+export interface QueryCommit {
+  height: number;
+  time: number;
+  writeSet: StateWrite[];
+}
+
+/**
+ * Read-only contract calls over a copy of the committed state, with their
+ * own sandbox, so that a call (however long within its gas) never holds up
+ * block execution or signing. Runs on its own thread (query-worker.ts); the
+ * enclave's main thread feeds it every committed block.
+ */
+export class QueryEngine {
+  readonly #state = new PlainState();
+  #deployments = new Map<string, Deployment>();
+  readonly #executor: BlockExecutor;
+  #chainId = '';
+  #height = 0;
+  #time = 0;
+
+  private constructor(runtime: ContractRuntime) {
+    this.#executor = new BlockExecutor(runtime, (name) => this.#deployments.get(name));
+  }
+
+  static async create(): Promise<QueryEngine> {
+    // A few cached bundles are plenty for calls; each costs one WebAssembly instance.
+    return new QueryEngine(await ContractRuntime.create({ maxCachedBundles: 4 }));
+  }
+
+  load(snapshot: QuerySnapshot): void {
+    this.#state.load(snapshot.entries);
+    this.#chainId = snapshot.chainId;
+    this.#height = snapshot.height;
+    this.#time = snapshot.time;
+    this.#reloadDeployments();
+  }
+
+  apply(commit: QueryCommit): void {
+    this.#state.apply(commit.writeSet);
+    this.#height = commit.height;
+    this.#time = commit.time;
+    if (commit.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
+  }
+
+  call(request: CallRequest, gasLimit: number): { result: JsonValue; gasUsed: number } {
+    return this.#executor.call(
+      this.#state,
+      { chainId: this.#chainId, height: this.#height, time: this.#time },
+      request.contract,
+      request.method,
+      request.args,
+      request.caller,
+      gasLimit,
+    );
+  }
+
+  #reloadDeployments(): void {
+    this.#deployments = readDeployments(this.#state);
+  }
+
+}
