@@ -163,7 +163,9 @@ export class TendermintMachine {
         this.#onVote(input.vote);
         break;
       case 'signRefused':
-        if (this.#started && input.height === this.#height && input.round === this.#round) this.#startRound(this.#round + 1);
+        // As at line 65: the round ends when its precommit timeout fires. (Not at once: a
+        // signer that keeps refusing must not spin through rounds; timeouts grow with the round.)
+        if (this.#started && input.height === this.#height && input.round === this.#round) this.#schedule('precommit', this.#round);
         break;
       case 'timeout':
         this.#onTimeout(input.kind, input.height, input.round);

@@ -124,8 +124,10 @@ export type BftInput =
   /**
    * The signer refused to sign for (height, round) (it already signed a later
    * slot, e.g. before a restart, or the request was not justified): this
-   * validator cannot take part in the round, so it moves on to the next one
-   * rather than wait for votes that may never come.
+   * validator cannot take part in the round, so it schedules the round's
+   * precommit timeout and moves on to the next round when it fires, rather
+   * than wait for votes that may never come (with fewer than 2f+1 votes no
+   * other timeout is ever scheduled).
    */
   | { type: 'signRefused'; height: number; round: number }
   /** A vote from the network (signature checked by the machine). */

@@ -467,6 +467,9 @@ export class ConsensusService {
     if (this.#refuseWhenAtRisk(height, round)) return;
     const blockHash = headerHash(proposal.block.header);
     try {
+      // A re-proposed block (the valid value, possibly resumed after a restart) must be executed here first:
+      // the enclave signs only for blocks it executed itself.
+      if (!this.#executed.has(blockHash)) await this.#execute(height, blockHash, proposal.block);
       const { signature } = await this.#o.enclave.signProposal({ chainId, height, round, polRound, blockHash });
       this.#guard.signedByUs({ height, round, step: 'proposal', value: blockHash });
       this.#feed({ type: 'proposalSigned', proposal, signature });
@@ -585,16 +588,23 @@ export class ConsensusService {
     this.#feed({ type: 'proposalBuilt', height, round, block: { header: result.header, txs: blockTxs } });
   }
 
+  /** Has our enclave execute a block; true when it reproduced the block's hash (every root matches). */
+  async #execute(height: number, blockHash: string, block: ProposalBlock): Promise<boolean> {
+    if (this.#o.chain.tip.height + 1 !== height) return false;
+    const result = await this.#o.enclave.executeBlock({ header: block.header, txs: block.txs });
+    if (result.blockHash !== blockHash) return false;
+    this.#executed.set(blockHash, { result, txs: block.txs });
+    return true;
+  }
+
   /** Re-executes a proposed block in our enclave; valid only if every root matches. */
   async #validate(height: number, blockHash: string, block: ProposalBlock): Promise<void> {
     let valid = false;
     try {
       if (block.header.time > this.#o.clock.now() + MAX_CLOCK_AHEAD_MS) {
         this.#o.log.warn('proposal from the future', { height, block: blockHash, time: block.header.time });
-      } else if (this.#o.chain.tip.height + 1 === height) {
-        const result = await this.#o.enclave.executeBlock({ header: block.header, txs: block.txs });
-        valid = result.blockHash === blockHash;
-        if (valid) this.#executed.set(blockHash, { result, txs: block.txs });
+      } else {
+        valid = await this.#execute(height, blockHash, block);
       }
     } catch (err) {
       const code = err instanceof ChainError ? err.code : 'ENCLAVE_INTERNAL';

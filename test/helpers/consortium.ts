@@ -486,7 +486,9 @@ export class Consortium {
   async reprovision(i: number, programRoot: string): Promise<{ nodeId: string; voteKey: string; platform: string; measurement: string }> {
     if (this.#running.size > 0) throw new Error('reprovision before starting any node');
     const config = this.config(i);
-    rmSync(nodePaths(config.dataDir).sealedIdentity, { force: true });
+    // Both slots of the sealed identity (see node/enclave/sealed-store.ts).
+    const sealed = nodePaths(config.dataDir).sealedIdentity;
+    for (const file of [sealed, sealed.replace(/\.json$/, '.2.json')]) rmSync(file, { force: true });
     const out = await runProgram(programRoot, ['node', 'init', '--data', config.dataDir, '--virtual-root', config.enclave.virtualRootFile]);
     if (out.code !== 0) throw new Error(`node init by ${programRoot} failed (${out.code}): ${out.stderr}`);
     const provisioned = JSON.parse(out.stdout) as { nodeId: string; voteKey: string; platform: string; measurement: string };

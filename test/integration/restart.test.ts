@@ -111,3 +111,23 @@ describe('crash safety', () => {
     expect((await new CloisterClient(node.rpcUrl).status()).chainId).toBe('cloister-dev');
   });
 });
+
+describe('state at rest is checked by the enclave', () => {
+  it('a node whose database was edited by hand refuses to start instead of certifying blocks on it', async () => {
+    const dataDir = tempDir();
+    const node = await startNode(dataDir);
+    const client = new CloisterClient(node.rpcUrl);
+    const receipt = await execute(client, newSigner(), 'counter', 'increment');
+    expect(receipt.status).toBe('success');
+    await node.stop();
+
+    // The operator (or anyone with the disk) changes one value of the enclave's state.
+    const { Level } = await import('level');
+    const db = new Level<string, string>(`${dataDir}/db`, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    expect(await db.get('s:c:counter:value')).toBe('1');
+    await db.put('s:c:counter:value', '1000000');
+    await db.close();
+
+    await expect(startNode(dataDir)).rejects.toThrow(/STATE_INVALID|does not match the state root/);
+  });
+});

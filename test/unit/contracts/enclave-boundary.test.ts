@@ -1,0 +1,216 @@
+/**
+ * The enclave trusts nothing from its host it cannot check: every ecall is
+ * parsed inside, a proposed header is checked field by field before the enclave
+ * may vote for it, and state loaded at start must match a certified state root.
+ * (In-process Enclave over a fake platform: the same code the worker runs.)
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_CONSENSUS_PARAMS,
+  genesisChainView,
+  headerHash,
+  signTx,
+  type BlockHeader,
+  type CommitCertificate,
+  type Genesis,
+  type SignedTx,
+  type Vote,
+} from '../../../consensus/index.js';
+import { Enclave, parseEcall, type BlockResult, type EnclavePlatform, type InitResponse, type SignResult, type UnsealResponse } from '../../../contracts/index.js';
+import { newSigner } from '../../helpers/tx.js';
+
+const EXAMPLES = join(import.meta.dirname, '../../../contracts/examples');
+const platform: EnclavePlatform = {
+  getReport: async () => ({ platform: 'virtual', measurement: 'ab'.repeat(48), evidence: new Uint8Array([1, 2, 3]) }),
+  getSealingKey: async () => new Uint8Array(32).fill(7),
+};
+const enclaves: Enclave[] = [];
+
+async function newEnclave(): Promise<Enclave> {
+  const e = await Enclave.create(platform);
+  enclaves.push(e);
+  return e;
+}
+
+afterAll(async () => {
+  await Promise.all(enclaves.map((e) => e.dispose()));
+});
+
+/** A single-validator genesis whose validator is the enclave that `sealed` opens to. */
+function genesisFor(voteKey: string): Genesis {
+  const counter = {
+    name: 'counter',
+    manifest: JSON.parse(readFileSync(join(EXAMPLES, 'counter/manifest.json'), 'utf8')) as Genesis['contracts'][number]['manifest'],
+    code: readFileSync(join(EXAMPLES, 'counter/contract.js'), 'utf8'),
+    initArgs: [],
+  };
+  return {
+    chainId: 'boundary',
+    time: 1_700_000_000_000,
+    members: [],
+    validators: [{ nodeId: 'node-1', voteKey }],
+    contracts: [counter],
+    enclave: { measurements: { virtual: ['ab'.repeat(48)] }, virtualRoots: [] },
+    policy: { allowedPlatforms: ['virtual'], measurements: { virtual: ['ab'.repeat(48)] }, allowVirtual: true },
+    consensus: { ...DEFAULT_CONSENSUS_PARAMS },
+  };
+}
+
+let sealed: string;
+let genesis: Genesis;
+let genesisHeader: BlockHeader;
+/** Block 1 (one counter increment), its certificate, and the state after it, as a store would hold them. */
+let block1: { result: BlockResult; txs: SignedTx[]; certificate: CommitCertificate; state: [string, string][] };
+
+async function opened(): Promise<{ enclave: Enclave; keys: UnsealResponse }> {
+  const enclave = await newEnclave();
+  const keys = (await enclave.handle({ type: 'unseal', sealed: sealed ? [sealed] : [] })) as UnsealResponse;
+  return { enclave, keys };
+}
+
+beforeAll(async () => {
+  sealed = '';
+  const { enclave, keys } = await opened();
+  sealed = keys.sealed;
+  genesis = genesisFor(keys.publicKeys.vote!);
+  const init = (await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null })) as InitResponse;
+  genesisHeader = init.genesisBlock!.header;
+  const user = newSigner();
+  const tx = signTx({ chainId: genesis.chainId, from: user.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 1_000_000 }, user);
+  const result = (await enclave.handle({ type: 'proposeBlock', time: genesis.time + 1000, txs: [tx] })) as BlockResult;
+  const prevote: Vote = { chainId: genesis.chainId, type: 'prevote', height: 1, round: 0, blockHash: result.blockHash };
+  const pv = (await enclave.handle({ type: 'signVote', vote: prevote, justification: [] })) as SignResult;
+  const precommit: Vote = { ...prevote, type: 'precommit' };
+  const pc = (await enclave.handle({
+    type: 'signVote',
+    vote: precommit,
+    justification: [{ vote: prevote, validator: pv.validator, signature: pv.signature }],
+  })) as SignResult;
+  sealed = pc.sealed;
+  await enclave.handle({ type: 'commitBlock', blockHash: result.blockHash });
+  const state = new Map<string, string>();
+  for (const [k, v] of [...init.genesisBlock!.writeSet, ...result.writeSet]) {
+    if (v === null) state.delete(k);
+    else state.set(k, v);
+  }
+  block1 = {
+    result,
+    txs: [tx],
+    certificate: { height: 1, round: 0, blockHash: result.blockHash, signatures: [{ validator: pc.validator, signature: pc.signature }] },
+    state: [...state],
+  };
+});
+
+describe('every ecall is parsed inside the enclave', () => {
+  it('refuses what is not exactly one of the ecalls, with a typed error and no effect', () => {
+    const refused = (raw: unknown, code = 'ECALL_INVALID'): void => {
+      expect(() => parseEcall(raw), JSON.stringify(raw)?.slice(0, 80)).toThrow(expect.objectContaining({ code }));
+    };
+    refused(null);
+    refused('unseal');
+    refused({ type: 'nonsense' });
+    refused({ type: 'unseal' });
+    refused({ type: 'unseal', sealed: ['x'], extra: 1 });
+    refused({ type: 'unseal', sealed: 'not a list' });
+    refused({ type: 'commitBlock', blockHash: 'ZZ' });
+    refused({ type: 'proposeBlock', time: -1, txs: [] });
+    refused({ type: 'proposeBlock', time: 1.5, txs: [] });
+    refused({ type: 'proposeBlock', time: 1, txs: {} });
+    refused({ type: 'executeBlock', header: { ...genesisHeader, extra: 1 }, txs: [] }, 'BLOCK_INVALID');
+    refused({ type: 'executeBlock', header: { ...genesisHeader, proposer: 'nothex' }, txs: [] }, 'BLOCK_INVALID');
+    refused({ type: 'signVote', vote: { chainId: 'c', type: 'maybe', height: 1, round: 0, blockHash: null }, justification: [] }, 'BLOCK_INVALID');
+    refused({ type: 'signVote', vote: { chainId: 'c', type: 'prevote', height: 1, round: 0, blockHash: null }, justification: [{}] });
+    refused({ type: 'signProposal', proposal: { chainId: 'c', height: 1, round: 0, polRound: -2, blockHash: 'ab'.repeat(32) } });
+    refused({ type: 'call', contract: 'counter', method: 'get', args: [1.5], caller: '00'.repeat(32) });
+    refused({ type: 'call', contract: 'counter', method: 'get', args: [], caller: 'me' });
+    refused({ type: 'init', genesis: { chainId: 'x' }, nodeId: 'n', freshness: 'f', resume: null }, 'ENCODING_INVALID');
+    refused({ type: 'admitTxs', txs: new Array(20_001).fill(0) });
+  });
+
+  it('refuses a genesis whose policy or contracts are invalid', async () => {
+    const { enclave } = await opened();
+    const badPolicy = { ...genesis, policy: { allowedPlatforms: ['nowhere'] } };
+    await expect(enclave.handle({ type: 'init', genesis: badPolicy, nodeId: 'node-1', freshness: 'f', resume: null })).rejects.toMatchObject({
+      code: 'ECALL_INVALID',
+    });
+    const badCode = { ...genesis, contracts: [{ ...genesis.contracts[0]!, code: 'this is not javascript (' }] };
+    await expect(enclave.handle({ type: 'init', genesis: badCode, nodeId: 'node-1', freshness: 'f', resume: null })).rejects.toMatchObject({
+      code: 'ECALL_INVALID',
+    });
+    // Still not initialised: nothing took effect.
+    await expect(enclave.handle({ type: 'proposeBlock', time: 1, txs: [] })).rejects.toMatchObject({ code: 'ECALL_INVALID' });
+  });
+});
+
+describe('a proposed block is checked field by field before the enclave may vote for it', () => {
+  it('refuses forged proposer, validator set, policy, parent and time, and then signs no vote for them', async () => {
+    const { enclave } = await opened();
+    await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null });
+    const { header } = block1.result;
+    const view = genesisChainView(genesis);
+    expect(header.validatorSetHash).toBe(view.validatorSetHash);
+    expect(header.policyHash).toBe(view.policyHash);
+    const forgeries: [string, Partial<BlockHeader>][] = [
+      ['proposer', { proposer: 'ff'.repeat(32) }],
+      ['validatorSetHash', { validatorSetHash: 'ee'.repeat(32) }],
+      ['policyHash', { policyHash: 'dd'.repeat(32) }],
+      ['parentHash', { parentHash: 'cc'.repeat(32) }],
+      ['time', { time: genesis.time - 1 }],
+      ['stateRoot', { stateRoot: 'bb'.repeat(32) }],
+      ['height', { height: 2 }],
+      ['chainId', { chainId: 'other' }],
+    ];
+    for (const [field, change] of forgeries) {
+      const forged = { ...header, ...change };
+      await expect(enclave.handle({ type: 'executeBlock', header: forged, txs: block1.txs }), field).rejects.toMatchObject({ code: 'BLOCK_INVALID' });
+      const vote: Vote = { chainId: genesis.chainId, type: 'prevote', height: 1, round: 7, blockHash: headerHash(forged) };
+      await expect(enclave.handle({ type: 'signVote', vote, justification: [] }), field).rejects.toMatchObject({ code: 'BLOCK_NOT_VALIDATED' });
+    }
+    // The block as proposed passes, with the same transactions.
+    const accepted = (await enclave.handle({ type: 'executeBlock', header, txs: block1.txs })) as BlockResult;
+    expect(accepted.blockHash).toBe(block1.result.blockHash);
+  });
+});
+
+describe('state loaded at start must match the last certified block', () => {
+  const resume = (over: Partial<{ header: BlockHeader; certificate: CommitCertificate | null; state: [string, string][] }> = {}) => ({
+    type: 'init',
+    genesis,
+    nodeId: 'node-1',
+    freshness: 'f',
+    resume: { header: block1.result.header, certificate: block1.certificate, state: block1.state, ...over },
+  });
+
+  it('resumes from the stored head and state when they are right', async () => {
+    const { enclave } = await opened();
+    await enclave.handle(resume());
+    const out = (await enclave.handle({ type: 'call', contract: 'counter', method: 'get', args: [], caller: '00'.repeat(32) })) as { result: unknown };
+    expect(out.result).toBe(1);
+  });
+
+  it('refuses a state with one value edited, one key added or removed', async () => {
+    const edited = block1.state.map(([k, v]): [string, string] => (k.startsWith('c:counter:') ? [k, '999'] : [k, v]));
+    expect(edited).not.toEqual(block1.state);
+    for (const state of [edited, [...block1.state, ['c:counter:extra', '1']] as [string, string][], block1.state.slice(1)]) {
+      const { enclave } = await opened();
+      await expect(enclave.handle(resume({ state }))).rejects.toMatchObject({ code: 'STATE_INVALID' });
+      await expect(enclave.handle({ type: 'call', contract: 'counter', method: 'get', args: [], caller: '00'.repeat(32) })).rejects.toMatchObject({
+        code: 'ECALL_INVALID',
+      });
+    }
+  });
+
+  it('refuses a head without its certificate, with a forged one, or a genesis block of another genesis', async () => {
+    const { enclave } = await opened();
+    await expect(enclave.handle(resume({ certificate: null }))).rejects.toMatchObject({ code: 'STATE_INVALID' });
+    const forged = { ...block1.certificate, signatures: [{ ...block1.certificate.signatures[0]!, signature: 'ab'.repeat(64) }] };
+    await expect((await opened()).enclave.handle(resume({ certificate: forged }))).rejects.toMatchObject({ code: 'STATE_INVALID' });
+    // A header whose state root matches a doctored state is still refused: it is not certified.
+    const otherGenesisHead = { ...genesisHeader, time: genesisHeader.time + 1 };
+    await expect((await opened()).enclave.handle(resume({ header: otherGenesisHead, certificate: null, state: [] }))).rejects.toMatchObject({
+      code: 'STATE_INVALID',
+    });
+  });
+});
