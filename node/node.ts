@@ -176,7 +176,7 @@ export class CloisterNode {
       ...(this.#network ? { network: this.#network } : {}),
       admitted: (key) => this.#admission?.isVoteKeyAdmitted(key) ?? false,
       onBehind: (height, peer) => this.#sync?.hint(height, peer),
-      caughtUp: () => this.#sync?.caughtUp ?? true,
+      readyToSign: () => this.#readyToSign(),
       fetchTxs: (peer, hashes) => this.#sync?.fetchTxs(peer, hashes) ?? Promise.resolve(hashes.map(() => null)),
       clock: this.#clock,
       log: this.#log.child({ component: 'consensus' }),
@@ -196,6 +196,19 @@ export class CloisterNode {
     // In the background: before its first signature consensus watches for a while (double-sign guard).
     consensus.start().catch((err: unknown) => this.#onFatal(err instanceof Error ? err : new Error(String(err))));
     if (this.#network) this.#watchQuorum();
+  }
+
+  /**
+   * With peers, this node signs only once a quorum of validators is admitted
+   * and has told it its height, and it has caught up with them: the
+   * double-sign guard has then seen their latest certificates.
+   */
+  #readyToSign(): boolean {
+    const sync = this.#sync;
+    const admission = this.#admission;
+    if (!sync || !admission) return true;
+    const heard = admission.nodes().filter((n) => n.admitted && sync.heardFrom(n.nodeId)).length;
+    return heard + 1 >= this.#view.quorum && sync.caughtUp;
   }
 
   /** Says so, once per change, while too few validators are admitted for consensus to make progress. */

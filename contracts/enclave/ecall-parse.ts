@@ -34,7 +34,7 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   init: ['genesis', 'nodeId', 'freshness', 'resume'],
   proposeBlock: ['time', 'txs'],
   executeBlock: ['header', 'txs'],
-  commitBlock: ['blockHash'],
+  commitBlock: ['blockHash', 'certificate'],
   call: ['contract', 'method', 'args', 'caller'],
   getEvidence: ['freshness'],
   admitTxs: ['txs'],
@@ -126,7 +126,7 @@ export function parseEcall(raw: unknown): EcallRequest {
     case 'executeBlock':
       return { type, header: parseBlockHeader(raw.header, 'proposed header'), txs: txList(raw.txs) };
     case 'commitBlock':
-      return { type, blockHash: hash32(raw.blockHash, 'blockHash') };
+      return { type, blockHash: hash32(raw.blockHash, 'blockHash'), certificate: parseCommitCertificate(raw.certificate) };
     case 'call': {
       const { contract, method, args, caller } = raw;
       if (typeof contract !== 'string' || !CONTRACT_NAME_RE.test(contract)) invalid('contract is not a contract name');

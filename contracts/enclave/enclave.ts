@@ -20,6 +20,7 @@ import {
   type Genesis,
   type JsonValue,
   type Receipt,
+  SIGN_STEP,
   type SignRequest,
   type SignedVote,
   type StateTreeRoot,
@@ -35,8 +36,9 @@ import type {
   AdmissionResult,
   BlockResult,
   CallRequest,
-  EcallRequest,
+  CommitResult,
   ContractInfo,
+  EcallRequest,
   EnclaveIdentity,
   InitRequest,
   InitResponse,
@@ -135,7 +137,7 @@ export class Enclave {
       case 'executeBlock':
         return this.#executeBlock(request.header, request.txs);
       case 'commitBlock':
-        return this.#commitBlock(request.blockHash);
+        return this.#commitBlock(request.blockHash, request.certificate);
       case 'call':
         return this.#call(request);
       case 'getEvidence':
@@ -232,7 +234,14 @@ export class Enclave {
     this.#view = view;
     this.#nodeId = request.nodeId;
     this.#calls?.start();
-    return { identity: await this.#evidence(request.freshness), genesisBlock };
+    const moved = request.resume?.certificate ? this.#learnOwnSignature(request.resume.certificate) : false;
+    const identity = this.#identity;
+    return {
+      identity: await this.#evidence(request.freshness),
+      genesisBlock,
+      signer: { lastSign: identity.lastSign, lock: identity.lock },
+      sealed: moved ? identity.seal() : null,
+    };
   }
 
   /**
@@ -446,16 +455,40 @@ export class Enclave {
     return this.#signAt({ step: 'proposal', height: p.height, round: p.round, blockHash: p.blockHash }, message);
   }
 
-  #commitBlock(blockHash: string): { height: number } {
-    this.#viewOrThrow();
+  /**
+   * Commits a block this enclave executed, on its commit certificate (2f+1
+   * precommits of the validators for exactly this block), which it checks: the
+   * host cannot make it take up a block the validators did not certify.
+   */
+  #commitBlock(blockHash: string, certificate: CommitCertificate): CommitResult {
+    const view = this.#viewOrThrow();
     const pending = this.#pending.get(blockHash);
     if (!pending) throw new ChainError('NOT_FOUND', `no executed block ${blockHash} to commit`);
+    if (certificate.blockHash !== blockHash || certificate.height !== pending.header.height) {
+      throw new ChainError('CERTIFICATE_INVALID', `the certificate is not for block ${blockHash} at height ${pending.header.height}`);
+    }
+    if (!verifyCertificate(view.chainId, certificate, view.validatorKeys, view.quorum)) {
+      throw new ChainError('CERTIFICATE_INVALID', `the certificate of block ${pending.header.height} does not verify`);
+    }
     this.#state.apply(pending.writeSet, pending.tree);
     this.#setHead(pending.header);
     this.#pending.clear();
     if (pending.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
     this.#calls?.committed({ height: pending.header.height, time: pending.header.time, writeSet: pending.writeSet });
-    return { height: pending.header.height };
+    const moved = this.#learnOwnSignature(certificate);
+    return { height: pending.header.height, sealed: moved ? this.#identity!.seal() : null };
+  }
+
+  /**
+   * A verified certificate holding this enclave's own precommit at a slot
+   * newer than its sealed record proves its key signed there (another copy of
+   * this node, or a backup restored over newer work): the record moves past it,
+   * so this enclave never signs that slot or an earlier one again.
+   */
+  #learnOwnSignature(certificate: CommitCertificate): boolean {
+    const self = this.#identity!.signer.publicKey;
+    if (!certificate.signatures.some((s) => s.validator === self)) return false;
+    return this.#identity!.advancePast({ height: certificate.height, round: certificate.round, step: SIGN_STEP.precommit, value: certificate.blockHash });
   }
 
   #querySnapshot(): QuerySnapshot {

@@ -15,7 +15,7 @@ export type EcallRequest =
   | InitRequest
   | { type: 'proposeBlock'; time: number; txs: unknown[] }
   | { type: 'executeBlock'; header: BlockHeader; txs: unknown[] }
-  | { type: 'commitBlock'; blockHash: string }
+  | { type: 'commitBlock'; blockHash: string; certificate: CommitCertificate }
   | CallRequest
   | { type: 'getEvidence'; freshness: string }
   | { type: 'admitTxs'; txs: unknown[] }
@@ -85,6 +85,10 @@ export interface EnclaveIdentity {
 
 export interface InitResponse {
   identity: EnclaveIdentity;
+  /** The safety state after init (a resumed head's certificate may have moved the last signature forward). */
+  signer: { lastSign: LastSign | null; lock: SignerLock | null };
+  /** The identity sealed again when init changed the safety state; the host stores it. */
+  sealed: string | null;
   /** Present when the enclave built the genesis block (a fresh chain). */
   genesisBlock: { header: BlockHeader; receipts: Receipt[]; writeSet: StateWrite[] } | null;
 }
@@ -103,6 +107,16 @@ export interface BlockResult {
   nonces: [address: string, nextNonce: number][];
   /** True when the block deploys, upgrades or retires a contract (the host then asks listContracts again). */
   contractsChanged: boolean;
+}
+
+export interface CommitResult {
+  height: number;
+  /**
+   * The identity sealed again when the certificate showed this enclave's key
+   * signed a later slot than its sealed record (another copy of it, or a
+   * restored backup): the record moved past it, and the host stores the seal.
+   */
+  sealed: string | null;
 }
 
 /** The enclave's verdict on one transaction offered to the mempool, with its sender's committed next nonce. */

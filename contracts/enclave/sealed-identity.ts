@@ -3,6 +3,7 @@ import {
   ChainError,
   Ed25519Signer,
   checkSign,
+  compareSlots,
   generateEd25519KeyPair,
   isHexOfLength,
   type LastSign,
@@ -108,6 +109,19 @@ export class SealedIdentity {
       this.#state = next;
       this.#seq++;
     }
+  }
+
+  /**
+   * This key is proven (a verified signature in a commit certificate) to have
+   * signed `slot`: from now on nothing at or below it is signed. Returns true
+   * when the record moved (the caller reseals). Only ever forward.
+   */
+  advancePast(slot: LastSign): boolean {
+    const last = this.#state.lastSign;
+    if (last && compareSlots(slot, last) <= 0) return false;
+    this.#state = { ...this.#state, lastSign: { ...slot } };
+    this.#seq++;
+    return true;
   }
 
   /** The identity sealed for the host to store (a fresh IV each time). */

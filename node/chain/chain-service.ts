@@ -138,6 +138,7 @@ export class ChainService implements ChainApi {
       resume,
     });
     this.#identity = init.identity;
+    this.#resume = init.signer;
     if (init.genesisBlock) {
       const { header, receipts, writeSet } = init.genesisBlock;
       const hash = headerHash(header);
@@ -190,7 +191,7 @@ export class ChainService implements ChainApi {
     if (result.header.height !== this.#tip.height + 1 || result.header.parentHash !== headerHash(this.#tip)) {
       return Promise.reject(new ChainError('BLOCK_INVALID', `block ${result.header.height} does not extend the tip ${this.#tip.height}`));
     }
-    const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash);
+    const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash, certificate);
     const advanced = this.#applied(result, txs);
     this.mempool.remove(result.txHashes);
     // After the removal: a sender's queued transaction may continue from its new committed nonce.

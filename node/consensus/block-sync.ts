@@ -53,6 +53,8 @@ export class BlockSync {
   #syncing = false;
   /** The best height a peer is known to have, and which peer. */
   #target: { height: number; peer: string } | null = null;
+  /** Peers that answered a status request since this node started (what they had then). */
+  readonly #heard = new Map<string, number>();
 
   constructor(options: BlockSyncOptions) {
     this.#o = options;
@@ -78,6 +80,11 @@ export class BlockSync {
     return !this.#syncing && (this.#target === null || this.#target.height <= this.#o.chain.tip.height);
   }
 
+  /** Has this peer told us its height since we started? */
+  heardFrom(peer: string): boolean {
+    return this.#heard.has(peer);
+  }
+
   /** A peer has committed at least `height`: fetch what we miss from it. */
   hint(height: number, peer: string): void {
     if (!this.#running || height <= this.#o.chain.tip.height) return;
@@ -91,7 +98,10 @@ export class BlockSync {
       const reply = await this.#o.network.request(peer, encode({ type: 'status' } satisfies SyncRequest));
       const parsed = parseJsonBytes(reply);
       const height = parsed.ok ? (parsed.value as { height?: unknown })?.height : undefined;
-      if (typeof height === 'number' && Number.isSafeInteger(height)) this.hint(height, peer);
+      if (typeof height === 'number' && Number.isSafeInteger(height)) {
+        this.#heard.set(peer, height);
+        this.hint(height, peer);
+      }
     } catch (err) {
       this.#o.log.debug('sync status request failed', { peer, error: (err as Error).message });
     }

@@ -23,7 +23,7 @@ import {
 import type { BlockResult } from '../../contracts/index.js';
 import type { Clock } from '../chain/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { LockRecord, StoredBlock } from '../storage/chain-store.js';
+import type { LockRecord } from '../storage/chain-store.js';
 import { DoubleSignGuard, type DoubleSignRisk, type SeenSignature } from './double-sign-guard.js';
 import { checkConsensusMessage, compactProposal, encodeConsensusMessage, type CompactProposal, type ConsensusMessage } from './wire.js';
 import type { ValidationOutcome } from '../network/index.js';
@@ -63,7 +63,6 @@ export interface ConsensusNetwork {
 
 /** What consensus keeps on disk besides blocks. */
 export interface ConsensusStore {
-  getBlock(height: number): Promise<StoredBlock | undefined>;
   putLock(record: LockRecord): Promise<void>;
   getLock(): Promise<LockRecord | undefined>;
   putEvidence(key: string, evidence: EquivocationEvidence): Promise<boolean>;
@@ -86,8 +85,12 @@ export interface ConsensusServiceOptions {
   admitted(voteKey: string): boolean;
   /** A validly signed message showed a peer ahead of us: fetch the blocks we miss. */
   onBehind(height: number, fromPeer: string): void;
-  /** Is this node caught up with the peers it knows (no block sync under way or due)? */
-  caughtUp?(): boolean;
+  /**
+   * May this node sign yet? (With peers: enough of them admitted and heard
+   * from for a quorum, and block sync caught up with them, so that signatures
+   * of our key in their blocks and messages have been seen.)
+   */
+  readyToSign?(): boolean;
   /** Asks a peer for transactions by hash (a proposal named some this node does not hold); null where it has none. */
   fetchTxs?(peer: string, hashes: string[]): Promise<(SignedTx | null)[]>;
   /** How long to watch gossip for signatures of our own key before signing anything (default 3 s; 0 on a chain without peers). */
@@ -111,9 +114,6 @@ const STALL_GOSSIP_MS = 2000;
  */
 const MAX_CLOCK_AHEAD_MS = 10_000;
 
-/** How many of the last stored blocks' certificates are searched for our own signatures at start. */
-const DOUBLE_SIGN_CHECK_BLOCKS = 100;
-
 /**
  * Drives the pure Tendermint machine (consensus/bft): feeds it inputs from the
  * network, the enclave and timers, and carries out its actions. The machine
@@ -128,7 +128,9 @@ const DOUBLE_SIGN_CHECK_BLOCKS = 100;
  * Restarts: the machine resumes in the round after the enclave's last signed
  * one, with the enclave's lock and (kept in the store before each precommit)
  * the locked block and its proof of lock. Before its first signature the node
- * watches for signatures of its own key it did not make (DoubleSignGuard).
+ * catches up with a quorum of peers (the certificates it syncs move the
+ * enclave's record past any signature of its key they hold) and watches
+ * gossip for live signatures of its key it did not make (DoubleSignGuard).
  */
 export class ConsensusService {
   readonly #o: ConsensusServiceOptions;
@@ -179,9 +181,9 @@ export class ConsensusService {
       network.setConsensusValidator((data, from) => this.#check(data, from));
       this.#unsubscribe = network.onConsensus(({ data, from }) => this.#onGossip(data, from));
     }
-    await this.#checkStoredCertificates();
     if (network) await this.#watchBeforeSigning();
     if (!this.#running) return;
+    this.#guard.arm(this.#o.chain.tip.height);
     this.#machine = await this.#newMachine();
     this.#feed({ type: 'start' });
     this.#armStallGossip();
@@ -222,7 +224,6 @@ export class ConsensusService {
 
   /** Block sync committed a certified block (already executed and committed in the enclave). */
   syncedBlock(block: ProposalBlock, certificate: CommitCertificate): void {
-    this.#observeCertificate(certificate, `the certificate of synced block ${certificate.height}`);
     this.#executed.clear();
     this.#lastCommitAt = this.#o.clock.now();
     this.#feed({ type: 'blockCommittedBySync', block, certificate });
@@ -276,24 +277,24 @@ export class ConsensusService {
     return resume;
   }
 
-  /** Our own signatures in the certificates of the last stored blocks, newer than the sealed record, mean another copy signed. */
-  async #checkStoredCertificates(): Promise<void> {
-    const tip = this.#o.chain.tip.height;
-    for (let h = tip; h > Math.max(0, tip - DOUBLE_SIGN_CHECK_BLOCKS); h--) {
-      const block = await this.#o.store.getBlock(h);
-      if (block?.certificate) this.#observeCertificate(block.certificate, `the certificate of stored block ${h}`);
-      if (this.#guard.risk) return;
-    }
-  }
-
-  /** Watches gossip for our own key's signatures, then waits until block sync has caught up. */
+  /**
+   * Before the first signature: waits until a quorum of peers is admitted and
+   * heard from and block sync caught up with them (their certificates are then
+   * checked), and watches their gossip for a while, for signatures of our own
+   * key that this node did not make.
+   */
   async #watchBeforeSigning(): Promise<void> {
     const ms = this.#o.doubleSignCheckMs ?? 3000;
-    if (ms > 0) {
+    let waited = false;
+    while (this.#running && this.#o.readyToSign && !this.#o.readyToSign()) {
+      if (!waited) this.#o.log.info('waiting for peers before signing (double-sign check)');
+      waited = true;
+      await this.#delay(250);
+    }
+    if (ms > 0 && this.#running) {
       this.#o.log.info('watching for signatures of this node\'s vote key before signing', { ms });
       await this.#delay(ms);
     }
-    while (this.#running && this.#o.caughtUp && !this.#o.caughtUp()) await this.#delay(250);
   }
 
   // ------------------------------------------------------------ gossip in
@@ -495,15 +496,8 @@ export class ConsensusService {
 
   #observe(slot: SeenSignature, source: string): void {
     const before = this.#guard.risk;
-    if (this.#guard.observe(slot, source) && !before) this.#reportRisk(this.#guard.risk!);
-  }
-
-  #observeCertificate(certificate: CommitCertificate, source: string): void {
-    for (const s of certificate.signatures) {
-      if (s.validator === this.#self) {
-        this.#observe({ height: certificate.height, round: certificate.round, step: 'precommit', value: certificate.blockHash }, source);
-      }
-    }
+    this.#guard.observe(slot, source, this.#o.chain.tip.height);
+    if (this.#guard.risk && !before) this.#reportRisk(this.#guard.risk);
   }
 
   /**
@@ -619,7 +613,6 @@ export class ConsensusService {
 
   #commit(height: number, block: ProposalBlock, certificate: CommitCertificate): void {
     const { chain, log } = this.#o;
-    this.#observeCertificate(certificate, `the certificate of block ${height}`);
     this.#guard.prune(height - 1);
     if (chain.tip.height >= height) return; // block sync got there first
     const executed = this.#executed.get(certificate.blockHash);

@@ -1,6 +1,6 @@
 import { SIGN_STEP, compareSlots, describeSlot, type LastSign, type SignStep } from '../../consensus/index.js';
 
-/** A signature by this node's vote key, seen somewhere. */
+/** A signature by this node's vote key, seen in consensus gossip. */
 export interface SeenSignature {
   height: number;
   round: number;
@@ -11,22 +11,28 @@ export interface SeenSignature {
 
 export interface DoubleSignRisk {
   slot: SeenSignature;
-  /** Where it was seen: 'gossip from <peer>', 'certificate of block <h>', … */
+  /** Where it was seen, e.g. 'gossip relayed by <peer>'. */
   source: string;
   message: string;
 }
 
+/** Most signatures kept for evaluation while the guard is not armed yet. */
+const MAX_PENDING = 1024;
+
 /**
- * The double-sign guard (CometBFT's double_sign_check_height, extended to
- * gossip). The enclave's sealed record stops a restarted enclave from signing
- * below what it signed, but not a second copy of the node (a copied or
- * restored data directory) from signing beside the first. So the node watches
- * for signatures of its own vote key that it did not make: in the last
- * blocks' commit certificates (its own store at start, and blocks it syncs)
- * and in consensus gossip. One that is newer than the sealed record it
- * started from (or at that very slot with another value), and is not one this
- * process signed since, was made by another copy of this key; from then on
- * this node signs nothing, and says why.
+ * The double-sign guard (after CometBFT's double_sign_check_height). The
+ * enclave's sealed record stops a restarted enclave from signing below what it
+ * signed, and commit certificates move that record past any signature of its
+ * key they hold (the enclave checks them); what neither can see is another
+ * copy of this node (a copied or restored data directory) signing right now.
+ * So the node watches consensus gossip for signatures of its own key at
+ * heights not yet committed, that it did not make itself: one newer than the
+ * sealed record it started from (or at that very slot with another value)
+ * shows another live copy of the key. From then on this node signs nothing,
+ * and says why, until it is restarted without the other copy.
+ *
+ * Signatures seen before the node has caught up with its peers are kept and
+ * judged once it has (arm): only then does it know which heights are settled.
  *
  * Pure: the consensus driver feeds it what it sees and what it signs.
  */
@@ -34,6 +40,8 @@ export class DoubleSignGuard {
   readonly #startedFrom: LastSign | null;
   /** What this process signed since it started, by slot. */
   readonly #ours = new Map<string, string>();
+  #pending: { slot: SeenSignature; source: string }[] = [];
+  #armed = false;
   #risk: DoubleSignRisk | null = null;
 
   constructor(sealedAtStart: LastSign | null) {
@@ -49,35 +57,57 @@ export class DoubleSignGuard {
     this.#ours.set(slotKey(slot), slot.value);
   }
 
-  /** A signature by our vote key, seen at `source`. Returns true when it shows another copy of the key at work. */
-  observe(slot: SeenSignature, source: string): boolean {
-    if (this.#risk) return true;
-    const ours = this.#ours.get(slotKey(slot));
-    if (ours !== undefined) {
-      if (ours === slot.value) return false;
-      return this.#trip(slot, source, `our key signed ${slot.value} at a slot where this node signed ${ours}`);
-    }
-    const start = this.#startedFrom;
-    const numbered = { height: slot.height, round: slot.round, step: SIGN_STEP[slot.step] };
-    if (start === null) return this.#trip(slot, source, 'our key signed something although its sealed record says it never signed');
-    const order = compareSlots(numbered, start);
-    if (order < 0) return false; // older than our record: possibly our own, from before a restart
-    if (order === 0 && slot.value === start.value) return false; // our own last signature, echoed
-    return this.#trip(slot, source, `our key signed something newer than its sealed record (${describeSlot(start)})`);
+  /** Caught up (committed height known): judges what was seen so far, and from now on judges at once. */
+  arm(committedHeight: number): void {
+    this.#armed = true;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const { slot, source } of pending) this.#judge(slot, source, committedHeight);
   }
 
-  /** Forgets our own signatures below `height` (messages that old are never looked at again). */
+  /** A signature by our vote key seen in gossip; `committedHeight` is this node's committed height now. */
+  observe(slot: SeenSignature, source: string, committedHeight: number): void {
+    if (this.#risk) return;
+    if (!this.#armed) {
+      if (this.#pending.length < MAX_PENDING) this.#pending.push({ slot, source });
+      return;
+    }
+    this.#judge(slot, source, committedHeight);
+  }
+
+  /** Forgets our own signatures below `height` (gossip that old is settled by certificates). */
   prune(height: number): void {
     for (const key of this.#ours.keys()) if (Number(key.split('/')[0]) < height) this.#ours.delete(key);
   }
 
-  #trip(slot: SeenSignature, source: string, why: string): true {
+  #judge(slot: SeenSignature, source: string, committedHeight: number): void {
+    if (this.#risk) return;
+    // A committed height is settled: its certificate moved the enclave's record past it.
+    if (slot.height <= committedHeight) return;
+    const ours = this.#ours.get(slotKey(slot));
+    if (ours !== undefined) {
+      if (ours !== slot.value) this.#trip(slot, source, `our key signed ${slot.value} at a slot where this node signed ${ours}`);
+      return;
+    }
+    const start = this.#startedFrom;
+    if (start !== null) {
+      const order = compareSlots({ height: slot.height, round: slot.round, step: SIGN_STEP[slot.step] }, start);
+      if (order < 0) return; // older than our record: our own, from before a restart
+      if (order === 0 && slot.value === start.value) return; // our own last signature, echoed
+    }
+    this.#trip(
+      slot,
+      source,
+      start === null ? 'our key signed although its sealed record says it never signed' : `our key signed something newer than its sealed record (${describeSlot(start)})`,
+    );
+  }
+
+  #trip(slot: SeenSignature, source: string, why: string): void {
     this.#risk = {
       slot,
       source,
-      message: `double-sign risk: ${why}: ${slot.step} at height ${slot.height} round ${slot.round} seen in ${source}. Another copy of this node (a copied or restored data directory) is using its vote key; this node will not sign until restarted without the other copy`,
+      message: `double-sign risk: ${why}: a ${slot.step} at height ${slot.height} round ${slot.round}, seen in ${source}. Another copy of this node (a copied or restored data directory) is using its vote key; this node signs nothing until it is restarted without the other copy`,
     };
-    return true;
   }
 }
 

@@ -1,12 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { SealedStore } from './sealed-store.js';
-import { ChainError, type LastSign, type SignedVote, type SignerLock } from '../../consensus/index.js';
+import { ChainError, type CommitCertificate, type LastSign, type SignedVote, type SignerLock } from '../../consensus/index.js';
 import {
   decodeMessage,
   encodeMessage,
   type AdmissionResult,
   type BlockResult,
+  type CommitResult,
   type ContractInfo,
   type EcallRequest,
   type EcallResponse,
@@ -146,8 +147,14 @@ export class EnclaveHost {
     return { publicKeys: out.publicKeys, lastSign: out.lastSign, lock: out.lock };
   }
 
-  init(request: Omit<InitRequest, 'type'>): Promise<InitResponse> {
-    return this.#ecall({ type: 'init', ...request });
+  /** Initialises the enclave (a fresh chain, or resuming the stored head); stores the seal when init moved the safety record. */
+  async init(request: Omit<InitRequest, 'type'>): Promise<InitResponse> {
+    const out = await this.#ecall<InitResponse>({ type: 'init', ...request });
+    if (out.sealed !== null) {
+      this.log.warn('the stored head\'s certificate shows this node\'s vote key signed later than its sealed record: the record moved past it');
+      await this.#sealed.write(out.sealed);
+    }
+    return out;
   }
 
   proposeBlock(request: Omit<Extract<EcallRequest, { type: 'proposeBlock' }>, 'type'>): Promise<BlockResult> {
@@ -158,8 +165,18 @@ export class EnclaveHost {
     return this.#ecall({ type: 'executeBlock', ...request });
   }
 
-  commitBlock(blockHash: string): Promise<{ height: number }> {
-    return this.#ecall({ type: 'commitBlock', blockHash });
+  /**
+   * Commits an executed block on its certificate (the enclave checks it). When
+   * the certificate moved the enclave's safety record forward, the new seal is
+   * stored before this resolves.
+   */
+  async commitBlock(blockHash: string, certificate: CommitCertificate): Promise<{ height: number }> {
+    const out = await this.#ecall<CommitResult>({ type: 'commitBlock', blockHash, certificate });
+    if (out.sealed !== null) {
+      this.log.warn('a certificate shows this node\'s vote key signed later than its sealed record: the record moved past it', { height: out.height });
+      await this.#sealed.write(out.sealed);
+    }
+    return { height: out.height };
   }
 
   /** A read-only call; at most maxCallsInFlight wait at once (ENCLAVE_BUSY beyond). */

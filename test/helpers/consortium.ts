@@ -28,14 +28,14 @@ import {
   type WriteStream,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import '../../node/polyfills.js';
 import { findFreePortRange } from '../../scripts/bench/free-ports.js';
 import { generateEd25519KeyPair, Ed25519Signer, signTx, type SignedTx } from '../../consensus/index.js';
 import { CloisterClient, RpcError, type NodeView, type ReceiptView } from '../../node/client/index.js';
 import { nodePaths, type NodeConfig } from '../../node/config/node-config.js';
-import { readNodeConfig } from '../../node/config/read-config.js';
+import { readNodeConfig, writeNodeConfig } from '../../node/config/read-config.js';
 import { prepareDevnet } from '../../node/devnet/prepare-devnet.js';
 import { silentLogger } from '../../node/log/logger.js';
 import { ROOT } from './dev-node.js';
@@ -503,6 +503,34 @@ export class Consortium {
       writeFileSync(file, JSON.stringify(genesis, null, 2) + '\n');
     }
     return provisioned;
+  }
+
+  /** A copy of node i's data directory as it is now (as `cp -a` makes it: same network key, same sealed enclave identity). */
+  backup(i: number): string {
+    const dir = makeTempDir(`cloister-backup-${i}-`);
+    cpSync(this.config(i).dataDir, dir, { recursive: true });
+    return dir;
+  }
+
+  /**
+   * Starts node i's program on a data directory made by backup(), on other
+   * ports, whatever runs as node i meanwhile: the operator mistake the
+   * double-sign guard is for. Killed by the cleanup.
+   */
+  async startFrom(i: number, dataDir: string): Promise<{ client: CloisterClient; pid: number; logFile: string }> {
+    const config = this.config(i);
+    const [rpcPort, p2pPort] = [await findFreePortRange(1), await findFreePortRange(1)];
+    const copy: NodeConfig = {
+      ...config,
+      dataDir,
+      rpc: { ...config.rpc, port: rpcPort },
+      p2p: { listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`], peers: config.p2p!.peers },
+    };
+    const configFile = join(dataDir, 'config.copy.json');
+    writeNodeConfig(configFile, copy);
+    const logFile = join(this.dir, 'logs', `node-${i}-from-${basename(dataDir)}.log`);
+    const proc = await startNodeProcess(ROOT, configFile, logFile, 30_000);
+    return { client: new CloisterClient(proc.rpcUrl, { timeoutMs: 10_000 }), pid: proc.child.pid!, logFile };
   }
 
   /** A load generator sending signed `counter.increment` transactions round-robin to the given nodes. */

@@ -108,10 +108,13 @@ export class FollowingLoad {
 
   /**
    * Every transaction seen committed before still has its receipt on the node
-   * at `url`, in the same block. Throws naming the first one lost.
+   * at `url`, in the same block (once that node has caught up to the highest
+   * of those blocks). Throws naming the first one lost.
    */
-  async assertCommittedKept(url: string): Promise<void> {
+  async assertCommittedKept(url: string, catchUpMs = 30_000): Promise<void> {
     const all = [...this.committed];
+    const highest = Math.max(0, ...all.map(([, seen]) => seen.height));
+    await waitForHeightAbove(url, highest - 1, catchUpMs, `${url} to catch up to the blocks of the committed transactions`);
     const client = this.#client(url);
     for (let k = 0; k < all.length; k += 400) {
       const chunk = all.slice(k, k + 400);

@@ -59,6 +59,8 @@ function genesisFor(voteKey: string): Genesis {
 }
 
 let sealed: string;
+/** The identity sealed before it signed anything (an old backup of it). */
+let sealedBeforeSigning: string;
 let genesis: Genesis;
 let genesisHeader: BlockHeader;
 /** Block 1 (one counter increment), its certificate, and the state after it, as a store would hold them. */
@@ -74,6 +76,7 @@ beforeAll(async () => {
   sealed = '';
   const { enclave, keys } = await opened();
   sealed = keys.sealed;
+  sealedBeforeSigning = keys.sealed;
   genesis = genesisFor(keys.publicKeys.vote!);
   const init = (await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null })) as InitResponse;
   genesisHeader = init.genesisBlock!.header;
@@ -89,7 +92,8 @@ beforeAll(async () => {
     justification: [{ vote: prevote, validator: pv.validator, signature: pv.signature }],
   })) as SignResult;
   sealed = pc.sealed;
-  await enclave.handle({ type: 'commitBlock', blockHash: result.blockHash });
+  const certificate: CommitCertificate = { height: 1, round: 0, blockHash: result.blockHash, signatures: [{ validator: pc.validator, signature: pc.signature }] };
+  await enclave.handle({ type: 'commitBlock', blockHash: result.blockHash, certificate });
   const state = new Map<string, string>();
   for (const [k, v] of [...init.genesisBlock!.writeSet, ...result.writeSet]) {
     if (v === null) state.delete(k);
@@ -98,7 +102,7 @@ beforeAll(async () => {
   block1 = {
     result,
     txs: [tx],
-    certificate: { height: 1, round: 0, blockHash: result.blockHash, signatures: [{ validator: pc.validator, signature: pc.signature }] },
+    certificate,
     state: [...state],
   };
 });
@@ -214,3 +218,35 @@ describe('state loaded at start must match the last certified block', () => {
     });
   });
 });
+
+describe('blocks are committed only on a certificate the enclave checks', () => {
+  it('refuses to commit an executed block without a valid certificate for exactly it', async () => {
+    const { enclave } = await opened();
+    await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null });
+    await enclave.handle({ type: 'executeBlock', header: block1.result.header, txs: block1.txs });
+    const forged = { ...block1.certificate, signatures: [{ ...block1.certificate.signatures[0]!, signature: 'ab'.repeat(64) }] };
+    await expect(enclave.handle({ type: 'commitBlock', blockHash: block1.result.blockHash, certificate: forged })).rejects.toMatchObject({
+      code: 'CERTIFICATE_INVALID',
+    });
+    const otherBlock = { ...block1.certificate, blockHash: 'cd'.repeat(32) };
+    await expect(enclave.handle({ type: 'commitBlock', blockHash: block1.result.blockHash, certificate: otherBlock })).rejects.toMatchObject({
+      code: 'CERTIFICATE_INVALID',
+    });
+    await expect(enclave.handle({ type: 'commitBlock', blockHash: block1.result.blockHash, certificate: block1.certificate })).resolves.toMatchObject({
+      height: 1,
+    });
+  });
+
+  it('moves its sealed record past its own signature found in a certificate (a backup restored over newer work)', async () => {
+    const enclave = await newEnclave();
+    const keys = (await enclave.handle({ type: 'unseal', sealed: [sealedBeforeSigning] })) as UnsealResponse;
+    expect(keys.lastSign).toBeNull();
+    const init = (await enclave.handle(resumeAtBlock1())) as InitResponse;
+    expect(init.signer.lastSign).toMatchObject({ height: 1, round: 0, step: 3 });
+    expect(init.sealed).not.toBeNull();
+  });
+});
+
+function resumeAtBlock1() {
+  return { type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: { header: block1.result.header, certificate: block1.certificate, state: block1.state } };
+}

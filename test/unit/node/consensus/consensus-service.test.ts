@@ -47,9 +47,6 @@ const tip: BlockHeader = {
 class MemoryStore implements ConsensusStore {
   lock: LockRecord | undefined;
   readonly evidence = new Map<string, EquivocationEvidence>();
-  async getBlock(): Promise<undefined> {
-    return undefined;
-  }
   async putLock(record: LockRecord): Promise<void> {
     this.lock = record;
   }
