@@ -2,8 +2,7 @@ import { ChainError } from '../errors.js';
 import { canonicalBytes, isCanonicalJsonValue, type JsonValue } from '../encoding/canonical-json.js';
 import { isHexOfLength } from '../encoding/hex.js';
 import { sha256Hex } from '../crypto/hash.js';
-import { ed25519PublicKeyProblem } from '../crypto/ed25519.js';
-import { describeEd25519KeyProblem } from '../crypto/ed25519-key-rule.js';
+import { classifyEd25519PublicKey, describeEd25519KeyProblem } from '../crypto/ed25519-key-rule.js';
 import { CONTRACT_NAME_RE } from './transaction.js';
 
 /** A contract deployed at genesis: the bundle itself, so every enclave can measure it. */
@@ -97,7 +96,7 @@ export function parseGenesis(raw: unknown): Genesis {
     throw new ChainError('ENCODING_INVALID', `invalid genesis: ${why}`);
   };
   const refuseKey = (what: string, key: string): void => {
-    const problem = ed25519PublicKeyProblem(key);
+    const problem = classifyEd25519PublicKey(key);
     if (problem) fail(`${what} ${key} is not an acceptable ed25519 public key: ${describeEd25519KeyProblem(problem)}`);
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('not an object');

@@ -1,4 +1,3 @@
-import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { isHexOfLength } from '../encoding/hex.js';
 
 /**
@@ -8,26 +7,32 @@ import { isHexOfLength } from '../encoding/hex.js';
  *
  * A public key A (32 bytes) is acceptable only if
  *   1. it is a canonical encoding: its 255-bit y is below p = 2^255 - 19, and
- *      the sign bit is clear when x = 0 (RFC 8032 5.1.3 decoding, strict);
- *   2. it decodes to a point of the curve;
- *   3. the point is not of small order: [8]A is not the identity, i.e. A is
- *      none of the eight torsion points (the identity 0100…00 and the all-zero
- *      key, Cloister's anonymous caller, are two of them). For a small-order key
- *      anyone can make signatures that verify: with S = 0 and R = -[k]A, which
- *      takes at most a few tries over k.
+ *      the sign bit is clear when x = 0 (that is, when y = 1 or y = p - 1);
+ *   2. it is not of small order: [8]A is not the identity, i.e. A is none of
+ *      the eight torsion points (the identity 0100…00 and the all-zero key,
+ *      Cloister's anonymous caller, are two of them). For a small-order key
+ *      anyone can make signatures that OpenSSL accepts: S = 0 and R = -[k]A,
+ *      which takes a few tries over the message at most.
  * A signature (R, S) verifies only if, in addition,
+ *   3. R is not one of the eight small-order points (no honest signer ever
+ *      makes one; refused as libsodium does);
  *   4. S < L, the group order (OpenSSL refuses larger S, so no malleated copy
  *      (R, S + L) of a valid signature verifies);
- *   5. R is not one of the eight small-order points (no honest signer ever
- *      makes one; refused as libsodium does);
- *   6. [S]B = R + [k]A with k = SHA-512(R ‖ A ‖ M) mod L, the cofactorless
- *      equation: OpenSSL recomputes [S]B - [k]A and compares its canonical
- *      encoding with R byte for byte, so a non-canonical R never verifies.
+ *   5. A decodes to a curve point and [S]B = R + [k]A with
+ *      k = SHA-512(R ‖ A ‖ M) mod L, the cofactorless equation: OpenSSL
+ *      recomputes [S]B - [k]A and compares its canonical encoding with R byte
+ *      for byte, so a non-canonical R never verifies.
  *
- * Rules 1-3 are decided here with @noble/curves (strict decoding,
- * isSmallOrder), once per key: `ed25519.ts` caches the verdict with the key
- * object. Rules 4 and 6 are OpenSSL's (node:crypto), rule 5 a comparison with
- * the eight canonical encodings below (a non-canonical R fails rule 6 anyway).
+ * Rules 1-3 are decided here on the bytes, with no point arithmetic: a curve
+ * point has exactly one canonical encoding, so once rule 1 holds, "of small
+ * order" is "one of the eight canonical encodings of the torsion points".
+ * This costs about a microsecond, so a transaction from a new sender costs no
+ * point decompression (which would cost more than the verification itself),
+ * and the rule needs no code outside the measured enclave program. The tests
+ * derive the eight encodings and check every verdict against @noble/curves'
+ * strict decoding and isSmallOrder().
+ * A key that is not a curve point passes rules 1-2 but no signature ever
+ * verifies for it (rule 5). Rules 4-5 are OpenSSL's (node:crypto).
  *
  * A key with a torsion component that is not of small order ("mixed order")
  * is accepted: no key made from a private seed is one, nobody without its
@@ -37,43 +42,42 @@ import { isHexOfLength } from '../encoding/hex.js';
  * accept (vector 3 only); the tests pin every verdict.
  */
 
-/** Why 32 bytes are not an acceptable ed25519 public key (rules 1-3 above). */
-export type Ed25519KeyProblem = 'malformed' | 'non-canonical' | 'not-on-curve' | 'small-order';
-
-/** The canonical encodings of the eight points of small order (lowercase hex). */
-export const SMALL_ORDER_ED25519_POINTS: ReadonlySet<string> = new Set(ED25519_TORSION_SUBGROUP);
+/** Why 32 bytes are not an acceptable ed25519 public key (rules 1-2 above). */
+export type Ed25519KeyProblem = 'malformed' | 'non-canonical' | 'small-order';
 
 /**
- * Classifies a public key by rules 1-3; undefined when it is acceptable.
- * Costs a point decompression (about as much as a verification): call it once
- * per key and keep the verdict, as `ed25519PublicKeyProblem` does.
+ * The canonical encodings of the eight points of small order (lowercase hex):
+ * the multiples of an order-8 point, as the tests recompute them.
  */
+export const SMALL_ORDER_ED25519_POINTS: ReadonlySet<string> = new Set([
+  '0100000000000000000000000000000000000000000000000000000000000000', // the identity
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // order 2: (0, -1)
+  '0000000000000000000000000000000000000000000000000000000000000000', // order 4: the all-zero key
+  '0000000000000000000000000000000000000000000000000000000000000080', // order 4
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa', // order 8
+]);
+
+const P = 2n ** 255n - 19n;
+const Y_MASK = 2n ** 255n - 1n;
+
+/** Classifies a public key by rules 1-2; undefined when it is acceptable. */
 export function classifyEd25519PublicKey(publicKeyHex: string): Ed25519KeyProblem | undefined {
   if (!isHexOfLength(publicKeyHex, 32)) return 'malformed';
-  const bytes = Buffer.from(publicKeyHex, 'hex');
-  let point;
-  try {
-    point = ed25519.Point.fromBytes(bytes, false);
-  } catch {
-    // ZIP-215 decoding accepts y >= p and x = 0 with the sign bit: if it succeeds, only the encoding was wrong.
-    return decodesLeniently(bytes) ? 'non-canonical' : 'not-on-curve';
-  }
-  return point.isSmallOrder() ? 'small-order' : undefined;
-}
-
-function decodesLeniently(bytes: Uint8Array): boolean {
-  try {
-    ed25519.Point.fromBytes(bytes, true);
-    return true;
-  } catch {
-    return false;
-  }
+  const encoded = BigInt('0x' + Buffer.from(publicKeyHex, 'hex').reverse().toString('hex'));
+  const y = encoded & Y_MASK;
+  const signBit = encoded >> 255n;
+  if (y >= P) return 'non-canonical';
+  // x = 0 exactly when y = ±1; its encoding has no sign to give.
+  if (signBit === 1n && (y === 1n || y === P - 1n)) return 'non-canonical';
+  return SMALL_ORDER_ED25519_POINTS.has(publicKeyHex) ? 'small-order' : undefined;
 }
 
 const PROBLEM_TEXT: Record<Ed25519KeyProblem, string> = {
   malformed: 'it is not 32 bytes of lowercase hex',
   'non-canonical': 'it is a non-canonical point encoding (y >= 2^255 - 19, or x = 0 with the sign bit set)',
-  'not-on-curve': 'it is not a point of the curve',
   'small-order': 'it is a point of small order, for which signatures can be made without a private key',
 };
 

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { fromHex, isHexOfLength, toHex } from '../encoding/hex.js';
-import { classifyEd25519PublicKey, SMALL_ORDER_ED25519_POINTS, type Ed25519KeyProblem } from './ed25519-key-rule.js';
+import { classifyEd25519PublicKey, SMALL_ORDER_ED25519_POINTS } from './ed25519-key-rule.js';
 
 /**
  * ed25519 keys for users, members and enclaves.
@@ -10,8 +10,7 @@ import { classifyEd25519PublicKey, SMALL_ORDER_ED25519_POINTS, type Ed25519KeyPr
  * cofactorless equation with R compared as bytes) so that all nodes accept
  * exactly the same signatures; a signature one node accepts and another
  * rejects would split consensus. OpenSSL (node:crypto) does the verification.
- * Each public key's verdict and KeyObject are cached: classifying a key costs
- * about one verification, and rebuilding a KeyObject per verify costs 2x.
+ * Public keys are cached as KeyObjects: rebuilding one per verify costs 2x.
  */
 export interface Ed25519KeyPair {
   /** 32-byte public key, lowercase hex. */
@@ -59,61 +58,35 @@ export class Ed25519Signer {
 }
 
 const KEY_CACHE_LIMIT = 50_000;
+const keyCache = new Map<string, KeyObject>();
 
-/** What is known of one public key: why it is refused, or (once used to verify) its KeyObject. */
-interface KnownKey {
-  problem?: Ed25519KeyProblem;
-  key?: KeyObject;
-}
-
-const keyCache = new Map<string, KnownKey>();
-
-function knownKey(publicKeyHex: string): KnownKey {
-  let known = keyCache.get(publicKeyHex);
-  if (known) return known;
-  const problem = classifyEd25519PublicKey(publicKeyHex);
-  known = problem ? { problem } : {};
-  // Only well-formed keys are remembered: a malformed string is refused as cheaply again.
-  if (problem === 'malformed') return known;
+/** The KeyObject of an acceptable key; undefined for a key the rule refuses (those are not cached: classifying is cheap). */
+function publicKeyObject(publicKeyHex: string): KeyObject | undefined {
+  let key = keyCache.get(publicKeyHex);
+  if (key) return key;
+  if (classifyEd25519PublicKey(publicKeyHex) !== undefined) return undefined;
+  try {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
+  } catch {
+    return undefined;
+  }
   if (keyCache.size >= KEY_CACHE_LIMIT) {
     // Drop the oldest entry (Map keeps insertion order).
     const oldest = keyCache.keys().next().value;
     if (oldest !== undefined) keyCache.delete(oldest);
   }
-  keyCache.set(publicKeyHex, known);
-  return known;
+  keyCache.set(publicKeyHex, key);
+  return key;
 }
 
 /**
- * Why `publicKeyHex` is not an acceptable ed25519 public key under the rule
- * (see ed25519-key-rule.ts), or undefined when it is. Cached: cheap for a key
- * seen before. Used where keys enter the system (transaction senders, genesis).
- */
-export function ed25519PublicKeyProblem(publicKeyHex: string): Ed25519KeyProblem | undefined {
-  return knownKey(publicKeyHex).problem;
-}
-
-function verifyingKey(publicKeyHex: string): KeyObject | undefined {
-  const known = knownKey(publicKeyHex);
-  if (known.problem) return undefined;
-  if (!known.key) {
-    try {
-      known.key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-    } catch {
-      return undefined;
-    }
-  }
-  return known.key;
-}
-
-/**
- * Verifies an ed25519 signature under the rule of ed25519-key-rule.ts; false
+ * Verifies an ed25519 signature under the rule of ed25519-key-rule.ts: false
  * for a refused key, a small-order R, or any malformed key or signature. Never throws.
  */
 export function verifyEd25519(publicKeyHex: string, message: Uint8Array, signatureHex: string): boolean {
   if (!isHexOfLength(signatureHex, 64)) return false;
   if (SMALL_ORDER_ED25519_POINTS.has(signatureHex.slice(0, 64))) return false;
-  const key = verifyingKey(publicKeyHex);
+  const key = publicKeyObject(publicKeyHex);
   if (!key) return false;
   try {
     return verify(null, message, key, Buffer.from(signatureHex, 'hex'));
