@@ -204,7 +204,12 @@ export function findDevnetProcesses(dataDir: string): DevnetProcesses {
         },
       };
     }
-    found.stale.push({ name, pid, pidFile, ...(args ? { otherProcess: args.join(' ') } : {}) });
+    if (!args && isAlive(pid)) {
+      // Running, but its command line cannot be read (another user's process, /proc mounted with hidepid).
+      found.stale.push({ name, pid, pidFile, otherProcess: '(its command line cannot be read)' });
+    } else {
+      found.stale.push({ name, pid, pidFile, ...(args ? { otherProcess: args.join(' ') } : {}) });
+    }
     return undefined;
   };
   const supervisor = check('devnet', supervisorPidFile(dir), (args, pid) => runsDevnet(args, dir, workingDirectoryOf(pid)));

@@ -5,11 +5,13 @@
  * closes, the supervisor is gone, however it went (even SIGKILL, which it
  * cannot catch), and the node stops as on SIGTERM. So no node outlives its devnet.
  */
-import type { Socket } from 'node:net';
+import { fstatSync } from 'node:fs';
 
 function stopWithTheSupervisor(): void {
-  // A terminal would send EOF on Ctrl-D: only a pipe means "the supervisor".
-  if (process.stdin.isTTY) return;
+  // Only a pipe (a socket pair, as child_process makes it) means "the supervisor": a terminal
+  // would end on Ctrl-D, and a file or /dev/null at once.
+  const stdin = fstatSync(0);
+  if (!stdin.isFIFO() && !stdin.isSocket()) return;
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -21,7 +23,7 @@ function stopWithTheSupervisor(): void {
   process.stdin.on('error', stop);
   process.stdin.on('data', () => {}); // Nothing is ever written; reading is how EOF is seen.
   // Reading stdin must not keep the process alive: a node that fails to start still exits.
-  (process.stdin as Socket).unref?.();
+  process.stdin.unref();
 }
 
 stopWithTheSupervisor();
