@@ -40,6 +40,17 @@ import { isHexOfLength } from '../encoding/hex.js';
  * every node the same verdict. On the 12 vectors of "Taming the many EdDSAs"
  * this rule accepts exactly what libsodium and ed25519-dalek's verify_strict
  * accept (vector 3 only); the tests pin every verdict.
+ *
+ * Two ed25519 verifications in the program do not go through this rule, by
+ * design; neither decides what the chain accepts:
+ *  - attestation tokens (attestation/token) are verified by jose (WebCrypto,
+ *    OpenSSL). attestation/ imports nothing of ours, and a token counts only
+ *    with its evidence, whose report_data must bind the signing key: a key an
+ *    enclave made from a random seed, never a small-order one.
+ *  - libp2p's Noise handshake verifies the peers' identity keys (node ids)
+ *    with node:crypto. Only genesis node ids may connect, and a connection
+ *    counts only once the peer's enclave evidence binds that node id and its
+ *    genesis vote key (which this rule checks).
  */
 
 /** Why 32 bytes are not an acceptable ed25519 public key (rules 1-2 above). */
