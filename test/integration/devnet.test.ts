@@ -422,7 +422,8 @@ describe('devnet pid files and stopDevnet (stand-in processes)', () => {
     const gone = await deadPid();
     writePidFile(supervisorPidFile(dir), gone);
 
-    const outcome = await stopDevnet(dir, { graceMs: 300 });
+    // The grace period is generous so that the obedient one has exited long before it ends, however busy the machine.
+    const outcome = await stopDevnet(dir, { graceMs: 3000 });
     expect(outcome.stopped).toEqual([
       { name: 'node-1', pid: obedient.pid, how: 'SIGTERM' },
       { name: 'node-2', pid: stubborn.pid, how: 'SIGKILL' },
@@ -441,7 +442,7 @@ describe('devnet pid files and stopDevnet (stand-in processes)', () => {
     writePidFile(supervisorPidFile(dir), process.pid);
     expect(() => refuseRunningDevnet(dir)).not.toThrow();
 
-    const outcome = await stopDevnet(dir, { graceMs: 300 });
+    const outcome = await stopDevnet(dir, { graceMs: 3000 });
     expect(outcome.stopped).toEqual([]);
     expect(outcome.stale.map((s) => [s.name, s.pid])).toEqual([
       ['devnet', process.pid],
@@ -468,7 +469,7 @@ describe('devnet pid files and stopDevnet (stand-in processes)', () => {
     })();
     expect((refused as DevnetSupervisorError).code).toBe('DEVNET_ALREADY_RUNNING');
 
-    const outcome = await stopDevnet(dir, { graceMs: 300 });
+    const outcome = await stopDevnet(dir, { graceMs: 3000 });
     expect(outcome.stopped).toEqual([{ name: 'devnet', pid: supervisor.pid, how: 'SIGTERM' }]);
     expect(isAlive(supervisor.pid!)).toBe(false);
   });
