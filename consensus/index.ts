@@ -3,6 +3,7 @@ export * from './encoding/canonical-json.js';
 export * from './encoding/hex.js';
 export * from './crypto/hash.js';
 export * from './crypto/ed25519.js';
+export * from './crypto/ed25519-key-rule.js';
 export * from './crypto/signing.js';
 export * from './crypto/merkle.js';
 export * from './chain/transaction.js';

@@ -2,6 +2,7 @@ import { ChainError } from '../errors.js';
 import { canonicalBytes, isCanonicalJsonValue, type JsonValue } from '../encoding/canonical-json.js';
 import { isHexOfLength } from '../encoding/hex.js';
 import { sha256Hex } from '../crypto/hash.js';
+import { classifyEd25519PublicKey, describeEd25519KeyProblem } from '../crypto/ed25519-key-rule.js';
 import { CONTRACT_NAME_RE } from './transaction.js';
 
 /** A contract deployed at genesis: the bundle itself, so every enclave can measure it. */
@@ -86,10 +87,17 @@ function positiveInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 }
 
-/** Checks a genesis document read from disk; throws ChainError('ENCODING_INVALID') naming the field. */
+/**
+ * Checks a genesis document read from disk; throws ChainError('ENCODING_INVALID') naming the field.
+ * Member keys and validator vote keys must pass the ed25519 key rule (ed25519-key-rule.ts).
+ */
 export function parseGenesis(raw: unknown): Genesis {
   const fail = (why: string): never => {
     throw new ChainError('ENCODING_INVALID', `invalid genesis: ${why}`);
+  };
+  const refuseKey = (what: string, key: string): void => {
+    const problem = classifyEd25519PublicKey(key);
+    if (problem) fail(`${what} ${key} is not an acceptable ed25519 public key: ${describeEd25519KeyProblem(problem)}`);
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('not an object');
   if (!isCanonicalJsonValue(raw)) fail('must be canonical JSON (integers only)');
@@ -100,6 +108,7 @@ export function parseGenesis(raw: unknown): Genesis {
   for (const m of g.members as unknown[]) {
     const member = m as Record<string, unknown>;
     if (typeof member?.id !== 'string' || !isHexOfLength(member.publicKey, 32)) fail('each member needs an id and a 32-byte publicKey');
+    refuseKey(`member "${String(member.id)}" publicKey`, member.publicKey as string);
   }
   if (!Array.isArray(g.validators) || g.validators.length === 0) fail('validators must be a non-empty array');
   const nodeIds = new Set<string>();
@@ -108,6 +117,7 @@ export function parseGenesis(raw: unknown): Genesis {
     const validator = v as Record<string, unknown>;
     if (typeof validator?.nodeId !== 'string' || validator.nodeId.length === 0) fail('each validator needs a nodeId');
     if (!isHexOfLength(validator.voteKey, 32)) fail(`validator "${String(validator.nodeId)}" needs a voteKey (32 bytes of lowercase hex)`);
+    refuseKey(`validator "${String(validator.nodeId)}" voteKey`, validator.voteKey as string);
     if (nodeIds.has(validator.nodeId as string)) fail(`validator "${String(validator.nodeId)}" is listed twice`);
     if (voteKeys.has(validator.voteKey as string)) fail(`vote key ${String(validator.voteKey)} is listed twice`);
     nodeIds.add(validator.nodeId as string);

@@ -4,6 +4,7 @@ import { isHexOfLength } from '../encoding/hex.js';
 import { sha256Hex } from '../crypto/hash.js';
 import { signingMessage } from '../crypto/signing.js';
 import { verifyEd25519, type Ed25519Signer } from '../crypto/ed25519.js';
+import { classifyEd25519PublicKey, describeEd25519KeyProblem } from '../crypto/ed25519-key-rule.js';
 
 /** What the sender signs. */
 export interface TxBody {
@@ -66,6 +67,11 @@ export function encodeTx(tx: SignedTx): Uint8Array {
 /**
  * Checks the shape of a transaction that came from outside (a client or a peer)
  * and returns it as a SignedTx with no extra fields. Throws TX_MALFORMED.
+ *
+ * `from` must also be an acceptable ed25519 public key (ed25519-key-rule.ts:
+ * a canonical encoding, not of small order). A refused sender is
+ * TX_MALFORMED, not TX_BAD_SIGNATURE: no signature can ever make the
+ * transaction valid.
  */
 export function parseSignedTx(raw: unknown): SignedTx {
   const fail = (why: string): never => {
@@ -77,6 +83,8 @@ export function parseSignedTx(raw: unknown): SignedTx {
   const { chainId, from, nonce, contract, method, args, gasLimit, signature } = obj;
   if (typeof chainId !== 'string' || !CHAIN_ID_RE.test(chainId)) fail('chainId must be 1-64 characters of [A-Za-z0-9._-]');
   if (!isHexOfLength(from, 32)) fail('from must be a 32-byte ed25519 public key in lowercase hex');
+  const keyProblem = classifyEd25519PublicKey(from as string);
+  if (keyProblem) fail(`from is not an acceptable ed25519 public key: ${describeEd25519KeyProblem(keyProblem)}`);
   if (typeof nonce !== 'number' || !Number.isSafeInteger(nonce) || nonce < 0) fail('nonce must be a non-negative integer');
   if (typeof contract !== 'string' || !CONTRACT_NAME_RE.test(contract)) fail('contract must match ' + CONTRACT_NAME_RE.source);
   if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) fail('method must match ' + METHOD_NAME_RE.source);

@@ -1,12 +1,15 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { fromHex, isHexOfLength, toHex } from '../encoding/hex.js';
+import { classifyEd25519PublicKey, SMALL_ORDER_ED25519_POINTS } from './ed25519-key-rule.js';
 
 /**
  * ed25519 keys for users, members and enclaves.
  *
- * Every node verifies with node:crypto (OpenSSL, RFC 8032 strict: S < L, canonical
- * point encodings) so that all nodes accept exactly the same signatures; a
- * signature one node accepts and another rejects would split consensus.
+ * Every node applies the one rule written down in `ed25519-key-rule.ts` (a
+ * canonical public key not of small order, S < L, R not of small order, the
+ * cofactorless equation with R compared as bytes) so that all nodes accept
+ * exactly the same signatures; a signature one node accepts and another
+ * rejects would split consensus. OpenSSL (node:crypto) does the verification.
  * Public keys are cached as KeyObjects: rebuilding one per verify costs 2x.
  */
 export interface Ed25519KeyPair {
@@ -57,10 +60,11 @@ export class Ed25519Signer {
 const KEY_CACHE_LIMIT = 50_000;
 const keyCache = new Map<string, KeyObject>();
 
+/** The KeyObject of an acceptable key; undefined for a key the rule refuses (those are not cached: classifying is cheap). */
 function publicKeyObject(publicKeyHex: string): KeyObject | undefined {
   let key = keyCache.get(publicKeyHex);
   if (key) return key;
-  if (!isHexOfLength(publicKeyHex, 32)) return undefined;
+  if (classifyEd25519PublicKey(publicKeyHex) !== undefined) return undefined;
   try {
     key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
   } catch {
@@ -75,9 +79,13 @@ function publicKeyObject(publicKeyHex: string): KeyObject | undefined {
   return key;
 }
 
-/** Verifies an ed25519 signature; false for any malformed key or signature, never throws. */
+/**
+ * Verifies an ed25519 signature under the rule of ed25519-key-rule.ts: false
+ * for a refused key, a small-order R, or any malformed key or signature. Never throws.
+ */
 export function verifyEd25519(publicKeyHex: string, message: Uint8Array, signatureHex: string): boolean {
   if (!isHexOfLength(signatureHex, 64)) return false;
+  if (SMALL_ORDER_ED25519_POINTS.has(signatureHex.slice(0, 64))) return false;
   const key = publicKeyObject(publicKeyHex);
   if (!key) return false;
   try {

@@ -1,11 +1,15 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { genesisHash } from '../../consensus/index.js';
 import { readGenesisFile } from '../dev/dev-chain.js';
+import { removePidFile, supervisorPidFile, writePidFile } from '../devnet/devnet-processes.js';
 import { MAX_DEVNET_NODES, prepareDevnet } from '../devnet/prepare-devnet.js';
+import { stopDevnet, type StoppedProcess } from '../devnet/stop-devnet.js';
 import { DevnetSupervisor, DevnetSupervisorError, describeExit, refuseRunningDevnet, type NodeDeath, type NodeHeight } from '../devnet/supervisor.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
-import { CliError } from './errors.js';
+import { CliError, parsePositiveInt } from './errors.js';
+import { EXIT } from './exit-codes.js';
 
 interface DevnetOptions {
   nodes: number;
@@ -32,9 +36,9 @@ function parseBasePort(text: string): number {
 }
 
 export function registerDevnetCommand(program: Command): void {
-  program
+  const devnet = program
     .command('devnet')
-    .description('run a local consortium: N validator nodes, each its own process with a virtual enclave')
+    .description('run a local consortium: N validator nodes, each its own process with a virtual enclave (`devnet stop` stops one)')
     .option('--nodes <n>', `number of nodes (1..${MAX_DEVNET_NODES})`, parseNodeCount, 4)
     .option('--data <dir>', 'devnet directory, node i in DIR/node-i/ (resumed if it exists)', '.cloister-devnet')
     .option('--rpc-base-port <port>', 'node i serves JSON-RPC on this port + i - 1', parseBasePort, 8545)
@@ -42,11 +46,27 @@ export function registerDevnetCommand(program: Command): void {
     .option('--fresh', 'wipe the devnet directory first', false)
     .option('--log-level <level>', "the nodes' log level: debug, info, warn or error (default info; a resumed devnet keeps its own)")
     .action(async (opts: DevnetOptions) => runDevnet(opts));
+  devnet
+    .command('stop')
+    .description('stop the devnet running in DIR (found from its pid files): the devnet, then any node left; reports what it stopped')
+    .option('--data <dir>', 'devnet directory', '.cloister-devnet')
+    .option('--timeout <ms>', 'how long each process may take to stop after SIGTERM before SIGKILL', parsePositiveInt, 15_000)
+    .action(async (opts: { data: string; timeout: number }) => runDevnetStop(opts));
 }
 
 const say = (line: string): void => {
   process.stdout.write(line + '\n');
 };
+
+/**
+ * Once the terminal is gone (SIGHUP) writing to it fails (EIO, EPIPE), and an
+ * unhandled stream error would end the devnet before it stops its nodes.
+ * There is no one left to tell, so such errors are dropped.
+ */
+function outliveTheTerminal(): void {
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+}
 
 async function runDevnet(opts: DevnetOptions): Promise<void> {
   if (opts.logLevel !== undefined && !LOG_LEVELS.includes(opts.logLevel as LogLevel)) {
@@ -54,6 +74,7 @@ async function runDevnet(opts: DevnetOptions): Promise<void> {
   }
   // The devnet's own diagnostics; what it reports goes to stdout as plain text.
   const log = createLogger({ level: 'warn', format: 'pretty' });
+  outliveTheTerminal();
   const dataDir = resolve(opts.data);
   refuseRunningDevnet(dataDir);
   const prepared = await prepareDevnet({
@@ -73,6 +94,10 @@ async function runDevnet(opts: DevnetOptions): Promise<void> {
   say(`hash     ${genesisHash(genesis)}`);
 
   const nodeIds = new Map(prepared.nodes.map((n) => [n.index, n.nodeId]));
+  // `cloister devnet stop` finds this process here; it is removed on the way out (the nodes' go as they stop).
+  const pidFile = supervisorPidFile(dataDir);
+  writePidFile(pidFile, process.pid);
+  process.once('exit', () => removePidFile(pidFile, process.pid));
   const stopAndExit = (code: number): void => {
     void supervisor.stop().then(() => process.exit(code));
   };
@@ -94,8 +119,8 @@ async function runDevnet(opts: DevnetOptions): Promise<void> {
     say(`${signal}: stopping the devnet`);
     stopAndExit(0);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP: the terminal closed. Its default would end this process and leave the nodes running.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 
   let running;
   try {
@@ -126,4 +151,28 @@ function deathLine(death: NodeDeath): string {
     `node-${death.index} (pid ${death.pid}) exited (${describeExit(death.code, death.signal)}); not restarting it. ` +
     `Restart it by hand: cloister node start --config ${death.configFile}  (its log: ${death.logFile})`
   );
+}
+
+const HOW: Record<StoppedProcess['how'], string> = {
+  SIGTERM: 'stopped (SIGTERM)',
+  SIGKILL: 'killed (SIGKILL: still running after the grace period)',
+  devnet: 'stopped by the devnet',
+  exited: 'had already exited',
+};
+
+async function runDevnetStop(opts: { data: string; timeout: number }): Promise<void> {
+  const dataDir = resolve(opts.data);
+  if (!existsSync(dataDir)) throw new CliError(`${dataDir} does not exist: no devnet to stop there`);
+  const outcome = await stopDevnet(dataDir, { graceMs: opts.timeout });
+  const where = (file: string): string => relative(dataDir, file);
+  for (const p of outcome.stopped) say(`${p.name} (pid ${p.pid}): ${HOW[p.how]}`);
+  for (const s of outcome.stale) {
+    const what = s.otherProcess ? `is now another process (${s.otherProcess.slice(0, 120)}), left alone` : 'is not running';
+    say(`${s.name}: removed the stale ${where(s.pidFile)} (pid ${s.pid} ${what})`);
+  }
+  if (outcome.failed.length > 0) {
+    const failed = outcome.failed.map((f) => `${f.name} (pid ${f.pid}): ${f.reason}`).join('; ');
+    throw new CliError(`could not stop ${failed}`, EXIT.ERROR);
+  }
+  if (outcome.stopped.length === 0) say(`nothing of a devnet is running in ${dataDir}`);
 }

@@ -17,6 +17,8 @@ function buildProgram(): Command {
     .description('Cloister: a consortium blockchain whose contracts run only inside attested enclaves')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    // Each command's options belong to it: `devnet stop --data DIR` is stop's --data, not devnet's.
+    .enablePositionalOptions()
     .exitOverride();
   registerDevCommand(program);
   registerDevnetCommand(program);

@@ -1,14 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloisterClient } from '../client/index.js';
 import { projectRoot } from '../util/project-root.js';
+import { commandLineOf, findDevnetProcesses, isAlive, NODE_PID_FILE, readPidFile, removePidFile, runsNode, writePidFile } from './devnet-processes.js';
 
 /** The line `cloister node start` prints on stdout once it serves JSON-RPC (node/cli/run-node.ts). */
 const READY_RE = /ready: JSON-RPC (http:\/\/\S+)/;
 const LOG_TAIL_BYTES = 4096;
 
-export type DevnetSupervisorErrorCode = 'NODE_ALREADY_RUNNING' | 'NODE_EXITED_BEFORE_READY' | 'NODE_START_TIMEOUT' | 'DEVNET_STOPPED';
+export type DevnetSupervisorErrorCode =
+  | 'DEVNET_ALREADY_RUNNING'
+  | 'NODE_ALREADY_RUNNING'
+  | 'NODE_EXITED_BEFORE_READY'
+  | 'NODE_START_TIMEOUT'
+  | 'DEVNET_STOPPED';
 
 export class DevnetSupervisorError extends Error {
   override readonly name = 'DevnetSupervisorError';
@@ -80,7 +86,14 @@ interface Slot {
   closed?: Promise<void>;
 }
 
-const defaultNodeCommand = (node: SupervisedNodeSpec): string[] => [join(projectRoot(), 'bin', 'cloister.js'), 'node', 'start', '--config', node.configFile];
+/** `cloister node start --config FILE` through the entry that also stops the node when the supervisor is gone. */
+const defaultNodeCommand = (node: SupervisedNodeSpec): string[] => [
+  join(projectRoot(), 'dist', 'node', 'devnet', 'supervised-node.js'),
+  'node',
+  'start',
+  '--config',
+  node.configFile,
+];
 
 /**
  * Runs the nodes of a devnet as child processes: starts them all, reports a
@@ -90,6 +103,9 @@ const defaultNodeCommand = (node: SupervisedNodeSpec): string[] => [join(project
  * Each node is its own process group (detached), so a Ctrl-C at the terminal
  * reaches only the devnet, which then stops the nodes in order; a node that
  * exits on its own is then always a death, never a race with shutdown.
+ * Each node's stdin is a pipe from this process that is never written to:
+ * when this process ends, even by SIGKILL, the pipe closes and the node
+ * (through node/devnet/supervised-node.ts) stops as on SIGTERM.
  */
 export class DevnetSupervisor {
   readonly #opts: Required<Omit<DevnetSupervisorOptions, 'onDeath'>> & Pick<DevnetSupervisorOptions, 'onDeath'>;
@@ -102,7 +118,7 @@ export class DevnetSupervisor {
     this.#opts = { startTimeoutMs: 120_000, stopTimeoutMs: 10_000, nodeCommand: defaultNodeCommand, ...options };
     this.#slots = options.nodes.map((spec) => ({
       spec,
-      pidFile: join(spec.dir, 'node.pid'),
+      pidFile: join(spec.dir, NODE_PID_FILE),
       logFile: join(spec.dir, 'node.log'),
       state: 'idle',
     }));
@@ -196,17 +212,19 @@ export class DevnetSupervisor {
     const logFd = openSync(slot.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, this.#opts.nodeCommand(spec), { stdio: ['ignore', 'pipe', logFd], detached: true });
+      child = spawn(process.execPath, this.#opts.nodeCommand(spec), { stdio: ['pipe', 'pipe', logFd], detached: true });
     } finally {
       closeSync(logFd);
     }
+    // Never written to, never ended: its closing (this process gone) is the node's signal to stop.
+    child.stdin!.on('error', () => {});
     slot.child = child;
     slot.state = 'starting';
     // The node's stdout is a line or two: written synchronously, so the log has it before anyone is told.
     const stdoutFd = openSync(slot.logFile, 'a');
     if (child.pid !== undefined) {
       slot.pid = child.pid;
-      writeFileSync(slot.pidFile, `${child.pid}\n`);
+      writePidFile(slot.pidFile, child.pid);
     }
     return new Promise<void>((resolveReady, rejectReady) => {
       let pending = '';
@@ -265,7 +283,7 @@ export class DevnetSupervisor {
     const timer = setTimeout(() => child.kill('SIGKILL'), this.#opts.stopTimeoutMs);
     await slot.closed;
     clearTimeout(timer);
-    rmSync(slot.pidFile, { force: true });
+    if (slot.pid !== undefined) removePidFile(slot.pidFile, slot.pid);
   }
 
   #describe(slot: Slot): RunningNode {
@@ -273,49 +291,38 @@ export class DevnetSupervisor {
   }
 }
 
-/** A pid file whose process lives means a node of an earlier devnet still holds this directory. */
+/** A pid file naming a running node of this config means an earlier devnet's node still holds this directory. */
 function refuseIfRunning(slot: Slot): void {
-  const pid = livePid(slot.pidFile);
-  if (pid !== undefined) throw alreadyRunning(slot.spec.index, pid, slot.pidFile);
+  const pid = readPidFile(slot.pidFile);
+  if (pid === undefined || !isAlive(pid)) return;
+  const args = commandLineOf(pid);
+  // A pid file outlives its process: a pid now used by something else is stale, and is overwritten.
+  if (args && runsNode(args, slot.spec.configFile)) throw alreadyRunning(slot.spec.index, pid, slot.pidFile);
 }
 
 function alreadyRunning(index: number, pid: number, pidFile: string): DevnetSupervisorError {
   return new DevnetSupervisorError(
     'NODE_ALREADY_RUNNING',
-    `node-${index} of this devnet is already running (pid ${pid} in ${pidFile}); stop that devnet first, or remove the file if that process is not a Cloister node`,
+    `node-${index} of this devnet is already running (pid ${pid} in ${pidFile}); stop that devnet first (cloister devnet stop --data DIR)`,
   );
 }
 
-function livePid(pidFile: string): number | undefined {
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  return Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
-}
-
 /**
- * Refuses a devnet directory in which some node-i/node.pid names a live
- * process. Called before the directory is prepared, so a second devnet neither
- * wipes (--fresh) nor reconfigures the nodes of one that is running.
+ * Refuses a devnet directory in which the devnet (DIR/devnet.pid) or a node
+ * (DIR/node-i/node.pid) is running. Called before the directory is prepared,
+ * so a second devnet neither wipes (--fresh) nor reconfigures a running one.
+ * Stale pid files do not count (see devnet-processes.ts).
  */
 export function refuseRunningDevnet(dataDir: string): void {
-  if (!existsSync(dataDir)) return;
-  for (const entry of readdirSync(dataDir)) {
-    const match = /^node-(\d+)$/.exec(entry);
-    if (!match) continue;
-    const pidFile = join(dataDir, entry, 'node.pid');
-    const pid = livePid(pidFile);
-    if (pid !== undefined) throw alreadyRunning(Number(match[1]), pid, pidFile);
+  const { supervisor, nodes } = findDevnetProcesses(dataDir);
+  if (supervisor) {
+    throw new DevnetSupervisorError(
+      'DEVNET_ALREADY_RUNNING',
+      `a devnet is already running in ${dataDir} (pid ${supervisor.pid} in ${supervisor.pidFile}); stop it first (cloister devnet stop --data DIR)`,
+    );
   }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const [node] = nodes;
+  if (node) throw alreadyRunning(Number(node.name.slice('node-'.length)), node.pid, node.pidFile);
 }
 
 export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {

@@ -1,15 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ed25519Signer, genesisHash } from '../../consensus/index.js';
 import { ClientError, CloisterClient } from '../../node/client/index.js';
 import { readNodeConfig } from '../../node/config/read-config.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
+import {
+  isAlive,
+  nodeConfigFile,
+  nodePidFile,
+  readPidFile,
+  runsDevnet,
+  runsNode,
+  supervisorPidFile,
+  writePidFile,
+} from '../../node/devnet/devnet-processes.js';
 import { DevnetSetupError, prepareDevnet, type PreparedDevnet } from '../../node/devnet/prepare-devnet.js';
-import { DevnetSupervisor, DevnetSupervisorError, isAlive, type NodeDeath, type NodeHeight } from '../../node/devnet/supervisor.js';
+import { stopDevnet } from '../../node/devnet/stop-devnet.js';
+import { DevnetSupervisor, DevnetSupervisorError, refuseRunningDevnet, type NodeDeath, type NodeHeight } from '../../node/devnet/supervisor.js';
 import { silentLogger } from '../../node/log/logger.js';
-import { CLI, runCli, tempDir } from '../helpers/dev-node.js';
+import { CLI, ROOT, runCli, tempDir } from '../helpers/dev-node.js';
 import { execute } from '../helpers/tx.js';
 import { findFreePortRange } from '../../scripts/bench/free-ports.js';
 
@@ -20,11 +31,11 @@ const pids = new Set<number>();
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  // Devnet nodes are detached: they outlive a killed devnet, so kill them by their pid files too.
+  // Devnet processes are detached: kill them by their pid files too, in case a test failed before they stopped.
   for (const dir of dirs) {
-    for (let i = 1; i <= 16; i++) {
-      const pidFile = join(dir, `node-${i}`, 'node.pid');
-      if (existsSync(pidFile)) pids.add(Number(readFileSync(pidFile, 'utf8').trim()));
+    for (const pidFile of [supervisorPidFile(dir), ...Array.from({ length: 16 }, (_, i) => nodePidFile(dir, i + 1))]) {
+      const pid = readPidFile(pidFile);
+      if (pid !== undefined) pids.add(pid);
     }
   }
   for (const pid of pids) if (pid > 0 && pid !== process.pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -335,12 +346,132 @@ describe('DevnetSupervisor', () => {
     expect(existsSync(join(nodes[0]!.dir, 'node.pid'))).toBe(false);
   });
 
-  it('refuses to start over a node whose pid file names a live process', async () => {
+  it('refuses to start over a running node of the same config', async () => {
     const nodes = specs(1);
-    writeFileSync(join(nodes[0]!.dir, 'node.pid'), `${process.pid}\n`);
+    const running = await standIn(['node', 'start', '--config', nodes[0]!.configFile]);
+    writePidFile(join(nodes[0]!.dir, 'node.pid'), running.pid!);
     const supervisor = new DevnetSupervisor({ nodes, nodeCommand: () => [script, 'ok'] });
     const err = await supervisor.start().catch((e: unknown) => e);
     expect((err as DevnetSupervisorError).code).toBe('NODE_ALREADY_RUNNING');
+    expect(isAlive(running.pid!)).toBe(true);
+  });
+
+  it('starts over a stale pid file whose pid is now another process, and leaves that process alone', async () => {
+    const nodes = specs(1);
+    writePidFile(join(nodes[0]!.dir, 'node.pid'), process.pid);
+    const supervisor = new DevnetSupervisor({ nodes, nodeCommand: () => [script, 'ok'] });
+    const [node] = await supervisor.start();
+    track(supervisor);
+    expect(readPidFile(join(nodes[0]!.dir, 'node.pid'))).toBe(node!.pid);
+    await supervisor.stop();
+    expect(isAlive(process.pid)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Pid files and `devnet stop`, with stand-in processes whose command lines look like a devnet's.
+// ---------------------------------------------------------------------------
+
+/** A process that runs until killed, with `args` on its command line; with `stubborn` it ignores SIGTERM. */
+async function standIn(args: string[], options: { stubborn?: boolean; cwd?: string } = {}): Promise<ChildProcess> {
+  const code = `process.on('SIGTERM', () => { if (!${options.stubborn === true}) process.exit(0); }); setInterval(() => {}, 1e9); console.log('ready');`;
+  const child = spawn(process.execPath, ['-e', code, '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.cwd ?? ROOT });
+  children.push(child);
+  pids.add(child.pid!);
+  // Its SIGTERM handler is in place once it says so.
+  await new Lines(child).waitFor(/^ready$/, 10_000);
+  return child;
+}
+
+/** A pid that is surely not running: the pid of a process that has exited and been reaped. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await new Promise((resolve) => child.once('close', resolve));
+  return child.pid!;
+}
+
+function devnetDir(nodes: number): string {
+  const dir = newDir('cloister-devnet-pids-');
+  for (let i = 1; i <= nodes; i++) mkdirSync(join(dir, `node-${i}`));
+  return dir;
+}
+
+describe('devnet pid files and stopDevnet (stand-in processes)', () => {
+  it('recognises node and devnet command lines, and nothing else', () => {
+    const dir = '/srv/chain/.cloister-devnet';
+    const config = nodeConfigFile(dir, 2);
+    expect(runsNode(['/usr/bin/node', '/x/dist/node/devnet/supervised-node.js', 'node', 'start', '--config', config], config)).toBe(true);
+    expect(runsNode(['node', '/x/bin/cloister.js', 'node', 'start', `--config=${config}`], config)).toBe(true);
+    expect(runsNode(['node', '/x/bin/cloister.js', 'node', 'start', '--config', nodeConfigFile(dir, 1)], config)).toBe(false);
+    expect(runsNode(['sleep', '100'], config)).toBe(false);
+    expect(runsDevnet(['node', '/x/bin/cloister.js', 'devnet', '--nodes', '2', '--data', dir], dir, undefined)).toBe(true);
+    expect(runsDevnet(['node', 'bin/cloister.js', 'devnet', '--nodes', '4'], dir, '/srv/chain')).toBe(true);
+    expect(runsDevnet(['node', '/x/node_modules/.bin/cloister', 'devnet', '--data=.cloister-devnet'], dir, '/srv/chain')).toBe(true);
+    expect(runsDevnet(['node', 'bin/cloister.js', 'devnet'], dir, '/home/other')).toBe(false);
+    expect(runsDevnet(['node', 'bin/cloister.js', 'devnet'], dir, undefined)).toBe(false);
+    expect(runsDevnet(['node', '/x/bin/cloister.js', 'devnet', 'stop', '--data', dir], dir, undefined)).toBe(false);
+    expect(runsDevnet(['node', '/x/other.js', 'devnet', '--data', dir], dir, undefined)).toBe(false);
+  });
+
+  it('stops the nodes with SIGTERM, SIGKILLs one that ignores it after the grace period, and removes the pid files', async () => {
+    const dir = devnetDir(2);
+    const obedient = await standIn(['node', 'start', '--config', nodeConfigFile(dir, 1)]);
+    const stubborn = await standIn(['node', 'start', '--config', nodeConfigFile(dir, 2)], { stubborn: true });
+    writePidFile(nodePidFile(dir, 1), obedient.pid!);
+    writePidFile(nodePidFile(dir, 2), stubborn.pid!);
+    const gone = await deadPid();
+    writePidFile(supervisorPidFile(dir), gone);
+
+    // The grace period is generous so that the obedient one has exited long before it ends, however busy the machine.
+    const outcome = await stopDevnet(dir, { graceMs: 3000 });
+    expect(outcome.stopped).toEqual([
+      { name: 'node-1', pid: obedient.pid, how: 'SIGTERM' },
+      { name: 'node-2', pid: stubborn.pid, how: 'SIGKILL' },
+    ]);
+    expect(outcome.stale).toEqual([{ name: 'devnet', pid: gone, pidFile: supervisorPidFile(dir) }]);
+    expect(outcome.failed).toEqual([]);
+    expect(isAlive(obedient.pid!)).toBe(false);
+    expect(isAlive(stubborn.pid!)).toBe(false);
+    for (const file of [supervisorPidFile(dir), nodePidFile(dir, 1), nodePidFile(dir, 2)]) expect(existsSync(file)).toBe(false);
+  });
+
+  it('leaves alone a process that now has a pid file\'s pid, and removes the stale file', async () => {
+    const dir = devnetDir(1);
+    const stranger = await standIn(['some', 'other', 'program']);
+    writePidFile(nodePidFile(dir, 1), stranger.pid!);
+    writePidFile(supervisorPidFile(dir), process.pid);
+    expect(() => refuseRunningDevnet(dir)).not.toThrow();
+
+    const outcome = await stopDevnet(dir, { graceMs: 3000 });
+    expect(outcome.stopped).toEqual([]);
+    expect(outcome.stale.map((s) => [s.name, s.pid])).toEqual([
+      ['devnet', process.pid],
+      ['node-1', stranger.pid],
+    ]);
+    expect(outcome.stale[1]!.otherProcess).toMatch(/-- some other program$/);
+    expect(isAlive(stranger.pid!)).toBe(true);
+    expect(isAlive(process.pid)).toBe(true);
+    expect(existsSync(nodePidFile(dir, 1))).toBe(false);
+    expect(existsSync(supervisorPidFile(dir))).toBe(false);
+  });
+
+  it('finds the devnet by its command line, --data relative to its working directory, refuses a second one, and stops it', async () => {
+    const dir = devnetDir(1);
+    const supervisor = await standIn([join(ROOT, 'bin', 'cloister.js'), 'devnet', '--nodes', '1', '--data', basename(dir)], { cwd: dirname(dir) });
+    writePidFile(supervisorPidFile(dir), supervisor.pid!);
+    const refused = (() => {
+      try {
+        refuseRunningDevnet(dir);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect((refused as DevnetSupervisorError).code).toBe('DEVNET_ALREADY_RUNNING');
+
+    const outcome = await stopDevnet(dir, { graceMs: 3000 });
+    expect(outcome.stopped).toEqual([{ name: 'devnet', pid: supervisor.pid, how: 'SIGTERM' }]);
+    expect(isAlive(supervisor.pid!)).toBe(false);
   });
 });
 
@@ -413,7 +544,7 @@ describe('cloister devnet --nodes 4', () => {
     const configBefore = readFileSync(join(dir, 'node-1', 'config.json'), 'utf8');
     const second = await runCli(['devnet', '--nodes', '4', '--data', dir, '--rpc-base-port', '1024', '--p2p-base-port', '2048', '--fresh']);
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/node-1 of this devnet is already running \(pid \d+/);
+    expect(second.stderr).toContain(`a devnet is already running in ${dir} (pid ${devnet.child.pid} in ${supervisorPidFile(dir)})`);
     expect(readFileSync(join(dir, 'genesis.json'), 'utf8')).toBe(genesisBefore);
     expect(readFileSync(join(dir, 'node-1', 'config.json'), 'utf8')).toBe(configBefore);
   });
@@ -442,6 +573,7 @@ describe('cloister devnet --nodes 4', () => {
       expect(isAlive(n.pid)).toBe(false);
       expect(existsSync(join(dir, `node-${n.index}`, 'node.pid'))).toBe(false);
     }
+    expect(existsSync(supervisorPidFile(dir))).toBe(false);
   }, 30_000);
 });
 
@@ -460,6 +592,83 @@ describe('cloister devnet --nodes 1', () => {
     await lines.waitFor(/^every node has exited; stopping the devnet$/, 5_000);
     expect((await lines.exit).code).toBe(1);
   }, 120_000);
+});
+
+describe('cloister devnet --nodes 2: the terminal closes, devnet stop, the devnet killed', () => {
+  const dir = newDir('cloister-devnet-stop-');
+  let args: string[];
+
+  beforeAll(async () => {
+    const rpc = await findFreePortRange(4);
+    args = ['--nodes', '2', '--data', dir, '--rpc-base-port', String(rpc), '--p2p-base-port', String(rpc + 2), '--log-level', 'warn'];
+  });
+
+  /** Starts `cloister devnet` and waits until both nodes are ready; returns it with the nodes' pids. */
+  async function startTwo(): Promise<{ devnet: { child: ChildProcess; lines: Lines }; nodePids: number[] }> {
+    const devnet = startDevnet(args);
+    await devnet.lines.waitFor(/^node-2 /, 150_000);
+    const nodePids = devnet.lines.all.map((line) => NODE_LINE.exec(line)).filter((m) => m !== null).map((m) => Number(m[3]));
+    for (const pid of nodePids) pids.add(pid);
+    expect(nodePids).toHaveLength(2);
+    expect(readPidFile(supervisorPidFile(dir))).toBe(devnet.child.pid);
+    return { devnet, nodePids };
+  }
+
+  const pidFiles = (): string[] => [supervisorPidFile(dir), nodePidFile(dir, 1), nodePidFile(dir, 2)];
+
+  it('SIGHUP (the terminal closed) stops every node like Ctrl-C, removes the pid files and exits 0', async () => {
+    const { devnet, nodePids } = await startTwo();
+    devnet.child.kill('SIGHUP');
+    expect((await devnet.lines.exit).code).toBe(0);
+    expect(devnet.lines.all).toContain('SIGHUP: stopping the devnet');
+    for (const pid of nodePids) expect(isAlive(pid)).toBe(false);
+    for (const file of pidFiles()) expect(existsSync(file)).toBe(false);
+  }, 180_000);
+
+  it('`cloister devnet stop --data DIR` stops a devnet running in the background and says what it stopped', async () => {
+    // As `cloister devnet … &` from a shell that then goes away: its own session, no output anyone reads.
+    const background = spawn(process.execPath, [CLI, 'devnet', ...args], { detached: true, stdio: 'ignore' });
+    children.push(background);
+    pids.add(background.pid!);
+    await until('both nodes to write their pid files', async () => readPidFile(nodePidFile(dir, 1)) !== undefined && readPidFile(nodePidFile(dir, 2)) !== undefined, 150_000);
+    const [n1, n2] = [readPidFile(nodePidFile(dir, 1))!, readPidFile(nodePidFile(dir, 2))!];
+    pids.add(n1).add(n2);
+    const config = readNodeConfig(nodeConfigFile(dir, 2));
+    await until('node-2 to serve', async () => (await new CloisterClient(`http://127.0.0.1:${config.rpc.port}`).blockNumber()) >= 0, 150_000);
+
+    const out = await runCli(['devnet', 'stop', '--data', dir]);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim().split('\n')).toEqual([
+      `devnet (pid ${background.pid}): stopped (SIGTERM)`,
+      `node-1 (pid ${n1}): stopped by the devnet`,
+      `node-2 (pid ${n2}): stopped by the devnet`,
+    ]);
+    for (const pid of [background.pid!, n1, n2]) expect(isAlive(pid)).toBe(false);
+    for (const file of pidFiles()) expect(existsSync(file)).toBe(false);
+
+    const again = await runCli(['devnet', 'stop', '--data', dir]);
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe(`nothing of a devnet is running in ${dir}`);
+  }, 180_000);
+
+  it('a devnet killed with SIGKILL: its nodes stop by themselves, and devnet stop clears the stale pid files', async () => {
+    const { devnet, nodePids } = await startTwo();
+    devnet.child.kill('SIGKILL');
+    await devnet.lines.exit;
+    // Their stdin pipe from the devnet closed: each stops as on SIGTERM.
+    await until('the nodes to exit', async () => nodePids.every((pid) => !isAlive(pid)), 30_000);
+
+    const out = await runCli(['devnet', 'stop', '--data', dir]);
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim().split('\n')).toEqual([
+      `devnet: removed the stale devnet.pid (pid ${devnet.child.pid} is not running)`,
+      `node-1: removed the stale node-1/node.pid (pid ${nodePids[0]} is not running)`,
+      `node-2: removed the stale node-2/node.pid (pid ${nodePids[1]} is not running)`,
+      `nothing of a devnet is running in ${dir}`,
+    ]);
+    for (const file of pidFiles()) expect(existsSync(file)).toBe(false);
+  }, 180_000);
 });
 
 function escape(text: string): string {
