@@ -45,8 +45,8 @@ let admission: TxAdmission;
 const sentToEnclave: SignedTx[][] = [];
 
 beforeAll(async () => {
-  enclave = await Enclave.create(platform, 0);
-  await enclave.handle({ type: 'unseal', sealed: null });
+  enclave = await Enclave.create(platform);
+  await enclave.handle({ type: 'unseal', sealed: [] });
   const genesis = parseGenesis({
     chainId: CHAIN,
     time: 0,
@@ -54,7 +54,7 @@ beforeAll(async () => {
     validators: [{ nodeId: 'node-1', voteKey: generateEd25519KeyPair().publicKey }],
     contracts: [],
     enclave: { measurements: {}, virtualRoots: [] },
-    policy: {},
+    policy: { allowedPlatforms: ['virtual'], measurements: { virtual: ['ab'.repeat(48)] }, allowVirtual: true },
     consensus: { ...DEFAULT_CONSENSUS_PARAMS },
   });
   await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null });
@@ -69,6 +69,7 @@ beforeAll(async () => {
     },
     checkTarget: () => {},
     committedNonce: () => 0,
+    learnNonce: () => {},
   });
 });
 
