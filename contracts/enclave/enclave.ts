@@ -22,6 +22,7 @@ import {
   type Receipt,
   SIGN_STEP,
   type SignRequest,
+  type SignedTx,
   type SignedVote,
   type StateTreeRoot,
   type Vote,
@@ -180,12 +181,26 @@ export class Enclave {
             return { ok: false, code: err instanceof ChainError ? err.code : 'TX_MALFORMED', message: (err as Error).message };
           }
         });
-    return results.map((r, i) => {
+    return results.map((r, i): AdmissionResult => {
       if (!r.ok) return r;
       this.#verified.add(r.hash);
-      // The verdict is ok only for a well-formed transaction, so `from` is a checked address.
-      return { ...r, nonce: readNonce(this.#state, (txs[i] as { from: string }).from) };
+      // The verdict is ok only for a well-formed transaction, so its fields are checked.
+      const tx = txs[i] as SignedTx;
+      const problem = this.#targetProblem(tx);
+      if (problem) return { ok: false, ...problem };
+      return { ...r, nonce: readNonce(this.#state, tx.from) };
     });
+  }
+
+  /** An admitted transaction must name a deployed contract and one of its methods that is not read-only. */
+  #targetProblem(tx: SignedTx): { code: string; message: string } | null {
+    const deployment = this.#deployments.get(tx.contract);
+    if (!deployment) return { code: 'TX_UNKNOWN_CONTRACT', message: `no contract named "${tx.contract}"` };
+    const methods = deployment.bundle.manifest.methods as Record<string, unknown>;
+    if (tx.method === 'init' || !Object.prototype.hasOwnProperty.call(methods, tx.method)) {
+      return { code: 'TX_UNKNOWN_METHOD', message: `contract "${tx.contract}" has no method "${tx.method}"` };
+    }
+    return this.#executor.admissible(tx);
   }
 
   #nonces(addresses: string[]): number[] {

@@ -125,6 +125,11 @@ export class BlockExecutor {
         exclude('TX_DUPLICATE', 'transaction appears twice');
         continue;
       }
+      const problem = this.admissible(tx);
+      if (problem) {
+        exclude(problem.code, problem.message);
+        continue;
+      }
       const expectedNonce = readNonce(block, tx.from);
       if (tx.nonce !== expectedNonce) {
         exclude(
@@ -149,6 +154,21 @@ export class BlockExecutor {
     }
     out.writeSet = block.writeSet();
     return out;
+  }
+
+  /**
+   * What makes a transaction one that may never be in a block, whatever the
+   * state: a read-only method (it would change nothing; use a call). Null when
+   * it may be. (An unknown contract or method gets a failed receipt instead:
+   * contracts change with governance, so it may have been known when sent.)
+   */
+  admissible(tx: Pick<SignedTx, 'contract' | 'method'>): { code: string; message: string } | null {
+    const deployment = this.deployments(tx.contract);
+    const spec = deployment ? methodOf(deployment.bundle, tx.method) : undefined;
+    if (spec?.readonly) {
+      return { code: 'TX_READONLY_METHOD', message: `"${tx.contract}.${tx.method}" is read-only: use chain_call, not a transaction` };
+    }
+    return null;
   }
 
   #runTx(block: StateOverlay, ctx: BlockContext, tx: SignedTx, hash: string, index: number): Receipt {

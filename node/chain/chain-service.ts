@@ -352,6 +352,9 @@ export class ChainService implements ChainApi {
     const methods = this.#methods.get(contract);
     if (!methods) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${contract}"`);
     if (!methods.has(method)) throw new ChainError('TX_UNKNOWN_METHOD', `contract "${contract}" has no method "${method}"`);
+    if (methods.get(method) === true) {
+      throw new ChainError('TX_READONLY_METHOD', `"${contract}.${method}" is read-only: use chain_call, not a transaction`);
+    }
   }
 
   async getTransaction(hash: string): Promise<TransactionView | null> {

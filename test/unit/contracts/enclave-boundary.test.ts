@@ -250,3 +250,22 @@ describe('blocks are committed only on a certificate the enclave checks', () => 
 function resumeAtBlock1() {
   return { type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: { header: block1.result.header, certificate: block1.certificate, state: block1.state } };
 }
+
+describe('what may be a transaction', () => {
+  it('refuses at admission, and never puts in a block, a transaction calling a read-only method or no contract', async () => {
+    const { enclave } = await opened();
+    await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null });
+    const user = newSigner();
+    const tx = (method: string, contract = 'counter', nonce = 0): SignedTx =>
+      signTx({ chainId: genesis.chainId, from: user.publicKey, nonce, contract, method, args: [], gasLimit: 1_000_000 }, user);
+    const verdicts = (await enclave.handle({ type: 'admitTxs', txs: [tx('get'), tx('increment', 'nowhere'), tx('nothing'), tx('increment')] })) as {
+      ok: boolean;
+      code?: string;
+    }[];
+    expect(verdicts.map((v) => (v.ok ? 'ok' : v.code))).toEqual(['TX_READONLY_METHOD', 'TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ok']);
+    // A proposer leaves it out of its block; a block that holds it is refused by every validator.
+    const built = (await enclave.handle({ type: 'proposeBlock', time: genesis.time + 1, txs: [tx('get'), tx('increment')] })) as BlockResult;
+    expect(built.included).toEqual([1]);
+    expect(built.excluded).toMatchObject([{ code: 'TX_READONLY_METHOD' }]);
+  });
+});
