@@ -45,7 +45,8 @@ export interface AdmissionServiceOptions {
    * Challenges answered per peer (each costs an enclave evidence ecall): a
    * burst of `answerBurst` (default 5), refilled at `answersPerRefresh` per
    * refreshMs (default 3). An honest peer asks once per refresh and once per
-   * reconnect. The same budget spaces the challenges this node sends a peer.
+   * reconnect. The same budget bounds how often this node verifies a peer's
+   * evidence (a peer reconnecting in a loop is otherwise challenged each time).
    */
   answerBurst?: number;
   answersPerRefresh?: number;
@@ -108,7 +109,8 @@ export class AdmissionService {
   readonly #epoch = new Map<string, number>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #answerBudget: TokenBuckets;
-  readonly #challengeBudget: TokenBuckets;
+  /** Evidence verifications per peer (a peer that reconnects in a loop would make us verify on every connect). */
+  readonly #verifyBudget: TokenBuckets;
   readonly #answerWork: ConcurrencyLimit;
   /** Peers we are refusing answers to right now (to log once per episode, not per challenge). */
   readonly #limited = new Set<string>();
@@ -138,7 +140,7 @@ export class AdmissionService {
     this.#answerTimeoutMs = options.answerTimeoutMs ?? 5000;
     const limits = { capacity: options.answerBurst ?? 5, refillPerMs: (options.answersPerRefresh ?? 3) / this.#refreshMs };
     this.#answerBudget = new TokenBuckets(limits);
-    this.#challengeBudget = new TokenBuckets(limits);
+    this.#verifyBudget = new TokenBuckets(limits);
     this.#answerWork = new ConcurrencyLimit(options.maxConcurrentAnswers ?? 2, options.maxQueuedAnswers ?? 2 * options.genesis.validators.length);
   }
 
@@ -178,12 +180,6 @@ export class AdmissionService {
     const timer = setTimeout(() => {
       this.#timers.delete(peerId);
       if (!this.#started || !this.#connected.has(peerId)) return;
-      const budget = this.#challengeBudget.take(peerId, this.#o.clock.now());
-      if (!budget.ok) {
-        // The peer reconnects faster than an honest one would: it waits, so it cannot make us verify evidence in a loop.
-        this.#schedule(peerId, budget.retryAfterMs, failures);
-        return;
-      }
       void this.#challenge(peerId).then((outcome) => {
         if (!this.#started || !this.#connected.has(peerId)) return;
         if (outcome.answered) this.#schedule(peerId, this.#refreshMs, 0);
@@ -245,6 +241,11 @@ export class AdmissionService {
       const level = answer.error.code === 'RATE_LIMITED' ? 'warn' : 'debug';
       this.#o.log[level]('peer declined our admission challenge', { peer: peerId, code: answer.error.code, retryAfterMs: answer.error.retryAfterMs });
       return this.#unanswered(peerId, epoch, `the peer declined the admission challenge (${answer.error.message})`, answer.error.retryAfterMs);
+    }
+    const budget = this.#verifyBudget.take(peerId, this.#o.clock.now());
+    if (!budget.ok) {
+      // Only a peer that reconnects far more often than an honest one gets here: it waits, so it cannot make us verify evidence in a loop.
+      return this.#unanswered(peerId, epoch, 'evidence not verified: the peer asks to be admitted too often', budget.retryAfterMs);
     }
     const decision = evaluateAdmission(answer.claim, {
       genesis: this.#o.genesis,

@@ -306,6 +306,25 @@ describe('answering challenges is rate-limited', () => {
     }
   });
 
+  it('a peer that reconnects in a loop is not verified more often than the budget allows', async () => {
+    const b = service(1, enclaveOf(cluster.ids[1]!), cluster.ids[1]!, { answerBurst: 100 });
+    const { a, connect, disconnect } = follower();
+    const outcomes: string[] = [];
+    try {
+      for (let k = 0; k < 7; k++) {
+        connect();
+        await waitFor(() => a.nodes()[0]!.admitted || a.nodes()[0]!.reason?.code === 'UNREACHABLE', 5000, `an outcome for connect ${k}`);
+        outcomes.push(a.nodes()[0]!.admitted ? 'admitted' : a.nodes()[0]!.reason!.message);
+        disconnect();
+      }
+      expect(outcomes.slice(0, 5)).toEqual(Array(5).fill('admitted'));
+      for (const o of outcomes.slice(5)) expect(o).toMatch(/too often/);
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
+
   it('bounds admission work overall: beyond the running and queued answers, BUSY', async () => {
     let running = 0;
     let most = 0;
