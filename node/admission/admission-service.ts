@@ -119,6 +119,10 @@ export class AdmissionService {
   readonly #onConnect = (peer: { id: string }): void => {
     this.#connected.add(peer.id);
     this.#bumpEpoch(peer.id);
+    // Until it answers, say so rather than keep showing the DISCONNECTED of the last connection.
+    if (!this.isAdmitted(peer.id)) {
+      this.#record(peer.id, { nodeId: peer.id, admitted: false, reason: { code: 'UNREACHABLE', message: 'connected; no verified answer to our challenge yet' } });
+    }
     this.#schedule(peer.id, 0, 0);
   };
   readonly #onDisconnect = (peer: { id: string }): void => {
