@@ -184,7 +184,7 @@ export class AdmissionService {
     const timer = setTimeout(() => {
       this.#timers.delete(peerId);
       if (!this.#started || !this.#connected.has(peerId)) return;
-      void this.#challenge(peerId).then((outcome) => {
+      void this.#challenge(peerId, true).then((outcome) => {
         if (!this.#started || !this.#connected.has(peerId)) return;
         if (outcome.answered) this.#schedule(peerId, this.#refreshMs, 0);
         else {
@@ -226,12 +226,17 @@ export class AdmissionService {
     return encodeAnswer(claim);
   }
 
-  /** Challenges a peer and records the decision (also when refused, with the reason). */
+  /** Challenges a peer now and records the decision (also when refused, with the reason). */
   async admit(peerId: string): Promise<AdmissionDecision> {
-    return (await this.#challenge(peerId)).decision;
+    return (await this.#challenge(peerId, false)).decision;
   }
 
-  async #challenge(peerId: string): Promise<ChallengeOutcome> {
+  /**
+   * One challenge. `budgeted`: the challenge was set off by the peer (it connected,
+   * or is due for a refresh or a retry), so verifying its evidence takes from the
+   * peer's budget; an explicit admit() does not.
+   */
+  async #challenge(peerId: string, budgeted: boolean): Promise<ChallengeOutcome> {
     const epoch = this.#epoch.get(peerId);
     const challenge = randomBytes(16).toString('hex');
     let response: Uint8Array;
@@ -246,7 +251,7 @@ export class AdmissionService {
       this.#o.log[level]('peer declined our admission challenge', { peer: peerId, code: answer.error.code, retryAfterMs: answer.error.retryAfterMs });
       return this.#unanswered(peerId, epoch, `the peer declined the admission challenge (${answer.error.message})`, answer.error.retryAfterMs);
     }
-    const budget = this.#verifyBudget.take(peerId, this.#o.clock.now());
+    const budget = budgeted ? this.#verifyBudget.take(peerId, this.#o.clock.now()) : ({ ok: true } as const);
     if (!budget.ok) {
       // Only a peer that reconnects far more often than an honest one gets here: it waits, so it cannot make us verify evidence in a loop.
       return this.#unanswered(peerId, epoch, 'evidence not verified: the peer asks to be admitted too often', budget.retryAfterMs);
