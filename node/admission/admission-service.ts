@@ -184,8 +184,10 @@ export class AdmissionService {
     const timer = setTimeout(() => {
       this.#timers.delete(peerId);
       if (!this.#started || !this.#connected.has(peerId)) return;
+      const epoch = this.#epoch.get(peerId);
       void this.#challenge(peerId, true).then((outcome) => {
-        if (!this.#started || !this.#connected.has(peerId)) return;
+        // Gone, or reconnected meanwhile (the new connection has its own schedule).
+        if (!this.#started || this.#epoch.get(peerId) !== epoch) return;
         if (outcome.answered) this.#schedule(peerId, this.#refreshMs, 0);
         else {
           const backoff = Math.min(RETRY_BASE_MS * 2 ** failures, RETRY_MAX_MS);
