@@ -126,6 +126,8 @@ export class CloisterNode {
       listen: p2p.listen,
       peers: p2p.peers,
       allowedPeerIds: genesis.validators.map((v) => v.nodeId),
+      // Gossip and sync only with peers whose enclave this node admitted, while it is admitted.
+      isAdmitted: (peer) => this.#admission?.isAdmitted(peer) ?? false,
       log,
       // A proposal carries its block's transactions.
       maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
@@ -146,6 +148,7 @@ export class CloisterNode {
         void this.#sync?.checkPeer(peer);
         this.#consensus?.regossipEvidence();
       },
+      onChange: (peer) => network.admissionChanged(peer),
     });
     this.#admission = admission;
     this.#sync = new BlockSync({

@@ -17,7 +17,18 @@ export interface AdmissionClaim {
   evidence: string;
 }
 
-export type AdmissionRefusalCode = 'CLAIM_MALFORMED' | 'NODE_MISMATCH' | 'NOT_A_VALIDATOR' | 'KEY_MISMATCH' | 'UNREACHABLE' | AttestationError['code'];
+/**
+ * Why a node is not admitted. UNREACHABLE: no verified answer to our challenges (none yet, or none
+ * for longer than the admission lasts); DISCONNECTED: the peer has no connection to us.
+ */
+export type AdmissionRefusalCode =
+  | 'CLAIM_MALFORMED'
+  | 'NODE_MISMATCH'
+  | 'NOT_A_VALIDATOR'
+  | 'KEY_MISMATCH'
+  | 'UNREACHABLE'
+  | 'DISCONNECTED'
+  | AttestationError['code'];
 
 export interface AdmissionDecision {
   nodeId: string;

@@ -1,2 +1,3 @@
 export * from './evaluate-admission.js';
+export * from './admission-wire.js';
 export * from './admission-service.js';

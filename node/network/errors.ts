@@ -11,6 +11,9 @@ export type NetworkErrorCode =
   | 'NO_HANDLER'
   | 'BAD_PEER_ID'
   | 'PEER_NOT_ALLOWED'
+  | 'PEER_NOT_ADMITTED'
+  | 'INTERNALS_CHANGED'
+  | 'DISPLACED'
   | 'REQUEST_FAILED'
   | 'PUBLISH_FAILED';
 

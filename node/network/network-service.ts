@@ -9,12 +9,14 @@ import { identify } from '@libp2p/identify';
 import { ping } from '@libp2p/ping';
 import { gossipsub, type GossipSub, type Message } from '@libp2p/gossipsub';
 import { createTopicScoreParams } from '@libp2p/gossipsub/score';
-import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface';
+import type { Libp2p, MultiaddrConnection, PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { SignedTx } from '../../consensus/index.js';
 import type { Logger } from '../log/logger.js';
+import { restrictGossipToAdmitted, type AdmittedOnlyCounters } from './admitted-only-gossip.js';
 import { NetworkError } from './errors.js';
+import { InboundGuard, type InboundGuardStats } from './inbound-guard.js';
 import { RequestResponseProtocol, type RequestHandler, type RequestOptions } from './request-response.js';
 import { admissionProtocol, consensusTopic, splitTxBatches, syncProtocol, txTopic } from './topics.js';
 import {
@@ -36,6 +38,12 @@ export interface NetworkServiceOptions {
   peers: string[];
   /** Only these peer ids may connect (the genesis node identities). */
   allowedPeerIds: string[];
+  /**
+   * Is this peer admitted now? Gossip (both ways) and sync requests (both ways)
+   * are exchanged only with admitted peers; the admission protocol is open to every
+   * connected allowed peer. Default: every allowed peer (tools and tests without admission).
+   */
+  isAdmitted?: (peerId: string) => boolean;
   log: Logger;
   /** Largest tx gossip message (default 1 MiB). */
   maxTxBatchBytes?: number;
@@ -51,12 +59,17 @@ export interface NetworkServiceOptions {
   publishWaitMs?: number;
   /** Most gossip messages queued per topic while waiting for subscribers (default 1,024). */
   maxQueuedMessages?: number;
-  /** First redial delay; doubles per failure up to redialMaxMs (defaults 250 ms, 30 s). */
+  /** First redial delay; doubles per failure up to redialMaxMs (defaults 250 ms, 5 s). */
   redialBaseMs?: number;
   redialMaxMs?: number;
   /** How long the higher peer id waits for the lower one to dial before dialling itself (default 2 s). */
   dialGraceMs?: number;
-  /** Request/response limits (sync and admission). */
+  /** Unauthenticated inbound connections at once, in total and per remote host (defaults 64 and 8); see inbound-guard.ts. */
+  maxPendingInbound?: number;
+  maxPendingInboundPerHost?: number;
+  /** How long an inbound connection may take from TCP accept to an authenticated, multiplexed connection (default 3 s). */
+  inboundUpgradeTimeoutMs?: number;
+  /** Request/response limits (sync; admission requests are capped at ADMISSION_MAX_REQUEST_BYTES). */
   maxRequestBytes?: number;
   maxResponseBytes?: number;
   requestTimeoutMs?: number;
@@ -106,6 +119,17 @@ type PubsubServices = { pubsub: GossipSub; identify: unknown; ping: unknown };
 const MiB = 1024 * 1024;
 export const PUBLISH_THRESHOLD = -50;
 export const GRAYLIST_THRESHOLD = -80;
+/**
+ * The application score of a peer that is not admitted: below the gossip (-10) and
+ * publish (-50) thresholds even with the topic scores at their cap (+10), so gossipsub
+ * keeps it out of the mesh, publishes nothing to it and ignores its IHAVE/IWANT; but
+ * above the graylist (-80), because a graylisted peer's RPCs are dropped whole, its
+ * subscriptions included, and gossipsub would not know its topics once it is admitted.
+ */
+export const NOT_ADMITTED_SCORE = -65;
+const TOPIC_SCORE_CAP = 10;
+/** An admission challenge is a short JSON object (see node/admission); more is not read. */
+export const ADMISSION_MAX_REQUEST_BYTES = 4096;
 
 /**
  * The node's libp2p network: gated connections to the consortium's node
@@ -119,6 +143,10 @@ export class NetworkService extends EventEmitter {
   readonly txTopic: string;
   readonly consensusTopic: string;
   private readonly allowed: Set<string>;
+  private readonly isAdmitted: (peerId: string) => boolean;
+  private readonly inboundGuard: InboundGuard;
+  private readonly maxPendingInbound: number;
+  private admittedOnly: AdmittedOnlyCounters = { withheld: 0, dropped: 0 };
   private readonly maxTxBatchBytes: number;
   private readonly maxTxsPerBatch: number;
   private readonly maxConsensusBytes: number;
@@ -152,13 +180,21 @@ export class NetworkService extends EventEmitter {
     this.txTopic = txTopic(opts.chainId);
     this.consensusTopic = consensusTopic(opts.chainId);
     this.allowed = new Set(opts.allowedPeerIds);
+    this.isAdmitted = opts.isAdmitted ?? ((id) => this.allowed.has(id));
+    this.maxPendingInbound = opts.maxPendingInbound ?? 64;
+    this.inboundGuard = new InboundGuard({
+      maxPending: this.maxPendingInbound,
+      maxPendingPerHost: opts.maxPendingInboundPerHost ?? 8,
+      preferredHosts: hostsOf(opts.peers),
+    });
     this.maxTxBatchBytes = opts.maxTxBatchBytes ?? MiB;
     this.maxTxsPerBatch = opts.maxTxsPerBatch ?? 5000;
     this.maxConsensusBytes = opts.maxConsensusBytes ?? MiB;
     this.publishWaitMs = opts.publishWaitMs ?? 5000;
     this.maxQueued = opts.maxQueuedMessages ?? 1024;
     this.redialBaseMs = opts.redialBaseMs ?? 250;
-    this.redialMaxMs = opts.redialMaxMs ?? 30_000;
+    // Short: a configured peer that comes back is dialled within seconds, whatever blocks its own dials to us.
+    this.redialMaxMs = opts.redialMaxMs ?? 5000;
     this.dialGraceMs = opts.dialGraceMs ?? 2000;
     this.consensusValidator = opts.consensusValidator ?? defaultConsensusValidator(opts.chainId);
     this.txBatchValidator = opts.txBatchValidator;
@@ -176,6 +212,7 @@ export class NetworkService extends EventEmitter {
     this.state = 'starting';
     const allowed = this.allowed;
     const isAllowed = (p: PeerId): boolean => allowed.has(p.toString());
+    const guard = this.inboundGuard;
     const topicParams = createTopicScoreParams({
       topicWeight: 1,
       timeInMeshWeight: 0.01,
@@ -198,9 +235,22 @@ export class NetworkService extends EventEmitter {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionManager: {
+        // libp2p's own inbound limits refuse newcomers once full (a global count of 10, 5 connections a
+        // second per IP), which lets a few idle sockets lock members out. The inbound guard decides instead:
+        // these are set so they never bind before it does.
+        maxIncomingPendingConnections: 4 * this.maxPendingInbound,
+        inboundConnectionThreshold: Number.MAX_SAFE_INTEGER,
+        inboundUpgradeTimeout: this.opts.inboundUpgradeTimeoutMs ?? 3000,
+      },
       connectionGater: {
         denyDialPeer: (p) => !isAllowed(p),
-        denyInboundEncryptedConnection: (p) => !isAllowed(p),
+        // Raw sockets, before any byte of the handshake: the inbound guard may displace an older one.
+        denyInboundConnection: (maConn) => !this.offerInbound(maConn),
+        denyInboundEncryptedConnection: (p, maConn) => {
+          guard.settle(maConn); // authenticated (or about to be dropped): no longer pending
+          return !isAllowed(p);
+        },
         denyOutboundEncryptedConnection: (p) => !isAllowed(p),
         denyInboundUpgradedConnection: (p) => !isAllowed(p),
         denyOutboundUpgradedConnection: (p) => !isAllowed(p),
@@ -223,6 +273,9 @@ export class NetworkService extends EventEmitter {
           scoreParams: {
             IPColocationFactorWeight: 0, // every node of a devnet shares 127.0.0.1; identities are gated anyway
             topics: { [this.txTopic]: topicParams, [this.consensusTopic]: topicParams },
+            topicScoreCap: TOPIC_SCORE_CAP,
+            appSpecificScore: (id) => (this.isAdmitted(id) ? 0 : NOT_ADMITTED_SCORE),
+            appSpecificWeight: 1,
           },
           scoreThresholds: { gossipThreshold: -10, publishThreshold: PUBLISH_THRESHOLD, graylistThreshold: GRAYLIST_THRESHOLD },
         }),
@@ -230,6 +283,8 @@ export class NetworkService extends EventEmitter {
     });
     this.node = node as unknown as Libp2p<PubsubServices>;
     const pubsub = this.node.services.pubsub;
+    // Throws INTERNALS_CHANGED (start fails) if the pinned gossipsub's send/receive paths moved.
+    this.admittedOnly = restrictGossipToAdmitted(pubsub, (id) => this.isAdmitted(id));
     pubsub.topicValidators.set(this.txTopic, (peer, msg) => this.validateTx(peer, msg));
     pubsub.topicValidators.set(this.consensusTopic, (peer, msg) => this.validateConsensus(peer, msg));
     pubsub.addEventListener('gossipsub:message', (evt) => this.onGossip(evt.detail.propagationSource, evt.detail.msg));
@@ -246,8 +301,12 @@ export class NetworkService extends EventEmitter {
       maxInboundStreams: 32,
       log: this.log,
     };
-    this.sync = new RequestResponseProtocol(node, { ...rr, protocol: syncProtocol(this.opts.chainId) });
-    this.admission = new RequestResponseProtocol(node, { ...rr, protocol: admissionProtocol(this.opts.chainId) });
+    this.sync = new RequestResponseProtocol(node, { ...rr, protocol: syncProtocol(this.opts.chainId), authorize: (id) => this.isAdmitted(id) });
+    this.admission = new RequestResponseProtocol(node, {
+      ...rr,
+      protocol: admissionProtocol(this.opts.chainId),
+      maxRequestBytes: ADMISSION_MAX_REQUEST_BYTES,
+    });
     this.sync.setHandler(this.syncHandler);
     this.admission.setHandler(this.admissionHandler);
 
@@ -313,6 +372,42 @@ export class NetworkService extends EventEmitter {
       byPeer.set(id, list);
     }
     return [...byPeer].map(([id, addrs]) => ({ id, addrs }));
+  }
+
+  /**
+   * A new inbound TCP connection, before its handshake: the inbound guard takes
+   * it (possibly closing a displaced pending one) or refuses it. It stops
+   * counting once authenticated or closed.
+   */
+  private offerInbound(maConn: MultiaddrConnection): boolean {
+    const guard = this.inboundGuard;
+    const ip = maConn.remoteAddr.getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value ?? 'unknown';
+    // The TCP transport's socket (an internal of @libp2p/tcp); without it a displacement goes by age alone.
+    const socket = (maConn as unknown as { socket?: { bytesRead?: unknown } }).socket;
+    const accepted = guard.offer(maConn, {
+      host: ip,
+      bytesReceived: () => (typeof socket?.bytesRead === 'number' ? socket.bytesRead : 0),
+      close: () => maConn.abort(new NetworkError('DISPLACED', 'unauthenticated inbound connection displaced by a newer one')),
+    });
+    if (accepted) maConn.addEventListener('close', () => guard.settle(maConn), { once: true });
+    else this.log.debug('inbound connection refused', { from: ip });
+    return accepted;
+  }
+
+  /** Unauthenticated inbound connections now, and the guard's counts so far. */
+  inboundStats(): InboundGuardStats {
+    return this.inboundGuard.stats();
+  }
+
+  /**
+   * The admission of a peer changed: let gossipsub see its new score at once
+   * (it caches scores for a heartbeat), and wake publishes waiting for an
+   * admitted subscriber. The gossip filter itself asks isAdmitted on every RPC.
+   */
+  admissionChanged(peerId: string): void {
+    const score = (this.node?.services.pubsub as unknown as { score?: { scoreCache?: unknown } } | undefined)?.score;
+    if (score?.scoreCache instanceof Map) score.scoreCache.delete(peerId);
+    this.wakeSubscriberWaiters();
   }
 
   /** Connections per peer id (a test hook for the lower-id-dials rule). */
@@ -395,7 +490,7 @@ export class NetworkService extends EventEmitter {
       conf.timer = undefined;
     }
     const info = this.peers().find((p) => p.id === id) ?? { id, addrs: [] };
-    this.log.info('peer connected', { peer: id });
+    this.log.info('peer connected', { peer: id, direction: this.node?.getConnections(peer)[0]?.direction });
     this.emitSafe('peer:connect', info);
   }
 
@@ -540,8 +635,8 @@ export class NetworkService extends EventEmitter {
   /**
    * gossipsub.publish() "succeeds" with zero recipients when the subscriber's
    * outbound stream is not open yet (the message is then lost and marked seen),
-   * so wait for a subscriber with an open outbound stream and a score above the
-   * publish threshold. Reads gossipsub internals; falls back to "ready" if they change.
+   * so wait for an admitted subscriber with an open outbound stream and a score
+   * above the publish threshold. Reads gossipsub internals; falls back to "ready" if they change.
    */
   private hasReadySubscriber(topic: string): boolean {
     const pubsub = this.node!.services.pubsub as unknown as {
@@ -553,7 +648,7 @@ export class NetworkService extends EventEmitter {
     if (!(streams instanceof Map) || typeof pubsub.getScore !== 'function') return true;
     return pubsub.getSubscribers(topic).some((p) => {
       const id = p.toString();
-      return streams.has(id) && pubsub.getScore!(id) >= PUBLISH_THRESHOLD;
+      return streams.has(id) && this.isAdmitted(id) && pubsub.getScore!(id) >= PUBLISH_THRESHOLD;
     });
   }
 
@@ -601,6 +696,11 @@ export class NetworkService extends EventEmitter {
     return { tx: copy(this.counters.get(this.txTopic)!), consensus: copy(this.counters.get(this.consensusTopic)!) };
   }
 
+  /** Gossip messages withheld from, and dropped from, peers that were not admitted at that moment. */
+  admittedOnlyStats(): AdmittedOnlyCounters {
+    return { ...this.admittedOnly };
+  }
+
   /** Gossipsub's score of a peer (for status and tests). */
   peerScore(peerId: string): number {
     if (!this.node) return 0;
@@ -624,7 +724,9 @@ export class NetworkService extends EventEmitter {
     const from = peer.toString();
     let outcome: ValidationOutcome<SignedTx[]>;
     try {
-      outcome = validateTxBatch(msg.data, this.opts.chainId, { maxBytes: this.maxTxBatchBytes, maxTxs: this.maxTxsPerBatch });
+      // Never reached while the admitted-only filter holds (it drops such RPCs first); kept as a second line.
+      if (!this.isAdmitted(from)) outcome = { verdict: 'ignore', reason: 'relayer_not_admitted' };
+      else outcome = validateTxBatch(msg.data, this.opts.chainId, { maxBytes: this.maxTxBatchBytes, maxTxs: this.maxTxsPerBatch });
       if (outcome.verdict === 'accept' && this.txBatchValidator) {
         const extra = await this.txBatchValidator(outcome.value!, from);
         if (extra !== 'accept') outcome = { verdict: extra, reason: 'tx_batch_validator' };
@@ -642,7 +744,8 @@ export class NetworkService extends EventEmitter {
   private async validateConsensus(peer: PeerId, msg: Message): Promise<ReturnType<typeof toTopicResult>> {
     const from = peer.toString();
     let outcome: ValidationOutcome<unknown>;
-    if (msg.data.length === 0) outcome = { verdict: 'reject', reason: 'empty' };
+    if (!this.isAdmitted(from)) outcome = { verdict: 'ignore', reason: 'relayer_not_admitted' };
+    else if (msg.data.length === 0) outcome = { verdict: 'reject', reason: 'empty' };
     else if (msg.data.length > this.maxConsensusBytes) outcome = { verdict: 'reject', reason: 'too_large' };
     else {
       try {
@@ -683,14 +786,14 @@ export class NetworkService extends EventEmitter {
 
   // ---------------------------------------------------------------- request/response
 
-  /** Sends a sync request to a connected (or dialable) peer and returns its response. */
+  /** Sends a sync request to an admitted peer and returns its response (PEER_NOT_ADMITTED otherwise). */
   request(peerId: string, data: Uint8Array, options?: RequestOptions): Promise<Uint8Array> {
     this.requireNode();
     if (!this.allowed.has(peerId)) return Promise.reject(new NetworkError('PEER_NOT_ALLOWED', `peer ${peerId} is not allowed`));
     return this.sync!.request(peerId, data, options);
   }
 
-  /** Serves sync requests. */
+  /** Serves sync requests (from admitted peers only: others' streams are reset unread). */
   handle(handler: RequestHandler | undefined): void {
     this.syncHandler = handler;
     this.sync?.setHandler(handler);
@@ -708,4 +811,18 @@ export class NetworkService extends EventEmitter {
     this.admissionHandler = handler;
     this.admission?.setHandler(handler);
   }
+}
+
+/** The IP addresses in the configured peers' multiaddrs (/dns names are not resolved here). */
+function hostsOf(peers: string[]): string[] {
+  const hosts: string[] = [];
+  for (const addr of peers) {
+    try {
+      const ip = multiaddr(addr).getComponents().find((c) => c.name === 'ip4' || c.name === 'ip6')?.value;
+      if (ip !== undefined) hosts.push(ip);
+    } catch {
+      // addPeer reports a malformed address when it is dialled
+    }
+  }
+  return hosts;
 }

@@ -110,6 +110,12 @@ export interface RequestResponseOptions {
   /** How long our handler may take before the stream is aborted. */
   handlerTimeoutMs: number;
   maxInboundStreams: number;
+  /**
+   * Who may use this protocol, checked before anything is read: a request from
+   * anyone else, and a request to anyone else, fails with PEER_NOT_ADMITTED
+   * (the inbound stream is reset). Default: every connected peer.
+   */
+  authorize?: (peerId: string) => boolean;
   log: Logger;
 }
 
@@ -148,6 +154,9 @@ export class RequestResponseProtocol {
 
   async request(peerId: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
     if (this.stopController.signal.aborted) throw new NetworkError('STOPPED', 'network service stopped');
+    if (this.opts.authorize && !this.opts.authorize(peerId)) {
+      throw new NetworkError('PEER_NOT_ADMITTED', `peer ${peerId} may not use ${this.opts.protocol}`);
+    }
     if (payload.length > this.opts.maxRequestBytes) {
       throw new NetworkError('FRAME_TOO_LARGE', `request of ${payload.length} bytes exceeds ${this.opts.maxRequestBytes}`);
     }
@@ -187,6 +196,11 @@ export class RequestResponseProtocol {
     const handler = this.handler;
     if (!handler || this.stopController.signal.aborted) {
       stream.abort(new NetworkError('NO_HANDLER', `no handler for ${this.opts.protocol}`));
+      return;
+    }
+    if (this.opts.authorize && !this.opts.authorize(peerId)) {
+      this.opts.log.debug('request from a peer that may not use the protocol', { protocol: this.opts.protocol, peer: peerId });
+      stream.abort(new NetworkError('PEER_NOT_ADMITTED', `peer ${peerId} may not use ${this.opts.protocol}`));
       return;
     }
     this.open.add(stream);

@@ -189,7 +189,7 @@ describe('admission attacks over libp2p', () => {
     ];
     for (const answer of answers) {
       attackerAnswers(async () => answer);
-      const decision = await expectRefused([
+      await expectRefused([
         'CLAIM_MALFORMED',
         'EVIDENCE_MALFORMED',
         'UNSUPPORTED_FORMAT',

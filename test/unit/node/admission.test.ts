@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
 import { generateEd25519KeyPair } from '../../../consensus/index.js';
-import { evaluateAdmission, type AdmissionClaim } from '../../../node/admission/index.js';
+import {
+  AdmissionError,
+  encodeAnswerError,
+  encodeChallenge,
+  evaluateAdmission,
+  parseAnswer,
+  parseChallenge,
+  type AdmissionClaim,
+} from '../../../node/admission/index.js';
+import { ConcurrencyLimit } from '../../../node/admission/concurrency-limit.js';
+import { TokenBuckets } from '../../../node/admission/token-buckets.js';
 import { buildGenesis } from '../../../node/genesis/build-genesis.js';
 
 const root = generateVirtualRoot();
@@ -107,5 +117,60 @@ describe('admission by attestation', () => {
     const decision = evaluateAdmission(claim, ctx);
     expect(decision.admitted).toBe(false);
     expect(decision.reason?.code).toBeTruthy();
+  });
+});
+
+describe('admission protocol messages', () => {
+  it('reads a challenge of 1 to 128 characters and nothing else', () => {
+    expect(parseChallenge(encodeChallenge('abc'))).toBe('abc');
+    for (const bad of ['', 'x'.repeat(129)]) expect(parseChallenge(encodeChallenge(bad))).toBeUndefined();
+    for (const raw of ['not json', '[]', 'null', '{"challenge":42}', '{}']) expect(parseChallenge(new TextEncoder().encode(raw))).toBeUndefined();
+    expect(parseChallenge(new Uint8Array([0xff, 0xfe]))).toBeUndefined();
+  });
+
+  it('tells a typed refusal to answer from a claim; everything else is a claim for evaluateAdmission to judge', () => {
+    const refusal = parseAnswer(encodeAnswerError(new AdmissionError('RATE_LIMITED', 'too many', 20_000)));
+    expect(refusal).toEqual({ error: expect.objectContaining({ code: 'RATE_LIMITED', retryAfterMs: 20_000 }) });
+    expect('error' in refusal && refusal.error).toBeInstanceOf(AdmissionError);
+    const unknown = parseAnswer(new TextEncoder().encode('{"error":{"code":"SOMETHING_NEW","message":"m","retryAfterMs":-5}}'));
+    expect(unknown).toEqual({ error: expect.objectContaining({ code: 'DECLINED', retryAfterMs: undefined }) });
+    const claim = { nodeId: 'node-a', publicKeys: { vote }, evidence: 'QUFB' };
+    expect(parseAnswer(new TextEncoder().encode(JSON.stringify(claim)))).toEqual({ claim });
+    // An untyped error (older or hostile peers) is not a refusal to answer: it is judged as a (malformed) claim.
+    expect(parseAnswer(new TextEncoder().encode('{"error":"no"}'))).toEqual({ claim: { error: 'no' } });
+    expect(parseAnswer(new TextEncoder().encode('garbage'))).toEqual({ claim: undefined });
+  });
+});
+
+describe('admission work limits', () => {
+  it('a token bucket per key: a burst, then one token per refill interval, with the wait until the next', () => {
+    const buckets = new TokenBuckets({ capacity: 3, refillPerMs: 1 / 1000 });
+    const t = 1_000_000;
+    expect([1, 2, 3].map(() => buckets.take('p', t).ok)).toEqual([true, true, true]);
+    expect(buckets.take('p', t)).toEqual({ ok: false, retryAfterMs: 1000 });
+    expect(buckets.take('q', t).ok).toBe(true); // another peer has its own bucket
+    expect(buckets.take('p', t + 400)).toEqual({ ok: false, retryAfterMs: 600 });
+    expect(buckets.take('p', t + 1000).ok).toBe(true);
+    expect(buckets.take('p', t + 1000).ok).toBe(false);
+    // Refills to the capacity, not beyond; a clock that goes back takes nothing away.
+    expect([1, 2, 3, 4].map(() => buckets.take('p', t + 60_000).ok)).toEqual([true, true, true, false]);
+    expect(buckets.take('p', t).ok).toBe(false);
+  });
+
+  it('runs at most N tasks at once, queues M more, refuses the rest; a failing task frees its slot', async () => {
+    const limit = new ConcurrencyLimit(1, 1);
+    const release: (() => void)[] = [];
+    const task = (value: number) => () => new Promise<number>((resolve) => release.push(() => resolve(value)));
+    const first = limit.run(task(1));
+    const second = limit.run(task(2));
+    expect(await limit.run(task(3))).toBeUndefined();
+    expect([limit.running, limit.queued]).toEqual([1, 1]);
+    release.shift()!();
+    expect(await first).toEqual({ value: 1 });
+    await new Promise((r) => setImmediate(r));
+    release.shift()!();
+    expect(await second).toEqual({ value: 2 });
+    await expect(limit.run(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect([limit.running, limit.queued]).toEqual([0, 0]);
   });
 });

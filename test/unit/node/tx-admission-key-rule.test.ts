@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ChainError,
@@ -5,6 +7,7 @@ import {
   generateEd25519KeyPair,
   parseGenesis,
   signTx,
+  type JsonValue,
   type SignedTx,
 } from '../../../consensus/index.js';
 import { Enclave, type AdmissionResult, type EnclavePlatform } from '../../../contracts/index.js';
@@ -19,6 +22,7 @@ import { newSigner } from '../../helpers/tx.js';
  */
 
 const CHAIN = 'test-chain';
+const EXAMPLES = join(import.meta.dirname, '../../../contracts/examples');
 const IDENTITY = '01' + '00'.repeat(31);
 
 /** A transaction "from" the identity point: R = identity and S = 0 verify under OpenSSL alone for any message. */
@@ -52,7 +56,14 @@ beforeAll(async () => {
     time: 0,
     members: [{ id: 'member', publicKey: generateEd25519KeyPair().publicKey }],
     validators: [{ nodeId: 'node-1', voteKey: generateEd25519KeyPair().publicKey }],
-    contracts: [],
+    contracts: [
+      {
+        name: 'counter',
+        manifest: JSON.parse(readFileSync(join(EXAMPLES, 'counter/manifest.json'), 'utf8')) as JsonValue,
+        code: readFileSync(join(EXAMPLES, 'counter/contract.js'), 'utf8'),
+        initArgs: [],
+      },
+    ],
     enclave: { measurements: {}, virtualRoots: [] },
     policy: { allowedPlatforms: ['virtual'], measurements: { virtual: ['ab'.repeat(48)] }, allowVirtual: true },
     consensus: { ...DEFAULT_CONSENSUS_PARAMS },
