@@ -36,6 +36,13 @@ type SyncedBlock = CertifiedBlock;
 const MAX_BLOCKS_PER_RESPONSE = 32;
 const RESPONSE_BUDGET_BYTES = 8 * 1024 * 1024;
 
+/** A status request refused or lost is asked again this many times, after 300 ms, 600 ms, … up to 3 s. */
+const STATUS_ATTEMPTS = 8;
+const STATUS_RETRY_MS = 300;
+const STATUS_RETRY_MAX_MS = 3000;
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
 const encoder = new TextEncoder();
 const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
 
@@ -94,16 +101,21 @@ export class BlockSync {
 
   /** Asks a peer how far it is and syncs if it is ahead (after the peer is admitted). */
   async checkPeer(peer: string): Promise<void> {
-    try {
-      const reply = await this.#o.network.request(peer, encode({ type: 'status' } satisfies SyncRequest));
-      const parsed = parseJsonBytes(reply);
-      const height = parsed.ok ? (parsed.value as { height?: unknown })?.height : undefined;
-      if (typeof height === 'number' && Number.isSafeInteger(height)) {
-        this.#heard.set(peer, height);
-        this.hint(height, peer);
+    // Right after a restart the peer may not have admitted us yet and refuse: ask again a few times, with backoff.
+    for (let attempt = 0; attempt < STATUS_ATTEMPTS && this.#running && this.#o.admittedPeer(peer); attempt++) {
+      if (attempt > 0) await delay(Math.min(STATUS_RETRY_MAX_MS, STATUS_RETRY_MS * 2 ** (attempt - 1)));
+      try {
+        const reply = await this.#o.network.request(peer, encode({ type: 'status' } satisfies SyncRequest));
+        const parsed = parseJsonBytes(reply);
+        const height = parsed.ok ? (parsed.value as { height?: unknown })?.height : undefined;
+        if (typeof height === 'number' && Number.isSafeInteger(height)) {
+          this.#heard.set(peer, height);
+          this.hint(height, peer);
+          return;
+        }
+      } catch (err) {
+        this.#o.log.debug('sync status request failed', { peer, attempt, error: (err as Error).message });
       }
-    } catch (err) {
-      this.#o.log.debug('sync status request failed', { peer, error: (err as Error).message });
     }
   }
 
