@@ -114,7 +114,7 @@ export function instrumentFuel(module: Uint8Array, options: FuelOptions): FuelIn
   const definedGlobals = globalSection ? new ByteReader(module, globalSection.start, globalSection.end).u32() : 0;
   const exportSection = find(SECTION.export);
   if (exportSection && readExportNames(module, exportSection).includes(exportName)) {
-    malformed(`the module already exports "${exportName}"`);
+    throw new WasmBinaryError('WASM_UNSUPPORTED', `the module already exports "${exportName}"`);
   }
   const fuelGlobal = imports.globals + definedGlobals;
   const code = find(SECTION.code);
