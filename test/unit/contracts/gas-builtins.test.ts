@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalize, type JsonValue } from '../../../consensus/index.js';
+import { parseBundle, type ContractBundle } from '../../../contracts/bundle/index.js';
+import {
+  callBaseCost,
+  ContractRuntime,
+  GAS,
+  type CallContext,
+  type CallOutcome,
+  type StateAccess,
+} from '../../../contracts/sandbox/index.js';
+
+/**
+ * Gas must bound the work done inside built-ins and operators, not only the
+ * interpreter's own steps: every shape below does unbounded native work in a single
+ * built-in call or operator (which used to cost one poll point), and must be charged
+ * by the size of what it processes, identically on every runtime.
+ */
+
+const MAX_GAS_LIMIT = 50_000_000; // consensus maxGasLimit
+const READONLY_GAS_LIMIT = 10_000_000; // what chain_call gives a read-only call
+
+// Inputs are built once by the top-level code (within the set-up gas) and restored
+// with the memory image before every call, so a method's gas is its own work.
+const TOP = `
+function text(unit, length) { let s = unit; while (s.length < length) s += s; return s.slice(0, length); }
+const HAY = text('a', 1 << 20);
+const NEEDLE = text('a', 1000) + 'b';
+const MARKS = 'a' + text('\\u0301\\u0316', 1 << 17);
+const BIG = 7n ** 20000n;
+const NUMS = Array.from({ length: 1 << 16 }, (_, i) => (i * 7919) % 65536);
+const LONG_A = text('x', 1 << 22) + 'a';
+const LONG_B = text('x', 1 << 22) + 'b';
+const ITEM = '{"k":12345,"s":"abc"},';
+const JSON_TEXT = '[' + ITEM.repeat(1 << 14);
+const DOC = JSON.parse(JSON_TEXT + '0]');
+const KEY = text('k', 1 << 22);
+`;
+
+interface Shape {
+  name: string;
+  /** The method body; `n` scales the input. */
+  body: string;
+  /** An input size that succeeds (2 x small too). */
+  small: number;
+  /** An input size that needs far more than `limit`. */
+  big: number;
+  limit: number;
+}
+
+const SHAPES: Shape[] = [
+  { name: 'indexOf', body: 'return HAY.slice(0, n).indexOf(NEEDLE);', small: 2000, big: 1 << 20, limit: 2_000_000 },
+  { name: 'includes', body: 'return HAY.slice(0, n).includes(NEEDLE);', small: 2000, big: 1 << 20, limit: 2_000_000 },
+  { name: 'lastIndexOf', body: 'return HAY.slice(0, n).lastIndexOf(NEEDLE);', small: 2000, big: 1 << 20, limit: 2_000_000 },
+  { name: 'split', body: 'return HAY.slice(0, n).split(NEEDLE).length;', small: 2000, big: 1 << 20, limit: 2_000_000 },
+  { name: 'replace', body: "return HAY.slice(0, n).replace(NEEDLE, 'x').length;", small: 2000, big: 1 << 20, limit: 2_000_000 },
+  { name: 'normalize', body: "return MARKS.slice(0, n).normalize('NFD').length;", small: 500, big: 1 << 17, limit: 2_000_000 },
+  { name: 'bigMul', body: 'const x = BigInt.asUintN(n, BIG); return Number((x * x) & 1n);', small: 4000, big: 56_000, limit: 1_000_000 },
+  { name: 'bigPow', body: 'return Number((3n ** BigInt(n)) & 1n);', small: 4000, big: 10_000_000, limit: 2_000_000 },
+  { name: 'bigDiv', body: 'const x = BigInt.asUintN(2 * n, BIG); const y = BigInt.asUintN(n, BIG) | 1n; return Number((x / y) & 1n);', small: 4000, big: 28_000, limit: 500_000 },
+  { name: 'sort', body: 'return NUMS.slice(0, n).sort()[0];', small: 1000, big: 1 << 16, limit: 2_000_000 },
+  { name: 'sortWithComparator', body: 'return NUMS.slice(0, n).sort((a, b) => a - b)[0];', small: 1000, big: 1 << 16, limit: 2_000_000 },
+  { name: 'stringify', body: 'return JSON.stringify(DOC.slice(0, n)).length;', small: 1000, big: 1 << 14, limit: 2_000_000 },
+  { name: 'parse', body: "return JSON.parse(JSON_TEXT.slice(0, 1 + n * ITEM.length) + '0]').length;", small: 1000, big: 1 << 14, limit: 2_000_000 },
+  { name: 'concat', body: 'const s = HAY.slice(0, n); return (s + s + s + s).slice(1).length;', small: 1 << 16, big: 1 << 20, limit: 100_000 },
+  { name: 'compare', body: 'return LONG_A.slice(0, n) === LONG_B.slice(0, n) && n < 0;', small: 1 << 16, big: 1 << 22, limit: 2_000_000 },
+  { name: 'compareWhole', body: 'return n > 0 && LONG_A < LONG_B;', small: 0, big: 1, limit: 2_000_000 },
+  { name: 'regexp', body: "return /(a+)+b/.test('a'.repeat(n) + 'c');", small: 10, big: 40, limit: 2_000_000 },
+  { name: 'arrayIndexOf', body: 'return NUMS.slice(0, n).indexOf(-1);', small: 4000, big: 1 << 16, limit: 500_000 },
+  { name: 'hugeKey', body: 'const o = {}; o[KEY.slice(0, n)] = 1; return Object.keys(o).length;', small: 1 << 16, big: 1 << 22, limit: 1_000_000 },
+  {
+    name: 'gcPressure',
+    body: 'let keep = []; for (let i = 0; i < n; i++) { keep.push({ a: [i] }); if (keep.length > 1000) keep = []; } return keep.length;',
+    small: 1000,
+    big: 1_000_000,
+    limit: 2_000_000,
+  },
+];
+
+function bundleOf(code: string, methods: Record<string, boolean>): ContractBundle {
+  const m: Record<string, { readonly: boolean }> = {};
+  for (const [name, readonly] of Object.entries(methods)) m[name] = { readonly };
+  return parseBundle({ manifest: { name: 'shapes', version: '1.0.0', methods: m }, code });
+}
+
+const shapes = bundleOf(TOP + SHAPES.map((s) => `export function ${s.name}(n) { ${s.body} }`).join('\n'), Object.fromEntries(SHAPES.map((s) => [s.name, true])));
+
+const guarded = bundleOf(
+  TOP +
+    `export function guarded() { cloister.state.set('before', 1); cloister.emit('Before', null); try { return HAY.indexOf(NEEDLE); } catch (e) { return 'caught'; } }
+     export function small() { return HAY.slice(0, 2000).indexOf(NEEDLE); }
+     export function write(n) { cloister.state.set('k', HAY.slice(0, n)); return n; }
+     export function read() { return cloister.state.get('k').length; }`,
+  { guarded: false, small: true, write: false, read: true },
+);
+
+/** Records the writes a call makes (and whether any were applied at all). */
+class Recorder {
+  readonly data = new Map<string, JsonValue>();
+  writes = 0;
+  readonly access: StateAccess = {
+    get: (key) => this.data.get(key) ?? null,
+    set: (key, value) => {
+      this.writes++;
+      this.data.set(key, value);
+    },
+    delete: (key) => {
+      this.writes++;
+      this.data.delete(key);
+    },
+  };
+}
+
+const ctx = (readonly: boolean): CallContext => ({ contract: 'shapes', caller: 'ab'.repeat(32), blockHeight: 3, blockTime: 1_700_000_000_000, readonly });
+
+let a: ContractRuntime;
+let b: ContractRuntime;
+
+beforeAll(async () => {
+  a = await ContractRuntime.create({ maxCachedBundles: 2 });
+  b = await ContractRuntime.create({ maxCachedBundles: 1 });
+});
+
+afterAll(() => {
+  a?.dispose();
+  b?.dispose();
+});
+
+function query(on: ContractRuntime, bundle: ContractBundle, method: string, args: JsonValue[], gas: number): CallOutcome {
+  return on.call(bundle, method, args, ctx(true), gas, new Recorder().access);
+}
+
+describe('built-ins and operators are charged by the size of what they process', () => {
+  it('loads the inputs within the set-up gas', () => {
+    expect(a.validate(shapes)).toBeNull();
+  });
+
+  for (const shape of SHAPES) {
+    it(`${shape.name}: more input costs more gas, a huge input runs out of gas, the same on every runtime`, () => {
+      const run = (on: ContractRuntime): CallOutcome[] => [
+        query(on, shapes, shape.name, [shape.small], MAX_GAS_LIMIT),
+        query(on, shapes, shape.name, [shape.small * 2 || 1], MAX_GAS_LIMIT),
+        query(on, shapes, shape.name, [shape.big], shape.limit),
+      ];
+      const first = run(a);
+      expect(run(b)).toEqual(first);
+      expect(run(a)).toEqual(first);
+      const [small, double, big] = first;
+      expect(small!.status).toBe('success');
+      if (shape.name !== 'compareWhole') {
+        expect(double!.status).toBe('success');
+        // At least one step per 32 bytes of extra input: what copying it would cost.
+        expect(double!.gasUsed - small!.gasUsed).toBeGreaterThanOrEqual(shape.small / 32);
+      }
+      expect(big).toEqual({ status: 'failed', result: null, gasUsed: shape.limit, events: [], error: { code: 'OUT_OF_GAS', message: `out of gas (limit ${shape.limit})` } });
+    });
+  }
+
+  it('ends the worst shapes at the maximum and the read-only gas limits', () => {
+    for (const limit of [MAX_GAS_LIMIT, READONLY_GAS_LIMIT]) {
+      expect(query(a, shapes, 'indexOf', [1 << 20], limit).error?.code).toBe('OUT_OF_GAS');
+      expect(query(a, shapes, 'normalize', [1 << 17], limit).error?.code).toBe('OUT_OF_GAS');
+      expect(query(a, shapes, 'regexp', [40], limit).error?.code).toBe('OUT_OF_GAS');
+    }
+  });
+});
+
+describe('running out of gas inside the engine', () => {
+  it('cannot be caught, keeps no writes or events, and leaves the runtime as it was', () => {
+    const before = query(a, guarded, 'small', [], MAX_GAS_LIMIT);
+    expect(before.status).toBe('success');
+    const recorder = new Recorder();
+    const outcome = a.call(guarded, 'guarded', [], ctx(false), 2_000_000, recorder.access);
+    expect(outcome).toEqual({ status: 'failed', result: null, gasUsed: 2_000_000, events: [], error: { code: 'OUT_OF_GAS', message: 'out of gas (limit 2000000)' } });
+    // (The executor drops the writes of a failed call; the sandbox saw exactly one.)
+    expect(recorder.writes).toBe(1);
+    expect(query(a, guarded, 'small', [], MAX_GAS_LIMIT)).toEqual(before);
+    expect(query(b, guarded, 'small', [], MAX_GAS_LIMIT)).toEqual(before);
+  });
+
+  it('happens in top-level code too: the bundle does not load, the slot is reused cleanly', async () => {
+    const heavy = bundleOf(TOP + 'const FOUND = HAY.indexOf(NEEDLE);\nexport function f() { return FOUND; }', { f: true });
+    const light = bundleOf('let n = 0; export function f() { return ++n; }', { f: false });
+    const single = await ContractRuntime.create({ maxCachedBundles: 1 });
+    try {
+      const failed = query(single, heavy, 'f', [], MAX_GAS_LIMIT);
+      expect(failed).toMatchObject({ status: 'failed', error: { code: 'CODE_INVALID', message: 'top-level code exceeded the set-up gas limit of 20000000' } });
+      expect(single.validate(heavy)?.message).toBe('top-level code exceeded the set-up gas limit of 20000000');
+      const one = single.call(light, 'f', [], ctx(false), 100_000, new Recorder().access);
+      expect(one.result).toBe(1);
+      expect(single.call(light, 'f', [], ctx(false), 100_000, new Recorder().access)).toEqual(one);
+      expect(a.call(light, 'f', [], ctx(false), 100_000, new Recorder().access)).toEqual(one);
+    } finally {
+      single.dispose();
+    }
+  });
+});
+
+describe('one budget for the engine and the host API', () => {
+  it('fails exactly when the limit is one below what the call needs', () => {
+    const needed = a.call(guarded, 'write', [10_000], ctx(false), MAX_GAS_LIMIT, new Recorder().access);
+    expect(needed.status).toBe('success');
+    expect(a.call(guarded, 'write', [10_000], ctx(false), needed.gasUsed, new Recorder().access)).toEqual(needed);
+    expect(a.call(guarded, 'write', [10_000], ctx(false), needed.gasUsed - 1, new Recorder().access).error?.code).toBe('OUT_OF_GAS');
+  });
+
+  it('checks a host API charge against what is left when the call is made, before the write', () => {
+    const attempt = (on: ContractRuntime, limit: number): { outcome: CallOutcome; writes: number } => {
+      const recorder = new Recorder();
+      return { outcome: on.call(guarded, 'write', [10_000], ctx(false), limit, recorder.access), writes: recorder.writes };
+    };
+    // The smallest limit with which the write is made: below it, none is.
+    let without = callBaseCost([10_000]);
+    let withWrite = MAX_GAS_LIMIT;
+    while (withWrite - without > 1) {
+      const mid = Math.floor((without + withWrite) / 2);
+      if (attempt(a, mid).writes > 0) withWrite = mid;
+      else without = mid;
+    }
+    expect(attempt(a, withWrite - 1)).toMatchObject({ writes: 0, outcome: { error: { code: 'OUT_OF_GAS' } } });
+    expect(attempt(b, withWrite - 1).writes).toBe(0);
+    expect(attempt(b, withWrite).writes).toBe(1);
+    // Getting there includes the write's own charge: key "k" and the value's 10,002 bytes of JSON.
+    expect(withWrite - callBaseCost([10_000])).toBeGreaterThan(GAS.STATE_WRITE_BASE + GAS.STATE_WRITE_PER_BYTE * 10_003);
+  });
+
+  it('charges a read by size from the same budget', () => {
+    const state = new Recorder();
+    state.data.set('k', 'x'.repeat(20_000));
+    const read = a.call(guarded, 'read', [], ctx(true), MAX_GAS_LIMIT, state.access);
+    expect(read.result).toBe(20_000);
+    expect(read.gasUsed).toBeGreaterThan(GAS.STATE_READ_BASE + GAS.STATE_READ_PER_BYTE * 20_000);
+    expect(a.call(guarded, 'read', [], ctx(true), read.gasUsed - 1, state.access).error?.code).toBe('OUT_OF_GAS');
+    expect(b.call(guarded, 'read', [], ctx(true), MAX_GAS_LIMIT, state.access)).toEqual(read);
+  });
+});
+
+describe('callBaseCost', () => {
+  it('is CALL_BASE plus ARGS_PER_BYTE per byte of the canonical arguments', () => {
+    expect(callBaseCost([])).toBe(GAS.CALL_BASE + 2 * GAS.ARGS_PER_BYTE);
+    const args: JsonValue[] = ['é', { b: 1, a: [true, null] }, -0];
+    expect(callBaseCost(args)).toBe(GAS.CALL_BASE + GAS.ARGS_PER_BYTE * Buffer.byteLength(canonicalize(args), 'utf8'));
+    expect(() => callBaseCost([1.5])).toThrow();
+  });
+
+  it('is what a call is charged before it runs', () => {
+    const args: JsonValue[] = ['x'.repeat(100), 7];
+    const base = callBaseCost(args);
+    const recorder = new Recorder();
+    const unknown = a.call(guarded, 'nope', args, ctx(false), MAX_GAS_LIMIT, recorder.access);
+    expect(unknown).toMatchObject({ gasUsed: base, error: { code: 'UNKNOWN_METHOD' } });
+    expect(a.call(guarded, 'write', args, ctx(false), base - 1, recorder.access)).toMatchObject({
+      gasUsed: base - 1,
+      error: { code: 'OUT_OF_GAS', message: `gas limit ${base - 1} is below the base cost ${base} of this call` },
+    });
+    // At exactly the base cost the call starts, with no fuel left for the engine.
+    expect(a.call(guarded, 'write', args, ctx(false), base, recorder.access)).toMatchObject({ gasUsed: base, error: { code: 'OUT_OF_GAS', message: `out of gas (limit ${base})` } });
+    expect(recorder.writes).toBe(0);
+  });
+});
