@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize, type JsonValue } from '../../../consensus/index.js';
 import { parseBundle, type ContractBundle } from '../../../contracts/bundle/index.js';
+import { GAS_SHAPES, GAS_SHAPES_MANIFEST, gasShapesCode } from '../../../scripts/bench/gas-shapes.js';
 import {
   callBaseCost,
   ContractRuntime,
@@ -12,81 +13,27 @@ import {
 
 /**
  * Gas must bound the work done inside built-ins and operators, not only the
- * interpreter's own steps: every shape below does unbounded native work in a single
- * built-in call or operator (which used to cost one poll point), and must be charged
- * by the size of what it processes, identically on every runtime.
+ * interpreter's own steps: every shape (scripts/bench/gas-shapes.ts, the workloads of
+ * `npm run bench -- --gas`) does unbounded native work in a single built-in call or
+ * operator, which used to cost one poll point, and must be charged by the size of
+ * what it processes, identically on every runtime.
  */
 
 const MAX_GAS_LIMIT = 50_000_000; // consensus maxGasLimit
 const READONLY_GAS_LIMIT = 10_000_000; // what chain_call gives a read-only call
 
-// Inputs are built once by the top-level code (within the set-up gas) and restored
-// with the memory image before every call, so a method's gas is its own work.
-const TOP = `
-function text(unit, length) { let s = unit; while (s.length < length) s += s; return s.slice(0, length); }
-const HAY = text('a', 1 << 20);
-const NEEDLE = text('a', 1000) + 'b';
-const MARKS = 'a' + text('\\u0301\\u0316', 1 << 17);
-const BIG = 7n ** 20000n;
-const NUMS = Array.from({ length: 1 << 16 }, (_, i) => (i * 7919) % 65536);
-const LONG_A = text('x', 1 << 22) + 'a';
-const LONG_B = text('x', 1 << 22) + 'b';
-const ITEM = '{"k":12345,"s":"abc"},';
-const JSON_TEXT = '[' + ITEM.repeat(1 << 14);
-const DOC = JSON.parse(JSON_TEXT + '0]');
-const KEY = text('k', 1 << 22);
-`;
-
-interface Shape {
-  name: string;
-  /** The method body; `n` scales the input. */
-  body: string;
-  /** An input size that succeeds (2 x small too). */
-  small: number;
-  /** An input size that needs far more than `limit`. */
-  big: number;
-  limit: number;
-}
-
-const SHAPES: Shape[] = [
-  { name: 'indexOf', body: 'return HAY.slice(0, n).indexOf(NEEDLE);', small: 2000, big: 1 << 20, limit: 2_000_000 },
-  { name: 'includes', body: 'return HAY.slice(0, n).includes(NEEDLE);', small: 2000, big: 1 << 20, limit: 2_000_000 },
-  { name: 'lastIndexOf', body: 'return HAY.slice(0, n).lastIndexOf(NEEDLE);', small: 2000, big: 1 << 20, limit: 2_000_000 },
-  { name: 'split', body: 'return HAY.slice(0, n).split(NEEDLE).length;', small: 2000, big: 1 << 20, limit: 2_000_000 },
-  { name: 'replace', body: "return HAY.slice(0, n).replace(NEEDLE, 'x').length;", small: 2000, big: 1 << 20, limit: 2_000_000 },
-  { name: 'normalize', body: "return MARKS.slice(0, n).normalize('NFD').length;", small: 500, big: 1 << 17, limit: 2_000_000 },
-  { name: 'bigMul', body: 'const x = BigInt.asUintN(n, BIG); return Number((x * x) & 1n);', small: 4000, big: 56_000, limit: 1_000_000 },
-  { name: 'bigPow', body: 'return Number((3n ** BigInt(n)) & 1n);', small: 4000, big: 10_000_000, limit: 2_000_000 },
-  { name: 'bigDiv', body: 'const x = BigInt.asUintN(2 * n, BIG); const y = BigInt.asUintN(n, BIG) | 1n; return Number((x / y) & 1n);', small: 4000, big: 28_000, limit: 500_000 },
-  { name: 'sort', body: 'return NUMS.slice(0, n).sort()[0];', small: 1000, big: 1 << 16, limit: 2_000_000 },
-  { name: 'sortWithComparator', body: 'return NUMS.slice(0, n).sort((a, b) => a - b)[0];', small: 1000, big: 1 << 16, limit: 2_000_000 },
-  { name: 'stringify', body: 'return JSON.stringify(DOC.slice(0, n)).length;', small: 1000, big: 1 << 14, limit: 2_000_000 },
-  { name: 'parse', body: "return JSON.parse(JSON_TEXT.slice(0, 1 + n * ITEM.length) + '0]').length;", small: 1000, big: 1 << 14, limit: 2_000_000 },
-  { name: 'concat', body: 'const s = HAY.slice(0, n); return (s + s + s + s).slice(1).length;', small: 1 << 16, big: 1 << 20, limit: 100_000 },
-  { name: 'compare', body: 'return LONG_A.slice(0, n) === LONG_B.slice(0, n) && n < 0;', small: 1 << 16, big: 1 << 22, limit: 2_000_000 },
-  { name: 'compareWhole', body: 'return n > 0 && LONG_A < LONG_B;', small: 0, big: 1, limit: 2_000_000 },
-  { name: 'regexp', body: "return /(a+)+b/.test('a'.repeat(n) + 'c');", small: 10, big: 40, limit: 2_000_000 },
-  { name: 'arrayIndexOf', body: 'return NUMS.slice(0, n).indexOf(-1);', small: 4000, big: 1 << 16, limit: 500_000 },
-  { name: 'hugeKey', body: 'const o = {}; o[KEY.slice(0, n)] = 1; return Object.keys(o).length;', small: 1 << 16, big: 1 << 22, limit: 1_000_000 },
-  {
-    name: 'gcPressure',
-    body: 'let keep = []; for (let i = 0; i < n; i++) { keep.push({ a: [i] }); if (keep.length > 1000) keep = []; } return keep.length;',
-    small: 1000,
-    big: 1_000_000,
-    limit: 2_000_000,
-  },
-];
+const shapes = parseBundle({ manifest: GAS_SHAPES_MANIFEST, code: gasShapesCode() });
 
 function bundleOf(code: string, methods: Record<string, boolean>): ContractBundle {
   const m: Record<string, { readonly: boolean }> = {};
   for (const [name, readonly] of Object.entries(methods)) m[name] = { readonly };
-  return parseBundle({ manifest: { name: 'shapes', version: '1.0.0', methods: m }, code });
+  return parseBundle({ manifest: { name: 'guarded', version: '1.0.0', methods: m }, code });
 }
 
-const shapes = bundleOf(TOP + SHAPES.map((s) => `export function ${s.name}(n) { ${s.body} }`).join('\n'), Object.fromEntries(SHAPES.map((s) => [s.name, true])));
+const HAY = "const HAY = 'a'.padEnd(1 << 20, 'a'); const NEEDLE = 'a'.padEnd(1000, 'a') + 'b';\n";
 
 const guarded = bundleOf(
-  TOP +
+  HAY +
     `export function guarded() { cloister.state.set('before', 1); cloister.emit('Before', null); try { return HAY.indexOf(NEEDLE); } catch (e) { return 'caught'; } }
      export function small() { return HAY.slice(0, 2000).indexOf(NEEDLE); }
      export function write(n) { cloister.state.set('k', HAY.slice(0, n)); return n; }
@@ -111,7 +58,7 @@ class Recorder {
   };
 }
 
-const ctx = (readonly: boolean): CallContext => ({ contract: 'shapes', caller: 'ab'.repeat(32), blockHeight: 3, blockTime: 1_700_000_000_000, readonly });
+const ctx = (readonly: boolean): CallContext => ({ contract: 'gas_shapes', caller: 'ab'.repeat(32), blockHeight: 3, blockTime: 1_700_000_000_000, readonly });
 
 let a: ContractRuntime;
 let b: ContractRuntime;
@@ -130,17 +77,21 @@ function query(on: ContractRuntime, bundle: ContractBundle, method: string, args
   return on.call(bundle, method, args, ctx(true), gas, new Recorder().access);
 }
 
+function runShape(on: ContractRuntime, name: string, n: number, gas: number): CallOutcome {
+  return query(on, shapes, 'run', [name, n, 1], gas);
+}
+
 describe('built-ins and operators are charged by the size of what they process', () => {
   it('loads the inputs within the set-up gas', () => {
     expect(a.validate(shapes)).toBeNull();
   });
 
-  for (const shape of SHAPES) {
+  for (const shape of GAS_SHAPES) {
     it(`${shape.name}: more input costs more gas, a huge input runs out of gas, the same on every runtime`, () => {
       const run = (on: ContractRuntime): CallOutcome[] => [
-        query(on, shapes, shape.name, [shape.small], MAX_GAS_LIMIT),
-        query(on, shapes, shape.name, [shape.small * 2 || 1], MAX_GAS_LIMIT),
-        query(on, shapes, shape.name, [shape.big], shape.limit),
+        runShape(on, shape.name, shape.small, MAX_GAS_LIMIT),
+        runShape(on, shape.name, shape.small * 2 || 1, MAX_GAS_LIMIT),
+        runShape(on, shape.name, shape.big, shape.limit),
       ];
       const first = run(a);
       expect(run(b)).toEqual(first);
@@ -158,9 +109,10 @@ describe('built-ins and operators are charged by the size of what they process',
 
   it('ends the worst shapes at the maximum and the read-only gas limits', () => {
     for (const limit of [MAX_GAS_LIMIT, READONLY_GAS_LIMIT]) {
-      expect(query(a, shapes, 'indexOf', [1 << 20], limit).error?.code).toBe('OUT_OF_GAS');
-      expect(query(a, shapes, 'normalize', [1 << 17], limit).error?.code).toBe('OUT_OF_GAS');
-      expect(query(a, shapes, 'regexp', [40], limit).error?.code).toBe('OUT_OF_GAS');
+      for (const name of ['indexOf', 'normalize', 'regexp']) {
+        const shape = GAS_SHAPES.find((s) => s.name === name)!;
+        expect(runShape(a, name, shape.big, limit).error?.code).toBe('OUT_OF_GAS');
+      }
     }
   });
 });
@@ -179,7 +131,7 @@ describe('running out of gas inside the engine', () => {
   });
 
   it('happens in top-level code too: the bundle does not load, the slot is reused cleanly', async () => {
-    const heavy = bundleOf(TOP + 'const FOUND = HAY.indexOf(NEEDLE);\nexport function f() { return FOUND; }', { f: true });
+    const heavy = bundleOf(HAY + 'const FOUND = HAY.indexOf(NEEDLE);\nexport function f() { return FOUND; }', { f: true });
     const light = bundleOf('let n = 0; export function f() { return ++n; }', { f: false });
     const single = await ContractRuntime.create({ maxCachedBundles: 1 });
     try {
