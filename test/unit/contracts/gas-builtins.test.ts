@@ -148,6 +148,22 @@ describe('running out of gas inside the engine', () => {
   });
 });
 
+describe('host work a contract can cause', () => {
+  it('gets at most a short prefix of an event name or of a fatal error message', () => {
+    const huge = bundleOf(HAY + `export function name() { cloister.emit(HAY, null); } export function message() { cloister.state.set('k', { [HAY]: undefined }); }`, {
+      name: false,
+      message: false,
+    });
+    expect(a.call(huge, 'name', [], ctx(false), MAX_GAS_LIMIT, new Recorder().access).error).toEqual({
+      code: 'INVALID_EVENT',
+      message: 'event names must match ^[A-Za-z_][A-Za-z0-9_]{0,63}$',
+    });
+    const message = a.call(huge, 'message', [], ctx(false), MAX_GAS_LIMIT, new Recorder().access).error;
+    expect(message?.code).toBe('VALUE_NOT_ENCODABLE');
+    expect(message?.message).toBe('the state value has the property "' + 'a'.repeat(1000 - 34));
+  });
+});
+
 describe('one budget for the engine and the host API', () => {
   it('fails exactly when the limit is one below what the call needs', () => {
     const needed = a.call(guarded, 'write', [10_000], ctx(false), MAX_GAS_LIMIT, new Recorder().access);
