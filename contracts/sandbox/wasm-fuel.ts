@@ -108,7 +108,7 @@ export function instrumentFuel(module: Uint8Array, options: FuelOptions): FuelIn
   const find = (id: number): Section | undefined => sections.find((s) => s.id === id);
 
   const paramCounts = readFunctionTypes(module, find(SECTION.type));
-  const imports = countImports(module, find(SECTION.import));
+  const importedGlobals = countImportedGlobals(module, find(SECTION.import));
   const functionTypes = readFunctionSection(module, find(SECTION.function));
   const globalSection = find(SECTION.global);
   const definedGlobals = globalSection ? new ByteReader(module, globalSection.start, globalSection.end).u32() : 0;
@@ -116,7 +116,7 @@ export function instrumentFuel(module: Uint8Array, options: FuelOptions): FuelIn
   if (exportSection && readExportNames(module, exportSection).includes(exportName)) {
     throw new WasmBinaryError('WASM_UNSUPPORTED', `the module already exports "${exportName}"`);
   }
-  const fuelGlobal = imports.globals + definedGlobals;
+  const fuelGlobal = importedGlobals + definedGlobals;
   const code = find(SECTION.code);
   if ((code ? new ByteReader(module, code.start, code.end).u32() : 0) !== functionTypes.length) {
     malformed('the function and code sections disagree on the number of functions');
@@ -164,10 +164,10 @@ export function instrumentFuel(module: Uint8Array, options: FuelOptions): FuelIn
 export function countGlobals(module: Uint8Array): { imported: number; defined: number } {
   checkHeader(module);
   const sections = readSections(module);
-  const imports = countImports(module, sections.find((s) => s.id === SECTION.import));
+  const imported = countImportedGlobals(module, sections.find((s) => s.id === SECTION.import));
   const globalSection = sections.find((s) => s.id === SECTION.global);
   const defined = globalSection ? new ByteReader(module, globalSection.start, globalSection.end).u32() : 0;
-  return { imported: imports.globals, defined };
+  return { imported, defined };
 }
 
 function checkHeader(module: Uint8Array): void {
@@ -196,37 +196,38 @@ function readSections(module: Uint8Array): Section[] {
   return sections;
 }
 
-/** The number of parameters of each type in the type section (function types only). */
-function readFunctionTypes(module: Uint8Array, section: Section | undefined): number[] {
+/** The elements of a vector section, read by `item` (nothing when the section is absent). */
+function readVector<T>(module: Uint8Array, section: Section | undefined, what: string, item: (reader: ByteReader, index: number) => T): T[] {
   if (!section) return [];
   const reader = new ByteReader(module, section.start, section.end);
   const count = reader.u32();
-  const params: number[] = [];
-  for (let i = 0; i < count; i++) {
+  const items: T[] = [];
+  for (let i = 0; i < count; i++) items.push(item(reader, i));
+  expectEnd(reader, what);
+  return items;
+}
+
+/** The number of parameters of each type in the type section (function types only). */
+function readFunctionTypes(module: Uint8Array, section: Section | undefined): number[] {
+  return readVector(module, section, 'type', (reader, i) => {
     const form = reader.byte();
     if (form !== 0x60) throw new WasmBinaryError('WASM_UNSUPPORTED', `type ${i} is not a function type (form 0x${form.toString(16)})`);
     const paramCount = reader.u32();
     for (let p = 0; p < paramCount; p++) valtype(reader);
     const resultCount = reader.u32();
     for (let r = 0; r < resultCount; r++) valtype(reader);
-    params.push(paramCount);
-  }
-  expectEnd(reader, 'type');
-  return params;
+    return paramCount;
+  });
 }
 
-function countImports(module: Uint8Array, section: Section | undefined): { functions: number; globals: number } {
-  const counts = { functions: 0, globals: 0 };
-  if (!section) return counts;
-  const reader = new ByteReader(module, section.start, section.end);
-  const count = reader.u32();
-  for (let i = 0; i < count; i++) {
+/** The kind of every import (0 function, 1 table, 2 memory, 3 global). */
+function readImportKinds(module: Uint8Array, section: Section | undefined): number[] {
+  return readVector(module, section, 'import', (reader) => {
     reader.name();
     reader.name();
     const kind = reader.byte();
     if (kind === 0) {
       reader.u32();
-      counts.functions++;
     } else if (kind === 1) {
       reader.byte(); // reference type
       limits(reader);
@@ -235,36 +236,28 @@ function countImports(module: Uint8Array, section: Section | undefined): { funct
     } else if (kind === 3) {
       valtype(reader);
       reader.byte(); // mutability
-      counts.globals++;
     } else {
       throw new WasmBinaryError('WASM_UNSUPPORTED', `import kind ${kind}`);
     }
-  }
-  expectEnd(reader, 'import');
-  return counts;
+    return kind;
+  });
+}
+
+function countImportedGlobals(module: Uint8Array, section: Section | undefined): number {
+  return readImportKinds(module, section).filter((kind) => kind === 3).length;
 }
 
 function readFunctionSection(module: Uint8Array, section: Section | undefined): number[] {
-  if (!section) return [];
-  const reader = new ByteReader(module, section.start, section.end);
-  const count = reader.u32();
-  const types: number[] = [];
-  for (let i = 0; i < count; i++) types.push(reader.u32());
-  expectEnd(reader, 'function');
-  return types;
+  return readVector(module, section, 'function', (reader) => reader.u32());
 }
 
 function readExportNames(module: Uint8Array, section: Section): string[] {
-  const reader = new ByteReader(module, section.start, section.end);
-  const count = reader.u32();
-  const names: string[] = [];
-  for (let i = 0; i < count; i++) {
-    names.push(reader.name());
+  return readVector(module, section, 'export', (reader) => {
+    const name = reader.name();
     reader.byte();
     reader.u32();
-  }
-  expectEnd(reader, 'export');
-  return names;
+    return name;
+  });
 }
 
 function paramCountOf(paramCounts: number[], typeIndex: number): number {
