@@ -175,6 +175,7 @@ export class WasmInstance {
         wasmMemory: memory as never,
         emscriptenModule: {
           instantiateWasm(imports: object, onSuccess: (instance: WasmInstanceObject) => void) {
+            refuseHeapGrowth(imports);
             const instance = new Wasm.Instance(compiled, imports);
             exports = instance.exports;
             onSuccess(instance);
@@ -243,6 +244,21 @@ export class WasmInstance {
   heapTop(layout: EngineLayout): number {
     return this.i32[layout.sbrkAddr >> 2]!;
   }
+}
+
+/**
+ * The memory never grows (initial = maximum), but Emscripten's allocator asks for more
+ * whenever an allocation fails: its emscripten_resize_heap import (import `k` of module
+ * `a` in this build's minified glue) tries WebAssembly.Memory.grow three times and
+ * catches the RangeError each time. Those throws cost microseconds of host time that
+ * no engine step covers, and a contract can repeat them by catching out-of-memory in a
+ * loop. Replace the import with one that refuses at once, as the glue's would.
+ */
+function refuseHeapGrowth(imports: object): void {
+  const env = (imports as { a?: Record<string, unknown> }).a;
+  const resize = env?.k;
+  if (!env || typeof resize !== 'function' || !/\.grow\(/.test(String(resize))) fail('the heap-resize import is not where this build has it');
+  env.k = (): number => 0;
 }
 
 /**

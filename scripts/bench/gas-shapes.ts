@@ -96,6 +96,14 @@ export const GAS_SHAPES: readonly GasShape[] = [
     big: 300_000,
     limit: 2_000_000,
   },
+  {
+    name: 'allocationFailures',
+    what: 'catching failed 256 MiB allocations',
+    body: "let caught = 0; for (let i = 0; i < n; i++) { try { 'x'.repeat(1 << 28); } catch (e) { caught++; } } return caught;",
+    small: 10,
+    big: 1_000_000,
+    limit: 2_000_000,
+  },
   { name: 'loop', what: 'plain interpreted loop (reference)', body: 'let s = 0; for (let i = 0; i < n; i++) s += i; return s;', small: 1000, big: 100_000_000, limit: 2_000_000 },
 ];
 
