@@ -69,8 +69,9 @@ export function baseCostOfArgsBytes(argsBytes: number): number {
  * The base cost of calling a method with `args`, exactly as ContractRuntime.call
  * charges it before the contract runs: a transaction whose gas limit is below this
  * fails with OUT_OF_GAS without running. Pure. Throws the canonical encoder's error
- * when `args` is not an array of canonical JSON values (such a call fails with
- * INVALID_ARGS instead).
+ * when `args` is not an array of canonical JSON values; such a call, like one whose
+ * arguments exceed CALL_LIMITS.MAX_ARGS_BYTES, fails with INVALID_ARGS instead
+ * (charged CALL_BASE, or the gas limit if lower).
  */
 export function callBaseCost(args: readonly JsonValue[]): number {
   if (!Array.isArray(args)) throw new TypeError('args must be an array');
