@@ -29,6 +29,12 @@
  *   --keep          keep the data directory (a devnet's node logs are in
  *                   node-i/node.log)
  *   --attestation   evidence verification rates instead of the chain
+ *   --gas           instead of the chain: the wall and CPU time of a contract call
+ *                   at the maximum gas limit for each adversarial workload of
+ *                   scripts/bench/gas-shapes.ts, and the per-call cost of
+ *                   counter.increment and token.transfer (scripts/bench/gas.ts);
+ *                   last line {"maxGasLimit","shapes":[…],"worstWallMs","worstCpuMs",
+ *                   "counterIncrement","tokenTransfer"}
  * BENCH_NODE_LOG_LEVEL sets the nodes' log level (warn).
  */
 import '../node/polyfills.js';
@@ -40,6 +46,7 @@ import { Ed25519Signer, generateEd25519KeyPair, signTx } from '../consensus/inde
 import { readKeyFile } from '../node/keys/key-file.js';
 import { projectRoot } from '../node/util/project-root.js';
 import { measureAttestationRates } from './bench/attestation-rate.js';
+import { measureGasBounds } from './bench/gas.js';
 import { startChain, type BenchChain } from './bench/chain.js';
 import { markProfileWindow } from './bench/cpu-profile.js';
 import { fundSenders } from './bench/fund.js';
@@ -64,6 +71,8 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     /** Instead of the chain: how many SEV-SNP reports and SGX quotes one core verifies per second. */
     attestation: { type: 'boolean', default: false },
+    /** Instead of the chain: contract calls at the maximum gas limit, and ordinary per-call costs. */
+    gas: { type: 'boolean', default: false },
   },
 });
 if (values.attestation) {
@@ -95,6 +104,12 @@ if (!(durationS > 0) || !(rate >= 0) || !(senderCount > 0) || !(batchSize > 0) |
 const log = (msg: string): void => {
   process.stderr.write(`[bench] ${msg}\n`);
 };
+
+if (values.gas) {
+  const result = await measureGasBounds({ root: projectRoot(), runs: 3, log });
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(0);
+}
 
 async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
   const urls = chain.urls;

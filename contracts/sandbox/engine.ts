@@ -24,10 +24,18 @@
  * the build's memory layout. They are found at start-up by experiment and then
  * verified (see calibrate()); if anything does not match, create() fails with
  * SANDBOX_UNSUPPORTED instead of running non-deterministically. The binary
- * itself is pinned by SHA-256.
+ * itself is pinned by SHA-256, before and after the fuel instrumentation that
+ * meters the engine's own work (engine-build.ts, wasm-fuel.ts).
+ *
+ * Fuel: the metered build has one more global, an i64 the engine decrements as it
+ * works and that traps (WebAssembly `unreachable`) when it goes below zero. The host
+ * sets it to the call's remaining budget right before a contract runs and back to
+ * UNMETERED_FUEL whenever the host itself runs the engine. A fuel trap can strike
+ * anywhere inside QuickJS, so afterwards the instance is reset exactly like after an
+ * engine fault (memory image restored, stack pointer reset) before any engine code
+ * runs again; while the fuel stays negative every engine function traps on entry,
+ * so nothing can run on the half-updated heap in the meantime.
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import {
   newQuickJSWASMModuleFromVariant,
   newVariant,
@@ -35,12 +43,9 @@ import {
   type QuickJSContext,
   type QuickJSWASMModule,
 } from 'quickjs-emscripten';
-import { sha256Hex } from '../../consensus/index.js';
 import { ContractError } from '../bundle/errors.js';
-
-/** SHA-256 of @jitl/quickjs-wasmfile-release-sync@0.32.0 dist/emscripten-module.wasm. */
-export const QUICKJS_WASM_SHA256 = '105c3bed22d457e43e3d1c3c1c6959fda62a8fe06f0fc8a985303c3a2be72232';
-
+import { FUEL_EXPORT, loadMeteredBuild, UNMETERED_FUEL } from './engine-build.js';
+import { FUEL } from './gas.js';
 
 // Minimal WebAssembly typings: the project compiles against lib ES2023 and
 // @types/node 20, neither of which declares the WebAssembly namespace.
@@ -49,6 +54,9 @@ export interface WasmMemory {
 }
 export type WasmModule = object;
 type WasmExports = Record<string, unknown>;
+interface WasmGlobal {
+  value: bigint;
+}
 interface WasmInstanceObject {
   readonly exports: WasmExports;
 }
@@ -128,6 +136,7 @@ export class WasmInstance {
   readonly u8: Uint8Array;
   readonly i32: Int32Array;
   readonly em: EmModule;
+  private readonly fuelGlobal: WasmGlobal;
 
   private constructor(
     readonly qjs: QuickJSWASMModule,
@@ -143,6 +152,9 @@ export class WasmInstance {
     if (typeof exports.Oa !== 'function' || typeof exports.Ma !== 'function' || typeof exports.Na !== 'function') {
       fail('the stack exports are missing');
     }
+    const fuel = exports[FUEL_EXPORT] as WasmGlobal | undefined;
+    if (typeof fuel !== 'object' || fuel === null || typeof fuel.value !== 'bigint') fail('the fuel global is missing');
+    this.fuelGlobal = fuel;
     // Route C -> host calls straight to the slot, bypassing quickjs-emscripten's generic
     // (generator- and handle-based) dispatch, which costs ~12 us per call; ours costs ~2 us.
     this.em.callbacks.callFunction = (_asyncify, _ctx, _this, argc, argv, fnId) => this.hooks.onCall(fnId, argc, argv);
@@ -163,6 +175,7 @@ export class WasmInstance {
         wasmMemory: memory as never,
         emscriptenModule: {
           instantiateWasm(imports: object, onSuccess: (instance: WasmInstanceObject) => void) {
+            refuseHeapGrowth(imports);
             const instance = new Wasm.Instance(compiled, imports);
             exports = instance.exports;
             onSuccess(instance);
@@ -188,6 +201,21 @@ export class WasmInstance {
   }
   stackAlloc(size: number): number {
     return (this.exports.Na as (size: number) => number)(size);
+  }
+
+  /** The fuel left (negative after the engine ran out and trapped). */
+  fuel(): number {
+    return Number(this.fuelGlobal.value);
+  }
+
+  /** Lets the engine run on `fuel` (at most 2^53 - 1) until unmeter() or a trap. */
+  meter(fuel: number): void {
+    this.fuelGlobal.value = BigInt(fuel);
+  }
+
+  /** Host work from here on: the engine runs on UNMETERED_FUEL. */
+  unmeter(): void {
+    this.fuelGlobal.value = UNMETERED_FUEL;
   }
 
   capture(layout: EngineLayout): MemoryImage {
@@ -216,6 +244,21 @@ export class WasmInstance {
   heapTop(layout: EngineLayout): number {
     return this.i32[layout.sbrkAddr >> 2]!;
   }
+}
+
+/**
+ * The memory never grows (initial = maximum), but Emscripten's allocator asks for more
+ * whenever an allocation fails: its emscripten_resize_heap import (import `k` of module
+ * `a` in this build's minified glue) tries WebAssembly.Memory.grow three times and
+ * catches the RangeError each time. Those throws cost microseconds of host time that
+ * no engine step covers, and a contract can repeat them by catching out-of-memory in a
+ * loop. Replace the import with one that refuses at once, as the glue's would.
+ */
+function refuseHeapGrowth(imports: object): void {
+  const env = (imports as { a?: Record<string, unknown> }).a;
+  const resize = env?.k;
+  if (!env || typeof resize !== 'function' || !/\.grow\(/.test(String(resize))) fail('the heap-resize import is not where this build has it');
+  env.k = (): number => 0;
 }
 
 /**
@@ -332,30 +375,19 @@ export class Engine {
 
   private static cache = new Map<string, Promise<{ compiled: WasmModule; sha256: string; layout: EngineLayout; pristine: MemoryImage }>>();
 
-  /** Loads, checks and calibrates the pinned QuickJS build (cached per process and memory size). */
+  /** Loads, checks, instruments and calibrates the pinned QuickJS build (cached per process and memory size). */
   static async load(expectedSha256: string, pages: number): Promise<{ engine: Engine; first: WasmInstance }> {
-    const wasmPath = createRequire(createRequire(import.meta.url).resolve('quickjs-emscripten')).resolve(
-      '@jitl/quickjs-wasmfile-release-sync/wasm',
-    );
     const key = `${expectedSha256}:${pages}`;
     let pending = Engine.cache.get(key);
     let first: WasmInstance | undefined;
     if (!pending) {
       pending = (async () => {
-        const bytes = await readFile(wasmPath);
-        const sha256 = sha256Hex(bytes);
-        if (sha256 !== expectedSha256) {
-          throw new ContractError(
-            'SANDBOX_UNSUPPORTED',
-            `QuickJS WebAssembly at ${wasmPath} has SHA-256 ${sha256}, expected ${expectedSha256}: every node must run the same engine build`,
-          );
-        }
-        checkGlobals(bytes);
-        const compiled = await Wasm.compile(bytes);
+        const build = await loadMeteredBuild(expectedSha256);
+        const compiled = await Wasm.compile(build.bytes);
         const instance = await WasmInstance.create(compiled, pages);
         const { layout, pristine } = calibrate(instance);
         first = instance;
-        return { compiled, sha256, layout, pristine };
+        return { compiled, sha256: build.sha256, layout, pristine };
       })();
       Engine.cache.set(key, pending);
       pending.catch(() => Engine.cache.delete(key));
@@ -379,59 +411,6 @@ export class Engine {
     }
     return instance;
   }
-}
-
-/**
- * Restoring linear memory restores the whole engine only if memory is its only
- * mutable state besides the stack pointer. Check that the binary defines exactly
- * one global (Emscripten's __stack_pointer) and imports none; the table is never
- * written at run time in this build.
- */
-function checkGlobals(bytes: Uint8Array): void {
-  let pos = 8;
-  const leb = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = bytes[pos++]!;
-      result += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return result;
-      shift += 7;
-    }
-  };
-  let globals = -1;
-  while (pos < bytes.length) {
-    const id = bytes[pos++]!;
-    const size = leb();
-    const end = pos + size;
-    if (id === 2) {
-      // imports: module name, field name, kind (3 = global)
-      const count = leb();
-      for (let i = 0; i < count; i++) {
-        for (let name = 0; name < 2; name++) {
-          const length = leb();
-          pos += length;
-        }
-        const kind = bytes[pos++]!;
-        if (kind === 3) fail('the engine imports a global');
-        if (kind === 0) leb();
-        else if (kind === 1) {
-          pos++;
-          const flags = leb();
-          leb();
-          if (flags & 1) leb();
-        } else if (kind === 2) {
-          const flags = leb();
-          leb();
-          if (flags & 1) leb();
-        }
-      }
-    } else if (id === 6) {
-      globals = leb();
-    }
-    pos = end;
-  }
-  if (globals !== 1) fail(`the engine defines ${globals} globals, expected only the stack pointer`);
 }
 
 function lastNonZero(u8: Uint8Array, from: number, to: number): number {
@@ -560,9 +539,30 @@ function calibrate(instance: WasmInstance): { layout: EngineLayout; pristine: Me
   if (verified.length !== 1) fail(`expected one interrupt counter, found ${verified.length}`);
   const counterOffset = verified[0]!;
 
+  // 5. Fuel: interpreting a loop uses at least a step per iteration, and an engine
+  //    function entered with no fuel left traps before doing anything (stackSave has
+  //    no side effects, so the instance is intact afterwards).
+  const FUEL_PROBE = 1e12;
+  instance.meter(FUEL_PROBE);
+  evalOk(context, 'for (let i = 0; i < 1000; i++) {}');
+  const used = FUEL_PROBE - instance.fuel();
+  instance.unmeter();
+  if (used < 1000 * FUEL.PER_STEP) fail(`1000 loop iterations used ${used} fuel`);
+
   context.dispose();
   runtime.dispose();
   instance.hooks = NO_HOOKS;
+
+  instance.meter(0);
+  let trapped = false;
+  try {
+    instance.stackSave();
+  } catch {
+    trapped = true;
+  }
+  const left = instance.fuel();
+  instance.unmeter();
+  if (!trapped || left !== -FUEL.PER_STEP) fail(`an engine call without fuel did not trap as expected (fuel left ${left})`);
 
   const layout: EngineLayout = { stackHigh, dataEnd, sbrkAddr, counterOffset };
   const pristine: MemoryImage = {

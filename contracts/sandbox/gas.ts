@@ -1,3 +1,5 @@
+import { canonicalize, type JsonValue } from '../../consensus/index.js';
+
 /**
  * The gas schedule and per-call limits of the contract sandbox.
  *
@@ -6,21 +8,20 @@
  * Changing a value is a protocol upgrade, like changing the engine build.
  *
  * How gas is counted (all of it deterministic, none of it measured in time):
- * - CALL_BASE once per call, plus ARGS_PER_BYTE for the canonical JSON of the arguments;
- * - PER_POLL for every "poll point" the QuickJS interpreter passes: each function call
- *   (including calls into built-ins) and each backward jump (loop iteration). QuickJS
- *   decrements a counter at exactly these points; the sandbox reads that counter, so
- *   the count is exact and the same on every machine for the same code and inputs;
- * - a fixed cost plus a cost per byte for each host API call (state access, events);
+ * - CALL_BASE once per call, plus ARGS_PER_BYTE for the canonical JSON of the arguments
+ *   (callBaseCost);
+ * - the engine's own work, as fuel: the QuickJS WebAssembly binary is rewritten so
+ *   that every function entry and every loop iteration of the compiled engine takes
+ *   FUEL.PER_STEP, and every memory.copy / memory.fill takes FUEL.PER_STEP plus one per
+ *   2^FUEL.BULK_BYTE_SHIFT bytes (wasm-fuel.ts). This sees everything the contract
+ *   makes the engine do: the interpreter, every built-in (`indexOf`, `normalize`,
+ *   BigInt arithmetic, `sort`, JSON, regexps), operators on long strings, property
+ *   lookups, allocation and garbage collection. FUEL.PER_GAS fuel make one gas;
+ * - a fixed cost plus a cost per byte for each host API call (state access, events),
+ *   taken from the same budget at the moment of the call;
  * - RESULT_PER_BYTE for the canonical JSON of the return value.
- * When the total would exceed the caller's gas limit the call fails with
- * OUT_OF_GAS and gasUsed = gasLimit.
- *
- * What gas does not see: work done inside a single native built-in (for example
- * `bigArray.indexOf(x)`, `'x'.repeat(n)`, sorting without a comparator) costs one
- * poll however large its input; that work is bounded by the memory limit, not by
- * gas. Contracts are approved by governance; reviewers should look for such calls
- * on sizes a caller controls.
+ * When the budget is exhausted the engine traps at its next step and the call fails
+ * with OUT_OF_GAS and gasUsed = gasLimit.
  */
 export const GAS = Object.freeze({
   /** Every call: restoring the sandbox, decoding arguments, building the outcome. */
@@ -29,8 +30,6 @@ export const GAS = Object.freeze({
   ARGS_PER_BYTE: 2,
   /** Per byte of the canonical JSON of the return value. */
   RESULT_PER_BYTE: 2,
-  /** Per interpreter poll point (one function call or one loop iteration, roughly 20-50 ns of work). */
-  PER_POLL: 10,
   /** cloister.state.get: fixed part. */
   STATE_READ_BASE: 500,
   /** cloister.state.get: per byte of key plus value read. */
@@ -46,6 +45,38 @@ export const GAS = Object.freeze({
   /** cloister.emit: per byte of event name plus canonical JSON data. */
   EMIT_PER_BYTE: 5,
 });
+
+/**
+ * The fuel schedule: what the instrumented engine charges for its own work. PER_STEP
+ * and BULK_BYTE_SHIFT are compiled into the instrumented binary (whose SHA-256 is
+ * pinned in engine-build.ts); PER_GAS converts fuel to gas.
+ */
+export const FUEL = Object.freeze({
+  /** Fuel per function entry and per loop iteration of the compiled engine. */
+  PER_STEP: 1,
+  /** memory.copy and memory.fill take PER_STEP + (length >> BULK_BYTE_SHIFT) fuel. */
+  BULK_BYTE_SHIFT: 5,
+  /** Fuel per unit of gas (the fuel a call uses is rounded up to whole gas). */
+  PER_GAS: 1,
+});
+
+/** The gas a call costs before it runs: CALL_BASE + ARGS_PER_BYTE per byte of the arguments' canonical JSON. */
+export function baseCostOfArgsBytes(argsBytes: number): number {
+  return GAS.CALL_BASE + GAS.ARGS_PER_BYTE * argsBytes;
+}
+
+/**
+ * The base cost of calling a method with `args`, exactly as ContractRuntime.call
+ * charges it before the contract runs: a transaction whose gas limit is below this
+ * fails with OUT_OF_GAS without running. Pure. Throws the canonical encoder's error
+ * when `args` is not an array of canonical JSON values; such a call, like one whose
+ * arguments exceed CALL_LIMITS.MAX_ARGS_BYTES, fails with INVALID_ARGS instead
+ * (charged CALL_BASE, or the gas limit if lower).
+ */
+export function callBaseCost(args: readonly JsonValue[]): number {
+  if (!Array.isArray(args)) throw new TypeError('args must be an array');
+  return baseCostOfArgsBytes(Buffer.byteLength(canonicalize(args), 'utf8'));
+}
 
 /**
  * Limits checked on every call; also part of consensus. Violations fail the call
@@ -81,11 +112,13 @@ export const DEFAULT_SANDBOX_OPTIONS = Object.freeze({
    *  a host stack as small as 300 KiB (node --stack-size=300). */
   maxStackBytes: 64 * 1024,
   /** Gas for evaluating contract.js's top-level code once, when a bundle is loaded
-   *  (PER_POLL per poll point; no host API is available there). */
+   *  (fuel only: no host API is available there). */
   setupGasLimit: 20_000_000,
   /** Bundles kept compiled at once; each takes one WebAssembly instance (not consensus-relevant). */
   maxCachedBundles: 8,
 });
 
-/** QuickJS poll points between two calls of the interrupt handler (performance only, not consensus). */
+/** QuickJS poll points between two calls of the interrupt handler, which stops the VM after a
+ *  fatal API error and tracks the heap's high-water mark (performance only, not consensus:
+ *  poll points cost no gas). */
 export const POLL_INTERVAL = 1024;

@@ -81,9 +81,11 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   }
   defineProperty(G, 'Function', { value: noDynamicCode, writable: true, enumerable: false, configurable: true });
 
-  // 3. Fatal API errors: the host records the code and interrupts the VM.
+  // 3. Fatal API errors: the host records the code and interrupts the VM. The host
+  // reads what it is given in full, without metering, and keeps MAX_MESSAGE characters
+  // of a message: longer text (a huge property name in it) is cut here, in the VM.
   function fatal(code, message) {
-    hFail(code, message);
+    hFail(code, message.length > MAX_MESSAGE ? slice(message, 0, MAX_MESSAGE) : message);
     throw new InternalErrorCtor(code + ': ' + message);
   }
 
@@ -196,7 +198,8 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
     if (!inCall) notInCall('cloister.emit');
     if (callReadonly) readonlyViolation('cloister.emit');
     if (typeof name !== 'string') fatal('INVALID_EVENT', 'event names must be strings');
-    hEmit(name, encode(data === undefined ? null : data, 'the event data'));
+    // (An event name has at most 64 characters: 65 are enough for the host to refuse a longer one.)
+    hEmit(name.length > 65 ? slice(name, 0, 65) : name, encode(data === undefined ? null : data, 'the event data'));
   };
   const cloister = freeze({
     get contract() { if (!inCall) notInCall('cloister.contract'); return callContract; },

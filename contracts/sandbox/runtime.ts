@@ -3,9 +3,10 @@ import { canonicalize, CONTRACT_NAME_RE, type JsonValue } from '../../consensus/
 import { bundleMeasurement, parseBundle, type ContractBundle } from '../bundle/bundle.js';
 import { ContractError } from '../bundle/errors.js';
 import { callableMethod, INIT_METHOD, type ContractManifest } from '../bundle/manifest.js';
-import { Engine, FIXED_MEMORY_BYTES, QUICKJS_WASM_SHA256, RawContext, WasmInstance, type MemoryImage } from './engine.js';
+import { QUICKJS_WASM_SHA256 } from './engine-build.js';
+import { Engine, FIXED_MEMORY_BYTES, RawContext, WasmInstance, type MemoryImage } from './engine.js';
 import { isCallErrorCode, type CallErrorCode } from './errors.js';
-import { CALL_LIMITS, DEFAULT_SANDBOX_OPTIONS, EVENT_NAME_RE, GAS, POLL_INTERVAL } from './gas.js';
+import { baseCostOfArgsBytes, CALL_LIMITS, DEFAULT_SANDBOX_OPTIONS, EVENT_NAME_RE, FUEL, GAS, POLL_INTERVAL } from './gas.js';
 import { PRELUDE_SOURCE } from './prelude.js';
 import type { CallContext, CallEvent, CallOutcome, SandboxOptions, StateAccess } from './types.js';
 
@@ -28,17 +29,22 @@ const PAGE = 65536;
 type HostOp = 'get' | 'set' | 'delete' | 'emit' | 'fail';
 const HOST_OPS: readonly HostOp[] = ['get', 'set', 'delete', 'emit', 'fail'];
 
-/** Accounting for the call (or bundle set-up) in progress. */
+/**
+ * Accounting for the call (or bundle set-up) in progress. Gas used = base +
+ * ceil(fuel used / FUEL.PER_GAS), where host API charges are taken from the same
+ * fuel budget (amount x FUEL.PER_GAS) at the moment of the call.
+ */
 interface Meter {
   mode: 'setup' | 'call';
-  limit: number;
-  /** Gas charged so far other than poll points. */
-  fixed: number;
-  /** Interrupt handler calls so far (each POLL_INTERVAL poll points). */
-  ticks: number;
+  /** Gas charged before the engine runs (the call's base cost; 0 for set-up). */
+  base: number;
+  /** Fuel the engine was given: (gas limit - base) x FUEL.PER_GAS. */
+  budget: number;
+  /** Fuel left when the host last took control (inside a host API call). */
+  left: number;
   stopped: boolean;
-  /** Poll points executed when the VM was stopped. */
-  stopPolls: number;
+  /** Fuel left when a fatal API error stopped the VM: its gas is counted up to there. */
+  stopLeft: number;
   oog: boolean;
   fatal: { code: CallErrorCode; message: string } | null;
   hostFault: { error: unknown } | null;
@@ -89,6 +95,10 @@ function outcomeFailed(code: CallErrorCode, message: string, gasUsed: number): C
   return { status: 'failed', result: null, gasUsed, events: [], error: { code, message } };
 }
 
+function outOfGas(gasLimit: number): CallOutcome {
+  return outcomeFailed('OUT_OF_GAS', `out of gas (limit ${gasLimit})`, gasLimit);
+}
+
 function checkIntOption(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new ContractError('CALL_INVALID', `sandbox option ${name} must be an integer from ${min} to ${max}`);
@@ -98,6 +108,15 @@ function checkIntOption(name: string, value: unknown, min: number, max: number):
 
 function utf8Length(text: string): number {
   return Buffer.byteLength(text, 'utf8');
+}
+
+/** Fuel for `gas` units of gas (capped where a JavaScript number stops being exact; no call gets near it). */
+function fuelFor(gas: number): number {
+  return Math.min(gas * FUEL.PER_GAS, Number.MAX_SAFE_INTEGER);
+}
+
+function gasUsed(meter: Meter, fuelLeft: number): number {
+  return meter.base + Math.ceil((meter.budget - fuelLeft) / FUEL.PER_GAS);
 }
 
 /**
@@ -247,7 +266,7 @@ export class ContractRuntime {
     if (argsBytes > CALL_LIMITS.MAX_ARGS_BYTES) {
       return outcomeFailed('INVALID_ARGS', `arguments are ${argsBytes} bytes; the limit is ${CALL_LIMITS.MAX_ARGS_BYTES}`, Math.min(GAS.CALL_BASE, gasLimit));
     }
-    const base = GAS.CALL_BASE + GAS.ARGS_PER_BYTE * argsBytes;
+    const base = baseCostOfArgsBytes(argsBytes);
     if (base > gasLimit) return outcomeFailed('OUT_OF_GAS', `gas limit ${gasLimit} is below the base cost ${base} of this call`, gasLimit);
 
     let readonly = ctx.readonly;
@@ -291,7 +310,7 @@ export class ContractRuntime {
       inst.restore(layout, image, slot.highWater);
       slot.dirty = false;
     }
-    const meter = newMeter('call', gasLimit, base, readonly, state, image.top);
+    const meter = newMeter('call', base, fuelFor(gasLimit - base), readonly, state, image.top);
     this.meter = meter;
     slot.dirty = true;
     inst.i32[slot.counterAddr >> 2] = POLL_INTERVAL;
@@ -300,31 +319,42 @@ export class ContractRuntime {
     const args: number[] = [];
     let text: string | null = null;
     let escaped: string | null = null;
-    let polls: number;
+    let fuelLeft: number;
     try {
       args.push(raw.newString(method), raw.newString(ctx.contract), raw.newString(ctx.caller));
       args.push(raw.newNumber(ctx.blockHeight), raw.newNumber(ctx.blockTime), readonly ? raw.truePtr : raw.falsePtr);
       pushArguments(raw, args, callArgs, argsJson);
+      // The contract runs on the call's budget, and so does turning an exception that
+      // escaped the prelude into text (contract code can run there: getters on errors).
+      inst.meter(meter.budget);
       // (Only a bundle whose top-level code filled the memory can run out this early.)
       const result = args.includes(0) ? { threw: true, value: 0 } : raw.call(slot.entry!.value, args);
-      polls = meter.stopped ? meter.stopPolls : meter.ticks * POLL_INTERVAL + (POLL_INTERVAL - inst.i32[slot.counterAddr >> 2]!);
       if (result.threw) {
         if (!meter.stopped) escaped = result.value === 0 ? 'out of memory' : (raw.toString(result.value) ?? 'out of memory');
       } else {
         text = raw.toString(result.value);
         if (text === null && !meter.stopped) escaped = 'out of memory';
       }
+      fuelLeft = inst.fuel();
+      inst.unmeter();
       raw.free(result.value);
       for (const arg of args) raw.free(arg);
     } catch (err) {
-      // The engine itself failed (for example the host's native stack overflowed inside
-      // WebAssembly). Nothing about this is deterministic, so there is no outcome: reset
-      // the instance and report a fault.
+      // The engine trapped (its fuel ran out, or a host problem stopped it at once) or
+      // failed (for example the host's native stack overflowed inside WebAssembly). It
+      // stopped in the middle of whatever it was doing: restore the ready image before
+      // any engine code runs again (while the fuel is negative none can).
+      const trappedLeft = inst.fuel();
       this.meter = null;
-      inst.stackRestore(layout.stackHigh);
       inst.restore(layout, image, Math.max(meter.highWater, inst.heapTop(layout)));
+      inst.unmeter();
+      inst.stackRestore(layout.stackHigh);
       slot.dirty = false;
       slot.highWater = 0;
+      if (meter.hostFault) throw meter.hostFault.error;
+      if (meter.fatal) return outcomeFailed(meter.fatal.code, meter.fatal.message, gasUsed(meter, meter.stopLeft));
+      if (meter.oog || trappedLeft < 0) return outOfGas(gasLimit);
+      // Nothing about a fault is deterministic, so there is no outcome.
       throw new ContractError('SANDBOX_FAULT', `the QuickJS engine failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     } finally {
       this.meter = null;
@@ -332,9 +362,9 @@ export class ContractRuntime {
     slot.highWater = Math.max(meter.highWater, inst.heapTop(layout));
     if (meter.hostFault) throw meter.hostFault.error;
 
-    let gas = meter.fixed + polls * GAS.PER_POLL;
-    if (meter.oog || gas > gasLimit) return outcomeFailed('OUT_OF_GAS', `out of gas (limit ${gasLimit})`, gasLimit);
-    if (meter.fatal) return outcomeFailed(meter.fatal.code, meter.fatal.message, gas);
+    if (meter.fatal) return outcomeFailed(meter.fatal.code, meter.fatal.message, gasUsed(meter, meter.stopLeft));
+    if (meter.oog || fuelLeft < 0) return outOfGas(gasLimit);
+    let gas = gasUsed(meter, fuelLeft);
     if (escaped !== null) return classifyEscaped(escaped, gas);
     if (text === null || text.length === 0) return outcomeFailed('CONTRACT_ERROR', 'the call produced no result', gas);
     if (text[0] === 'E') {
@@ -347,7 +377,7 @@ export class ContractRuntime {
       return outcomeFailed('VALUE_TOO_LARGE', `the return value is ${bytes} bytes; the limit is ${CALL_LIMITS.MAX_VALUE_BYTES}`, gas);
     }
     gas += GAS.RESULT_PER_BYTE * bytes;
-    if (gas > gasLimit) return outcomeFailed('OUT_OF_GAS', `out of gas (limit ${gasLimit})`, gasLimit);
+    if (gas > gasLimit) return outOfGas(gasLimit);
     const result = parseJson(json);
     if (result === undefined) return outcomeFailed('VALUE_NOT_ENCODABLE', 'the return value is not canonical JSON', gas);
     return { status: 'success', result, gasUsed: gas, events: meter.events, error: null };
@@ -387,6 +417,7 @@ export class ContractRuntime {
   /** Builds a bundle's ready image on a pristine slot; returns an error message or null. */
   private setup(slot: Slot, known: KnownBundle): string | null {
     const { inst } = slot;
+    const { layout } = this.engine;
     const runtime = inst.qjs.newRuntime();
     slot.runtime = runtime;
     runtime.setMaxStackSize(this.options.maxStackBytes);
@@ -394,89 +425,119 @@ export class ContractRuntime {
     const context = runtime.newContext({ intrinsics: INTRINSICS });
     slot.context = context;
     slot.raw = new RawContext(context, inst);
-    slot.counterAddr = slot.raw.ctxPtr + this.engine.layout.counterOffset;
+    slot.counterAddr = slot.raw.ctxPtr + layout.counterOffset;
+    const hostFns = HOST_OPS.map((op) => {
+      const tag = (): undefined => undefined;
+      slot.tags.set(tag, op);
+      const handle = context.newFunction(`host_${op}`, tag);
+      slot.handles.push(handle);
+      return handle;
+    });
 
-    const meter = newMeter('setup', this.options.setupGasLimit, 0, true, null, inst.heapTop(this.engine.layout));
+    const meter = newMeter('setup', 0, fuelFor(this.options.setupGasLimit), true, null, inst.heapTop(layout));
     this.meter = meter;
     inst.i32[slot.counterAddr >> 2] = POLL_INTERVAL;
     const transient: QuickJSHandle[] = [];
+    let failure: string | null;
     try {
-      const hostFns = HOST_OPS.map((op) => {
-        const tag = (): undefined => undefined;
-        slot.tags.set(tag, op);
-        const handle = context.newFunction(`host_${op}`, tag);
-        slot.handles.push(handle);
-        return handle;
-      });
-      const prelude = context.evalCode(PRELUDE_SOURCE, 'cloister-prelude.js', { type: 'global', strict: true });
-      if (prelude.error) throw new Error(`prelude failed: ${describeEscaped(context, prelude.error)}`);
-      transient.push(prelude.value);
-      const bound = context.callFunction(prelude.value, context.undefined, ...hostFns);
-      if (bound.error) throw new Error(`prelude set-up failed: ${describeEscaped(context, bound.error)}`);
-      transient.push(bound.value);
-
-      const evaluated = context.evalCode(known.code, 'contract.js', { type: 'module' });
-      if (evaluated.error) {
-        const message = this.setupFailure(meter) ?? describeEscaped(context, evaluated.error);
-        evaluated.error.dispose();
-        return `contract.js failed to load: ${message}`;
-      }
-      transient.push(evaluated.value);
-      // quickjs-emscripten returns the namespace, or a promise of it when the module awaits.
-      const promise = context.getPromiseState(evaluated.value);
-      if (promise.type !== 'fulfilled' || !promise.notAPromise) {
-        if (promise.type === 'fulfilled') promise.value.dispose();
-        if (promise.type === 'rejected') promise.error.dispose();
-        return 'contract.js uses top-level await, which is not supported';
-      }
-      const methods = Object.keys(known.manifest.methods);
-      const hMethods = context.newString(JSON.stringify(methods));
-      transient.push(hMethods);
-      const entry = context.callFunction(bound.value, context.undefined, evaluated.value, hMethods);
-      if (entry.error) {
-        const message = this.setupFailure(meter) ?? describeEscaped(context, entry.error);
-        entry.error.dispose();
-        return message;
-      }
-      slot.entry = entry.value;
-      slot.handles.push(entry.value);
-      const late = this.setupFailure(meter);
-      if (late !== null) return late;
-    } finally {
-      for (const handle of transient) if (handle.alive) handle.dispose();
+      // The prelude and the bundle's top-level code run on the set-up budget.
+      inst.meter(meter.budget);
+      failure = this.evaluate(slot, known, hostFns, meter, transient);
+      inst.unmeter();
+    } catch (err) {
+      // A fuel trap (or an engine fault) in the middle of QuickJS: none of its objects
+      // can be freed properly, so the slot goes straight back to the pristine image.
+      const fuelLeft = inst.fuel();
       this.meter = null;
-      slot.highWater = Math.max(meter.highWater, inst.heapTop(this.engine.layout));
+      slot.highWater = Math.max(slot.highWater, meter.highWater);
+      this.unload(slot, true);
+      if (fuelLeft < 0) return this.setupGasExceeded();
+      throw err;
+    } finally {
+      this.meter = null;
     }
-    slot.image = inst.capture(this.engine.layout);
+    for (const handle of transient) if (handle.alive) handle.dispose();
+    slot.highWater = Math.max(meter.highWater, inst.heapTop(layout));
+    if (failure !== null) return failure;
+    slot.image = inst.capture(layout);
     slot.key = known.key;
     // The first call restores too, which clears whatever set-up left above the heap end.
     slot.dirty = true;
     return null;
   }
 
+  /** Runs the prelude and the bundle's module (metered); returns an error message or null. */
+  private evaluate(slot: Slot, known: KnownBundle, hostFns: QuickJSHandle[], meter: Meter, transient: QuickJSHandle[]): string | null {
+    const context = slot.context!;
+    const prelude = context.evalCode(PRELUDE_SOURCE, 'cloister-prelude.js', { type: 'global', strict: true });
+    if (prelude.error) throw new Error(`prelude failed: ${describeEscaped(context, prelude.error)}`);
+    transient.push(prelude.value);
+    const bound = context.callFunction(prelude.value, context.undefined, ...hostFns);
+    if (bound.error) throw new Error(`prelude set-up failed: ${describeEscaped(context, bound.error)}`);
+    transient.push(bound.value);
+
+    const evaluated = context.evalCode(known.code, 'contract.js', { type: 'module' });
+    if (evaluated.error) {
+      const message = this.setupFailure(meter) ?? describeEscaped(context, evaluated.error);
+      evaluated.error.dispose();
+      return `contract.js failed to load: ${message}`;
+    }
+    transient.push(evaluated.value);
+    // quickjs-emscripten returns the namespace, or a promise of it when the module awaits.
+    const promise = context.getPromiseState(evaluated.value);
+    if (promise.type !== 'fulfilled' || !promise.notAPromise) {
+      if (promise.type === 'fulfilled') promise.value.dispose();
+      if (promise.type === 'rejected') promise.error.dispose();
+      return 'contract.js uses top-level await, which is not supported';
+    }
+    const methods = Object.keys(known.manifest.methods);
+    const hMethods = context.newString(JSON.stringify(methods));
+    transient.push(hMethods);
+    const entry = context.callFunction(bound.value, context.undefined, evaluated.value, hMethods);
+    if (entry.error) {
+      const message = this.setupFailure(meter) ?? describeEscaped(context, entry.error);
+      entry.error.dispose();
+      return message;
+    }
+    slot.entry = entry.value;
+    slot.handles.push(entry.value);
+    return this.setupFailure(meter);
+  }
+
+  private setupGasExceeded(): string {
+    return `top-level code exceeded the set-up gas limit of ${this.options.setupGasLimit}`;
+  }
+
   private setupFailure(meter: Meter): string | null {
     if (meter.hostFault) throw meter.hostFault.error; // a host problem, not the bundle's
-    if (meter.oog) return `top-level code exceeded the set-up gas limit of ${this.options.setupGasLimit}`;
     if (meter.fatal) return `${meter.fatal.code}: ${meter.fatal.message}`;
     return null;
   }
 
-  /** Returns a slot to the pristine engine state (properly freeing its QuickJS objects first). */
-  private unload(slot: Slot): void {
+  /**
+   * Returns a slot to the pristine engine state, properly freeing its QuickJS objects
+   * first unless the engine `trapped` (stopped in the middle of an operation): then
+   * no engine code may run before the memory is restored, and the objects are simply
+   * dropped with the memory that held them.
+   */
+  private unload(slot: Slot, trapped = false): void {
     const { inst } = slot;
     const { layout } = this.engine;
     if (slot.key !== null) this.byKey.delete(slot.key);
     if (slot.runtime) {
-      if (slot.image && slot.dirty) inst.restore(layout, slot.image, slot.highWater);
-      try {
-        for (const handle of slot.handles) if (handle.alive) handle.dispose();
-        slot.context?.dispose();
-        slot.runtime.dispose();
-      } catch {
-        // Ignored: the pristine image below replaces whatever state is left.
+      if (!trapped) {
+        if (slot.image && slot.dirty) inst.restore(layout, slot.image, slot.highWater);
+        try {
+          for (const handle of slot.handles) if (handle.alive) handle.dispose();
+          slot.context?.dispose();
+          slot.runtime.dispose();
+        } catch {
+          // Ignored: the pristine image below replaces whatever state is left.
+        }
       }
-      inst.stackRestore(layout.stackHigh);
       inst.restore(layout, this.engine.pristine, Math.max(slot.highWater, inst.heapTop(layout)));
+      inst.unmeter();
+      inst.stackRestore(layout.stackHigh);
     }
     slot.key = null;
     slot.image = null;
@@ -493,14 +554,10 @@ export class ContractRuntime {
 
   // --- host side of the VM ---------------------------------------------------
 
-  private polls(slot: Slot, meter: Meter): number {
-    return meter.ticks * POLL_INTERVAL + (POLL_INTERVAL - slot.inst.i32[slot.counterAddr >> 2]!);
-  }
-
-  /** Stops the VM at its next poll point, uncatchably. */
+  /** Stops the VM at its next poll point, uncatchably; its gas is counted up to here. */
   private stop(slot: Slot, meter: Meter): void {
     if (meter.stopped) return;
-    meter.stopPolls = this.polls(slot, meter);
+    meter.stopLeft = meter.left;
     meter.stopped = true;
     slot.inst.i32[slot.counterAddr >> 2] = 1;
   }
@@ -511,15 +568,16 @@ export class ContractRuntime {
     return 0;
   }
 
-  /** Adds gas; false (and the VM stopped) when the limit is exceeded. */
-  private charge(slot: Slot, meter: Meter, amount: number): boolean {
-    meter.fixed += amount;
-    if (meter.fixed + this.polls(slot, meter) * GAS.PER_POLL > meter.limit) {
-      meter.oog = true;
-      this.stop(slot, meter);
-      return false;
-    }
-    return true;
+  /**
+   * Takes `amount` gas from the call's fuel budget; false when it is exhausted. The
+   * host API call then returns to the engine with negative fuel, so the engine traps
+   * at its next step and the call ends with OUT_OF_GAS.
+   */
+  private charge(meter: Meter, amount: number): boolean {
+    meter.left -= amount * FUEL.PER_GAS;
+    if (meter.left >= 0) return true;
+    meter.oog = true;
+    return false;
   }
 
   private onInterrupt(slot: Slot): boolean {
@@ -527,17 +585,9 @@ export class ContractRuntime {
     if (!meter) return false;
     if (meter.stopped) return true;
     try {
-      meter.ticks++;
       slot.inst.i32[slot.counterAddr >> 2] = POLL_INTERVAL;
       const top = slot.inst.heapTop(this.engine.layout);
       if (top > meter.highWater) meter.highWater = top;
-      if (meter.fixed + meter.ticks * POLL_INTERVAL * GAS.PER_POLL > meter.limit) {
-        meter.oog = true;
-        meter.stopPolls = meter.ticks * POLL_INTERVAL;
-        meter.stopped = true;
-        slot.inst.i32[slot.counterAddr >> 2] = 1;
-        return true;
-      }
       return false;
     } catch (error) {
       // Only a host problem (such as its own stack running out) can land here.
@@ -561,11 +611,19 @@ export class ContractRuntime {
     return op;
   }
 
+  /**
+   * A host API call from the contract. The host's own work here (reading arguments,
+   * making result strings) runs unmetered and is charged by the GAS schedule instead;
+   * the engine gets back whatever fuel is left after those charges.
+   */
   private onHostCall(slot: Slot, fnId: number, argv: number): number {
     const meter = this.meter;
-    const op = this.opOf(slot, fnId);
-    if (!meter || meter.stopped || op === undefined) return 0;
+    if (!meter || meter.stopped) return 0;
+    meter.left = slot.inst.fuel();
+    slot.inst.unmeter();
     try {
+      const op = this.opOf(slot, fnId);
+      if (op === undefined) return 0;
       if (meter.mode === 'setup' || !meter.state) {
         return op === 'fail' ? this.hostFail(slot, meter, argv) : this.fatal(slot, meter, 'CODE_INVALID', 'the host API is not available in top-level code');
       }
@@ -582,9 +640,13 @@ export class ContractRuntime {
           return this.hostFail(slot, meter, argv);
       }
     } catch (error) {
+      // A host problem (the StateAccess threw, or the host's stack ran out): stop the
+      // engine at its next step; run() rethrows the error.
       meter.hostFault ??= { error };
-      this.stop(slot, meter);
+      meter.left = -1;
       return 0;
+    } finally {
+      slot.inst.meter(meter.left);
     }
   }
 
@@ -620,7 +682,7 @@ export class ContractRuntime {
     if (!k) return 0;
     const value = meter.state!.get(k.key);
     const json = value === null || value === undefined ? null : JSON.stringify(value);
-    if (!this.charge(slot, meter, GAS.STATE_READ_BASE + GAS.STATE_READ_PER_BYTE * (k.bytes + (json === null ? 0 : utf8Length(json))))) return 0;
+    if (!this.charge(meter, GAS.STATE_READ_BASE + GAS.STATE_READ_PER_BYTE * (k.bytes + (json === null ? 0 : utf8Length(json))))) return 0;
     if (json === null) return 0;
     // Numbers (the most common state values) cross as numbers; everything else as JSON text.
     const handle = typeof value === 'number' ? slot.raw!.newNumber(value) : slot.raw!.newString(json);
@@ -657,7 +719,7 @@ export class ContractRuntime {
     if (!k) return 0;
     const v = this.jsonArg(slot, meter, argv, 2, 'the state value');
     if (!v) return 0;
-    if (!this.charge(slot, meter, GAS.STATE_WRITE_BASE + GAS.STATE_WRITE_PER_BYTE * (k.bytes + v.bytes))) return 0;
+    if (!this.charge(meter, GAS.STATE_WRITE_BASE + GAS.STATE_WRITE_PER_BYTE * (k.bytes + v.bytes))) return 0;
     meter.state!.set(k.key, v.value);
     return 0;
   }
@@ -666,7 +728,7 @@ export class ContractRuntime {
     if (meter.readonly) return this.readonlyViolation(slot, meter, 'cloister.state.delete');
     const k = this.keyArg(slot, meter, argv);
     if (!k) return 0;
-    if (!this.charge(slot, meter, GAS.STATE_DELETE_BASE + GAS.STATE_WRITE_PER_BYTE * k.bytes)) return 0;
+    if (!this.charge(meter, GAS.STATE_DELETE_BASE + GAS.STATE_WRITE_PER_BYTE * k.bytes)) return 0;
     meter.state!.delete(k.key);
     return 0;
   }
@@ -681,7 +743,7 @@ export class ContractRuntime {
     }
     const data = this.jsonArg(slot, meter, argv, 1, 'the event data');
     if (!data) return 0;
-    if (!this.charge(slot, meter, GAS.EMIT_BASE + GAS.EMIT_PER_BYTE * (utf8Length(name) + data.bytes))) return 0;
+    if (!this.charge(meter, GAS.EMIT_BASE + GAS.EMIT_PER_BYTE * (utf8Length(name) + data.bytes))) return 0;
     meter.events.push({ name, data: data.value });
     return 0;
   }
@@ -763,14 +825,14 @@ function isJsonValue(value: unknown, depth: number): value is JsonValue {
   }
 }
 
-function newMeter(mode: 'setup' | 'call', limit: number, fixed: number, readonly: boolean, state: StateAccess | null, top: number): Meter {
+function newMeter(mode: 'setup' | 'call', base: number, budget: number, readonly: boolean, state: StateAccess | null, top: number): Meter {
   return {
     mode,
-    limit,
-    fixed,
-    ticks: 0,
+    base,
+    budget,
+    left: budget,
     stopped: false,
-    stopPolls: 0,
+    stopLeft: budget,
     oog: false,
     fatal: null,
     hostFault: null,

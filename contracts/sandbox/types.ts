@@ -50,10 +50,11 @@ export interface SandboxOptions {
   /** QuickJS stack limit in bytes (default 64 KiB; 16 KiB..128 KiB; 128 KiB needs a host stack of
    *  at least 600 KiB, e.g. a Worker with resourceLimits.stackSizeMb). Consensus parameter. */
   maxStackBytes?: number;
-  /** Gas for a bundle's top-level code (default 20,000,000). Consensus parameter. */
+  /** Gas for a bundle's top-level code, metered like a call's (default 20,000,000). Consensus parameter. */
   setupGasLimit?: number;
   /** Bundles kept compiled, one WebAssembly instance each (default 8; 1..64). */
   maxCachedBundles?: number;
-  /** Expected SHA-256 of the QuickJS WebAssembly binary; defaults to the pinned build. */
+  /** Expected SHA-256 of the QuickJS WebAssembly binary; defaults to the pinned build. Whatever
+   *  it is, the binary after fuel instrumentation must match METERED_WASM_SHA256. */
   engineSha256?: string;
 }

@@ -115,6 +115,13 @@ describe('counter', () => {
     // the second increment reads an existing value, so it costs a little more than the first
     expect(a.send(ALICE, 'increment').gasUsed).toBeGreaterThan(b.send(ALICE, 'get').gasUsed);
   });
+
+  it('costs exactly the pinned gas (the schedule, the engine and its fuel metering are consensus)', () => {
+    const counter = new Deployed(runtime, bundles.counter!, 'counter');
+    expect(counter.send(ALICE, 'increment').gasUsed).toBe(10_068);
+    expect(counter.send(ALICE, 'increment').gasUsed).toBe(10_086);
+    expect(counter.send(ALICE, 'get').gasUsed).toBe(6_067);
+  });
 });
 
 describe('token', () => {
@@ -133,6 +140,13 @@ describe('token', () => {
     expectFailure(token.send(ALICE, 'mint', ALICE, 5), 'CONTRACT_ERROR', /only the owner may mint/);
     expect(token.query('balanceOf', ALICE)).toBe(1000);
     expect(token.query('totalSupply')).toBe(1000);
+  });
+
+  it('costs exactly the pinned gas for a transfer (consensus, like the counter)', () => {
+    const token = deployToken();
+    token.send(OWNER, 'mint', ALICE, 100);
+    expect(token.send(ALICE, 'transfer', BOB, 30).gasUsed).toBe(17_665);
+    expect(token.send(ALICE, 'transfer', BOB, 30).gasUsed).toBe(17_683);
   });
 
   it('transfers between accounts and emits Transfer', () => {
