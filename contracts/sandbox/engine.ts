@@ -175,7 +175,7 @@ export class WasmInstance {
         wasmMemory: memory as never,
         emscriptenModule: {
           instantiateWasm(imports: object, onSuccess: (instance: WasmInstanceObject) => void) {
-            refuseHeapGrowth(imports);
+            hostIndependentImports(imports);
             const instance = new Wasm.Instance(compiled, imports);
             exports = instance.exports;
             onSuccess(instance);
@@ -247,18 +247,66 @@ export class WasmInstance {
 }
 
 /**
- * The memory never grows (initial = maximum), but Emscripten's allocator asks for more
- * whenever an allocation fails: its emscripten_resize_heap import (import `k` of module
- * `a` in this build's minified glue) tries WebAssembly.Memory.grow three times and
- * catches the RangeError each time. Those throws cost microseconds of host time that
- * no engine step covers, and a contract can repeat them by catching out-of-memory in a
- * loop. Replace the import with one that refuses at once, as the glue's would.
+ * Imports of the Emscripten glue that would let the host machine into the
+ * engine, replaced by host-independent ones (this build's minified glue names
+ * them by letter in module `a`; each is recognised by its source before it is
+ * replaced, and start-up fails if one is not where this build has it).
+ *
+ * - `k`, emscripten_resize_heap: the memory never grows (initial = maximum), but
+ *   the allocator asks for more whenever an allocation fails, and the glue tries
+ *   WebAssembly.Memory.grow three times, catching the RangeError each time:
+ *   microseconds of host time no engine step covers, which a contract could repeat
+ *   by catching out-of-memory in a loop. Refused at once instead.
+ * - `e`, `f`, environ_get / environ_sizes_get: the glue's environment holds the
+ *   host program's path (`_`) and, on Node 21 and later, its language (`LANG`
+ *   from navigator.language). libc copies it into the heap at start, so the
+ *   heap's layout, and with it every allocation and the steps each one takes,
+ *   would depend on where and under which Node version a node runs: a chain
+ *   split. The engine sees an empty environment instead.
+ * - `n`, `m`, tzset / localtime_r: the host's time zone, written into memory; UTC instead.
+ * - `p`, emscripten_date_now: the host's clock (QuickJS reads it when it creates a
+ *   context, e.g. to seed Math.random); a constant 0 instead. Contracts have no clock.
+ * - `j`, the timer import (setitimer): it would run engine code from a host timer,
+ *   between calls; refused instead.
  */
-function refuseHeapGrowth(imports: object): void {
+function hostIndependentImports(imports: object): void {
   const env = (imports as { a?: Record<string, unknown> }).a;
-  const resize = env?.k;
-  if (!env || typeof resize !== 'function' || !/\.grow\(/.test(String(resize))) fail('the heap-resize import is not where this build has it');
-  env.k = (): number => 0;
+  if (!env) fail('the glue has no import module "a"');
+  const replace = (name: string, looksLike: RegExp, what: string, by: (...args: number[]) => number): void => {
+    const original = env[name];
+    if (typeof original !== 'function' || !looksLike.test(String(original))) fail(`the ${what} import is not where this build has it`);
+    env[name] = by;
+  };
+  const i32 = (): Int32Array => new Int32Array((env.a as WasmMemory).buffer);
+  const u8 = (): Uint8Array => new Uint8Array((env.a as WasmMemory).buffer);
+  replace('k', /\.grow\(/, 'heap-resize', () => 0);
+  replace('e', /for\(\w+ of \w+\(\)\)/, 'environ_get', () => 0);
+  replace('f', /\.length/, 'environ_sizes_get', (countPtr, sizePtr) => {
+    i32()[countPtr! >> 2] = 0;
+    i32()[sizePtr! >> 2] = 0;
+    return 0;
+  });
+  replace('n', /getTimezoneOffset[\s\S]*UTC/, 'tzset', (timezonePtr, daylightPtr, stdName, dstName) => {
+    i32()[timezonePtr! >> 2] = 0;
+    i32()[daylightPtr! >> 2] = 0;
+    for (const at of [stdName!, dstName!]) u8().set([0x55, 0x54, 0x43, 0], at); // "UTC\0"
+    return 0;
+  });
+  replace('m', /getTimezoneOffset[\s\S]*getSeconds|getSeconds[\s\S]*getTimezoneOffset/, 'localtime_r', (time, tmPtr) => {
+    const t = Number(time);
+    const date = new Date(Number.isSafeInteger(t) ? t * 1000 : NaN);
+    const tm = i32();
+    const at = tmPtr! >> 2;
+    const start = Date.UTC(date.getUTCFullYear(), 0, 1);
+    const fields = [
+      date.getUTCSeconds(), date.getUTCMinutes(), date.getUTCHours(), date.getUTCDate(), date.getUTCMonth(),
+      date.getUTCFullYear() - 1900, date.getUTCDay(), Math.floor((date.getTime() - start) / 86_400_000), 0, 0,
+    ];
+    fields.forEach((v, k) => (tm[at + k] = Number.isFinite(v) ? v : 0));
+    return 0;
+  });
+  replace('p', /Date\.now\(\)/, 'emscripten_date_now', () => 0);
+  replace('j', /setTimeout/, 'timer', () => 0);
 }
 
 /**
