@@ -11,7 +11,7 @@ import {
   type SignedTx,
 } from '../../consensus/index.js';
 import type { ContractBundle } from '../bundle/index.js';
-import type { ContractRuntime, StateAccess } from '../sandbox/index.js';
+import { callBaseCost, type ContractRuntime, type StateAccess } from '../sandbox/index.js';
 import { StateOverlay, stateKey, type StateReader, type StateWrite } from './state.js';
 
 /** A contract as deployed in state. */
@@ -158,11 +158,15 @@ export class BlockExecutor {
 
   /**
    * What makes a transaction one that may never be in a block, whatever the
-   * state: a read-only method (it would change nothing; use a call). Null when
-   * it may be. (An unknown contract or method gets a failed receipt instead:
+   * state: a gas limit below the call's base cost (it could only fail), or a
+   * read-only method (it would change nothing; use a call). Null when it may be. (An unknown contract or method gets a failed receipt instead:
    * contracts change with governance, so it may have been known when sent.)
    */
-  admissible(tx: Pick<SignedTx, 'contract' | 'method'>): { code: string; message: string } | null {
+  admissible(tx: Pick<SignedTx, 'contract' | 'method' | 'args' | 'gasLimit'>): { code: string; message: string } | null {
+    const base = callBaseCost(tx.args);
+    if (tx.gasLimit < base) {
+      return { code: 'TX_GAS_LIMIT', message: `gasLimit ${tx.gasLimit} is below the base cost ${base} of this call (see the gas schedule)` };
+    }
     const deployment = this.deployments(tx.contract);
     const spec = deployment ? methodOf(deployment.bundle, tx.method) : undefined;
     if (spec?.readonly) {

@@ -252,17 +252,18 @@ function resumeAtBlock1() {
 }
 
 describe('what may be a transaction', () => {
-  it('refuses at admission, and never puts in a block, a transaction calling a read-only method or no contract', async () => {
+  it('refuses at admission, and never puts in a block, a transaction calling a read-only method or no contract, or with a gas limit below its base cost', async () => {
     const { enclave } = await opened();
     await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null });
     const user = newSigner();
     const tx = (method: string, contract = 'counter', nonce = 0): SignedTx =>
       signTx({ chainId: genesis.chainId, from: user.publicKey, nonce, contract, method, args: [], gasLimit: 1_000_000 }, user);
-    const verdicts = (await enclave.handle({ type: 'admitTxs', txs: [tx('get'), tx('increment', 'nowhere'), tx('nothing'), tx('increment')] })) as {
+    const cheap = signTx({ chainId: genesis.chainId, from: user.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 4_999 }, user);
+    const verdicts = (await enclave.handle({ type: 'admitTxs', txs: [tx('get'), tx('increment', 'nowhere'), tx('nothing'), cheap, tx('increment')] })) as {
       ok: boolean;
       code?: string;
     }[];
-    expect(verdicts.map((v) => (v.ok ? 'ok' : v.code))).toEqual(['TX_READONLY_METHOD', 'TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ok']);
+    expect(verdicts.map((v) => (v.ok ? 'ok' : v.code))).toEqual(['TX_READONLY_METHOD', 'TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'TX_GAS_LIMIT', 'ok']);
     // A proposer leaves it out of its block; a block that holds it is refused by every validator.
     const built = (await enclave.handle({ type: 'proposeBlock', time: genesis.time + 1, txs: [tx('get'), tx('increment')] })) as BlockResult;
     expect(built.included).toEqual([1]);
