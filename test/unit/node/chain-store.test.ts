@@ -86,4 +86,26 @@ describe('chain store', () => {
     await store.close();
     await store.close();
   });
+
+  it('keeps equivocation evidence once per validator and slot, and the lock record, across a reopen', async () => {
+    const store = freshStore();
+    await store.open();
+    const evidence = {
+      kind: 'prevote' as const,
+      validator: 'c'.repeat(64),
+      height: 3,
+      round: 1,
+      first: { blockHash: null, signature: 'd'.repeat(128) },
+      second: { blockHash: 'e'.repeat(64), signature: 'f'.repeat(128) },
+    };
+    expect(await store.putEvidence('k1', evidence)).toBe(true);
+    expect(await store.putEvidence('k1', { ...evidence, round: 9 })).toBe(false);
+    const proposal = { proposal: { chainId: 't', height: 2, round: 0, polRound: -1, block: { header: header(2, ZERO_HASH), txs: [tx(0)] } }, proposer: 'a'.repeat(64), signature: 'b'.repeat(128) };
+    await store.putLock({ height: 2, round: 0, proposal, prevotes: [] });
+    await store.close();
+    await store.open();
+    expect(await store.listEvidence()).toEqual([evidence]);
+    expect(await store.getLock()).toMatchObject({ height: 2, round: 0, proposal });
+    await store.close();
+  });
 });

@@ -11,6 +11,8 @@ import {
   checkTxStateless,
   txHash,
   txRootOf,
+  verifyEquivocation,
+  voteMessage,
   type SignedTx,
   type BlockHeader,
   type EquivocationEvidence,
@@ -207,5 +209,76 @@ describe('the consensus driver', () => {
     await until(() => h.votes.length > 0);
     expect(h.executed).toHaveLength(0);
     expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash: null });
+  });
+});
+
+describe('equivocation evidence', () => {
+  it('two different signed votes of one validator for one slot are kept, gossiped and listed, once', async () => {
+    const published: unknown[] = [];
+    const store = new MemoryStore();
+    let validator: Parameters<ConsensusNetwork['setConsensusValidator']>[0] | undefined;
+    let handler: Parameters<ConsensusNetwork['onConsensus']>[0] | undefined;
+    const network: ConsensusNetwork = {
+      setConsensusValidator: (v) => (validator = v),
+      onConsensus: (h) => {
+        handler = h;
+        return () => {};
+      },
+      publishConsensus: async (data) => {
+        published.push(JSON.parse(new TextDecoder().decode(data)));
+        return 1;
+      },
+    };
+    const service = new ConsensusService({
+      view: genesisChainView(genesis),
+      chain: { tip, mempool: new Mempool(), commitExecuted: async () => {} },
+      enclave: {
+        executeBlock: async () => {
+          throw new Error('unused');
+        },
+        proposeBlock: async () => {
+          throw new Error('unused');
+        },
+        signVote: async () => ({ signature: '00'.repeat(64) }),
+        signProposal: async () => ({ signature: '00'.repeat(64) }),
+      },
+      store,
+      selfKey: signers[0]!.publicKey,
+      signer: { lastSign: null, lock: null },
+      network,
+      admitted: () => true,
+      onBehind: () => {},
+      doubleSignCheckMs: 0,
+      clock: { now: () => NOW },
+      log: silentLogger,
+      onFatal: (err) => {
+        throw err;
+      },
+    });
+    running.push(service);
+    await service.start();
+    const deliver = (blockHash: string | null): void => {
+      const vote: Vote = { chainId: CHAIN, type: 'prevote', height: 1, round: 0, blockHash };
+      const sv = { vote, validator: signers[2]!.publicKey, signature: signers[2]!.sign(voteMessage(vote)) };
+      const data = encodeConsensusMessage({ type: 'vote', chainId: CHAIN, seq: 1, vote: sv });
+      expect(validator!(data, 'node-2').verdict).toBe('accept');
+      handler!({ data, from: 'node-2' });
+    };
+    deliver('ab'.repeat(32));
+    deliver('cd'.repeat(32));
+    deliver(null);
+    await until(() => store.evidence.size > 0);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    const kept = [...store.evidence.values()];
+    expect(kept).toHaveLength(1);
+    expect(kept[0]).toMatchObject({ kind: 'prevote', validator: signers[2]!.publicKey, height: 1, round: 0 });
+    expect(verifyEquivocation(kept[0], CHAIN, new Set(genesis.validators.map((v) => v.voteKey)))).toBe(true);
+    expect(service.evidence()).toEqual(kept);
+    expect(published.filter((m) => (m as { type: string }).type === 'evidence')).toHaveLength(1);
+
+    // Evidence gossiped by a peer is checked before it is kept: forged evidence is rejected.
+    const forged = { ...kept[0]!, second: { ...kept[0]!.second, signature: 'ee'.repeat(64) } };
+    const bad = encodeConsensusMessage({ type: 'evidence', chainId: CHAIN, seq: 2, evidence: forged });
+    expect(validator!(bad, 'node-3').verdict).toBe('reject');
   });
 });
