@@ -35,7 +35,7 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   proposeBlock: ['time', 'txs'],
   executeBlock: ['header', 'txs'],
   commitBlock: ['blockHash', 'certificate'],
-  call: ['contract', 'method', 'args', 'caller'],
+  call: ['contract', 'method', 'args', 'auth'],
   getEvidence: ['freshness'],
   admitTxs: ['txs'],
   nonces: ['addresses'],
@@ -128,11 +128,24 @@ export function parseEcall(raw: unknown): EcallRequest {
     case 'commitBlock':
       return { type, blockHash: hash32(raw.blockHash, 'blockHash'), certificate: parseCommitCertificate(raw.certificate) };
     case 'call': {
-      const { contract, method, args, caller } = raw;
+      const { contract, method, args, auth } = raw;
       if (typeof contract !== 'string' || !CONTRACT_NAME_RE.test(contract)) invalid('contract is not a contract name');
       if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) invalid('method is not a method name');
       if (!Array.isArray(args) || !isCanonicalJsonValue(args)) invalid('args must be an array of canonical JSON values');
-      return { type, contract: contract as string, method: method as string, args: args as JsonValue[], caller: hash32(caller, 'caller') };
+      if (auth !== null) {
+        if (!isRecord(auth) || Object.keys(auth).length !== 3) invalid('auth must be null or {caller, expiresAt, signature}');
+        const a = auth as Record<string, unknown>;
+        if (typeof a.expiresAt !== 'number' || !Number.isSafeInteger(a.expiresAt)) invalid('auth.expiresAt must be an integer');
+        if (!isHexOfLength(a.signature, 64)) invalid('auth.signature must be 64 bytes of lowercase hex');
+        return {
+          type,
+          contract: contract as string,
+          method: method as string,
+          args: args as JsonValue[],
+          auth: { caller: hash32(a.caller, 'auth.caller'), expiresAt: a.expiresAt as number, signature: a.signature as string },
+        };
+      }
+      return { type, contract: contract as string, method: method as string, args: args as JsonValue[], auth: null };
     }
     case 'getEvidence':
       return { type, freshness: shortString(raw.freshness, 'freshness', 128) };

@@ -1,6 +1,7 @@
 import {
   ChainError,
   ZERO_HASH,
+  checkCallAuth,
   canonicalize,
   checkChildHeader,
   checkTxStateless,
@@ -510,18 +511,24 @@ export class Enclave {
     return { chainId: this.#view!.chainId, height: this.#head!.height, time: this.#head!.time, entries: this.#state.entries() };
   }
 
-  /** A read-only call: on the call thread when there is one, so it never holds up blocks or signing. */
+  /**
+   * A read-only call: on the call thread when there is one, so it never holds
+   * up blocks or signing. It runs as the anonymous caller unless the caller
+   * signed it (checked here, against the last committed block's time).
+   */
   #call(request: CallRequest): Promise<unknown> | { result: JsonValue; gasUsed: number } {
     const view = this.#viewOrThrow();
-    if (this.#calls) return this.#calls.call(request, CALL_GAS_LIMIT);
     const head = this.#head!;
+    const target = { contract: request.contract, method: request.method, args: request.args };
+    const caller = request.auth === null ? ANONYMOUS_CALLER : checkCallAuth(view.chainId, target, request.auth, head.time);
+    if (this.#calls) return this.#calls.call({ ...request, auth: null }, caller, CALL_GAS_LIMIT);
     return this.#executor.call(
       this.#state,
       { chainId: view.chainId, height: head.height, time: head.time },
       request.contract,
       request.method,
       request.args,
-      request.caller,
+      caller,
       CALL_GAS_LIMIT,
     );
   }

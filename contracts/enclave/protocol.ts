@@ -1,4 +1,4 @@
-import type { BlockHeader, CommitCertificate, Genesis, JsonValue, LastSign, Receipt, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
+import type { BlockHeader, CallAuth, CommitCertificate, Genesis, JsonValue, LastSign, Receipt, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
 import type { ExcludedTx } from './executor.js';
 import type { StateWrite } from './state.js';
 
@@ -62,7 +62,8 @@ export interface CallRequest {
   contract: string;
   method: string;
   args: JsonValue[];
-  caller: string;
+  /** The caller's signature over this call (consensus/chain/call-auth.ts), or null for the anonymous caller. */
+  auth: CallAuth | null;
 }
 
 export interface ProposalToSign {

@@ -57,14 +57,14 @@ export class QueryEngine {
     if (commit.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
   }
 
-  call(request: CallRequest, gasLimit: number): { result: JsonValue; gasUsed: number } {
+  call(request: CallRequest, caller: string, gasLimit: number): { result: JsonValue; gasUsed: number } {
     return this.#executor.call(
       this.#state,
       { chainId: this.#chainId, height: this.#height, time: this.#time },
       request.contract,
       request.method,
       request.args,
-      request.caller,
+      caller,
       gasLimit,
     );
   }

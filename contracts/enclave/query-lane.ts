@@ -53,7 +53,8 @@ export class QueryLane {
     if (this.#worker) this.#post({ kind: 'commit', commit });
   }
 
-  call(request: CallRequest, gasLimit: number): Promise<unknown> {
+  /** Runs a read-only call as `caller` (whose authorisation the enclave's main thread checked). */
+  call(request: CallRequest, caller: string, gasLimit: number): Promise<unknown> {
     if (!this.#worker) return Promise.reject(new ChainError('ENCLAVE_UNAVAILABLE', 'the call lane is not running'));
     if (this.#pending.size >= this.#o.maxPending) {
       return Promise.reject(new ChainError('ENCLAVE_BUSY', `${this.#o.maxPending} calls are already running; retry later`));
@@ -66,7 +67,7 @@ export class QueryLane {
         this.#restart('a call passed its deadline');
       }, this.#o.deadlineMs);
       this.#pending.set(id, { resolve, reject, timer });
-      this.#post({ kind: 'call', id, request, gasLimit });
+      this.#post({ kind: 'call', id, request, caller, gasLimit });
     });
   }
 

@@ -11,7 +11,7 @@ import type { CallRequest } from './protocol.js';
 export type QueryWorkerMessage =
   | { kind: 'load'; snapshot: QuerySnapshot }
   | { kind: 'commit'; commit: QueryCommit }
-  | { kind: 'call'; id: number; request: CallRequest; gasLimit: number };
+  | { kind: 'call'; id: number; request: CallRequest; caller: string; gasLimit: number };
 
 export type QueryWorkerReply =
   | { id: number; ok: true; value: unknown }
@@ -32,7 +32,7 @@ port.on('message', (message: QueryWorkerMessage) => {
     else {
       let reply: QueryWorkerReply;
       try {
-        reply = { id: message.id, ok: true, value: engine.call(message.request, message.gasLimit) };
+        reply = { id: message.id, ok: true, value: engine.call(message.request, message.caller, message.gasLimit) };
       } catch (err) {
         reply =
           err instanceof ChainError

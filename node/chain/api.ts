@@ -1,4 +1,4 @@
-import type { BlockHeader, CommitCertificate, ContractEvent, JsonValue, SignedTx } from '../../consensus/index.js';
+import type { BlockHeader, CallAuth, CommitCertificate, ContractEvent, JsonValue, SignedTx } from '../../consensus/index.js';
 
 /** A block as the JSON-RPC API returns it. */
 export interface BlockView {
@@ -98,7 +98,8 @@ export interface ChainApi {
   getTransactionReceipt(hash: string): Promise<ReceiptView | null>;
   /** The next nonce for the sender, counting transactions waiting in the mempool. */
   getNonce(address: string): Promise<number>;
-  call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView>;
+  /** A read-only call, as the anonymous caller, or as the caller whose signature `auth` carries (checked in the enclave). */
+  call(contract: string, method: string, args: JsonValue[], auth?: CallAuth): Promise<CallResultView>;
   getEvidence(): EvidenceView;
   listContracts(): ContractView[];
 }

@@ -7,12 +7,13 @@ import {
   type BlockHeader,
   type CommitCertificate,
   type Genesis,
+  type CallAuth,
   type JsonValue,
   type LastSign,
   type SignedTx,
   type SignerLock,
 } from '../../consensus/index.js';
-import { ANONYMOUS_CALLER, type BlockResult, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
+import { type BlockResult, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -397,13 +398,11 @@ export class ChainService implements ChainApi {
     return this.mempool.nextNonce(address, committed);
   }
 
-  async call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {
-    if (caller !== undefined && !isHexOfLength(caller, 32)) {
-      throw new ChainError('TX_MALFORMED', 'caller must be a 32-byte public key in lowercase hex');
-    }
-    const out = await this.#o.enclave.call({ contract, method, args, caller: caller ?? ANONYMOUS_CALLER });
+  async call(contract: string, method: string, args: JsonValue[], auth?: CallAuth): Promise<CallResultView> {
+    const out = await this.#o.enclave.call({ contract, method, args, auth: auth ?? null });
     return { result: out.result as JsonValue, gasUsed: out.gasUsed };
   }
+
 
   getEvidence(): EvidenceView {
     const view: EvidenceView = {

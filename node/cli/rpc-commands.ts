@@ -154,16 +154,18 @@ interface SendOptions {
   timeout: number;
 }
 
-async function sendTx(opts: SendOptions): Promise<void> {
-  const args = parseArgs(opts.args);
-  let key;
+function loadKey(file: string): ReturnType<typeof readKeyFile> {
   try {
-    key = readKeyFile(opts.key);
+    return readKeyFile(file);
   } catch (err) {
     if (err instanceof KeyFileError) throw new CliError(err.message);
     throw err;
   }
-  const signer = new Ed25519Signer(key.privateKey);
+}
+
+async function sendTx(opts: SendOptions): Promise<void> {
+  const args = parseArgs(opts.args);
+  const signer = new Ed25519Signer(loadKey(opts.key).privateKey);
   const node = linkTo(opts.rpc);
   const { chainId } = await node.ask('reading the chain id', (c) => c.status());
   const nonce = opts.nonce ?? (await node.ask("asking for the sender's next nonce", (c) => c.getNonce(signer.publicKey)));
@@ -207,11 +209,14 @@ export function registerRpcCommands(program: Command): void {
     .requiredOption('--contract <name>', 'contract name')
     .requiredOption('--method <name>', 'method name')
     .option('--args <json>', 'arguments as a JSON array', '[]')
-    .option('--caller <hex>', 'caller public key the contract sees')
-    .action(async (opts: { rpc: string; contract: string; method: string; args: string; caller?: string }) => {
+    .option('--key <file>', 'call as this key\'s owner: the call is signed with it (without it, the caller is anonymous)')
+    .action(async (opts: { rpc: string; contract: string; method: string; args: string; key?: string }) => {
       const args = parseArgs(opts.args);
+      const signer = opts.key === undefined ? undefined : new Ed25519Signer(loadKey(opts.key).privateKey);
       const node = linkTo(opts.rpc);
-      const out = await node.ask(`calling ${opts.contract}.${opts.method}`, (c) => c.call(opts.contract, opts.method, args, opts.caller));
+      const out = await node.ask(`calling ${opts.contract}.${opts.method}`, (c) =>
+        signer ? c.call(opts.contract, opts.method, args, { signer }) : c.call(opts.contract, opts.method, args),
+      );
       process.stdout.write(JSON.stringify(out.result) + '\n');
     });
 

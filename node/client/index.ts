@@ -7,7 +7,7 @@ import type {
   StatusView,
   TransactionView,
 } from '../chain/api.js';
-import type { JsonValue, SignedTx } from '../../consensus/index.js';
+import { signCall, type Ed25519Signer, type JsonValue, type SignedTx } from '../../consensus/index.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
@@ -194,8 +194,16 @@ export class CloisterClient {
     return this.request('chain_getNonce', address);
   }
 
-  call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {
-    return this.request('chain_call', contract, method, args, caller);
+  /**
+   * A read-only call: as the anonymous caller, or, with `as`, signed by that
+   * key (valid for `ttlMs`, default 60 s, by this machine's clock) so that the
+   * contract sees it as the caller.
+   */
+  async call(contract: string, method: string, args: JsonValue[], as?: { signer: Ed25519Signer; chainId?: string; ttlMs?: number }): Promise<CallResultView> {
+    if (!as) return this.request('chain_call', contract, method, args);
+    const chainId = as.chainId ?? (await this.status()).chainId;
+    const auth = signCall(chainId, { contract, method, args }, as.signer, Date.now(), as.ttlMs);
+    return this.request('chain_call', contract, method, args, auth);
   }
 
   getEvidence(): Promise<EvidenceView> {

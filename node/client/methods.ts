@@ -7,7 +7,7 @@ import type {
   StatusView,
   TransactionView,
 } from '../chain/api.js';
-import type { JsonValue, SignedTx } from '../../consensus/index.js';
+import type { CallAuth, JsonValue, SignedTx } from '../../consensus/index.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 
@@ -21,7 +21,7 @@ export interface RpcMethodMap {
   chain_getTransaction: { params: [hash: string]; result: TransactionView | null };
   chain_getTransactionReceipt: { params: [hash: string]; result: ReceiptView | null };
   chain_getNonce: { params: [address: string]; result: number };
-  chain_call: { params: [contract: string, method: string, args: JsonValue[], caller?: string]; result: CallResultView };
+  chain_call: { params: [contract: string, method: string, args: JsonValue[], auth?: CallAuth]; result: CallResultView };
   tee_getEvidence: { params: []; result: EvidenceView };
   contract_list: { params: []; result: ContractView[] };
   node_status: { params: []; result: StatusView };

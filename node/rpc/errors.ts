@@ -109,10 +109,15 @@ const CHAIN = {
   },
   BLOCK_NOT_VALIDATED: { code: -32053, message: 'Block not validated', description: 'The enclave signs votes only for blocks it executed and validated itself.' },
   CALL_FAILED: { code: -32060, message: 'Call failed', description: 'The read-only contract call failed.' },
+  CALL_UNAUTHORIZED: {
+    code: -32062,
+    message: 'Call not authorised',
+    description: "The call's auth (the caller's signature over the call, with an expiry) does not verify, or has expired.",
+  },
   NOT_FOUND: { code: -32061, message: 'Not found', description: 'The requested object does not exist.' },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
 
-/** Every error Cloister's JSON-RPC interface returns, by name. -32062..-32099 are free for later families. */
+/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32099 are free for later families. */
 export const RPC_ERRORS = { ...STANDARD, ...SERVER, ...CHAIN } as const;
 
 export type RpcErrorName = keyof typeof RPC_ERRORS;

@@ -1,4 +1,4 @@
-import type { JsonValue } from '../../consensus/index.js';
+import type { CallAuth, JsonValue } from '../../consensus/index.js';
 import type { ChainApi } from '../chain/api.js';
 import { defineMethod, type RpcMethod } from './method.js';
 import * as s from './schemas.js';
@@ -94,16 +94,18 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
     defineMethod({
       name: 'chain_call',
       summary: 'Runs a read-only contract method against the latest state.',
+      description:
+        'Runs as the anonymous caller (64 zeros), or, with `auth`, as the caller who signed this very call (checked in the enclave): nobody can read as someone else.',
       params: [
         { name: 'contract', schema: s.contractName },
         { name: 'method', schema: s.methodName },
         { name: 'args', schema: { type: 'array', items: s.anyJson } },
-        { name: 'caller', summary: 'The caller address the contract sees (optional).', schema: s.address, required: false },
+        { name: 'auth', summary: "The caller's signature over the call (optional).", schema: s.callAuth, required: false },
       ],
       result: { name: 'callResult', schema: s.callResultView },
-      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'ENCLAVE_UNAVAILABLE'],
-      handler: (contract: string, method: string, args: JsonValue[], caller?: string) =>
-        caller === undefined ? api.call(contract, method, args) : api.call(contract, method, args, caller),
+      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'CALL_UNAUTHORIZED', 'ENCLAVE_BUSY', 'ENCLAVE_UNAVAILABLE'],
+      handler: (contract: string, method: string, args: JsonValue[], auth?: CallAuth) =>
+        auth === undefined ? api.call(contract, method, args) : api.call(contract, method, args, auth),
     }),
     defineMethod({
       name: 'tee_getEvidence',

@@ -19,6 +19,21 @@ export const address: JsonSchema = {
   pattern: '^[0-9a-f]{64}$',
 };
 
+/** A read-only call's authorisation: the caller's signature over the call (see consensus/chain/call-auth.ts). */
+export const callAuth: JsonSchema = {
+  title: 'CallAuth',
+  description:
+    'The caller\'s ed25519 signature over "cloister/call/v1\\n" + canonical JSON of {chainId, caller, contract, method, args, expiresAt}; expiresAt (ms since the epoch) at most 5 minutes after the last block\'s time.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['caller', 'expiresAt', 'signature'],
+  properties: {
+    caller: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    expiresAt: { type: 'integer', minimum: 0 },
+    signature: { type: 'string', pattern: '^[0-9a-f]{128}$' },
+  },
+};
+
 export const signature64: JsonSchema = {
   title: 'Signature',
   description: 'An ed25519 signature: 64 bytes, lowercase hex (128 characters).',

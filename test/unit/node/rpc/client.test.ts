@@ -1,3 +1,4 @@
+import { Ed25519Signer, checkCallAuth, generateEd25519KeyPair, type CallAuth } from '../../../../consensus/index.js';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -41,8 +42,11 @@ describe('CloisterClient typed methods', () => {
     expect(await client.getNonce(h('a'))).toBe(3);
     expect(await client.call('counter', 'get', [1])).toEqual(CALL_RESULT);
     expect(t.api.calls.at(-1)).toEqual({ method: 'call', args: ['counter', 'get', [1], undefined] });
-    expect(await client.call('counter', 'get', [], h('b'))).toEqual(CALL_RESULT);
-    expect(t.api.calls.at(-1)).toEqual({ method: 'call', args: ['counter', 'get', [], h('b')] });
+    const signer = new Ed25519Signer(generateEd25519KeyPair().privateKey);
+    expect(await client.call('counter', 'get', [], { signer, chainId: 'c' })).toEqual(CALL_RESULT);
+    const auth = t.api.calls.at(-1)!.args[3] as CallAuth;
+    expect(auth.caller).toBe(signer.publicKey);
+    expect(checkCallAuth('c', { contract: 'counter', method: 'get', args: [] }, auth, Date.now())).toBe(signer.publicKey);
     expect(await client.getEvidence()).toEqual(EVIDENCE);
     expect(await client.listContracts()).toEqual(CONTRACTS);
     expect(await client.status()).toEqual(STATUS);

@@ -58,7 +58,7 @@ describe('rpc.discover', () => {
       ['contract', true],
       ['method', true],
       ['args', true],
-      ['caller', false],
+      ['auth', false],
     ]);
     const send = doc.methods.find((m) => m.name === 'chain_sendTransaction')!;
     expect(send.errors.map((e) => e.code)).toContain(RPC_ERRORS.TX_NONCE_GAP.code);

@@ -1,4 +1,4 @@
-import { ChainError, type JsonValue } from '../../../../consensus/index.js';
+import { ChainError, type CallAuth, type JsonValue } from '../../../../consensus/index.js';
 import type {
   BlockView,
   CallResultView,
@@ -148,8 +148,8 @@ export class FakeApi implements ChainApi {
     this.#record('getNonce', address);
     return 3;
   }
-  async call(contract: string, method: string, args: JsonValue[], caller?: string): Promise<CallResultView> {
-    this.#record('call', contract, method, args, caller);
+  async call(contract: string, method: string, args: JsonValue[], auth?: CallAuth): Promise<CallResultView> {
+    this.#record('call', contract, method, args, auth);
     return CALL_RESULT;
   }
   getEvidence(): EvidenceView {

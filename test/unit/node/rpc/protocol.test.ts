@@ -185,8 +185,9 @@ describe('params', () => {
     expect(t.api.calls.at(-1)).toEqual({ method: 'call', args: ['counter', 'get', [], undefined] });
     await call('chain_call', ['counter', 'get', [1], null]);
     expect(t.api.calls.at(-1)).toEqual({ method: 'call', args: ['counter', 'get', [1], undefined] });
-    await call('chain_call', ['counter', 'get', [1], h('a')]);
-    expect(t.api.calls.at(-1)).toEqual({ method: 'call', args: ['counter', 'get', [1], h('a')] });
+    const auth = { caller: h('a'), expiresAt: 5, signature: 'ab'.repeat(64) };
+    await call('chain_call', ['counter', 'get', [1], auth]);
+    expect(t.api.calls.at(-1)).toEqual({ method: 'call', args: ['counter', 'get', [1], auth] });
   });
 
   it.each([

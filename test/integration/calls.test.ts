@@ -1,0 +1,83 @@
+/**
+ * Read-only calls, against a real node: they run as the anonymous caller
+ * unless the caller signed the call (checked inside the enclave), and they run
+ * beside block execution, bounded in number, so that no flood of long calls
+ * delays a block.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ZERO_HASH, signCall } from '../../consensus/index.js';
+import { CloisterClient, RpcError } from '../../node/client/index.js';
+import { ROOT, cleanupNodes, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
+import { execute, newSigner } from '../helpers/tx.js';
+
+const HOSTILE = join(ROOT, 'test/fixtures/contracts/hostile');
+let node: TestNode;
+let client: CloisterClient;
+let chainId: string;
+
+beforeAll(async () => {
+  node = await startNode(tempDir(), ['--contract', HOSTILE]);
+  client = new CloisterClient(node.rpcUrl, { timeoutMs: 60_000 });
+  chainId = (await client.status()).chainId;
+});
+afterAll(cleanupNodes);
+
+const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return err instanceof RpcError ? (err.chainCode ?? `rpc ${err.code}`) : String(err);
+};
+
+describe('who a read-only call runs as', () => {
+  it('an unsigned call is anonymous; a signed one runs as its signer', async () => {
+    expect((await client.call('hostile', 'whoami', [])).result).toBe(ZERO_HASH);
+    const alice = newSigner();
+    expect((await client.call('hostile', 'whoami', [], { signer: alice })).result).toBe(alice.publicKey);
+  });
+
+  it('refuses a forged, replayed-for-another-call, expired or far-future signature', async () => {
+    const alice = newSigner();
+    const call = { contract: 'hostile', method: 'whoami', args: [] };
+    const good = signCall(chainId, call, alice, Date.now());
+    const raw = (auth: unknown): Promise<unknown> => client.request('chain_call', 'hostile', 'whoami', [], auth as never);
+    await expect(raw(good)).resolves.toMatchObject({ result: alice.publicKey });
+    // Someone else's key with Alice's signature.
+    expect(await codeOf(raw({ ...good, caller: newSigner().publicKey }))).toBe('CALL_UNAUTHORIZED');
+    // Alice's signature of another call.
+    const other = signCall(chainId, { ...call, method: 'peek' }, alice, Date.now());
+    expect(await codeOf(raw(other))).toBe('CALL_UNAUTHORIZED');
+    // Expired long before the last block, or valid too far ahead.
+    expect(await codeOf(raw(signCall(chainId, call, alice, Date.now() - 3_600_000)))).toBe('CALL_UNAUTHORIZED');
+    const farAhead = signCall(chainId, call, alice, Date.now() + 3_600_000);
+    expect(await codeOf(raw(farAhead))).toBe('CALL_UNAUTHORIZED');
+    // The old form, a bare caller key, is refused: a caller must sign.
+    expect(await codeOf(raw(alice.publicKey))).toBe('rpc -32602');
+  });
+});
+
+describe('read-only calls never delay a block', () => {
+  it('a flood of calls that each burn their whole gas: blocks and transactions go on, and calls past the bound are refused at once', async () => {
+    let settled = 0;
+    const flood = Array.from({ length: 64 }, () =>
+      codeOf(client.call('hostile', 'burn', [])).then((code) => {
+        settled++;
+        return code;
+      }),
+    );
+    // While they run on the enclave's call thread, a transaction is committed.
+    const receipt = await execute(new CloisterClient(node.rpcUrl), newSigner(), 'counter', 'increment');
+    expect(receipt.status).toBe('success');
+    // The transaction committed before the calls were done: they did not hold the block up.
+    expect(settled).toBeLessThan(64);
+    // More calls while the lane is full are refused, not queued without end.
+    const extra = await Promise.all(Array.from({ length: 8 }, () => codeOf(client.call('hostile', 'burn', []))));
+    expect(extra).toContain('ENCLAVE_BUSY');
+    const outcomes = await Promise.all(flood);
+    // Each call ran out of its gas (or was refused when the lane was full); none stalled the node.
+    expect(outcomes.every((c) => c === 'CALL_FAILED' || c === 'ENCLAVE_BUSY')).toBe(true);
+    expect((await client.call('hostile', 'whoami', [])).result).toBe(ZERO_HASH);
+  }, 120_000);
+});
