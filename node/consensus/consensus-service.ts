@@ -512,7 +512,9 @@ export class ConsensusService {
       if (this.#running) this.#o.onFatal(err as Error);
       return;
     }
-    this.#o.log.warn('enclave refused to sign', { what, height, round, code, error: (err as Error).message });
+    // A refusal for a height block sync has already committed is expected and harmless.
+    const level = height <= this.#o.chain.tip.height ? 'debug' : 'warn';
+    this.#o.log[level]('enclave refused to sign', { what, height, round, code, error: (err as Error).message });
     this.#feed({ type: 'signRefused', height, round });
   }
 

@@ -23,7 +23,12 @@ export interface EnclaveProgramMeasurement {
 }
 
 const PROGRAM_DIRS = ['dist/attestation', 'dist/consensus', 'dist/contracts'];
-const RUNTIME_PACKAGES = ['quickjs-emscripten', 'quickjs-emscripten-core', '@jitl/quickjs-wasmfile-release-sync', '@jitl/quickjs-ffi-types'];
+/**
+ * Packages the enclave program loads (its import closure reaches them): the
+ * QuickJS runtime, and jose (attestation tokens). Every file of theirs the
+ * worker could load is measured, like our own.
+ */
+const RUNTIME_PACKAGES = ['quickjs-emscripten', 'quickjs-emscripten-core', '@jitl/quickjs-wasmfile-release-sync', '@jitl/quickjs-ffi-types', 'jose'];
 const RUNTIME_EXTENSIONS = ['.js', '.mjs', '.cjs', '.wasm'];
 
 function walk(dir: string, accept: (file: string) => boolean, out: string[]): void {
