@@ -127,8 +127,8 @@ describe('every ecall is parsed inside the enclave', () => {
     refused({ type: 'signVote', vote: { chainId: 'c', type: 'maybe', height: 1, round: 0, blockHash: null }, justification: [] }, 'BLOCK_INVALID');
     refused({ type: 'signVote', vote: { chainId: 'c', type: 'prevote', height: 1, round: 0, blockHash: null }, justification: [{}] });
     refused({ type: 'signProposal', proposal: { chainId: 'c', height: 1, round: 0, polRound: -2, blockHash: 'ab'.repeat(32) } });
-    refused({ type: 'call', contract: 'counter', method: 'get', args: [1.5], caller: '00'.repeat(32) });
-    refused({ type: 'call', contract: 'counter', method: 'get', args: [], caller: 'me' });
+    refused({ type: 'call', contract: 'counter', method: 'get', args: [1.5], auth: null });
+    refused({ type: 'call', contract: 'counter', method: 'get', args: [], auth: { caller: 'me', expiresAt: 1, signature: 'ab'.repeat(64) } });
     refused({ type: 'init', genesis: { chainId: 'x' }, nodeId: 'n', freshness: 'f', resume: null }, 'ENCODING_INVALID');
     refused({ type: 'admitTxs', txs: new Array(20_001).fill(0) });
   });
@@ -190,7 +190,7 @@ describe('state loaded at start must match the last certified block', () => {
   it('resumes from the stored head and state when they are right', async () => {
     const { enclave } = await opened();
     await enclave.handle(resume());
-    const out = (await enclave.handle({ type: 'call', contract: 'counter', method: 'get', args: [], caller: '00'.repeat(32) })) as { result: unknown };
+    const out = (await enclave.handle({ type: 'call', contract: 'counter', method: 'get', args: [], auth: null })) as { result: unknown };
     expect(out.result).toBe(1);
   });
 
@@ -200,7 +200,7 @@ describe('state loaded at start must match the last certified block', () => {
     for (const state of [edited, [...block1.state, ['c:counter:extra', '1']] as [string, string][], block1.state.slice(1)]) {
       const { enclave } = await opened();
       await expect(enclave.handle(resume({ state }))).rejects.toMatchObject({ code: 'STATE_INVALID' });
-      await expect(enclave.handle({ type: 'call', contract: 'counter', method: 'get', args: [], caller: '00'.repeat(32) })).rejects.toMatchObject({
+      await expect(enclave.handle({ type: 'call', contract: 'counter', method: 'get', args: [], auth: null })).rejects.toMatchObject({
         code: 'ECALL_INVALID',
       });
     }
