@@ -1,6 +1,7 @@
 import type { JsonValue } from '../../consensus/index.js';
 import type { ChainApi } from '../chain/api.js';
 import { defineMethod, type RpcMethod } from './method.js';
+import type { CallContext } from './response-budget.js';
 import * as s from './schemas.js';
 
 const blockTag: s.JsonSchema = {
@@ -14,6 +15,9 @@ const fullTransactions = {
   schema: { type: 'boolean' },
   required: false,
 } as const;
+
+/** A block with its transactions is the one large response: its bytes are reserved before they are read. */
+const BLOCK_ERRORS = ['RESPONSE_TOO_LARGE', 'BATCH_BUDGET_EXCEEDED', 'SERVER_BUSY'] as const;
 
 const SEND_ERRORS = [
   'TX_MALFORMED',
@@ -50,15 +54,17 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       summary: 'A committed block by height, or null.',
       params: [{ name: 'height', schema: blockTag }, fullTransactions],
       result: { name: 'block', schema: s.nullable(s.blockView) },
-      handler: (height: number | 'latest', full?: boolean) =>
-        api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, full ?? false),
+      errors: BLOCK_ERRORS,
+      handler: (height: number | 'latest', full: boolean | undefined, context: CallContext) =>
+        api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, full ?? false, context),
     }),
     defineMethod({
       name: 'chain_getBlockByHash',
       summary: 'A committed block by hash, or null.',
       params: [{ name: 'hash', schema: s.hash32 }, fullTransactions],
       result: { name: 'block', schema: s.nullable(s.blockView) },
-      handler: (hash: string, full?: boolean) => api.getBlockByHash(hash, full ?? false),
+      errors: BLOCK_ERRORS,
+      handler: (hash: string, full: boolean | undefined, context: CallContext) => api.getBlockByHash(hash, full ?? false, context),
     }),
     defineMethod({
       name: 'chain_sendTransaction',
@@ -101,7 +107,10 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
         { name: 'caller', summary: 'The caller address the contract sees (optional).', schema: s.address, required: false },
       ],
       result: { name: 'callResult', schema: s.callResultView },
-      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'ENCLAVE_UNAVAILABLE'],
+      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'ENCLAVE_UNAVAILABLE', 'SERVER_BUSY'],
+      // The enclave serves one ecall at a time: a call may run while one more waits there, the rest wait here, so the
+      // next block's execution never queues behind more than two calls.
+      concurrency: { maxInFlight: 2, maxWaiting: 512 },
       handler: (contract: string, method: string, args: JsonValue[], caller?: string) =>
         caller === undefined ? api.call(contract, method, args) : api.call(contract, method, args, caller),
     }),

@@ -1,4 +1,5 @@
 import { RpcFault, type JsonRpcErrorObject } from './errors.js';
+import { describeInexact, isInexactNumber, parseJsonExact } from './exact-json.js';
 
 /** JSON-RPC 2.0 envelopes and their checks, independent of the transport. */
 
@@ -45,6 +46,7 @@ export function checkRequest(value: unknown): CheckedRequest {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(null, 'request must be an object');
   const obj = value as Record<string, unknown>;
   const hasId = has(obj, 'id');
+  if (hasId && isInexactNumber(obj['id'])) return fail(null, `id ${describeInexact(obj['id'])}, so it could not be echoed as sent`);
   if (hasId && !isJsonRpcId(obj['id'])) return fail(null, 'id must be a string, a number or null');
   const id = hasId ? (obj['id'] as JsonRpcId) : null;
   if (obj['jsonrpc'] !== '2.0') return fail(id, 'jsonrpc must be "2.0"');
@@ -61,7 +63,11 @@ export function checkRequest(value: unknown): CheckedRequest {
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
-/** Decodes strict UTF-8 and parses JSON; throws -32700. */
+/**
+ * Decodes strict UTF-8 and parses JSON; throws -32700. A number that would be
+ * read as another value than the one written is a marker (see exact-json.ts),
+ * refused where it is used.
+ */
 export function parseJsonBody(bytes: Uint8Array): unknown {
   let text: string;
   try {
@@ -70,7 +76,7 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
     throw RpcFault.of('PARSE_ERROR', { reason: 'body is not valid UTF-8' });
   }
   try {
-    return JSON.parse(text) as unknown;
+    return parseJsonExact(text);
   } catch {
     throw RpcFault.of('PARSE_ERROR', { reason: 'body is not valid JSON' });
   }

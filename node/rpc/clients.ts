@@ -1,0 +1,118 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import type { RpcLimits } from './limits.js';
+
+/**
+ * The client a connection counts under: its IPv4 address, or the /64 prefix
+ * of its IPv6 address (one host usually holds a whole /64, so counting single
+ * IPv6 addresses would let one client open connections without end).
+ */
+export function clientKey(remoteAddress: string | undefined): string {
+  if (remoteAddress === undefined) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress);
+  if (mapped) return mapped[1]!;
+  if (isIPv4(remoteAddress) || !isIPv6(remoteAddress)) return remoteAddress;
+  return `${expandIPv6(remoteAddress).slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (a zone is dropped), as lowercase hex without leading zeros. */
+function expandIPv6(address: string): string[] {
+  const [plain = ''] = address.toLowerCase().split('%');
+  const [head = '', tail] = plain.split('::');
+  const left = groupsOf(head);
+  const right = groupsOf(tail ?? '');
+  const groups = tail === undefined ? left : [...left, ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return groups.map((group) => Number.parseInt(group, 16).toString(16));
+}
+
+/** Colon-separated groups, with an embedded IPv4 address (the last 32 bits) as two groups. */
+function groupsOf(part: string): string[] {
+  if (part === '') return [];
+  const groups = part.split(':');
+  const last = groups.at(-1)!;
+  if (!last.includes('.')) return groups;
+  const [a = 0, b = 0, c = 0, d = 0] = last.split('.').map(Number);
+  return [...groups.slice(0, -1), ((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
+}
+
+export type RequestRefusal = 'TOO_MANY_REQUESTS' | 'SERVER_BUSY';
+
+interface ClientCounts {
+  connections: number;
+  requests: number;
+}
+
+/**
+ * Counts connections and requests in flight per client and in all, against the
+ * limits. A client is forgotten once it has neither, so the map holds only
+ * clients that are connected.
+ */
+export class ClientTracker {
+  readonly #clients = new Map<string, ClientCounts>();
+  #requests = 0;
+
+  constructor(private readonly limits: Pick<RpcLimits, 'maxConnectionsPerClient' | 'maxRequestsPerClient' | 'maxRequestsInFlight'>) {}
+
+  /** Requests in flight, all clients together. */
+  get requestsInFlight(): number {
+    return this.#requests;
+  }
+
+  /** Counts a new connection; false (nothing counted) when its client already has as many as allowed. */
+  openConnection(key: string): boolean {
+    const counts = this.#counts(key);
+    if (counts.connections >= this.limits.maxConnectionsPerClient) {
+      this.#forgetIdle(key, counts);
+      return false;
+    }
+    counts.connections++;
+    return true;
+  }
+
+  closeConnection(key: string): void {
+    const counts = this.#clients.get(key);
+    if (!counts) return;
+    counts.connections = Math.max(0, counts.connections - 1);
+    this.#forgetIdle(key, counts);
+  }
+
+  /** Counts a request about to be answered; null when admitted, else the limit it is over (nothing counted). */
+  startRequest(key: string): RequestRefusal | null {
+    const counts = this.#counts(key);
+    let refusal: RequestRefusal | null = null;
+    if (counts.requests >= this.limits.maxRequestsPerClient) refusal = 'TOO_MANY_REQUESTS';
+    else if (this.#requests >= this.limits.maxRequestsInFlight) refusal = 'SERVER_BUSY';
+    if (refusal) {
+      this.#forgetIdle(key, counts);
+      return refusal;
+    }
+    counts.requests++;
+    this.#requests++;
+    return null;
+  }
+
+  endRequest(key: string): void {
+    const counts = this.#clients.get(key);
+    if (!counts) return;
+    counts.requests = Math.max(0, counts.requests - 1);
+    this.#requests = Math.max(0, this.#requests - 1);
+    this.#forgetIdle(key, counts);
+  }
+
+  /** The counts of one client (zero when unknown), for tests and status. */
+  of(key: string): Readonly<ClientCounts> {
+    return this.#clients.get(key) ?? { connections: 0, requests: 0 };
+  }
+
+  #counts(key: string): ClientCounts {
+    let counts = this.#clients.get(key);
+    if (!counts) {
+      counts = { connections: 0, requests: 0 };
+      this.#clients.set(key, counts);
+    }
+    return counts;
+  }
+
+  #forgetIdle(key: string, counts: ClientCounts): void {
+    if (counts.connections === 0 && counts.requests === 0) this.#clients.delete(key);
+  }
+}
