@@ -48,9 +48,15 @@ interface ClientCounts {
  */
 export class ClientTracker {
   readonly #clients = new Map<string, ClientCounts>();
+  #connections = 0;
   #requests = 0;
 
   constructor(private readonly limits: Pick<RpcLimits, 'maxConnectionsPerClient' | 'maxRequestsPerClient' | 'maxRequestsInFlight'>) {}
+
+  /** Open connections, all clients together. */
+  get connections(): number {
+    return this.#connections;
+  }
 
   /** Requests in flight, all clients together. */
   get requestsInFlight(): number {
@@ -65,13 +71,15 @@ export class ClientTracker {
       return false;
     }
     counts.connections++;
+    this.#connections++;
     return true;
   }
 
   closeConnection(key: string): void {
     const counts = this.#clients.get(key);
-    if (!counts) return;
-    counts.connections = Math.max(0, counts.connections - 1);
+    if (!counts || counts.connections === 0) return;
+    counts.connections--;
+    this.#connections--;
     this.#forgetIdle(key, counts);
   }
 
@@ -92,9 +100,9 @@ export class ClientTracker {
 
   endRequest(key: string): void {
     const counts = this.#clients.get(key);
-    if (!counts) return;
-    counts.requests = Math.max(0, counts.requests - 1);
-    this.#requests = Math.max(0, this.#requests - 1);
+    if (!counts || counts.requests === 0) return;
+    counts.requests--;
+    this.#requests--;
     this.#forgetIdle(key, counts);
   }
 

@@ -127,9 +127,9 @@ export class JsonRpcServer {
     return formatUrl(this.#host, this.port);
   }
 
-  /** What is in flight now: requests, and bytes of bodies and responses held (for tests and status). */
-  get inFlight(): { requests: number; bytes: number } {
-    return { requests: this.#clients.requestsInFlight, bytes: this.#pool.used };
+  /** What the server holds now: open connections, requests in flight, bytes of bodies and responses (for tests and status). */
+  get load(): { connections: number; requests: number; bytes: number } {
+    return { connections: this.#clients.connections, requests: this.#clients.requestsInFlight, bytes: this.#pool.used };
   }
 
   async start(): Promise<void> {
@@ -217,18 +217,27 @@ export class JsonRpcServer {
     const client = connection?.client ?? clientKey(req.socket.remoteAddress);
     const refusal = this.#clients.startRequest(client);
     if (refusal) return this.#refuse(req, res, refusal, client);
-    // The request counts until both its response is closed and its work is done,
+    // The request counts until both its response is over and its work is done,
     // so a client that disconnects cannot leave work running beyond the limits.
     const scope: RequestScope = { client, lease: this.#pool.lease(), gone: { aborted: false } };
     let open = 2;
     const settle = (): void => {
       if (--open === 0) this.#clients.endRequest(client);
     };
-    res.once('close', () => {
+    // The response is over when it closes, or when its socket does: a pipelined
+    // response still queued behind another never closes by itself.
+    const socket = req.socket;
+    const over = (): void => {
+      // Both may fire in one emit (the socket's close closes the response), which removing the listener does not stop.
+      if (scope.gone.aborted) return;
+      res.off('close', over);
+      socket.off('close', over);
       scope.gone.aborted = true;
       scope.lease.close();
       settle();
-    });
+    };
+    res.once('close', over);
+    socket.once('close', over);
     try {
       await this.#route(req, res, scope);
     } catch (err) {
