@@ -85,10 +85,10 @@ export interface StatusView {
 /**
  * Lets the caller refuse a view before it is built: `reserve` is called with
  * an upper bound of the bytes a block's transactions will take as JSON, before
- * they are read, and throws to refuse them (the RPC's per-response budget).
+ * they are read, and rejects to refuse them (the RPC's response budget).
  */
 export interface ViewBudget {
-  reserve(bytes: number): void;
+  reserve(bytes: number): Promise<void>;
 }
 
 /**

@@ -269,7 +269,7 @@ export class ChainService implements ChainApi {
       // plus the view's hash and position fields (under 256 bytes a transaction).
       const { maxBlockBytes, maxTxBytes } = this.#o.genesis.consensus;
       const count = block.txHashes.length;
-      budget?.reserve(Math.min(maxBlockBytes, count * maxTxBytes) + count * 256);
+      await budget?.reserve(Math.min(maxBlockBytes, count * maxTxBytes) + count * 256);
       const stored = await this.#o.store.getTxs(block.txHashes);
       transactions = stored.map((s, i) => ({
         ...s!.tx,

@@ -159,13 +159,7 @@ export class Dispatcher {
     const handler = bound.method.handler as (...a: unknown[]) => unknown;
     // Invoked synchronously, before any await: handlers start in request order.
     if (!bound.lane) return handler(...args, context);
-    return bound.lane.acquire().then(async (release) => {
-      try {
-        return await handler(...args, context);
-      } finally {
-        release();
-      }
-    });
+    return bound.lane.run(() => handler(...args, context));
   }
 
   #errorAnswer(id: JsonRpcId, error: JsonRpcErrorObject): Answer {

@@ -38,6 +38,16 @@ export class Lane {
     return new Promise((resolve) => this.#waiting.push(() => resolve(this.#releaser())));
   }
 
+  /** Runs `work` in a slot (waiting for one first); rejects SERVER_BUSY when too many wait. */
+  async run<T>(work: () => T | Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
   #releaser(): () => void {
     let released = false;
     return () => {

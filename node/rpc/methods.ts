@@ -1,5 +1,6 @@
 import type { JsonValue } from '../../consensus/index.js';
-import type { ChainApi } from '../chain/api.js';
+import type { BlockView, ChainApi } from '../chain/api.js';
+import { Lane } from './lane.js';
 import { defineMethod, type RpcMethod } from './method.js';
 import type { CallContext } from './response-budget.js';
 import * as s from './schemas.js';
@@ -41,6 +42,11 @@ const SEND_ERRORS = [
  * and the node passes them all to `new JsonRpcServer({ methods: [...] })`.
  */
 export function chainMethods(api: ChainApi): RpcMethod[] {
+  // A block with its transactions reads them all from the store, on the few threads the chain's own block writes
+  // use too, and builds megabytes of JSON: at most two at once, so a flood of them cannot hold up commits.
+  const fullBlocks = new Lane('full block', 2, 1024);
+  const block = (full: boolean | undefined, build: (full: boolean) => Promise<BlockView | null>): Promise<BlockView | null> =>
+    full === true ? fullBlocks.run(() => build(true)) : build(false);
   return [
     defineMethod({
       name: 'chain_blockNumber',
@@ -56,7 +62,7 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       result: { name: 'block', schema: s.nullable(s.blockView) },
       errors: BLOCK_ERRORS,
       handler: (height: number | 'latest', full: boolean | undefined, context: CallContext) =>
-        api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, full ?? false, context),
+        block(full, (withTxs) => api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, withTxs, context)),
     }),
     defineMethod({
       name: 'chain_getBlockByHash',
@@ -64,7 +70,8 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       params: [{ name: 'hash', schema: s.hash32 }, fullTransactions],
       result: { name: 'block', schema: s.nullable(s.blockView) },
       errors: BLOCK_ERRORS,
-      handler: (hash: string, full: boolean | undefined, context: CallContext) => api.getBlockByHash(hash, full ?? false, context),
+      handler: (hash: string, full: boolean | undefined, context: CallContext) =>
+        block(full, (withTxs) => api.getBlockByHash(hash, withTxs, context)),
     }),
     defineMethod({
       name: 'chain_sendTransaction',

@@ -14,25 +14,37 @@ export interface ResponseLimits {
  * so the node never materialises what it could not send.
  */
 export interface CallContext {
-  /** Throws an RpcFault (RESPONSE_TOO_LARGE, BATCH_BUDGET_EXCEEDED or SERVER_BUSY) when the bytes do not fit. */
-  reserve(bytes: number): void;
+  /**
+   * Reserves an upper bound of the bytes the work will produce. Rejects with an
+   * RpcFault (RESPONSE_TOO_LARGE, BATCH_BUDGET_EXCEEDED or SERVER_BUSY) when
+   * they do not fit; may wait while other entries' reservations are settled.
+   */
+  reserve(bytes: number): Promise<void>;
 }
 
 /**
- * The result bytes one HTTP request (a single call or a batch) may send,
- * charged to the server's in-flight pool too. Error responses are not charged:
- * they are small and bounded by the batch size, and must always be sent.
+ * The result bytes one HTTP request (a single call or a batch) may send, also
+ * charged to the server's in-flight pool. Bytes are either sent (a result was
+ * serialized) or reserved (an entry is building one, at most that large).
+ * An entry is refused only when its bytes would take what was really sent
+ * past the limit; while the reservations of other entries still running are in
+ * the way, it waits for them to settle (they are upper bounds, and usually far
+ * above what is sent). Error responses are not charged: they are small, bounded
+ * by the batch size, and must always be sent.
  */
 export class ResponseBudget {
-  #used = 0;
+  #sent = 0;
+  #reserved = 0;
+  #waiting: (() => void)[] = [];
 
   constructor(
     readonly limits: ResponseLimits,
     private readonly lease?: ByteLease,
   ) {}
 
-  get used(): number {
-    return this.#used;
+  /** Bytes of results serialized so far. */
+  get sent(): number {
+    return this.#sent;
   }
 
   /** A budget for one entry of the request. */
@@ -40,49 +52,82 @@ export class ResponseBudget {
     return new EntryBudget(this);
   }
 
-  /** Takes bytes for the request; the fault to answer with when they do not fit. */
-  take(bytes: number): RpcFault | null {
-    if (this.#used + bytes > this.limits.maxBatchResponseBytes) {
-      return RpcFault.of('BATCH_BUDGET_EXCEEDED', { limit: this.limits.maxBatchResponseBytes });
+  async reserve(bytes: number): Promise<RpcFault | null> {
+    const limit = this.limits.maxBatchResponseBytes;
+    while (this.#sent + this.#reserved + bytes > limit) {
+      if (this.#sent + bytes > limit) return this.#exceeded();
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
-    if (this.lease && !this.lease.tryTake(bytes)) return RpcFault.of('SERVER_BUSY', { reason: 'too many bytes in flight' });
-    this.#used += bytes;
+    if (this.lease && !this.lease.tryTake(bytes)) return busy();
+    this.#reserved += bytes;
     return null;
   }
 
-  release(bytes: number): void {
-    this.#used -= bytes;
-    this.lease?.release(bytes);
+  /** Charges a result of `size` bytes in place of the `reserved` bytes its entry held. */
+  settle(size: number, reserved: number): RpcFault | null {
+    this.#reserved -= reserved;
+    this.#wake();
+    if (this.#sent + size > this.limits.maxBatchResponseBytes) {
+      this.lease?.release(reserved);
+      return this.#exceeded();
+    }
+    if (size > reserved && this.lease && !this.lease.tryTake(size - reserved)) {
+      this.lease.release(reserved);
+      return busy();
+    }
+    if (size < reserved) this.lease?.release(reserved - size);
+    this.#sent += size;
+    return null;
+  }
+
+  /** Gives back a reservation whose entry answered with an error. */
+  cancel(reserved: number): void {
+    if (reserved === 0) return;
+    this.#reserved -= reserved;
+    this.lease?.release(reserved);
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+
+  #exceeded(): RpcFault {
+    return RpcFault.of('BATCH_BUDGET_EXCEEDED', { limit: this.limits.maxBatchResponseBytes });
   }
 }
 
-/** One entry's share: reservations made while it runs, settled to its real size once serialized. */
+function busy(): RpcFault {
+  return RpcFault.of('SERVER_BUSY', { reason: 'too many bytes in flight' });
+}
+
+/** One entry's share: what it reserved while it runs, settled to its real size once serialized. */
 export class EntryBudget implements CallContext {
   #reserved = 0;
 
   constructor(private readonly request: ResponseBudget) {}
 
-  reserve(bytes: number): void {
-    const fault = this.#tooLarge(this.#reserved + bytes) ?? this.request.take(bytes);
+  async reserve(bytes: number): Promise<void> {
+    const fault = this.#tooLarge(this.#reserved + bytes) ?? (await this.request.reserve(bytes));
     if (fault) throw fault;
     this.#reserved += bytes;
   }
 
-  /** Charges the serialized response's real size instead of what was reserved; the fault to send instead, if it does not fit. */
+  /** Charges the serialized response's real size in place of what was reserved; the fault to send instead, if it does not fit. */
   settle(size: number): RpcFault | null {
-    const fault = this.#tooLarge(size) ?? (size > this.#reserved ? this.request.take(size - this.#reserved) : null);
+    const reserved = this.#reserved;
+    this.#reserved = 0;
+    const fault = this.#tooLarge(size);
     if (fault) {
-      this.cancel();
+      this.request.cancel(reserved);
       return fault;
     }
-    if (size < this.#reserved) this.request.release(this.#reserved - size);
-    this.#reserved = 0;
-    return null;
+    return this.request.settle(size, reserved);
   }
 
   /** Gives back what was reserved (the entry answered with an error, or is a notification). */
   cancel(): void {
-    this.request.release(this.#reserved);
+    this.request.cancel(this.#reserved);
     this.#reserved = 0;
   }
 

@@ -148,8 +148,8 @@ describe('response bytes', () => {
         { name: 'size', schema: { type: 'integer' } },
       ],
       result: { name: 'text', schema: { type: 'string' } },
-      handler: (reserve: number, size: number, context: CallContext) => {
-        context.reserve(reserve);
+      handler: async (reserve: number, size: number, context: CallContext) => {
+        await context.reserve(reserve);
         worked++;
         return 'y'.repeat(size);
       },
@@ -163,6 +163,29 @@ describe('response bytes', () => {
     expect(replies[0]).toMatchObject({ error: { code: RpcErrorCodes.RESPONSE_TOO_LARGE, data: { limit: 1000, size: 1001 } } });
     expect(replies.slice(1).every((r) => r.result === 'y'.repeat(10))).toBe(true);
     expect(worked).toBe(5);
+  });
+
+  it("entries whose reservations do not fit beside other entries' wait for those to settle, so only real bytes refuse them", async () => {
+    let building = 0;
+    let most = 0;
+    const reserving = defineMethod({
+      name: 'test_reserving',
+      summary: 'reserves 900 bytes, builds a small result',
+      params: [],
+      result: { name: 'text', schema: { type: 'string' } },
+      handler: async (context: CallContext) => {
+        await context.reserve(900);
+        most = Math.max(most, ++building);
+        await new Promise((resolve) => setImmediate(resolve));
+        building--;
+        return 'y'.repeat(10);
+      },
+    });
+    const dispatcher = setup([reserving], { batchConcurrency: 20 });
+    const replies = await answer(dispatcher, Array.from({ length: 20 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'test_reserving' })));
+    expect(replies.every((r) => r.result === 'y'.repeat(10))).toBe(true);
+    // Never more reserved at once than the batch may send: 3 × 900 ≤ 3000.
+    expect(most).toBe(3);
   });
 
   it('results are charged to the server pool too: past it SERVER_BUSY, and closing the lease gives everything back', async () => {
