@@ -5,7 +5,7 @@ import type { RpcLogger } from './logger.js';
 import {
   checkRequest,
   errorResponse,
-  nestsDeeperThan,
+  inspectPayload,
   parseJsonBody,
   successResponse,
   type JsonRpcId,
@@ -45,6 +45,13 @@ export interface RpcReply {
 /** The body of a reply as one string. */
 export function replyText(reply: RpcReply): string {
   return reply.batch ? `[${reply.parts.join(',')}]` : reply.parts[0]!;
+}
+
+/** What every entry of one request shares. */
+interface EntryRun {
+  budget: ResponseBudget;
+  /** False when the payload holds only safe integers. */
+  checkNumbers: boolean;
 }
 
 /** One response, serialized; `code` when it is an error. */
@@ -91,19 +98,19 @@ export class Dispatcher {
   async handlePayload(payload: unknown, dispatch: DispatchOptions = {}): Promise<RpcReply | null> {
     try {
       const { maxDepth, maxBatchSize } = this.options;
-      if (nestsDeeperThan(payload, maxDepth)) {
-        return this.#single(RpcFault.of('INVALID_REQUEST', { reason: `nested deeper than ${maxDepth}` }));
-      }
-      const budget = new ResponseBudget(this.options, dispatch.lease);
+      const shape = inspectPayload(payload, maxDepth);
+      if (shape.tooDeep) return this.#single(RpcFault.of('INVALID_REQUEST', { reason: `nested deeper than ${maxDepth}` }));
+      // Almost every payload has only safe integers: then no param needs its numbers walked again.
+      const run: EntryRun = { budget: new ResponseBudget(this.options, dispatch.lease), checkNumbers: !shape.onlySafeIntegers };
       if (!Array.isArray(payload)) {
-        const answer = await this.#answer(payload, budget);
+        const answer = await this.#answer(payload, run);
         return answer === null ? null : reply(false, [answer]);
       }
       if (payload.length === 0) return this.#single(RpcFault.of('INVALID_REQUEST', { reason: 'empty batch' }));
       if (payload.length > maxBatchSize) {
         return this.#single(RpcFault.of('BATCH_TOO_LARGE', { limit: maxBatchSize, size: payload.length }));
       }
-      const answers = await this.#runBatch(payload, budget, dispatch.signal);
+      const answers = await this.#runBatch(payload, run, dispatch.signal);
       const sent = answers.filter((a): a is Answer => a !== null);
       return sent.length === 0 ? null : reply(true, sent);
     } catch (err) {
@@ -113,13 +120,13 @@ export class Dispatcher {
   }
 
   /** At most batchConcurrency workers, each taking the next entry in request order. */
-  async #runBatch(entries: unknown[], budget: ResponseBudget, signal: DispatchOptions['signal']): Promise<(Answer | null)[]> {
+  async #runBatch(entries: unknown[], run: EntryRun, signal: DispatchOptions['signal']): Promise<(Answer | null)[]> {
     const answers: (Answer | null)[] = new Array<Answer | null>(entries.length).fill(null);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < entries.length && !signal?.aborted) {
         const index = next++;
-        answers[index] = await this.#answer(entries[index], budget);
+        answers[index] = await this.#answer(entries[index], run);
       }
     };
     const workers = Math.min(this.options.batchConcurrency, entries.length);
@@ -131,16 +138,16 @@ export class Dispatcher {
     return reply(false, [this.#errorAnswer(null, this.#toError(err, method))]);
   }
 
-  async #answer(entry: unknown, budget: ResponseBudget): Promise<Answer | null> {
+  async #answer(entry: unknown, run: EntryRun): Promise<Answer | null> {
     const checked = checkRequest(entry);
     if (!checked.ok) return this.#errorAnswer(checked.id, checked.fault.toJSON());
     const { request, notification } = checked;
     const id: JsonRpcId = request.id ?? null;
-    const entryBudget = budget.entry();
+    const entryBudget = run.budget.entry();
     let result: unknown;
     try {
       const bound = this.table.resolve(request.method);
-      result = await this.#invoke(bound, bound.bind(request.params), entryBudget);
+      result = await this.#invoke(bound, bound.bind(request.params, run.checkNumbers), entryBudget);
     } catch (err) {
       entryBudget.cancel();
       return notification ? null : this.#errorAnswer(id, this.#toError(err, request.method));

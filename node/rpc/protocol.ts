@@ -82,16 +82,30 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   }
 }
 
-/** True when arrays/objects nest deeper than `max` (iterative: safe on any depth). */
-export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
+export interface PayloadShape {
+  /** Arrays and objects nest deeper than the limit. */
+  tooDeep: boolean;
+  /** Every number in it is a safe integer (no marker of an inexact literal either): no param needs its numbers checked. */
+  onlySafeIntegers: boolean;
+}
+
+/** One walk over a parsed payload, iterative (safe on any depth); stops at the first level too deep. */
+export function inspectPayload(value: unknown, maxDepth: number): PayloadShape {
+  if (typeof value !== 'object' || value === null) return { tooDeep: false, onlySafeIntegers: isSafeIntegerLeaf(value) };
+  let onlySafeIntegers = true;
+  const stack: [object, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [item, depth] = stack.pop()!;
-    if (typeof item !== 'object' || item === null) continue;
-    if (depth >= max) return true;
+    if (depth >= maxDepth) return { tooDeep: true, onlySafeIntegers };
     for (const child of Array.isArray(item) ? item : Object.values(item)) {
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      else if (onlySafeIntegers && !isSafeIntegerLeaf(child)) onlySafeIntegers = false;
     }
   }
-  return false;
+  return { tooDeep: false, onlySafeIntegers };
+}
+
+function isSafeIntegerLeaf(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && !Object.is(value, -0);
+  return typeof value !== 'symbol';
 }

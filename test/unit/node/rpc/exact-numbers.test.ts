@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcErrorCodes } from '../../../../node/rpc/index.js';
 import { findUncarriableNumber, isInexactNumber, parseJsonExact, readsExactly } from '../../../../node/rpc/exact-json.js';
+import { inspectPayload } from '../../../../node/rpc/protocol.js';
 import { h, post, rpc, startServer, TX, type Harness } from './fixtures.js';
 
 describe('readsExactly', () => {
@@ -95,6 +96,17 @@ describe('findUncarriableNumber', () => {
     expect(findUncarriableNumber(-0)?.reason).toMatch(/-0/);
     expect(findUncarriableNumber({ x: Symbol('1e309 would be read as Infinity') })).toEqual({ path: '/x', reason: '1e309 would be read as Infinity' });
     expect(findUncarriableNumber({ a: [1, -9007199254740991, 'x', null, true, { b: 0 }] })).toBeUndefined();
+  });
+});
+
+describe('inspectPayload', () => {
+  it('tells whether a payload holds only safe integers (then params need no number walk) and whether it nests too deep', () => {
+    expect(inspectPayload(parseJsonExact('[{"id":1,"params":[2,{"a":[-3,"1.5"]}]}]'), 8)).toEqual({ tooDeep: false, onlySafeIntegers: true });
+    for (const text of ['[{"id":1.5}]', '{"params":[[[1e309]]]}', '{"params":{"x":-0}}', '[9007199254740992]', '1e400']) {
+      expect(inspectPayload(parseJsonExact(text), 8).onlySafeIntegers, text).toBe(false);
+    }
+    expect(inspectPayload(JSON.parse('[[[[1]]]]'), 3).tooDeep).toBe(true);
+    expect(inspectPayload(JSON.parse('[[[1]]]'), 3).tooDeep).toBe(false);
   });
 });
 
