@@ -57,6 +57,12 @@ interface Connection {
   readonly client: string;
   /** Closes a connection that sends no request at all (Node's own timers start only with a request). */
   firstRequestTimer: NodeJS.Timeout | undefined;
+  /**
+   * Ends the requests still open on it when it closes: a pipelined response
+   * queued behind another never closes by itself. (One listener for all, not
+   * one per pipelined request.)
+   */
+  readonly open: Set<() => void>;
 }
 
 /** What a request over a server limit is answered with: the error, its HTTP status comes from the table. */
@@ -195,26 +201,28 @@ export class JsonRpcServer {
       socket.destroy();
       return;
     }
-    const connection: Connection = {
-      client,
-      firstRequestTimer: setTimeout(() => socket.destroy(), this.#headersTimeoutMs).unref(),
-    };
+    const connection = this.#track(socket, client, setTimeout(() => socket.destroy(), this.#headersTimeoutMs).unref());
+    socket.once('close', () => this.#clients.closeConnection(client));
     this.#connections.set(socket, connection);
+  }
+
+  #track(socket: Socket, client: string, firstRequestTimer: NodeJS.Timeout | undefined): Connection {
+    const connection: Connection = { client, firstRequestTimer, open: new Set() };
     socket.once('close', () => {
       clearTimeout(connection.firstRequestTimer);
-      this.#clients.closeConnection(client);
+      for (const end of [...connection.open]) end();
     });
+    return connection;
   }
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     req.on('error', () => {});
     res.on('error', () => {});
-    const connection = this.#connections.get(req.socket);
-    if (connection?.firstRequestTimer) {
-      clearTimeout(connection.firstRequestTimer);
-      connection.firstRequestTimer = undefined;
-    }
-    const client = connection?.client ?? clientKey(req.socket.remoteAddress);
+    // Every socket was tracked when it connected; the fallback only keeps this path total.
+    const connection = this.#connections.get(req.socket) ?? this.#track(req.socket, clientKey(req.socket.remoteAddress), undefined);
+    clearTimeout(connection.firstRequestTimer);
+    connection.firstRequestTimer = undefined;
+    const client = connection.client;
     const refusal = this.#clients.startRequest(client);
     if (refusal) return this.#refuse(req, res, refusal, client);
     // The request counts until both its response is over and its work is done,
@@ -224,20 +232,17 @@ export class JsonRpcServer {
     const settle = (): void => {
       if (--open === 0) this.#clients.endRequest(client);
     };
-    // The response is over when it closes, or when its socket does: a pipelined
-    // response still queued behind another never closes by itself.
-    const socket = req.socket;
+    // The response is over when it closes, or when its connection does.
     const over = (): void => {
-      // Both may fire in one emit (the socket's close closes the response), which removing the listener does not stop.
+      // Both may happen in one emit (the socket's close closes the response).
       if (scope.gone.aborted) return;
-      res.off('close', over);
-      socket.off('close', over);
+      connection.open.delete(over);
       scope.gone.aborted = true;
       scope.lease.close();
       settle();
     };
     res.once('close', over);
-    socket.once('close', over);
+    connection.open.add(over);
     try {
       await this.#route(req, res, scope);
     } catch (err) {
