@@ -201,17 +201,19 @@ export class JsonRpcServer {
       socket.destroy();
       return;
     }
-    const connection = this.#track(socket, client, setTimeout(() => socket.destroy(), this.#headersTimeoutMs).unref());
-    socket.once('close', () => this.#clients.closeConnection(client));
-    this.#connections.set(socket, connection);
+    this.#track(socket, client, true);
   }
 
-  #track(socket: Socket, client: string, firstRequestTimer: NodeJS.Timeout | undefined): Connection {
+  /** Follows a connection until it closes; `counted` when the client tracker counts it. */
+  #track(socket: Socket, client: string, counted: boolean): Connection {
+    const firstRequestTimer = counted ? setTimeout(() => socket.destroy(), this.#headersTimeoutMs).unref() : undefined;
     const connection: Connection = { client, firstRequestTimer, open: new Set() };
     socket.once('close', () => {
       clearTimeout(connection.firstRequestTimer);
       for (const end of [...connection.open]) end();
+      if (counted) this.#clients.closeConnection(client);
     });
+    this.#connections.set(socket, connection);
     return connection;
   }
 
@@ -219,7 +221,7 @@ export class JsonRpcServer {
     req.on('error', () => {});
     res.on('error', () => {});
     // Every socket was tracked when it connected; the fallback only keeps this path total.
-    const connection = this.#connections.get(req.socket) ?? this.#track(req.socket, clientKey(req.socket.remoteAddress), undefined);
+    const connection = this.#connections.get(req.socket) ?? this.#track(req.socket, clientKey(req.socket.remoteAddress), false);
     clearTimeout(connection.firstRequestTimer);
     connection.firstRequestTimer = undefined;
     const client = connection.client;
