@@ -65,45 +65,27 @@ export class ClientTracker {
 
   /** Counts a new connection; false (nothing counted) when its client already has as many as allowed. */
   openConnection(key: string): boolean {
-    const counts = this.#counts(key);
-    if (counts.connections >= this.limits.maxConnectionsPerClient) {
-      this.#forgetIdle(key, counts);
-      return false;
-    }
-    counts.connections++;
+    if (this.of(key).connections >= this.limits.maxConnectionsPerClient) return false;
+    this.#counts(key).connections++;
     this.#connections++;
     return true;
   }
 
   closeConnection(key: string): void {
-    const counts = this.#clients.get(key);
-    if (!counts || counts.connections === 0) return;
-    counts.connections--;
-    this.#connections--;
-    this.#forgetIdle(key, counts);
+    if (this.#release(key, 'connections')) this.#connections--;
   }
 
   /** Counts a request about to be answered; null when admitted, else the limit it is over (nothing counted). */
   startRequest(key: string): RequestRefusal | null {
-    const counts = this.#counts(key);
-    let refusal: RequestRefusal | null = null;
-    if (counts.requests >= this.limits.maxRequestsPerClient) refusal = 'TOO_MANY_REQUESTS';
-    else if (this.#requests >= this.limits.maxRequestsInFlight) refusal = 'SERVER_BUSY';
-    if (refusal) {
-      this.#forgetIdle(key, counts);
-      return refusal;
-    }
-    counts.requests++;
+    if (this.of(key).requests >= this.limits.maxRequestsPerClient) return 'TOO_MANY_REQUESTS';
+    if (this.#requests >= this.limits.maxRequestsInFlight) return 'SERVER_BUSY';
+    this.#counts(key).requests++;
     this.#requests++;
     return null;
   }
 
   endRequest(key: string): void {
-    const counts = this.#clients.get(key);
-    if (!counts || counts.requests === 0) return;
-    counts.requests--;
-    this.#requests--;
-    this.#forgetIdle(key, counts);
+    if (this.#release(key, 'requests')) this.#requests--;
   }
 
   /** The counts of one client (zero when unknown), for tests and status. */
@@ -120,7 +102,12 @@ export class ClientTracker {
     return counts;
   }
 
-  #forgetIdle(key: string, counts: ClientCounts): void {
+  /** Takes one off a client's count; false when there was none. A client with neither is forgotten. */
+  #release(key: string, what: keyof ClientCounts): boolean {
+    const counts = this.#clients.get(key);
+    if (!counts || counts[what] === 0) return false;
+    counts[what]--;
     if (counts.connections === 0 && counts.requests === 0) this.#clients.delete(key);
+    return true;
   }
 }

@@ -37,6 +37,18 @@ class Gate {
   }
 }
 
+/** A method whose calls wait at the gate, then answer their `n`. */
+function gated(gate: Gate, name: string, concurrency?: RpcMethod['concurrency']): RpcMethod {
+  return defineMethod({
+    name,
+    summary: 'waits for the gate',
+    params: [{ name: 'n', schema: { type: 'integer' } }],
+    result: { name: 'n', schema: { type: 'integer' } },
+    ...(concurrency ? { concurrency } : {}),
+    handler: (n: number) => gate.pass(n),
+  });
+}
+
 function setup(methods: RpcMethod[], options: Partial<DispatcherOptions> = {}): Dispatcher {
   return new Dispatcher(new MethodTable(methods), {
     maxBatchSize: 2000,
@@ -77,13 +89,7 @@ async function answer(dispatcher: Dispatcher, payload: unknown, options?: Parame
 describe('batch concurrency', () => {
   it('runs at most batchConcurrency entries at once, starts them in request order, answers in request order', async () => {
     const gate = new Gate();
-    const slow = defineMethod({
-      name: 'test_slow',
-      summary: 'waits for the gate',
-      params: [{ name: 'n', schema: { type: 'integer' } }],
-      result: { name: 'n', schema: { type: 'integer' } },
-      handler: (n: number) => gate.pass(n),
-    });
+    const slow = gated(gate, 'test_slow');
     const dispatcher = setup([slow], { batchConcurrency: 3 });
     const pending = answer(dispatcher, Array.from({ length: 10 }, (_, n) => call('test_slow', [n], n)));
     // The first three start at once, synchronously, in request order.
@@ -97,13 +103,7 @@ describe('batch concurrency', () => {
 
   it('skips the entries not started yet once the client is gone', async () => {
     const gate = new Gate();
-    const slow = defineMethod({
-      name: 'test_slow',
-      summary: 'waits for the gate',
-      params: [{ name: 'n', schema: { type: 'integer' } }],
-      result: { name: 'n', schema: { type: 'integer' } },
-      handler: (n: number) => gate.pass(n),
-    });
+    const slow = gated(gate, 'test_slow');
     const dispatcher = setup([slow], { batchConcurrency: 2 });
     const signal = { aborted: false };
     const pending = answer(dispatcher, Array.from({ length: 10 }, (_, n) => call('test_slow', [n], n)), { signal });
@@ -211,14 +211,7 @@ describe('response bytes', () => {
 describe('method concurrency', () => {
   it('at most maxInFlight calls of a method run at once across requests; past maxWaiting, SERVER_BUSY', async () => {
     const gate = new Gate();
-    const exclusive = defineMethod({
-      name: 'test_exclusive',
-      summary: 'one at a time',
-      params: [{ name: 'n', schema: { type: 'integer' } }],
-      result: { name: 'n', schema: { type: 'integer' } },
-      concurrency: { maxInFlight: 1, maxWaiting: 2 },
-      handler: (n: number) => gate.pass(n),
-    });
+    const exclusive = gated(gate, 'test_exclusive', { maxInFlight: 1, maxWaiting: 2 });
     const dispatcher = setup([exclusive], { batchConcurrency: 10 });
     const first = answer(dispatcher, [0, 1, 2, 3].map((n) => call('test_exclusive', [n], n)));
     const second = answer(dispatcher, call('test_exclusive', [9], 9));
