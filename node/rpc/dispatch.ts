@@ -152,13 +152,12 @@ export class Dispatcher {
       entryBudget.cancel();
       return notification ? null : this.#errorAnswer(id, this.#toError(err, request.method));
     }
-    if (notification) {
-      entryBudget.cancel();
-      return null;
-    }
     const text = this.#serialize(successResponse(id, result));
     const bytes = Buffer.byteLength(text);
     const refused = entryBudget.settle(bytes);
+    // A notification's result is charged as if it were sent: otherwise a batch of
+    // notifications could build blocks without end, since none is ever answered.
+    if (notification) return null;
     return refused ? this.#errorAnswer(id, refused.toJSON()) : { text, bytes };
   }
 

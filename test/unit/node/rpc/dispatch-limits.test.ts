@@ -188,6 +188,26 @@ describe('response bytes', () => {
     expect(most).toBe(3);
   });
 
+  it('notifications are charged as if answered, so a batch of them cannot build results without end', async () => {
+    let built = 0;
+    const reserving = defineMethod({
+      name: 'test_reserving',
+      summary: 'reserves 900 bytes, builds a result of 800',
+      params: [],
+      result: { name: 'text', schema: { type: 'string' } },
+      handler: async (context: CallContext) => {
+        await context.reserve(900);
+        built++;
+        return 'y'.repeat(800);
+      },
+    });
+    const dispatcher = setup([reserving], { batchConcurrency: 1 });
+    const reply = await dispatcher.handlePayload(Array.from({ length: 20 }, () => ({ jsonrpc: '2.0', method: 'test_reserving' })));
+    expect(reply).toBeNull();
+    // 3000 bytes hold three 800-byte results; the fourth has room for 900 reserved no more.
+    expect(built).toBe(3);
+  });
+
   it('results are charged to the server pool too: past it SERVER_BUSY, and closing the lease gives everything back', async () => {
     const pool = new BytePool(300);
     const lease = pool.lease();
