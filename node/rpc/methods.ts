@@ -107,6 +107,8 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
     defineMethod({
       name: 'chain_call',
       summary: 'Runs a read-only contract method against the latest state.',
+      description:
+        'Runs in the enclave, which serves one ecall at a time: at most two calls are in flight on a node, the others wait their turn (SERVER_BUSY when 512 already wait).',
       params: [
         { name: 'contract', schema: s.contractName },
         { name: 'method', schema: s.methodName },
