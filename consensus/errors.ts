@@ -4,6 +4,7 @@
  */
 export type ChainErrorCode =
   | 'ENCODING_INVALID'
+  | 'INVALID_ARGS'
   | 'TX_MALFORMED'
   | 'TX_TOO_LARGE'
   | 'TX_BAD_SIGNATURE'

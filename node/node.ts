@@ -75,12 +75,14 @@ export class CloisterNode {
       onFatal: this.#onFatal,
     });
     const rpcLog = log.child({ component: 'rpc' });
+    const { host, port, corsOrigins, ...rpcLimits } = config.rpc;
     this.#rpc = new JsonRpcServer({
       methods: [...chainMethods(this.chain), ...networkMethods({ nodes: () => this.nodes() })],
       info: { title: 'Cloister JSON-RPC', version: '0.1.0' },
-      host: config.rpc.host,
-      port: config.rpc.port,
-      cors: config.rpc.corsOrigins.length > 0 ? { allowedOrigins: config.rpc.corsOrigins } : undefined,
+      host,
+      port,
+      cors: corsOrigins.length > 0 ? { allowedOrigins: corsOrigins } : undefined,
+      ...rpcLimits,
       logger: { error: (m, f) => rpcLog.error(m, f), warn: (m, f) => rpcLog.warn(m, f) },
     });
   }

@@ -83,6 +83,15 @@ export interface StatusView {
 }
 
 /**
+ * Lets the caller refuse a view before it is built: `reserve` is called with
+ * an upper bound of the bytes a block's transactions will take as JSON, before
+ * they are read, and rejects to refuse them (the RPC's response budget).
+ */
+export interface ViewBudget {
+  reserve(bytes: number): Promise<void>;
+}
+
+/**
  * What the JSON-RPC server needs from the chain. Every method validates its
  * inputs and throws a ChainError (typed code) on bad input; the RPC edge maps
  * codes to JSON-RPC errors.
@@ -90,8 +99,8 @@ export interface StatusView {
 export interface ChainApi {
   status(): StatusView;
   blockNumber(): number;
-  getBlockByNumber(height: number, fullTransactions: boolean): Promise<BlockView | null>;
-  getBlockByHash(hash: string, fullTransactions: boolean): Promise<BlockView | null>;
+  getBlockByNumber(height: number, fullTransactions: boolean, budget?: ViewBudget): Promise<BlockView | null>;
+  getBlockByHash(hash: string, fullTransactions: boolean, budget?: ViewBudget): Promise<BlockView | null>;
   /** Accepts a signed transaction into the mempool and returns its hash. */
   sendTransaction(tx: unknown): Promise<string>;
   getTransaction(hash: string): Promise<TransactionView | null>;

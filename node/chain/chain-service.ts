@@ -28,6 +28,7 @@ import type {
   ReceiptView,
   StatusView,
   TransactionView,
+  ViewBudget,
 } from './api.js';
 import type { Clock } from './clock.js';
 
@@ -283,11 +284,16 @@ export class ChainService implements ChainApi {
     return this.#head;
   }
 
-  async #blockView(block: StoredBlock | undefined, full: boolean): Promise<BlockView | null> {
+  async #blockView(block: StoredBlock | undefined, full: boolean, budget?: ViewBudget): Promise<BlockView | null> {
     if (!block) return null;
     const { header } = block;
     let transactions: BlockView['transactions'] = block.txHashes;
     if (full && block.txHashes.length > 0) {
+      // Before reading them: a committed block's transactions are at most maxBlockBytes (and maxTxBytes each),
+      // plus the view's hash and position fields (under 256 bytes a transaction).
+      const { maxBlockBytes, maxTxBytes } = this.#o.genesis.consensus;
+      const count = block.txHashes.length;
+      await budget?.reserve(Math.min(maxBlockBytes, count * maxTxBytes) + count * 256);
       const stored = await this.#o.store.getTxs(block.txHashes);
       transactions = stored.map((s, i) => ({
         ...s!.tx,
@@ -300,14 +306,14 @@ export class ChainService implements ChainApi {
     return { hash: block.hash, ...header, transactions, certificate: block.certificate, header };
   }
 
-  async getBlockByNumber(height: number, fullTransactions: boolean): Promise<BlockView | null> {
+  async getBlockByNumber(height: number, fullTransactions: boolean, budget?: ViewBudget): Promise<BlockView | null> {
     if (!Number.isSafeInteger(height) || height < 0 || height > this.#head.height) return null;
-    return this.#blockView(await this.#o.store.getBlock(height), fullTransactions);
+    return this.#blockView(await this.#o.store.getBlock(height), fullTransactions, budget);
   }
 
-  async getBlockByHash(hash: string, fullTransactions: boolean): Promise<BlockView | null> {
+  async getBlockByHash(hash: string, fullTransactions: boolean, budget?: ViewBudget): Promise<BlockView | null> {
     if (!isHexOfLength(hash, 32)) return null;
-    return this.#blockView(await this.#o.store.getBlockByHash(hash), fullTransactions);
+    return this.#blockView(await this.#o.store.getBlockByHash(hash), fullTransactions, budget);
   }
 
   /**

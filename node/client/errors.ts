@@ -1,7 +1,11 @@
 import type { ChainErrorCode } from '../../consensus/index.js';
 import { RpcErrorCodes, type RpcErrorName } from '../rpc/errors.js';
 
-/** A JSON-RPC error the server answered with. */
+/**
+ * A JSON-RPC error the server answered with; or INVALID_ARGS that the client
+ * gives itself, without sending, for a number JSON would change on the way
+ * (NaN, ±Infinity, -0), as the server would for one it cannot carry exactly.
+ */
 export class RpcError extends Error {
   override readonly name = 'RpcError';
   readonly code: number;

@@ -13,6 +13,7 @@ import type { NodeView } from '../rpc/network-methods.js';
 import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
 import { asErrorObject, ClientError, RpcError } from './errors.js';
 import type { RpcMethodName, RpcParams, RpcResult } from './methods.js';
+import { unsendableParams } from './sendable.js';
 import { postJson, type FetchLike, type TransportOptions } from './transport.js';
 
 export { RpcError, ClientError, type ClientErrorKind } from './errors.js';
@@ -81,6 +82,8 @@ export class CloisterClient {
 
   /** Calls any method (e.g. one this client version does not know). */
   async rawRequest(method: string, params?: unknown[] | Record<string, unknown>): Promise<unknown> {
+    const unsendable = unsendableParams(method, params);
+    if (unsendable) throw unsendable;
     const id = this.#nextId++;
     const message = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
     const reply = await postJson(this.url, JSON.stringify(message), this.#transport);
@@ -98,6 +101,8 @@ export class CloisterClient {
 
   /** Sends a notification: no id, no answer. */
   async notify(method: string, params?: unknown[] | Record<string, unknown>): Promise<void> {
+    const unsendable = unsendableParams(method, params);
+    if (unsendable) throw unsendable;
     const message = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
     const reply = await postJson(this.url, JSON.stringify(message), this.#transport);
     const error = asErrorObject((reply.body as ResponseShape | undefined)?.error);
@@ -112,19 +117,21 @@ export class CloisterClient {
   async #sendBatch(entries: readonly BatchEntry[]): Promise<Settled<unknown>[]> {
     const firstId = this.#nextId;
     this.#nextId += entries.length;
-    const messages = entries.map((entry, i) => ({
-      jsonrpc: '2.0',
-      id: firstId + i,
-      method: entry.method,
-      params: trimParams(entry.params),
-    }));
+    // An entry whose params JSON would change is refused here; the others are sent.
+    const settled: (Settled<unknown> | undefined)[] = entries.map((entry) => {
+      const unsendable = unsendableParams(entry.method, entry.params);
+      return unsendable ? { ok: false, error: unsendable } : undefined;
+    });
+    const messages = entries.flatMap((entry, i) =>
+      settled[i] ? [] : [{ jsonrpc: '2.0', id: firstId + i, method: entry.method, params: trimParams(entry.params) }],
+    );
+    if (messages.length === 0) return settled as Settled<unknown>[];
     const reply = await postJson(this.url, JSON.stringify(messages), this.#transport);
     if (!Array.isArray(reply.body)) {
       const error = asErrorObject((reply.body as ResponseShape | undefined)?.error);
       if (error) throw new RpcError(error);
       throw new ClientError(reply.status === 200 ? 'protocol' : 'http', `unexpected answer to a batch (HTTP ${reply.status})`, reply.status);
     }
-    const settled: (Settled<unknown> | undefined)[] = new Array(entries.length);
     for (const item of reply.body as ResponseShape[]) {
       const index = typeof item?.id === 'number' ? item.id - firstId : -1;
       const entry = entries[index];

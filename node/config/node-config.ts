@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { LogLevel } from '../log/logger.js';
+import type { RpcLimits } from '../rpc/index.js';
 
 /** Everything one node needs to run; `cloister dev`/`devnet` build it, `cloister node start` reads it. */
 export interface NodeConfig {
@@ -9,13 +10,14 @@ export interface NodeConfig {
   nodeId: string;
   /** Path of the genesis document. */
   genesisFile: string;
+  /** Also any of the server's limits (RpcLimits, e.g. maxConnectionsPerClient); an absent one keeps its default. */
   rpc: {
     host: string;
     /** 0 picks a free port. */
     port: number;
     /** Origins allowed to call from a browser; empty means no CORS headers at all. */
     corsOrigins: string[];
-  };
+  } & Partial<RpcLimits>;
   /** libp2p; absent for a single-validator chain that talks to no one. */
   p2p?: {
     /** Multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/7001. */

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
+import { RPC_LIMIT_NAMES, resolveRpcLimits, type RpcLimits } from '../rpc/index.js';
 import type { NodeConfig } from './node-config.js';
 
 export class ConfigError extends Error {
@@ -29,6 +30,16 @@ export function readNodeConfig(file: string): NodeConfig {
   for (const key of Object.keys(c)) if (!known.includes(key)) fail(`unknown member "${key}"`);
   const str = (v: unknown, name: string): string => (typeof v === 'string' && v.length > 0 ? v : fail(`${name} must be a non-empty string`));
   const rpc = (c.rpc ?? {}) as Record<string, unknown>;
+  if (typeof rpc !== 'object' || rpc === null || Array.isArray(rpc)) fail('rpc must be an object');
+  const rpcMembers: readonly string[] = ['host', 'port', 'corsOrigins', ...RPC_LIMIT_NAMES];
+  for (const key of Object.keys(rpc)) if (!rpcMembers.includes(key)) fail(`unknown member "rpc.${key}"`);
+  const limits: Partial<RpcLimits> = {};
+  for (const name of RPC_LIMIT_NAMES) if (rpc[name] !== undefined) limits[name] = rpc[name] as number;
+  try {
+    resolveRpcLimits(limits);
+  } catch (err) {
+    fail(`rpc.${(err as Error).message}`);
+  }
   const enclave = (c.enclave ?? {}) as Record<string, unknown>;
   const log = (c.log ?? {}) as Record<string, unknown>;
   const port = rpc.port ?? 8545;
@@ -56,7 +67,7 @@ export function readNodeConfig(file: string): NodeConfig {
     dataDir,
     nodeId: str(c.nodeId, 'nodeId'),
     genesisFile: resolve(base, str(c.genesisFile, 'genesisFile')),
-    rpc: { host: typeof rpc.host === 'string' ? rpc.host : '127.0.0.1', port: port as number, corsOrigins: cors as string[] },
+    rpc: { host: typeof rpc.host === 'string' ? rpc.host : '127.0.0.1', port: port as number, corsOrigins: cors as string[], ...limits },
     ...(p2p ? { p2p } : {}),
     enclave: {
       platform: 'virtual',

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
-export type BodyFailure = 'too-large' | 'timeout' | 'aborted';
+export type BodyFailure = 'too-large' | 'timeout' | 'aborted' | 'busy';
 
 export class BodyError extends Error {
   constructor(readonly kind: BodyFailure) {
@@ -11,12 +11,14 @@ export class BodyError extends Error {
 export interface BodyLimits {
   maxBytes: number;
   timeoutMs: number;
+  /** Charges each chunk to the server's in-flight bytes; false fails the read as 'busy'. */
+  take?: (bytes: number) => boolean;
 }
 
 /**
- * Reads a request body up to `maxBytes` within `timeoutMs` (slowloris guard).
- * On failure the rest of the body is discarded, not buffered; the caller
- * answers and closes the connection.
+ * Reads a request body up to `maxBytes` within `timeoutMs` (slowloris guard),
+ * charging what it buffers through `take`. On failure the rest of the body is
+ * discarded, not buffered; the caller answers and closes the connection.
  */
 export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
@@ -49,6 +51,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limits.maxBytes) finish(new BodyError('too-large'));
+      else if (limits.take && !limits.take(chunk.length)) finish(new BodyError('busy'));
       else chunks.push(chunk);
     };
     const onEnd = (): void => finish(null);

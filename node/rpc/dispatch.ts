@@ -1,30 +1,81 @@
 import { isChainError } from '../../consensus/index.js';
-import { chainErrorObject, RpcFault, RPC_ERRORS, type JsonRpcErrorObject } from './errors.js';
+import type { ByteLease } from './byte-pool.js';
+import { chainErrorObject, httpStatusOf, RpcFault, RPC_ERRORS, type JsonRpcErrorObject } from './errors.js';
 import type { RpcLogger } from './logger.js';
 import {
   checkRequest,
   errorResponse,
-  nestsDeeperThan,
+  inspectPayload,
   parseJsonBody,
   successResponse,
   type JsonRpcId,
   type JsonRpcResponse,
 } from './protocol.js';
-import type { MethodTable } from './table.js';
+import { ResponseBudget, type EntryBudget, type ResponseLimits } from './response-budget.js';
+import type { BoundMethod, MethodTable } from './table.js';
 
-export interface DispatcherOptions {
+export interface DispatcherOptions extends ResponseLimits {
   maxBatchSize: number;
   /** Deepest array/object nesting accepted in a body. */
   maxDepth: number;
+  /** Entries of one batch running at once. */
+  batchConcurrency: number;
   logger: RpcLogger;
+}
+
+export interface DispatchOptions {
+  /** The request's share of the server's in-flight bytes; its results are charged there too. */
+  lease?: ByteLease;
+  /** Set once the client is gone: entries not started yet are skipped. */
+  signal?: { readonly aborted: boolean };
+}
+
+/** The answer to one HTTP request. */
+export interface RpcReply {
+  /** True for a batch: the parts are sent as one JSON array. */
+  readonly batch: boolean;
+  /** Each response's JSON text, in request order (a batch is never joined into one string here). */
+  readonly parts: readonly string[];
+  /** UTF-8 length of the whole body. */
+  readonly bytes: number;
+  /** 200, or for one error alone the HTTP status the error table gives it (503 for SERVER_BUSY). */
+  readonly status: number;
+}
+
+/** The body of a reply as one string. */
+export function replyText(reply: RpcReply): string {
+  return reply.batch ? `[${reply.parts.join(',')}]` : reply.parts[0]!;
+}
+
+/** What every entry of one request shares. */
+interface EntryRun {
+  budget: ResponseBudget;
+  /** False when the payload holds only safe integers. */
+  checkNumbers: boolean;
+}
+
+/** One response, serialized; `code` when it is an error. */
+interface Answer {
+  text: string;
+  bytes: number;
+  code?: number;
 }
 
 const INTERNAL: JsonRpcErrorObject = { code: RPC_ERRORS.INTERNAL_ERROR.code, message: RPC_ERRORS.INTERNAL_ERROR.message };
 
 /**
  * Runs JSON-RPC payloads against a method table, transport-free. Never throws.
- * Batch entries run concurrently; their handlers are invoked in request order
- * and responses come back in request order.
+ *
+ * A batch runs at most `batchConcurrency` entries at once. Handlers are
+ * invoked in request order (the first ones synchronously, each later one when
+ * an earlier entry finishes) and responses come back in request order. Each
+ * response is serialized as soon as its entry finishes, so its result objects
+ * can go, and charged to the request's ResponseBudget: a response over
+ * `maxResponseBytes` becomes RESPONSE_TOO_LARGE, one past the batch's
+ * `maxBatchResponseBytes` BATCH_BUDGET_EXCEEDED, and the rest of the batch
+ * still answers. A handler that would build a large result (a block with its
+ * transactions) reserves the bytes first through its CallContext, so that the
+ * work is refused before it is done.
  */
 export class Dispatcher {
   constructor(
@@ -32,60 +83,94 @@ export class Dispatcher {
     private readonly options: DispatcherOptions,
   ) {}
 
-  /** Answers a raw body: the response JSON text, or null when nothing is to be sent. */
-  async handleBody(bytes: Uint8Array): Promise<string | null> {
+  /** Answers a raw body; null when nothing is to be sent. */
+  async handleBody(bytes: Uint8Array, dispatch: DispatchOptions = {}): Promise<RpcReply | null> {
     let payload: unknown;
     try {
       payload = parseJsonBody(bytes);
     } catch (err) {
-      return this.#serialize(errorResponse(null, this.#toError(err, '(parse)')));
+      return this.#single(err, '(parse)');
     }
-    return this.handlePayload(payload);
+    return this.handlePayload(payload, dispatch);
   }
 
   /** Answers a parsed payload (single request or batch). */
-  async handlePayload(payload: unknown): Promise<string | null> {
+  async handlePayload(payload: unknown, dispatch: DispatchOptions = {}): Promise<RpcReply | null> {
     try {
-      if (nestsDeeperThan(payload, this.options.maxDepth)) {
-        return this.#single(RpcFault.of('INVALID_REQUEST', { reason: `nested deeper than ${this.options.maxDepth}` }));
-      }
+      const { maxDepth, maxBatchSize } = this.options;
+      const shape = inspectPayload(payload, maxDepth);
+      if (shape.tooDeep) return this.#single(RpcFault.of('INVALID_REQUEST', { reason: `nested deeper than ${maxDepth}` }));
+      // Almost every payload has only safe integers: then no param needs its numbers walked again.
+      const run: EntryRun = { budget: new ResponseBudget(this.options, dispatch.lease), checkNumbers: !shape.onlySafeIntegers };
       if (!Array.isArray(payload)) {
-        const response = await this.#handleOne(payload);
-        return response === null ? null : this.#serialize(response);
+        const answer = await this.#answer(payload, run);
+        return answer === null ? null : reply(false, [answer]);
       }
       if (payload.length === 0) return this.#single(RpcFault.of('INVALID_REQUEST', { reason: 'empty batch' }));
-      if (payload.length > this.options.maxBatchSize) {
-        return this.#single(RpcFault.of('BATCH_TOO_LARGE', { limit: this.options.maxBatchSize, size: payload.length }));
+      if (payload.length > maxBatchSize) {
+        return this.#single(RpcFault.of('BATCH_TOO_LARGE', { limit: maxBatchSize, size: payload.length }));
       }
-      const responses = await Promise.all(payload.map((entry) => this.#handleOne(entry)));
-      const parts = responses.filter((r): r is JsonRpcResponse => r !== null).map((r) => this.#serialize(r));
-      return parts.length === 0 ? null : `[${parts.join(',')}]`;
+      const answers = await this.#runBatch(payload, run, dispatch.signal);
+      const sent = answers.filter((a): a is Answer => a !== null);
+      return sent.length === 0 ? null : reply(true, sent);
     } catch (err) {
       // Unreachable by design; kept so that nothing ever escapes.
       return this.#single(err);
     }
   }
 
-  #single(err: unknown): string {
-    return this.#serialize(errorResponse(null, this.#toError(err, '(request)')));
+  /** At most batchConcurrency workers, each taking the next entry in request order. */
+  async #runBatch(entries: unknown[], run: EntryRun, signal: DispatchOptions['signal']): Promise<(Answer | null)[]> {
+    const answers: (Answer | null)[] = new Array<Answer | null>(entries.length).fill(null);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < entries.length && !signal?.aborted) {
+        const index = next++;
+        answers[index] = await this.#answer(entries[index], run);
+      }
+    };
+    const workers = Math.min(this.options.batchConcurrency, entries.length);
+    await Promise.all(Array.from({ length: workers }, () => worker()));
+    return answers;
   }
 
-  async #handleOne(entry: unknown): Promise<JsonRpcResponse | null> {
+  #single(err: unknown, method = '(request)'): RpcReply {
+    return reply(false, [this.#errorAnswer(null, this.#toError(err, method))]);
+  }
+
+  async #answer(entry: unknown, run: EntryRun): Promise<Answer | null> {
     const checked = checkRequest(entry);
-    if (!checked.ok) return errorResponse(checked.id, checked.fault.toJSON());
+    if (!checked.ok) return this.#errorAnswer(checked.id, checked.fault.toJSON());
     const { request, notification } = checked;
     const id: JsonRpcId = request.id ?? null;
-    let response: JsonRpcResponse;
+    const entryBudget = run.budget.entry();
+    let result: unknown;
     try {
       const bound = this.table.resolve(request.method);
-      const args = bound.bind(request.params);
-      // Invoked synchronously, before any await: handlers start in request order.
-      const result = await (bound.method.handler as (...a: unknown[]) => unknown)(...args);
-      response = successResponse(id, result);
+      result = await this.#invoke(bound, bound.bind(request.params, run.checkNumbers), entryBudget);
     } catch (err) {
-      response = errorResponse(id, this.#toError(err, request.method));
+      entryBudget.cancel();
+      return notification ? null : this.#errorAnswer(id, this.#toError(err, request.method));
     }
-    return notification ? null : response;
+    const text = this.#serialize(successResponse(id, result));
+    const bytes = Buffer.byteLength(text);
+    const refused = entryBudget.settle(bytes);
+    // A notification's result is charged as if it were sent: otherwise a batch of
+    // notifications could build blocks without end, since none is ever answered.
+    if (notification) return null;
+    return refused ? this.#errorAnswer(id, refused.toJSON()) : { text, bytes };
+  }
+
+  #invoke(bound: BoundMethod, args: unknown[], context: EntryBudget): unknown {
+    const handler = bound.method.handler as (...a: unknown[]) => unknown;
+    // Invoked synchronously, before any await: handlers start in request order.
+    if (!bound.lane) return handler(...args, context);
+    return bound.lane.run(() => handler(...args, context));
+  }
+
+  #errorAnswer(id: JsonRpcId, error: JsonRpcErrorObject): Answer {
+    const text = this.#serialize(errorResponse(id, error));
+    return { text, bytes: Buffer.byteLength(text), code: error.code };
   }
 
   #toError(err: unknown, method: string): JsonRpcErrorObject {
@@ -117,4 +202,11 @@ export class Dispatcher {
       return JSON.stringify(errorResponse(response.id, INTERNAL));
     }
   }
+}
+
+function reply(batch: boolean, answers: Answer[]): RpcReply {
+  let bytes = batch ? answers.length + 1 : 0; // the brackets and the commas
+  for (const answer of answers) bytes += answer.bytes;
+  const alone = !batch ? answers[0]?.code : undefined;
+  return { batch, parts: answers.map((a) => a.text), bytes, status: alone === undefined ? 200 : httpStatusOf(alone) };
 }

@@ -60,11 +60,39 @@ const SERVER = {
     description: 'The body did not arrive in time (HTTP 408).',
     httpStatus: 408,
   },
+  TOO_MANY_REQUESTS: {
+    code: -32004,
+    message: 'Too many requests',
+    description: 'This client already has the most requests in flight the server allows (HTTP 429); data: { limit }.',
+    httpStatus: 429,
+  },
+  SERVER_BUSY: {
+    code: -32005,
+    message: 'Server busy',
+    description: 'The node has as much work in flight as it allows; retry later (HTTP 503 when the whole request is refused); data: { reason }.',
+    httpStatus: 503,
+  },
+  RESPONSE_TOO_LARGE: {
+    code: -32006,
+    message: 'Response too large',
+    description: 'This response would exceed the per-response byte limit; data: { limit, size }.',
+  },
+  BATCH_BUDGET_EXCEEDED: {
+    code: -32007,
+    message: 'Batch budget exceeded',
+    description: "This entry's response would exceed what the batch may send in all; data: { limit }. Ask for it in another request.",
+  },
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** One entry per ChainErrorCode; `satisfies` makes a missing code a compile error. */
 const CHAIN = {
   ENCODING_INVALID: { code: -32010, message: 'Encoding invalid', description: 'A value cannot be canonically encoded.' },
+  INVALID_ARGS: {
+    code: -32011,
+    message: 'Invalid arguments',
+    description:
+      'A number in the params that the API cannot carry exactly: not a safe integer, or written so that the node would read another value (1e309, 9007199254740993, -0); data: { param, path, reason }.',
+  },
   TX_MALFORMED: { code: -32020, message: 'Transaction malformed', description: 'The transaction has a wrong shape.' },
   TX_TOO_LARGE: { code: -32021, message: 'Transaction too large', description: 'The canonical transaction exceeds the size limit.' },
   TX_BAD_SIGNATURE: { code: -32022, message: 'Bad signature', description: 'The signature does not verify against `from`.' },
@@ -158,6 +186,12 @@ export class RpcFault extends Error {
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, data: this.data };
   }
+}
+
+/** The HTTP status of a response that carries this error code alone (200 unless the table says otherwise). */
+export function httpStatusOf(rpcCode: number): number {
+  for (const entry of Object.values(RPC_ERRORS) as ErrorCodeEntry[]) if (entry.code === rpcCode) return entry.httpStatus ?? 200;
+  return 200;
 }
 
 /** Structural view of consensus ChainError, so this module needs no runtime import. */

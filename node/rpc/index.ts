@@ -2,14 +2,19 @@ export { JsonRpcServer, type JsonRpcServerOptions } from './server.js';
 export { chainMethods } from './methods.js';
 export { networkMethods, type NetworkApi, type NodeView } from './network-methods.js';
 export { MethodTable } from './table.js';
-export { Dispatcher, type DispatcherOptions } from './dispatch.js';
-export { defineMethod, type ParamSpec, type ResultSpec, type RpcMethod } from './method.js';
+export { Dispatcher, replyText, type DispatcherOptions, type DispatchOptions, type RpcReply } from './dispatch.js';
+export { DEFAULT_RPC_LIMITS, RPC_LIMIT_NAMES, resolveRpcLimits, type RpcLimits } from './limits.js';
+export { BytePool, ByteLease } from './byte-pool.js';
+export { ClientTracker, clientKey } from './clients.js';
+export type { CallContext } from './response-budget.js';
+export { defineMethod, type MethodConcurrency, type ParamSpec, type ResultSpec, type RpcMethod } from './method.js';
 export {
   RPC_ERRORS,
   RpcErrorCodes,
   RpcFault,
   chainCodeOf,
   chainErrorObject,
+  httpStatusOf,
   type ErrorCodeEntry,
   type JsonRpcErrorObject,
   type RpcErrorName,

@@ -15,12 +15,20 @@ export interface ResultSpec {
   readonly schema: JsonSchema;
 }
 
+/** How many calls of a method may run at once across the server, and how many may wait for a turn. */
+export interface MethodConcurrency {
+  readonly maxInFlight: number;
+  readonly maxWaiting: number;
+}
+
 /**
  * A JSON-RPC method: its documentation (which is also its OpenRPC entry) and
  * its handler. The handler gets the params in declared order, already
- * validated against their schemas; an absent optional param is `undefined`.
- * It may throw a ChainError (mapped to its application code), an RpcFault
- * (sent as is), or anything else (sent as -32603, logged).
+ * validated against their schemas (an absent optional param is `undefined`),
+ * then a CallContext through which it reserves the bytes of a large response
+ * before it does the work. It may throw a ChainError (mapped to its
+ * application code), an RpcFault (sent as is), or anything else (sent as
+ * -32603, logged).
  */
 export interface RpcMethod {
   readonly name: string;
@@ -30,12 +38,15 @@ export interface RpcMethod {
   readonly result: ResultSpec;
   /** Application errors the method can answer with, for the OpenRPC document. */
   readonly errors?: readonly RpcErrorName[];
+  /** Absent: no limit beyond the server's. */
+  readonly concurrency?: MethodConcurrency;
   readonly handler: (...args: never[]) => unknown;
 }
 
 /**
  * Declares a method with a typed handler. The argument types are the author's
- * promise that they match the param schemas, which the server enforces first.
+ * promise that they match the param schemas, which the server enforces first;
+ * the argument after the params is the CallContext.
  */
 export function defineMethod<A extends unknown[]>(
   spec: Omit<RpcMethod, 'handler'> & { readonly handler: (...args: A) => unknown },

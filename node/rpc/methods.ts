@@ -1,6 +1,8 @@
 import type { CallAuth, JsonValue } from '../../consensus/index.js';
-import type { ChainApi } from '../chain/api.js';
+import type { BlockView, ChainApi } from '../chain/api.js';
+import { Lane } from './lane.js';
 import { defineMethod, type RpcMethod } from './method.js';
+import type { CallContext } from './response-budget.js';
 import * as s from './schemas.js';
 
 const blockTag: s.JsonSchema = {
@@ -14,6 +16,9 @@ const fullTransactions = {
   schema: { type: 'boolean' },
   required: false,
 } as const;
+
+/** A block with its transactions is the one large response: its bytes are reserved before they are read. */
+const BLOCK_ERRORS = ['RESPONSE_TOO_LARGE', 'BATCH_BUDGET_EXCEEDED', 'SERVER_BUSY'] as const;
 
 const SEND_ERRORS = [
   'TX_MALFORMED',
@@ -37,6 +42,11 @@ const SEND_ERRORS = [
  * and the node passes them all to `new JsonRpcServer({ methods: [...] })`.
  */
 export function chainMethods(api: ChainApi): RpcMethod[] {
+  // A block with its transactions reads them all from the store, on the few threads the chain's own block writes
+  // use too, and builds megabytes of JSON: at most two at once, so a flood of them cannot hold up commits.
+  const fullBlocks = new Lane('full block', 2, 1024);
+  const block = (full: boolean | undefined, build: (full: boolean) => Promise<BlockView | null>): Promise<BlockView | null> =>
+    full === true ? fullBlocks.run(() => build(true)) : build(false);
   return [
     defineMethod({
       name: 'chain_blockNumber',
@@ -50,15 +60,18 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       summary: 'A committed block by height, or null.',
       params: [{ name: 'height', schema: blockTag }, fullTransactions],
       result: { name: 'block', schema: s.nullable(s.blockView) },
-      handler: (height: number | 'latest', full?: boolean) =>
-        api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, full ?? false),
+      errors: BLOCK_ERRORS,
+      handler: (height: number | 'latest', full: boolean | undefined, context: CallContext) =>
+        block(full, (withTxs) => api.getBlockByNumber(height === 'latest' ? api.blockNumber() : height, withTxs, context)),
     }),
     defineMethod({
       name: 'chain_getBlockByHash',
       summary: 'A committed block by hash, or null.',
       params: [{ name: 'hash', schema: s.hash32 }, fullTransactions],
       result: { name: 'block', schema: s.nullable(s.blockView) },
-      handler: (hash: string, full?: boolean) => api.getBlockByHash(hash, full ?? false),
+      errors: BLOCK_ERRORS,
+      handler: (hash: string, full: boolean | undefined, context: CallContext) =>
+        block(full, (withTxs) => api.getBlockByHash(hash, withTxs, context)),
     }),
     defineMethod({
       name: 'chain_sendTransaction',
@@ -95,7 +108,7 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       name: 'chain_call',
       summary: 'Runs a read-only contract method against the latest state.',
       description:
-        'Runs as the anonymous caller (64 zeros), or, with `auth`, as the caller who signed this very call (checked in the enclave): nobody can read as someone else.',
+        'Runs on the enclave\'s call thread, beside block execution, as the anonymous caller (64 zeros), or, with `auth`, as the caller who signed this very call (checked in the enclave): nobody can read as someone else. At most 32 calls are in flight on a node, the others wait their turn (SERVER_BUSY when 512 already wait).',
       params: [
         { name: 'contract', schema: s.contractName },
         { name: 'method', schema: s.methodName },
@@ -103,7 +116,10 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
         { name: 'auth', summary: "The caller's signature over the call (optional).", schema: s.callAuth, required: false },
       ],
       result: { name: 'callResult', schema: s.callResultView },
-      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'CALL_UNAUTHORIZED', 'ENCLAVE_BUSY', 'ENCLAVE_UNAVAILABLE'],
+      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'CALL_UNAUTHORIZED', 'ENCLAVE_BUSY', 'ENCLAVE_UNAVAILABLE', 'SERVER_BUSY'],
+      // Calls run on the enclave's own call thread (never ahead of block execution), one at a time there:
+      // a bounded number go to the enclave, the rest wait here.
+      concurrency: { maxInFlight: 32, maxWaiting: 512 },
       handler: (contract: string, method: string, args: JsonValue[], auth?: CallAuth) =>
         auth === undefined ? api.call(contract, method, args) : api.call(contract, method, args, auth),
     }),

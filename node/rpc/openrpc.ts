@@ -1,4 +1,4 @@
-import { RPC_ERRORS, type ErrorCodeEntry, type RpcErrorName } from './errors.js';
+import { chainCodeOf, RPC_ERRORS, type ErrorCodeEntry, type RpcErrorName } from './errors.js';
 import type { RpcMethod } from './method.js';
 
 export interface OpenRpcInfo {
@@ -33,9 +33,12 @@ export interface OpenRpcDocument {
 
 export const DEFAULT_INFO: OpenRpcInfo = { title: 'Cloister JSON-RPC', version: '0.1.0' };
 
+/** An application error carries its ChainErrorCode as data.code; the server's own errors do not. */
 function errorOf(name: RpcErrorName): OpenRpcError {
   const entry: ErrorCodeEntry = RPC_ERRORS[name];
-  return { code: entry.code, message: entry.message, data: { code: name } };
+  return chainCodeOf(entry.code) === undefined
+    ? { code: entry.code, message: entry.message }
+    : { code: entry.code, message: entry.message, data: { code: name } };
 }
 
 /** The OpenRPC 1.2.6 document of a method table (the caller includes rpc.discover itself). */
@@ -57,7 +60,8 @@ export function buildOpenRpcDocument(methods: readonly RpcMethod[], info: OpenRp
         })),
         result: { name: method.result.name, schema: structuredClone(method.result.schema) },
         errors: [
-          ...(method.params.length > 0 ? [{ code: RPC_ERRORS.INVALID_PARAMS.code, message: RPC_ERRORS.INVALID_PARAMS.message }] : []),
+          // Any method with params: a schema failure, or a number the API cannot carry exactly.
+          ...(method.params.length > 0 ? [{ code: RPC_ERRORS.INVALID_PARAMS.code, message: RPC_ERRORS.INVALID_PARAMS.message }, errorOf('INVALID_ARGS')] : []),
           ...errors.map(errorOf),
         ],
       };

@@ -1,9 +1,15 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { ChainError } from '../../consensus/index.js';
 import { RpcFault } from './errors.js';
+import { findUncarriableNumber } from './exact-json.js';
 import type { RpcMethod } from './method.js';
 
-/** Turns a request's `params` (array, object or absent) into the handler's argument list, or throws -32602. */
-export type ParamBinder = (params: unknown) => unknown[];
+/**
+ * Turns a request's `params` (array, object or absent) into the handler's
+ * argument list, or throws -32602 (or INVALID_ARGS). `checkNumbers` false skips
+ * the number check, for a payload already known to hold only safe integers.
+ */
+export type ParamBinder = (params: unknown, checkNumbers?: boolean) => unknown[];
 
 const MAX_ECHO = 64;
 
@@ -17,6 +23,22 @@ function invalid(reason: string, param?: string, path?: string): RpcFault {
   if (path) data['path'] = clip(path);
   data['reason'] = reason;
   return RpcFault.of('INVALID_PARAMS', data);
+}
+
+/**
+ * Numbers go first, before the schema: one that is not a safe integer, or that
+ * the node would read as another value than the one written, is INVALID_ARGS
+ * wherever it is (a height, a nonce, a contract argument), never changed.
+ */
+function refuseUncarriableNumbers(param: string, value: unknown): void {
+  const found = findUncarriableNumber(value);
+  if (!found) return;
+  const at = found.path ? ` at ${clip(found.path)}` : '';
+  throw new ChainError(
+    'INVALID_ARGS',
+    `param "${param}"${at}: ${found.reason}; numbers in params must be safe integers, written exactly`,
+    { param, path: clip(found.path), reason: found.reason },
+  );
 }
 
 function describe(error: ErrorObject | undefined): string {
@@ -42,7 +64,7 @@ export function compileParamBinder(ajv: Ajv, method: RpcMethod): ParamBinder {
   }
   const names = new Set(specs.map((spec) => spec.name));
 
-  return (params: unknown): unknown[] => {
+  return (params: unknown, checkNumbers = true): unknown[] => {
     let values: unknown[];
     if (params === undefined) {
       values = [];
@@ -68,6 +90,7 @@ export function compileParamBinder(ajv: Ajv, method: RpcMethod): ParamBinder {
         args.push(undefined);
         continue;
       }
+      if (checkNumbers) refuseUncarriableNumbers(spec.name, value);
       if (!spec.validate(value)) {
         const first = spec.validate.errors?.[0];
         throw invalid(describe(first), spec.name, first?.instancePath);

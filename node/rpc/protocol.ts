@@ -1,4 +1,5 @@
 import { RpcFault, type JsonRpcErrorObject } from './errors.js';
+import { describeInexact, isInexactNumber, parseJsonExact } from './exact-json.js';
 
 /** JSON-RPC 2.0 envelopes and their checks, independent of the transport. */
 
@@ -45,6 +46,7 @@ export function checkRequest(value: unknown): CheckedRequest {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(null, 'request must be an object');
   const obj = value as Record<string, unknown>;
   const hasId = has(obj, 'id');
+  if (hasId && isInexactNumber(obj['id'])) return fail(null, `id ${describeInexact(obj['id'])}, so it could not be echoed as sent`);
   if (hasId && !isJsonRpcId(obj['id'])) return fail(null, 'id must be a string, a number or null');
   const id = hasId ? (obj['id'] as JsonRpcId) : null;
   if (obj['jsonrpc'] !== '2.0') return fail(id, 'jsonrpc must be "2.0"');
@@ -61,7 +63,11 @@ export function checkRequest(value: unknown): CheckedRequest {
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
-/** Decodes strict UTF-8 and parses JSON; throws -32700. */
+/**
+ * Decodes strict UTF-8 and parses JSON; throws -32700. A number that would be
+ * read as another value than the one written is a marker (see exact-json.ts),
+ * refused where it is used.
+ */
 export function parseJsonBody(bytes: Uint8Array): unknown {
   let text: string;
   try {
@@ -70,22 +76,36 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
     throw RpcFault.of('PARSE_ERROR', { reason: 'body is not valid UTF-8' });
   }
   try {
-    return JSON.parse(text) as unknown;
+    return parseJsonExact(text);
   } catch {
     throw RpcFault.of('PARSE_ERROR', { reason: 'body is not valid JSON' });
   }
 }
 
-/** True when arrays/objects nest deeper than `max` (iterative: safe on any depth). */
-export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
+export interface PayloadShape {
+  /** Arrays and objects nest deeper than the limit. */
+  tooDeep: boolean;
+  /** Every number in it is a safe integer (no marker of an inexact literal either): no param needs its numbers checked. */
+  onlySafeIntegers: boolean;
+}
+
+/** One walk over a parsed payload, iterative (safe on any depth); stops at the first level too deep. */
+export function inspectPayload(value: unknown, maxDepth: number): PayloadShape {
+  if (typeof value !== 'object' || value === null) return { tooDeep: false, onlySafeIntegers: isSafeIntegerLeaf(value) };
+  let onlySafeIntegers = true;
+  const stack: [object, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [item, depth] = stack.pop()!;
-    if (typeof item !== 'object' || item === null) continue;
-    if (depth >= max) return true;
+    if (depth >= maxDepth) return { tooDeep: true, onlySafeIntegers };
     for (const child of Array.isArray(item) ? item : Object.values(item)) {
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      else if (onlySafeIntegers && !isSafeIntegerLeaf(child)) onlySafeIntegers = false;
     }
   }
-  return false;
+  return { tooDeep: false, onlySafeIntegers };
+}
+
+function isSafeIntegerLeaf(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && !Object.is(value, -0);
+  return typeof value !== 'symbol';
 }

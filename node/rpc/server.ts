@@ -1,17 +1,22 @@
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { BodyError, readBody } from './body.js';
+import { BytePool, type ByteLease } from './byte-pool.js';
+import { ClientTracker, clientKey, type RequestRefusal } from './clients.js';
 import { CorsPolicy, type CorsOptions } from './cors.js';
-import { Dispatcher } from './dispatch.js';
-import { RpcFault } from './errors.js';
+import { Dispatcher, replyText, type RpcReply } from './dispatch.js';
+import { httpStatusOf, RpcFault, type RpcErrorName } from './errors.js';
 import { formatUrl, isJsonContentType, requestPath } from './http-util.js';
+import { resolveRpcLimits, type RpcLimits } from './limits.js';
 import { consoleLogger, type RpcLogger } from './logger.js';
 import type { RpcMethod } from './method.js';
 import type { OpenRpcInfo } from './openrpc.js';
 import { errorResponse } from './protocol.js';
+import { RefusalLog } from './refusal-log.js';
 import { MethodTable } from './table.js';
 
-export interface JsonRpcServerOptions {
+/** The limits (see RpcLimits for each one and DEFAULT_RPC_LIMITS for the defaults), and: */
+export interface JsonRpcServerOptions extends Partial<RpcLimits> {
   /** The methods served (e.g. `chainMethods(api)`); rpc.discover is added. */
   methods: readonly RpcMethod[];
   /** The OpenRPC document's info. */
@@ -20,19 +25,13 @@ export interface JsonRpcServerOptions {
   host?: string;
   /** Default 0 (any free port; read `port` / `url` after start()). */
   port?: number;
-  /** Default 8 MiB. */
-  maxBodyBytes?: number;
-  /** Default 2000. */
-  maxBatchSize?: number;
   /** Deepest JSON nesting accepted; default 128. */
   maxDepth?: number;
-  /** A request's headers and body must arrive within this time; default 30 s. */
-  requestTimeoutMs?: number;
   /** How long stop() lets in-flight requests finish before cutting them; default 2 s. */
   stopGraceMs?: number;
   /** Default off: no Access-Control-* headers at all. */
   cors?: CorsOptions;
-  /** Receives internal errors (with stacks); default stderr. */
+  /** Receives internal errors (with stacks) and refusals over the limits; default stderr. */
   logger?: RpcLogger;
 }
 
@@ -42,19 +41,60 @@ const JSON_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
 };
 
+/** Below this a batch is joined into one string and written at once; above, its parts are written one by one. */
+const JOIN_BELOW_BYTES = 256 * 1024;
+
 type State = 'idle' | 'starting' | 'listening' | 'stopped';
 
-/** JSON-RPC 2.0 over HTTP: POST / (single or batch), GET /health. */
+/** One request being answered: its client, its share of the in-flight bytes, and whether its client is gone. */
+interface RequestScope {
+  readonly client: string;
+  readonly lease: ByteLease;
+  readonly gone: { aborted: boolean };
+}
+
+interface Connection {
+  readonly client: string;
+  /** Closes a connection that sends no request at all (Node's own timers start only with a request). */
+  firstRequestTimer: NodeJS.Timeout | undefined;
+  /**
+   * Ends the requests still open on it when it closes: a pipelined response
+   * queued behind another never closes by itself. (One listener for all, not
+   * one per pipelined request.)
+   */
+  readonly open: Set<() => void>;
+}
+
+/** What a request over a server limit is answered with: the error, its HTTP status comes from the table. */
+const REFUSALS: Record<RequestRefusal, { error: RpcErrorName; data: (limits: RpcLimits) => unknown; kind: string }> = {
+  TOO_MANY_REQUESTS: { error: 'TOO_MANY_REQUESTS', data: (l) => ({ limit: l.maxRequestsPerClient }), kind: 'requests per client' },
+  SERVER_BUSY: { error: 'SERVER_BUSY', data: () => ({ reason: 'too many requests in flight' }), kind: 'requests in flight' },
+};
+
+/**
+ * JSON-RPC 2.0 over HTTP: POST / (single or batch), GET /health.
+ *
+ * No client can take all of the node's file descriptors or memory: the open
+ * connections are capped in all and per client (more are closed at once), as
+ * are requests in flight (more are answered 429 / 503 and closed), and the
+ * bytes of request bodies and responses held at once (see RpcLimits). A
+ * connection that sends no request, a body that comes too slowly and a
+ * response that is not taken in time are all cut after `requestTimeoutMs`.
+ */
 export class JsonRpcServer {
   readonly table: MethodTable;
+  readonly limits: Readonly<RpcLimits>;
   readonly #dispatcher: Dispatcher;
   readonly #cors: CorsPolicy;
   readonly #logger: RpcLogger;
   readonly #host: string;
   readonly #requestedPort: number;
-  readonly #maxBodyBytes: number;
-  readonly #requestTimeoutMs: number;
   readonly #stopGraceMs: number;
+  readonly #headersTimeoutMs: number;
+  readonly #clients: ClientTracker;
+  readonly #pool: BytePool;
+  readonly #refusals: RefusalLog;
+  readonly #connections = new WeakMap<Socket, Connection>();
   #server: Server | undefined;
   #state: State = 'idle';
   #port: number | undefined;
@@ -62,18 +102,24 @@ export class JsonRpcServer {
 
   constructor(options: JsonRpcServerOptions) {
     this.#logger = options.logger ?? consoleLogger;
+    this.limits = Object.freeze(resolveRpcLimits(options));
     this.table = new MethodTable(options.methods, options.info);
     this.#dispatcher = new Dispatcher(this.table, {
-      maxBatchSize: options.maxBatchSize ?? 2000,
+      maxBatchSize: this.limits.maxBatchSize,
       maxDepth: options.maxDepth ?? 128,
+      batchConcurrency: this.limits.batchConcurrency,
+      maxResponseBytes: this.limits.maxResponseBytes,
+      maxBatchResponseBytes: this.limits.maxBatchResponseBytes,
       logger: this.#logger,
     });
     this.#cors = new CorsPolicy(options.cors);
     this.#host = options.host ?? '127.0.0.1';
     this.#requestedPort = options.port ?? 0;
-    this.#maxBodyBytes = options.maxBodyBytes ?? 8 * 1024 * 1024;
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#stopGraceMs = options.stopGraceMs ?? 2_000;
+    this.#headersTimeoutMs = Math.min(this.limits.requestTimeoutMs, 60_000);
+    this.#clients = new ClientTracker(this.limits);
+    this.#pool = new BytePool(this.limits.maxInFlightBytes);
+    this.#refusals = new RefusalLog(this.#logger);
   }
 
   /** The bound port; throws before start(). */
@@ -87,20 +133,28 @@ export class JsonRpcServer {
     return formatUrl(this.#host, this.port);
   }
 
+  /** What the server holds now: open connections, requests in flight, bytes of bodies and responses (for tests and status). */
+  get load(): { connections: number; requests: number; bytes: number } {
+    return { connections: this.#clients.connections, requests: this.#clients.requestsInFlight, bytes: this.#pool.used };
+  }
+
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`JsonRpcServer cannot start: it is ${this.#state}`);
     this.#state = 'starting';
-    const headersTimeout = Math.min(this.#requestTimeoutMs, 60_000);
     const server = createServer(
       {
-        headersTimeout,
+        headersTimeout: this.#headersTimeoutMs,
         // Node's own backstop; the body timer in readBody answers first.
-        requestTimeout: this.#requestTimeoutMs * 2,
-        connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
+        requestTimeout: this.limits.requestTimeoutMs * 2,
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(this.#headersTimeoutMs / 4))),
         keepAliveTimeout: 5_000,
       },
       (req, res) => void this.#onRequest(req, res),
     );
+    // Past it Node closes a new connection at once (and emits 'drop').
+    server.maxConnections = this.limits.maxConnections;
+    server.on('drop', (data?: { remoteAddress?: string }) => this.#refusals.note('connections in all', clientKey(data?.remoteAddress)));
+    server.on('connection', (socket: Socket) => this.#onConnection(socket));
     // Malformed HTTP, oversized headers and slow headers: Node's default clientError
     // handling answers 400 / 431 / 408 and destroys the socket.
     this.#server = server;
@@ -140,19 +194,75 @@ export class JsonRpcServer {
     return this.#stopping;
   }
 
+  #onConnection(socket: Socket): void {
+    const client = clientKey(socket.remoteAddress);
+    if (!this.#clients.openConnection(client)) {
+      this.#refusals.note('connections per client', client);
+      socket.destroy();
+      return;
+    }
+    this.#track(socket, client, true);
+  }
+
+  /** Follows a connection until it closes; `counted` when the client tracker counts it. */
+  #track(socket: Socket, client: string, counted: boolean): Connection {
+    const firstRequestTimer = counted ? setTimeout(() => socket.destroy(), this.#headersTimeoutMs).unref() : undefined;
+    const connection: Connection = { client, firstRequestTimer, open: new Set() };
+    socket.once('close', () => {
+      clearTimeout(connection.firstRequestTimer);
+      for (const end of [...connection.open]) end();
+      if (counted) this.#clients.closeConnection(client);
+    });
+    this.#connections.set(socket, connection);
+    return connection;
+  }
+
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     req.on('error', () => {});
     res.on('error', () => {});
+    // Every socket was tracked when it connected; the fallback only keeps this path total.
+    const connection = this.#connections.get(req.socket) ?? this.#track(req.socket, clientKey(req.socket.remoteAddress), false);
+    clearTimeout(connection.firstRequestTimer);
+    connection.firstRequestTimer = undefined;
+    const client = connection.client;
+    const refusal = this.#clients.startRequest(client);
+    if (refusal) return this.#refuse(req, res, refusal, client);
+    // The request counts until both its response is over and its work is done,
+    // so a client that disconnects cannot leave work running beyond the limits.
+    const scope: RequestScope = { client, lease: this.#pool.lease(), gone: { aborted: false } };
+    let open = 2;
+    const settle = (): void => {
+      if (--open === 0) this.#clients.endRequest(client);
+    };
+    // The response is over when it closes, or when its connection does.
+    const over = (): void => {
+      // Both may happen in one emit (the socket's close closes the response).
+      if (scope.gone.aborted) return;
+      connection.open.delete(over);
+      scope.gone.aborted = true;
+      scope.lease.close();
+      settle();
+    };
+    res.once('close', over);
+    connection.open.add(over);
     try {
-      await this.#route(req, res);
+      await this.#route(req, res, scope);
     } catch (err) {
       this.#logger.error('JSON-RPC HTTP handler failed', { error: err instanceof Error ? err.stack : String(err) });
       if (!res.headersSent) this.#send(req, res, 500, { error: 'Internal Server Error' }, { Connection: 'close' });
       else res.destroy();
+    } finally {
+      settle();
     }
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #refuse(req: IncomingMessage, res: ServerResponse, refusal: RequestRefusal, client: string): void {
+    const { error, data, kind } = REFUSALS[refusal];
+    this.#refusals.note(kind, client);
+    this.#sendFault(req, res, RpcFault.of(error, data(this.limits)));
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse, scope: RequestScope): Promise<void> {
     const path = requestPath(req);
     const method = req.method ?? '';
     if (path === '/health') {
@@ -172,21 +282,46 @@ export class JsonRpcServer {
     }
     let body: Buffer;
     try {
-      body = await readBody(req, { maxBytes: this.#maxBodyBytes, timeoutMs: this.#requestTimeoutMs });
+      body = await readBody(req, {
+        maxBytes: this.limits.maxBodyBytes,
+        timeoutMs: this.limits.requestTimeoutMs,
+        take: (bytes) => scope.lease.tryTake(bytes),
+      });
     } catch (err) {
       if (!(err instanceof BodyError) || err.kind === 'aborted') return void res.destroy();
-      const fault =
-        err.kind === 'too-large'
-          ? RpcFault.of('REQUEST_TOO_LARGE', { limit: this.#maxBodyBytes })
-          : RpcFault.of('REQUEST_TIMEOUT', { timeoutMs: this.#requestTimeoutMs });
-      return this.#send(req, res, err.kind === 'too-large' ? 413 : 408, errorResponse(null, fault.toJSON()), {
-        Connection: 'close',
-      });
+      return this.#sendFault(req, res, this.#bodyFault(err, scope.client));
     }
-    const text = await this.#dispatcher.handleBody(body);
+    const reply = await this.#dispatcher.handleBody(body, { lease: scope.lease, signal: scope.gone });
     if (res.destroyed) return;
-    if (text === null) return this.#send(req, res, 204, null);
-    this.#sendText(req, res, 200, text, JSON_HEADERS);
+    if (reply === null) return this.#send(req, res, 204, null);
+    this.#sendReply(req, res, reply);
+  }
+
+  #bodyFault(err: BodyError, client: string): RpcFault {
+    if (err.kind === 'too-large') return RpcFault.of('REQUEST_TOO_LARGE', { limit: this.limits.maxBodyBytes });
+    if (err.kind === 'busy') {
+      this.#refusals.note('bytes in flight', client);
+      return RpcFault.of('SERVER_BUSY', { reason: 'too many bytes in flight' });
+    }
+    return RpcFault.of('REQUEST_TIMEOUT', { timeoutMs: this.limits.requestTimeoutMs });
+  }
+
+  /** A request refused as a whole: the fault's HTTP status, and the connection closed (the rest of its body is never read). */
+  #sendFault(req: IncomingMessage, res: ServerResponse, fault: RpcFault): void {
+    this.#send(req, res, httpStatusOf(fault.code), errorResponse(null, fault.toJSON()), { Connection: 'close' });
+  }
+
+  #sendReply(req: IncomingMessage, res: ServerResponse, reply: RpcReply): void {
+    if (reply.bytes < JOIN_BELOW_BYTES || !reply.batch) return this.#sendText(req, res, reply.status, replyText(reply), JSON_HEADERS);
+    if (!this.#writeHead(req, res, reply.status, { ...JSON_HEADERS, 'Content-Length': reply.bytes })) return;
+    // Written part by part: a large batch is never held twice (its parts and one joined string).
+    res.cork();
+    res.write('[');
+    reply.parts.forEach((part, i) => {
+      if (i > 0) res.write(',');
+      res.write(part);
+    });
+    res.end(']');
   }
 
   #send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
@@ -195,15 +330,28 @@ export class JsonRpcServer {
   }
 
   #sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string | null, headers: OutgoingHttpHeaders): void {
-    if (res.headersSent || res.destroyed) return;
-    const all: OutgoingHttpHeaders = { ...this.#cors.headers(req), ...headers };
-    if (this.#state === 'stopped') all['Connection'] = 'close';
     if (text === null) {
-      res.writeHead(status, all).end();
+      if (this.#writeHead(req, res, status, headers)) res.end();
       return;
     }
     const bytes = Buffer.from(text, 'utf8');
-    all['Content-Length'] = bytes.length;
-    res.writeHead(status, all).end(req.method === 'HEAD' ? undefined : bytes);
+    if (this.#writeHead(req, res, status, { ...headers, 'Content-Length': bytes.length })) res.end(req.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /**
+   * Writes the status and headers (with CORS, and `Connection: close` once
+   * stopping); false when the response can no longer be sent. A response the
+   * client does not take within requestTimeoutMs is cut, so a client that stops
+   * reading cannot hold the node's memory.
+   */
+  #writeHead(req: IncomingMessage, res: ServerResponse, status: number, headers: OutgoingHttpHeaders): boolean {
+    if (res.headersSent || res.destroyed) return false;
+    const all: OutgoingHttpHeaders = { ...this.#cors.headers(req), ...headers };
+    if (this.#state === 'stopped') all['Connection'] = 'close';
+    res.writeHead(status, all);
+    const cut = setTimeout(() => res.destroy(), this.limits.requestTimeoutMs).unref();
+    const done = (): void => clearTimeout(cut);
+    res.once('finish', done).once('close', done);
+    return true;
   }
 }

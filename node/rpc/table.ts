@@ -1,4 +1,5 @@
 import { RpcFault } from './errors.js';
+import { Lane } from './lane.js';
 import type { RpcMethod } from './method.js';
 import { buildOpenRpcDocument, DEFAULT_INFO, type OpenRpcDocument, type OpenRpcInfo } from './openrpc.js';
 import { compileParamBinder, createAjv, type ParamBinder } from './params.js';
@@ -6,6 +7,8 @@ import { compileParamBinder, createAjv, type ParamBinder } from './params.js';
 export interface BoundMethod {
   readonly method: RpcMethod;
   readonly bind: ParamBinder;
+  /** Present when the method declares a concurrency limit. */
+  readonly lane?: Lane;
 }
 
 const DISCOVER_RESULT_SCHEMA = {
@@ -34,7 +37,9 @@ export class MethodTable {
     for (const method of all) {
       if (this.#methods.has(method.name)) throw new Error(`duplicate JSON-RPC method ${method.name}`);
       if (method.name.startsWith('rpc.') && method !== discover) throw new Error(`method names starting with "rpc." are reserved: ${method.name}`);
-      this.#methods.set(method.name, { method, bind: compileParamBinder(ajv, method) });
+      const { concurrency } = method;
+      const lane = concurrency ? new Lane(method.name, concurrency.maxInFlight, concurrency.maxWaiting) : undefined;
+      this.#methods.set(method.name, { method, bind: compileParamBinder(ajv, method), ...(lane ? { lane } : {}) });
     }
     this.#document = deepFreeze(buildOpenRpcDocument(all, info));
   }

@@ -73,6 +73,37 @@ describe('CloisterClient typed methods', () => {
     expect(missing.code).toBe(-32601);
   });
 
+  it('refuses NaN, ±Infinity and -0 before sending (JSON would make them null and 0), as INVALID_ARGS', async () => {
+    const before = t.api.calls.length;
+    for (const [value, shown] of [[Infinity, 'Infinity'], [-Infinity, '-Infinity'], [NaN, 'NaN'], [-0, '-0']] as const) {
+      const err = (await client.call('counter', 'get', [1, { deep: [value] }]).catch((e: unknown) => e)) as RpcError;
+      expect(err).toBeInstanceOf(RpcError);
+      expect(err.is('INVALID_ARGS')).toBe(true);
+      expect(err.chainCode).toBe('INVALID_ARGS');
+      expect(err.method).toBe('chain_call');
+      expect(err.data).toMatchObject({ code: 'INVALID_ARGS', path: '/2/1/deep/0' });
+      expect(err.message).toContain(shown);
+    }
+    expect(t.api.calls.length).toBe(before);
+    // A number JSON carries but the API does not (1.5) is sent, and the node refuses it the same way.
+    const fraction = (await client.call('counter', 'get', [1.5]).catch((e: unknown) => e)) as RpcError;
+    expect(fraction.chainCode).toBe('INVALID_ARGS');
+    expect(fraction.data).toMatchObject({ param: 'args', path: '/0' });
+    expect(t.api.calls.length).toBe(before);
+  });
+
+  it('in a batch only the entry with an unsendable number is refused; the others are sent', async () => {
+    const batch = client.batch();
+    const bad = batch.add('chain_call', 'counter', 'get', [Infinity]);
+    const good = batch.add('chain_blockNumber');
+    const results = await batch.send();
+    expect(results.get(bad)).toMatchObject({ ok: false, error: { chainCode: 'INVALID_ARGS' } });
+    expect(results.get(good)).toEqual({ ok: true, value: 1 });
+    const alone = client.batch();
+    const only = alone.add('chain_call', 'counter', 'get', [NaN]);
+    expect((await alone.send()).get(only).ok).toBe(false);
+  });
+
   it('turns HTTP-level JSON-RPC errors (413) into RpcError', async () => {
     const err = (await client.call('counter', 'get', ['x'.repeat(70_000)]).catch((e: unknown) => e)) as RpcError;
     expect(err).toBeInstanceOf(RpcError);
