@@ -93,7 +93,10 @@ export interface ConsensusServiceOptions {
   readyToSign?(): boolean;
   /** Asks a peer for transactions by hash (a proposal named some this node does not hold); null where it has none. */
   fetchTxs?(peer: string, hashes: string[]): Promise<(SignedTx | null)[]>;
-  /** How long to watch gossip for signatures of our own key before signing anything (default 3 s; 0 on a chain without peers). */
+  /**
+   * How long to watch gossip for signatures of our own key before signing anything (default 1.5 s: a live
+   * validator signs at every height, and an idle chain still makes a block every 500 ms).
+   */
   doubleSignCheckMs?: number;
   clock: Clock;
   log: Logger;
@@ -284,7 +287,7 @@ export class ConsensusService {
    * key that this node did not make.
    */
   async #watchBeforeSigning(): Promise<void> {
-    const ms = this.#o.doubleSignCheckMs ?? 3000;
+    const ms = this.#o.doubleSignCheckMs ?? 1500;
     let waited = false;
     while (this.#running && this.#o.readyToSign && !this.#o.readyToSign()) {
       if (!waited) this.#o.log.info('waiting for peers before signing (double-sign check)');

@@ -29,7 +29,7 @@ export async function runFaultRounds(c: Consortium, options: FaultRoundsOptions)
   let round = 0;
   try {
     while (round < maxRounds && Date.now() < deadline) {
-      await sleep(100 + random() * 1500);
+      await sleep(100 + random() * 1000);
       const victims = c.all.filter(() => random() < 0.5);
       if (victims.length === 0) victims.push(c.all[Math.floor(random() * c.all.length)]!);
       for (const i of c.all) if (c.isRunning(i)) seen.set(i, Math.max(seen.get(i) ?? 0, await c.height(i).catch(() => 0)));
