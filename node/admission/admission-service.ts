@@ -98,12 +98,28 @@ const RETRY_MAX_MS = 10_000;
  * Answering costs an enclave ecall, so answers are rate-limited per peer (a
  * token bucket: RATE_LIMITED) and bounded in number overall (BUSY).
  */
+/** Reasons a peer is not admitted that say nothing about its enclave. */
+const CONNECTIVITY_REASONS = new Set(['UNREACHABLE', 'DISCONNECTED']);
+
+/** How many refresh periods an enclave stays attested for its votes after its admission ran out. */
+const ATTESTATION_REFRESHES = 4;
+
 export class AdmissionService {
   readonly #o: AdmissionServiceOptions;
   readonly #refreshMs: number;
   readonly #graceMs: number;
   readonly #answerTimeoutMs: number;
   readonly #records = new Map<string, PeerRecord>();
+  /**
+   * Until when each peer's enclave counts as attested: its evidence verified
+   * by this node, not refused since, and verified again recently enough
+   * (4 refresh periods after its admission ran out). A vote or proposal counts when its signer's enclave
+   * is attested, even if that peer is disconnected now: a signed vote does
+   * not become false when its signer goes away, and a proof of lock relayed
+   * after it went down must still count, or the others could stay stuck on a
+   * lock. (Gossip and sync, unlike votes, follow isAdmitted: the connection.)
+   */
+  readonly #attestedUntil = new Map<string, number>();
   readonly #connected = new Set<string>();
   /** Bumped on every connect and disconnect: an answer to a challenge sent before counts only if unchanged. */
   readonly #epoch = new Map<string, number>();
@@ -306,6 +322,9 @@ export class AdmissionService {
     const inForce = this.isAdmitted(peerId);
     const admittedUntil = decision.admitted ? this.#o.clock.now() + this.#refreshMs + this.#graceMs : 0;
     this.#records.set(peerId, { decision, admittedUntil });
+    // Losing the connection or an answer says nothing about the enclave; a verified refusal does.
+    if (decision.admitted) this.#attestedUntil.set(peerId, admittedUntil + ATTESTATION_REFRESHES * this.#refreshMs);
+    else if (!CONNECTIVITY_REASONS.has(decision.reason?.code ?? '')) this.#attestedUntil.delete(peerId);
     if (recorded !== decision.admitted || inForce !== decision.admitted) this.#o.onChange?.(peerId, decision.admitted);
   }
 
@@ -315,10 +334,16 @@ export class AdmissionService {
     return record !== undefined && record.decision.admitted && this.#o.clock.now() <= record.admittedUntil;
   }
 
-  /** Is the enclave with this vote key admitted? (Votes and proposals count only then.) */
+  /**
+   * Is the enclave with this vote key attested (its evidence verified by this
+   * node, recently enough, and not refused since)? Votes and
+   * proposals count only then. Unlike isAdmitted, a disconnect or a missed
+   * challenge does not end it at once.
+   */
   isVoteKeyAdmitted(voteKey: string): boolean {
     const node = this.#o.genesis.validators.find((v) => v.voteKey === voteKey);
-    return node !== undefined && this.isAdmitted(node.nodeId);
+    const until = node === undefined ? undefined : this.#attestedUntil.get(node.nodeId);
+    return until !== undefined && this.#o.clock.now() <= until;
   }
 
   /** The decision in force for a peer: a decision to admit that has run out reads as UNREACHABLE. */

@@ -201,6 +201,10 @@ describe('admission lasts while the peer is connected and answers', () => {
       expect(a.isVoteKeyAdmitted(voteKeys.get(b)!)).toBe(true);
       now += 1;
       expect(a.isAdmitted(b)).toBe(false);
+      // Its admission lapsed (no gossip, no sync), but its enclave was attested recently: votes it signed still count
+      // (a proof of lock relayed by others must), until 4 refresh periods after its admission ran out.
+      expect(a.isVoteKeyAdmitted(voteKeys.get(b)!)).toBe(true);
+      now += 4 * 100;
       expect(a.isVoteKeyAdmitted(voteKeys.get(b)!)).toBe(false);
       expect(a.nodes()[0]).toMatchObject({ nodeId: b, admitted: false, connected: true, reason: { code: 'UNREACHABLE' } });
       // The next failed re-challenge records it and reports the change.
