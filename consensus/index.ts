@@ -10,7 +10,6 @@ export * from './chain/transaction.js';
 export * from './chain/block.js';
 export * from './chain/genesis.js';
 export * from './chain/header-rules.js';
-export * from './chain/chain-view.js';
 export * from './chain/call-auth.js';
 export * from './bft/index.js';
 export * from './state/state-tree.js';

@@ -11,7 +11,8 @@ import { NetworkService, loadOrCreateNodeKey, peerIdOf } from './network/index.j
 import { JsonRpcServer, chainMethods, networkMethods, type NodeView } from './rpc/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import type { PrivateKey } from '@libp2p/interface';
-import { genesisChainView, type ChainView, type Genesis, type SignedTx } from '../consensus/index.js';
+import type { Genesis, SignedTx } from '../consensus/index.js';
+import { genesisChainView, type ChainView } from '../contracts/index.js';
 
 export interface CloisterNodeOptions {
   config: NodeConfig;

@@ -5,7 +5,6 @@ import {
   canonicalize,
   checkChildHeader,
   checkTxStateless,
-  genesisChainView,
   headerHash,
   receiptsRootOf,
   sha256Hex,
@@ -16,7 +15,6 @@ import {
   verifyCertificate,
   voteMessage,
   type BlockHeader,
-  type ChainView,
   type CommitCertificate,
   type Genesis,
   type JsonValue,
@@ -50,6 +48,7 @@ import type {
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 import { SealedIdentity } from './sealed-identity.js';
 import { QueryLane } from './query-lane.js';
+import { genesisChainView, type ChainView } from './chain-view.js';
 import { VerifiedSet } from './verified-set.js';
 import { VerifierPool } from './verifier-pool.js';
 

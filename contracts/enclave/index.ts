@@ -4,3 +4,4 @@ export { SealedIdentity } from './sealed-identity.js';
 export { parseEcall, MAX_ECALL_TXS } from './ecall-parse.js';
 export { BlockExecutor, readNonce, type Deployment, type ExcludedTx, type ExecutionOutput } from './executor.js';
 export { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
+export { genesisChainView, type ChainView } from './chain-view.js';

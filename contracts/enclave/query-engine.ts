@@ -28,19 +28,11 @@ export interface QueryCommit {
 export class QueryEngine {
   readonly #state = new PlainState();
   #deployments = new Map<string, Deployment>();
-  readonly #executor: BlockExecutor;
+  /** Made at the first call: a node that serves no calls never pays for a second sandbox. */
+  #executor: Promise<BlockExecutor> | undefined;
   #chainId = '';
   #height = 0;
   #time = 0;
-
-  private constructor(runtime: ContractRuntime) {
-    this.#executor = new BlockExecutor(runtime, (name) => this.#deployments.get(name));
-  }
-
-  static async create(): Promise<QueryEngine> {
-    // A few cached bundles are plenty for calls; each costs one WebAssembly instance.
-    return new QueryEngine(await ContractRuntime.create({ maxCachedBundles: 4 }));
-  }
 
   load(snapshot: QuerySnapshot): void {
     this.#state.load(snapshot.entries);
@@ -57,8 +49,10 @@ export class QueryEngine {
     if (commit.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
   }
 
-  call(request: CallRequest, caller: string, gasLimit: number): { result: JsonValue; gasUsed: number } {
-    return this.#executor.call(
+  async call(request: CallRequest, caller: string, gasLimit: number): Promise<{ result: JsonValue; gasUsed: number }> {
+    // A few cached bundles are plenty for calls; each costs one WebAssembly instance.
+    this.#executor ??= ContractRuntime.create({ maxCachedBundles: 4 }).then((runtime) => new BlockExecutor(runtime, (name) => this.#deployments.get(name)));
+    return (await this.#executor).call(
       this.#state,
       { chainId: this.#chainId, height: this.#height, time: this.#time },
       request.contract,

@@ -29,6 +29,8 @@ interface PendingCall {
 export class QueryLane {
   readonly #o: Required<QueryLaneOptions>;
   #worker: Worker | undefined;
+  /** Started (after init): the call thread itself is made at the first call. */
+  #started = false;
   #nextId = 1;
   readonly #pending = new Map<number, PendingCall>();
   #closed = false;
@@ -37,8 +39,13 @@ export class QueryLane {
     this.#o = { maxPending: 64, deadlineMs: 5_000, ...options };
   }
 
-  /** Starts the call thread from the current committed state (after init). */
+  /** Ready for calls (after init). The thread is made at the first call, so a node that serves none never pays for it. */
   start(): void {
+    this.#started = true;
+  }
+
+  /** Makes the call thread, loaded from the committed state now. */
+  #spawn(): void {
     if (this.#worker || this.#closed) return;
     const worker = new Worker(new URL('./query-worker.js', import.meta.url));
     worker.on('message', (reply: QueryWorkerReply) => this.#onReply(reply));
@@ -55,7 +62,8 @@ export class QueryLane {
 
   /** Runs a read-only call as `caller` (whose authorisation the enclave's main thread checked). */
   call(request: CallRequest, caller: string, gasLimit: number): Promise<unknown> {
-    if (!this.#worker) return Promise.reject(new ChainError('ENCLAVE_UNAVAILABLE', 'the call lane is not running'));
+    if (!this.#started || this.#closed) return Promise.reject(new ChainError('ENCLAVE_UNAVAILABLE', 'the call lane is not running'));
+    this.#spawn();
     if (this.#pending.size >= this.#o.maxPending) {
       return Promise.reject(new ChainError('ENCLAVE_BUSY', `${this.#o.maxPending} calls are already running; retry later`));
     }
@@ -98,7 +106,7 @@ export class QueryLane {
     this.#worker = undefined;
     void old?.terminate();
     this.#failAll(new ChainError('CALL_FAILED', `call lane restarted: ${why}`, { contractCode: 'DEADLINE' }));
-    if (!this.#closed) this.start();
+    // The next call makes a fresh thread.
   }
 
   #failAll(err: Error): void {

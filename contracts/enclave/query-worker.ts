@@ -20,19 +20,18 @@ export type QueryWorkerReply =
 const port = parentPort;
 if (!port) throw new Error('the call thread runs only as a worker');
 
-const enginePromise = QueryEngine.create();
+const engine = new QueryEngine();
 // Messages are handled in arrival order, so a call sees every commit sent before it.
 let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (message: QueryWorkerMessage) => {
   queue = queue.then(async () => {
-    const engine = await enginePromise;
     if (message.kind === 'load') engine.load(message.snapshot);
     else if (message.kind === 'commit') engine.apply(message.commit);
     else {
       let reply: QueryWorkerReply;
       try {
-        reply = { id: message.id, ok: true, value: engine.call(message.request, message.caller, message.gasLimit) };
+        reply = { id: message.id, ok: true, value: await engine.call(message.request, message.caller, message.gasLimit) };
       } catch (err) {
         reply =
           err instanceof ChainError

@@ -1,11 +1,11 @@
 import {
   ChainError,
   isHexOfLength,
-  type ChainView,
   type SignedTx,
   type CommitCertificate,
   type ProposalBlock,
 } from '../../consensus/index.js';
+import type { ChainView } from '../../contracts/index.js';
 import type { ChainService } from '../chain/chain-service.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';

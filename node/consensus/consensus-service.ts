@@ -9,7 +9,6 @@ import {
   type BftAction,
   type BftInput,
   type BlockHeader,
-  type ChainView,
   type CommitCertificate,
   type EquivocationEvidence,
   type LastSign,
@@ -20,7 +19,7 @@ import {
   type SignerLock,
   type Vote,
 } from '../../consensus/index.js';
-import type { BlockResult } from '../../contracts/index.js';
+import type { BlockResult, ChainView } from '../../contracts/index.js';
 import type { Clock } from '../chain/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { LockRecord } from '../storage/chain-store.js';

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_CONSENSUS_PARAMS,
-  genesisChainView,
   headerHash,
   signTx,
   type BlockHeader,
@@ -18,7 +17,7 @@ import {
   type SignedTx,
   type Vote,
 } from '../../../consensus/index.js';
-import { Enclave, parseEcall, type BlockResult, type EnclavePlatform, type InitResponse, type SignResult, type UnsealResponse } from '../../../contracts/index.js';
+import { Enclave, genesisChainView, parseEcall, type BlockResult, type EnclavePlatform, type InitResponse, type SignResult, type UnsealResponse } from '../../../contracts/index.js';
 import { newSigner } from '../../helpers/tx.js';
 
 const EXAMPLES = join(import.meta.dirname, '../../../contracts/examples');

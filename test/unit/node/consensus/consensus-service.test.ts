@@ -4,7 +4,6 @@ import {
   Ed25519Signer,
   ZERO_HASH,
   generateEd25519KeyPair,
-  genesisChainView,
   headerHash,
   proposalMessage,
   signTx,
@@ -20,7 +19,7 @@ import {
   type Proposal,
   type Vote,
 } from '../../../../consensus/index.js';
-import type { BlockResult } from '../../../../contracts/index.js';
+import { genesisChainView, type BlockResult } from '../../../../contracts/index.js';
 import { ConsensusService, type ConsensusEnclave, type ConsensusNetwork, type ConsensusStore } from '../../../../node/consensus/index.js';
 import { silentLogger } from '../../../../node/log/logger.js';
 import { Mempool } from '../../../../node/mempool/mempool.js';

@@ -1,8 +1,5 @@
 import { policyHash, type AttestationPolicy } from '../../attestation/index.js';
-import { canonicalBytes } from '../encoding/canonical-json.js';
-import { sha256Hex } from '../crypto/hash.js';
-import { quorumSize } from './block.js';
-import type { ConsensusParams, Genesis, GenesisValidator } from './genesis.js';
+import { canonicalBytes, quorumSize, sha256Hex, type ConsensusParams, type Genesis, type GenesisValidator } from '../../consensus/index.js';
 
 /**
  * What the chain is at a height: its validators, attestation policy and
@@ -10,7 +7,9 @@ import type { ConsensusParams, Genesis, GenesisValidator } from './genesis.js';
  * place that needs one of these (header building and checking in the enclave,
  * certificates in sync, consensus) reads them from a view, never from the
  * genesis directly, so that governance can later change them at a height.
- * Today the genesis defines them for every height.
+ * Today the genesis defines them for every height. (It lives with the
+ * enclave, which computes headers from it, rather than in consensus/, which
+ * stays free of the attestation library its threads need not load.)
  */
 export interface ChainView {
   chainId: string;
