@@ -152,6 +152,12 @@ export class CloisterNode {
         this.#consensus?.regossipEvidence();
       },
       onChange: (peer) => network.admissionChanged(peer),
+      attestations: {
+        initial: await this.#store.attestations(),
+        record: (nodeId, until) => {
+          this.#store.putAttestation(nodeId, until).catch((err: unknown) => log.warn('could not keep an attestation', { error: (err as Error).message }));
+        },
+      },
     });
     this.#admission = admission;
     this.#sync = new BlockSync({

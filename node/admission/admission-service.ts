@@ -57,6 +57,13 @@ export interface AdmissionServiceOptions {
   onAdmitted?: (peerId: string) => void;
   /** Called when a peer's recorded admission flips (admitted, or no longer: refused, lapsed, disconnected). */
   onChange?: (peerId: string, admitted: boolean) => void;
+  /**
+   * Where attestations outlive a restart: until when each peer's enclave counts
+   * as attested (`initial`, read at start), and each change (`record`, 0 when
+   * revoked). Without it a restarted node forgets whose votes count, and could
+   * not accept a proof of lock signed by a validator that is down now.
+   */
+  attestations?: { initial: ReadonlyMap<string, number>; record(nodeId: string, until: number): void };
 }
 
 /** The connection events admission follows (the network service). */
@@ -155,6 +162,8 @@ export class AdmissionService {
 
   constructor(options: AdmissionServiceOptions) {
     this.#o = options;
+    const validators = new Set(options.genesis.validators.map((v) => v.nodeId));
+    for (const [nodeId, until] of options.attestations?.initial ?? []) if (validators.has(nodeId)) this.#attestedUntil.set(nodeId, until);
     this.#refreshMs = options.refreshMs ?? 60_000;
     this.#graceMs = options.unansweredGraceMs ?? 15_000;
     this.#answerTimeoutMs = options.answerTimeoutMs ?? 5000;
@@ -323,9 +332,15 @@ export class AdmissionService {
     const admittedUntil = decision.admitted ? this.#o.clock.now() + this.#refreshMs + this.#graceMs : 0;
     this.#records.set(peerId, { decision, admittedUntil });
     // Losing the connection or an answer says nothing about the enclave; a verified refusal does.
-    if (decision.admitted) this.#attestedUntil.set(peerId, admittedUntil + ATTESTATION_REFRESHES * this.#refreshMs);
-    else if (!CONNECTIVITY_REASONS.has(decision.reason?.code ?? '')) this.#attestedUntil.delete(peerId);
+    if (decision.admitted) this.#attest(peerId, admittedUntil + ATTESTATION_REFRESHES * this.#refreshMs);
+    else if (!CONNECTIVITY_REASONS.has(decision.reason?.code ?? '')) this.#attest(peerId, 0);
     if (recorded !== decision.admitted || inForce !== decision.admitted) this.#o.onChange?.(peerId, decision.admitted);
+  }
+
+  #attest(peerId: string, until: number): void {
+    if (until > 0) this.#attestedUntil.set(peerId, until);
+    else this.#attestedUntil.delete(peerId);
+    this.#o.attestations?.record(peerId, until);
   }
 
   /** Is this peer admitted now (verified, connected, and its last verified answer recent enough)? */

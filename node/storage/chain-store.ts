@@ -50,6 +50,7 @@ export interface LockRecord {
  *   s:<state key>       the enclave's state, opaque to the host (the enclave checks it against the head's state root)
  *   meta:lock           LockRecord of the height being decided (overwritten each lock)
  *   e:<validator>/<height>/<round>/<step>   EquivocationEvidence, kept forever
+ *   a:<node id>         until when that peer's enclave counts as attested (ms since the epoch)
  * Each committed block is one atomic, synced batch: after a crash the store
  * holds every block up to meta:head and nothing of the next.
  */
@@ -132,6 +133,18 @@ export class ChainStore {
 
   getLock(): Promise<LockRecord | undefined> {
     return this.#getJson<LockRecord>('meta:lock');
+  }
+
+  /** Records until when a peer's enclave counts as attested (0: no longer). Not synced: losing it costs only liveness. */
+  async putAttestation(nodeId: string, until: number): Promise<void> {
+    if (until > 0) await this.#db.put(`a:${nodeId}`, String(until));
+    else await this.#db.del(`a:${nodeId}`);
+  }
+
+  async attestations(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for await (const [key, value] of this.#db.iterator({ gt: 'a:', lt: 'a;' })) out.set(key.slice(2), Number(value));
+    return out;
   }
 
   /** Keeps equivocation evidence durably; false when evidence for that slot and validator is already kept. */

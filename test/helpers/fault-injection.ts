@@ -6,18 +6,9 @@
 import { Ed25519Signer, generateEd25519KeyPair, signTx } from '../../consensus/index.js';
 import { CloisterClient, RpcError } from '../../node/client/index.js';
 import { sleep, waitUntil } from './consortium.js';
+import { prng } from './prng.js';
 
-/** mulberry32: a seeded PRNG, so a failing run can be replayed (the seed is in the test name or the log). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** Where the load sends: the RPC URLs of the nodes running now (an empty list while none runs). */
 export type Targets = () => string[];

@@ -9,6 +9,7 @@ import {
   verifyStateProof,
   type StateTreeWrite,
 } from '../../../consensus/index.js';
+import { prng } from '../../helpers/prng.js';
 
 const sha = (...parts: (Uint8Array | string)[]): Buffer => {
   const h = createHash('sha256');
@@ -32,17 +33,6 @@ function referenceRoot(state: Map<string, string>): string {
   return (sub(leaves, 0) ?? Buffer.alloc(32)).toString('hex');
 }
 
-/** A seeded PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('state tree (sparse Merkle tree over the key-value state)', () => {
   it('the empty state has the all-zero root; one entry is its leaf hash', () => {
@@ -54,7 +44,7 @@ describe('state tree (sparse Merkle tree over the key-value state)', () => {
 
   it('incremental updates equal a rebuild from scratch, and old roots are left untouched', () => {
     for (const seed of [1, 2, 3]) {
-      const random = rng(seed);
+      const random = prng(seed);
       const state = new Map<string, string>();
       let root = buildStateTree([]);
       const history: { root: typeof root; hex: string }[] = [];

@@ -30,20 +30,11 @@ import {
   type SignedVote,
   type ResumeState,
 } from '../../../../consensus/bft/index.js';
+import { prng } from '../../../helpers/prng.js';
+
+export { prng };
 
 export const CHAIN_ID = 'sim-chain';
-
-/** mulberry32: a tiny seeded PRNG (test code only). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type Byzantine = 'equivocatingProposer' | 'wrongStateRoot' | 'doubleVote';
 

@@ -24,7 +24,7 @@ import { ConsensusService, type ConsensusEnclave, type ConsensusNetwork, type Co
 import { silentLogger } from '../../../../node/log/logger.js';
 import { Mempool } from '../../../../node/mempool/mempool.js';
 import type { LockRecord } from '../../../../node/storage/chain-store.js';
-import { compactProposal, encodeConsensusMessage } from '../../../../node/consensus/wire.js';
+import { compactProposal, encodeConsensusMessage, type ConsensusMessage } from '../../../../node/consensus/wire.js';
 
 const CHAIN = 'driver-test';
 const NOW = 1_800_000_000_000;
@@ -89,19 +89,24 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
     },
     signProposal: async () => ({ signature: '00'.repeat(64) }),
   };
+  const published: ConsensusMessage[] = [];
   const network: ConsensusNetwork = {
     setConsensusValidator: (v) => (validator = v),
     onConsensus: (h) => {
       handler = h;
       return () => {};
     },
-    publishConsensus: async () => 1,
+    publishConsensus: async (data) => {
+      published.push(JSON.parse(new TextDecoder().decode(data)) as ConsensusMessage);
+      return 1;
+    },
   };
+  const store = new MemoryStore();
   const service = new ConsensusService({
     view: genesisChainView(genesis),
     chain,
     enclave,
-    store: new MemoryStore(),
+    store,
     selfKey: signers[0]!.publicKey,
     signer: { lastSign: null, lock: null },
     network,
@@ -124,7 +129,13 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
     expect(outcome.verdict).toBe('accept');
     handler!({ data, from });
   };
-  return { service, executed, votes, deliver, mempool };
+  /** Hands a raw gossip message to the driver as the network would: validated, then (when accepted) delivered. */
+  const gossip = (data: Uint8Array, from: string): string => {
+    const { verdict } = validator!(data, from);
+    if (verdict === 'accept') handler!({ data, from });
+    return verdict;
+  };
+  return { service, started, executed, votes, deliver, gossip, mempool, store, published };
 }
 
 const running: ConsensusService[] = [];
@@ -213,71 +224,28 @@ describe('the consensus driver', () => {
 
 describe('equivocation evidence', () => {
   it('two different signed votes of one validator for one slot are kept, gossiped and listed, once', async () => {
-    const published: unknown[] = [];
-    const store = new MemoryStore();
-    let validator: Parameters<ConsensusNetwork['setConsensusValidator']>[0] | undefined;
-    let handler: Parameters<ConsensusNetwork['onConsensus']>[0] | undefined;
-    const network: ConsensusNetwork = {
-      setConsensusValidator: (v) => (validator = v),
-      onConsensus: (h) => {
-        handler = h;
-        return () => {};
-      },
-      publishConsensus: async (data) => {
-        published.push(JSON.parse(new TextDecoder().decode(data)));
-        return 1;
-      },
+    const h = harness();
+    running.push(h.service);
+    await h.started;
+    const vote = (blockHash: string | null): Uint8Array => {
+      const v: Vote = { chainId: CHAIN, type: 'prevote', height: 1, round: 0, blockHash };
+      const sv = { vote: v, validator: signers[2]!.publicKey, signature: signers[2]!.sign(voteMessage(v)) };
+      return encodeConsensusMessage({ type: 'vote', chainId: CHAIN, seq: 1, vote: sv });
     };
-    const service = new ConsensusService({
-      view: genesisChainView(genesis),
-      chain: { tip, mempool: new Mempool(), commitExecuted: async () => {} },
-      enclave: {
-        executeBlock: async () => {
-          throw new Error('unused');
-        },
-        proposeBlock: async () => {
-          throw new Error('unused');
-        },
-        signVote: async () => ({ signature: '00'.repeat(64) }),
-        signProposal: async () => ({ signature: '00'.repeat(64) }),
-      },
-      store,
-      selfKey: signers[0]!.publicKey,
-      signer: { lastSign: null, lock: null },
-      network,
-      admitted: () => true,
-      onBehind: () => {},
-      doubleSignCheckMs: 0,
-      clock: { now: () => NOW },
-      log: silentLogger,
-      onFatal: (err) => {
-        throw err;
-      },
-    });
-    running.push(service);
-    await service.start();
-    const deliver = (blockHash: string | null): void => {
-      const vote: Vote = { chainId: CHAIN, type: 'prevote', height: 1, round: 0, blockHash };
-      const sv = { vote, validator: signers[2]!.publicKey, signature: signers[2]!.sign(voteMessage(vote)) };
-      const data = encodeConsensusMessage({ type: 'vote', chainId: CHAIN, seq: 1, vote: sv });
-      expect(validator!(data, 'node-2').verdict).toBe('accept');
-      handler!({ data, from: 'node-2' });
-    };
-    deliver('ab'.repeat(32));
-    deliver('cd'.repeat(32));
-    deliver(null);
-    await until(() => store.evidence.size > 0);
+    expect(h.gossip(vote('ab'.repeat(32)), 'node-2')).toBe('accept');
+    expect(h.gossip(vote('cd'.repeat(32)), 'node-2')).toBe('accept');
+    expect(h.gossip(vote(null), 'node-2')).toBe('accept');
+    await until(() => h.store.evidence.size > 0);
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
-    const kept = [...store.evidence.values()];
+    const kept = [...h.store.evidence.values()];
     expect(kept).toHaveLength(1);
     expect(kept[0]).toMatchObject({ kind: 'prevote', validator: signers[2]!.publicKey, height: 1, round: 0 });
     expect(verifyEquivocation(kept[0], CHAIN, new Set(genesis.validators.map((v) => v.voteKey)))).toBe(true);
-    expect(service.evidence()).toEqual(kept);
-    expect(published.filter((m) => (m as { type: string }).type === 'evidence')).toHaveLength(1);
+    expect(h.service.evidence()).toEqual(kept);
+    expect(h.published.filter((m) => m.type === 'evidence')).toHaveLength(1);
 
     // Evidence gossiped by a peer is checked before it is kept: forged evidence is rejected.
     const forged = { ...kept[0]!, second: { ...kept[0]!.second, signature: 'ee'.repeat(64) } };
-    const bad = encodeConsensusMessage({ type: 'evidence', chainId: CHAIN, seq: 2, evidence: forged });
-    expect(validator!(bad, 'node-3').verdict).toBe('reject');
+    expect(h.gossip(encodeConsensusMessage({ type: 'evidence', chainId: CHAIN, seq: 2, evidence: forged }), 'node-3')).toBe('reject');
   });
 });

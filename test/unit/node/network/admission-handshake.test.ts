@@ -224,6 +224,36 @@ describe('admission lasts while the peer is connected and answers', () => {
     }
   });
 
+  it('attestations outlive a restart: a peer attested before counts for its votes while it is down, a refused one does not', async () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const clock: Clock = { now: () => now };
+    const recorded = new Map<string, number>();
+    const attestations = { initial: recorded, record: (id: string, until: number) => void (until > 0 ? recorded.set(id, until) : recorded.delete(id)) };
+    const answering = service(1, enclaveOf(cluster.ids[1]!));
+    const first = follower({ clock, attestations });
+    const b = cluster.ids[1]!;
+    try {
+      first.connect();
+      await waitFor(() => first.a.isAdmitted(b), 5000, 'admission on connect');
+      expect(recorded.get(b)).toBeGreaterThan(now);
+    } finally {
+      first.a.stop();
+      answering.stop();
+    }
+    // This node restarts; the peer is down. What was recorded says its enclave was attested: its votes count.
+    const restarted = follower({ clock, attestations: { initial: new Map(recorded), record: attestations.record } });
+    try {
+      expect(restarted.a.isAdmitted(b)).toBe(false);
+      expect(restarted.a.isVoteKeyAdmitted(voteKeys.get(b)!)).toBe(true);
+    } finally {
+      restarted.a.stop();
+    }
+    // A node that never recorded it does not count its votes.
+    const fresh = follower({ clock, attestations: { initial: new Map(), record: () => {} } });
+    expect(fresh.a.isVoteKeyAdmitted(voteKeys.get(b)!)).toBe(false);
+    fresh.a.stop();
+  });
+
   it('a disconnect ends the admission at once (DISCONNECTED); a reconnect is challenged at once; an answer that arrives after the disconnect does not count', async () => {
     let slow = false;
     const answer = enclaveOf(cluster.ids[1]!);
