@@ -26,6 +26,10 @@ import type { SignedVote } from './types.js';
 /** Proposal, prevote, precommit: the order in which a validator signs within a round. */
 export const SIGN_STEP = { proposal: 1, prevote: 2, precommit: 3 } as const;
 export type SignStep = keyof typeof SIGN_STEP;
+/** The step of a LastSign's number (undefined for a number that is none). */
+export function signStepName(step: number): SignStep | undefined {
+  return (Object.keys(SIGN_STEP) as SignStep[]).find((name) => SIGN_STEP[name] === step);
+}
 
 export interface LastSign {
   height: number;
@@ -76,7 +80,7 @@ export function compareSlots(a: Pick<LastSign, 'height' | 'round' | 'step'>, b: 
 }
 
 export function describeSlot(s: Pick<LastSign, 'height' | 'round' | 'step'>): string {
-  const step = Object.entries(SIGN_STEP).find(([, n]) => n === s.step)?.[0] ?? String(s.step);
+  const step = signStepName(s.step) ?? String(s.step);
   return `a ${step} at height ${s.height} round ${s.round}`;
 }
 

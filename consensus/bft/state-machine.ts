@@ -9,6 +9,8 @@ import {
   type BftConfig,
   type BftInput,
   type BftSnapshot,
+  type ResumeState,
+  type RoundSummary,
   type Evidence,
   type ProposalBlock,
   type SignedProposal,
@@ -59,8 +61,8 @@ export class TendermintMachine {
   /** The last decision, gossiped so peers one height behind can still commit it. */
   #lastCommit: { proposal: SignedProposal | null; precommits: SignedVote[] } | null = null;
   #evidenceSeen = new Set<string>();
-  /** Where `start` begins (a restarted validator resumes after its signer's last signed round). */
-  readonly #startAt: number;
+  /** What a restarted validator signed last at this height: `start` begins there (ResumeState). */
+  readonly #resume: ResumeState | undefined;
 
   #out: BftAction[] = [];
 
@@ -79,19 +81,22 @@ export class TendermintMachine {
     this.#height = config.height;
     this.#cur = new HeightState(config.height);
     this.#next = new HeightState(config.height + 1);
-    this.#startAt = 0;
     const resume = config.resume;
     if (resume) {
       if (!Number.isSafeInteger(resume.round) || resume.round < 0) throw new TypeError('resume.round must be a non-negative integer');
-      this.#startAt = resume.round;
-      if (resume.lock) this.#restoreLock(resume.lock);
+      const last = resume.last;
+      if (!last || !['proposal', 'prevote', 'precommit'].includes(last.step) || (last.blockHash !== null && !isHexOfLength(last.blockHash, 32))) {
+        throw new TypeError('resume.last must be a step and a block hash (or null)');
+      }
+      if (resume.lock) this.#restoreLock(resume.lock, resume.round);
     }
+    this.#resume = resume;
   }
 
   /** Takes the signer's lock back, with the locked block's proposal and proof of lock when the host kept them. */
-  #restoreLock(lock: NonNullable<NonNullable<BftConfig['resume']>['lock']>): void {
-    if (!Number.isSafeInteger(lock.round) || lock.round < 0 || lock.round >= this.#startAt || !isHexOfLength(lock.blockHash, 32)) {
-      throw new TypeError('resume.lock must be a block hash and a round before resume.round');
+  #restoreLock(lock: NonNullable<ResumeState['lock']>, resumeRound: number): void {
+    if (!Number.isSafeInteger(lock.round) || lock.round < 0 || lock.round > resumeRound || !isHexOfLength(lock.blockHash, 32)) {
+      throw new TypeError('resume.lock must be a block hash and a round not after resume.round');
     }
     this.#lockedValue = lock.blockHash;
     this.#lockedRound = lock.round;
@@ -124,6 +129,32 @@ export class TendermintMachine {
     };
   }
 
+  /**
+   * What this height holds, round by round (for a node that waits long to say
+   * why): the proposals by block hash with their proof-of-lock round, the vote
+   * tallies, and which validators (by index) sent anything in the round.
+   */
+  rounds(): RoundSummary[] {
+    const index = new Map(this.validators.map((v, i) => [v, i]));
+    const tally = (votes: ReturnType<RoundState['votes']>): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const v of votes.all()) {
+        const key = v.vote.blockHash === null ? 'nil' : v.vote.blockHash.slice(0, 12);
+        out[key] = (out[key] ?? 0) + 1;
+      }
+      return out;
+    };
+    return [...this.#cur.rounds.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([round, rs]) => ({
+        round,
+        proposals: [...rs.proposals.values()].map((sp) => ({ block: proposalBlockHash(sp.proposal).slice(0, 12), polRound: sp.proposal.polRound })),
+        prevotes: tally(rs.prevotes),
+        precommits: tally(rs.precommits),
+        senders: [...rs.senders].map((s) => index.get(s) ?? -1).sort((a, b) => a - b),
+      }));
+  }
+
   get quorum(): number {
     return this.#quorum;
   }
@@ -139,7 +170,8 @@ export class TendermintMachine {
       case 'start':
         if (!this.#started) {
           this.#started = true;
-          this.#startRound(this.#startAt);
+          if (this.#resume) this.#resumeRound(this.#resume);
+          else this.#startRound(0);
         }
         break;
       case 'proposalBuilt':
@@ -375,7 +407,7 @@ export class TendermintMachine {
    * above ours, at least one honest validator is at least as far as the
    * (f+1)-th highest of those rounds, so jump there. The paper counts f+1 in
    * one round; counting each validator's highest round also unites validators
-   * that restarted into different rounds (each resumes after its own last
+   * that restarted into different rounds (each resumes in its own last
    * signed one): all but at most f of them meet in that round, which is a
    * quorum. Moving to a higher round is always safe (it is what timeouts do).
    */
@@ -489,6 +521,26 @@ export class TendermintMachine {
     // line 21. Also scheduled for the proposer, so that a proposer whose enclave
     // never answers still moves on (it then prevotes nil, like everyone else).
     this.#schedule('propose', round);
+  }
+
+  /** Re-enters the round of the signer's last signature, at the step after it, signing that message again (ResumeState). */
+  #resumeRound({ round, last, votes }: ResumeState): void {
+    this.#round = round;
+    this.#proposing = null;
+    for (const sv of votes ?? []) {
+      if (sv?.validator === this.self && sv.vote?.height === this.#height && sv.vote.round <= round && this.#acceptVote(sv)) {
+        this.#out.push({ type: 'broadcastVote', vote: sv });
+      }
+    }
+    if (last.step === 'proposal') {
+      // line 21, without building: our proposal comes back from peers that got it, or the round times out.
+      this.#step = 'propose';
+      this.#schedule('propose', round);
+      return;
+    }
+    this.#step = last.step;
+    const kept = this.#cur.peek(round)?.votes(last.step).get(this.self);
+    if (kept?.vote.blockHash !== last.blockHash) this.#vote(last.step, last.blockHash);
   }
 
   #decide(sp: SignedProposal, round: number, hash: string, rs: RoundState): void {

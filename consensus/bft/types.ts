@@ -58,16 +58,35 @@ export interface BftConfig {
 }
 
 /**
- * Where a restarted validator picks a height up again. Its signer refuses to
- * sign anything at or below its last signed slot, so the machine starts in
- * the round after it, and it keeps the lock its signer holds (forgetting a
- * lock could let a restarted majority decide a second block at the height).
- * With the locked block's proposal and its 2f+1 prevotes (kept by the host),
- * the machine can also re-propose that block with its proof of lock.
+ * Where a restarted validator picks a height up again: in the round of its
+ * signer's last signature there, sending its own votes of the height again
+ * and signing exactly its last message again (the signer allows it: same
+ * bytes, same signature), going on from the step after it (CometBFT does the
+ * same by replaying its WAL).
+ * Not in a later round: the others may be waiting in that round for this very
+ * message (it may have died with the process), and with only 2f+1 validators
+ * up none of them can leave the round without it. The machine keeps the lock
+ * its signer holds (forgetting a lock could let a restarted majority decide a
+ * second block at the height); with the locked block's proposal and its 2f+1
+ * prevotes (kept by the host), it can also re-propose that block with its
+ * proof of lock.
  */
 export interface ResumeState {
-  /** The first round to run (the round after the signer's last signed one at this height). */
+  /** The round of the signer's last signature at this height. */
   round: number;
+  /**
+   * What the signer signed last in that round. A prevote or precommit is signed
+   * again; a proposal is not rebuilt (a new block would be a second proposal,
+   * which the signer refuses): the machine waits for it from peers or lets the
+   * propose timeout pass.
+   */
+  last: { step: 'proposal' | 'prevote' | 'precommit'; blockHash: string | null };
+  /**
+   * Its own signed votes at this height, kept by the host before each was sent
+   * (the last one may be missing: it is signed again): sent again, since the
+   * others may still wait for them.
+   */
+  votes?: SignedVote[];
   lock?: {
     round: number;
     blockHash: string;
@@ -164,6 +183,16 @@ export type BftAction =
   | { type: 'equivocation'; evidence: Evidence };
 
 /** A read-only view of the machine for hosts, RPC and tests. */
+/** One round of the current height, summarised for logs (block hashes shortened to 12 hex digits). */
+export interface RoundSummary {
+  round: number;
+  proposals: { block: string; polRound: number }[];
+  prevotes: Record<string, number>;
+  precommits: Record<string, number>;
+  /** Validators (by index in the validator list) that sent any message of this round. */
+  senders: number[];
+}
+
 export interface BftSnapshot {
   height: number;
   round: number;

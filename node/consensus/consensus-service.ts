@@ -4,6 +4,7 @@ import {
   evidenceKey,
   headerHash,
   portableEvidence,
+  signStepName,
   txHash,
   txRootOf,
   type BftAction,
@@ -22,7 +23,7 @@ import {
 import type { BlockResult, ChainView } from '../../contracts/index.js';
 import type { Clock } from '../chain/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { LockRecord } from '../storage/chain-store.js';
+import type { LockRecord, OwnVotesRecord } from '../storage/chain-store.js';
 import { DoubleSignGuard, type DoubleSignRisk, type SeenSignature } from './double-sign-guard.js';
 import { checkConsensusMessage, compactProposal, encodeConsensusMessage, type CompactProposal, type ConsensusMessage } from './wire.js';
 import type { ValidationOutcome } from '../network/index.js';
@@ -64,6 +65,8 @@ export interface ConsensusNetwork {
 export interface ConsensusStore {
   putLock(record: LockRecord): Promise<void>;
   getLock(): Promise<LockRecord | undefined>;
+  putOwnVotes(record: OwnVotesRecord): Promise<void>;
+  getOwnVotes(): Promise<OwnVotesRecord | undefined>;
   putEvidence(key: string, evidence: EquivocationEvidence): Promise<boolean>;
   listEvidence(): Promise<EquivocationEvidence[]>;
 }
@@ -109,6 +112,9 @@ export interface ConsensusServiceOptions {
  */
 const STALL_GOSSIP_MS = 2000;
 
+/** How often a height without a commit is reported in the log (and not before it has lasted this long). */
+const STALL_REPORT_MS = 10_000;
+
 /**
  * A proposal whose block time is further ahead of this node's clock than this
  * gets no vote: block time is what contracts see as "now", and one proposer
@@ -127,8 +133,8 @@ const MAX_CLOCK_AHEAD_MS = 10_000;
  * safety rules), and the decided block is committed from this node's own
  * execution result.
  *
- * Restarts: the machine resumes in the round after the enclave's last signed
- * one, with the enclave's lock and (kept in the store before each precommit)
+ * Restarts: the machine resumes in the round of the enclave's last signature
+ * (signing that message again), with the enclave's lock and (kept in the store before each precommit)
  * the locked block and its proof of lock. Before its first signature the node
  * catches up with a quorum of peers (the certificates it syncs move the
  * enclave's record past any signature of its key they hold) and watches
@@ -151,12 +157,16 @@ export class ConsensusService {
   #running = false;
   #unsubscribe: (() => void) | undefined;
   #lastCommitAt = 0;
+  #lastStallReport = 0;
   /** Messages the gossip validator parsed, so delivery does not parse them again. */
   #parsed = new WeakMap<Uint8Array, ConsensusMessage>();
   /** Transaction hashes of recent blocks (built, validated or received), for gossiping their proposals compactly. */
   #txHashesOf = new Map<string, string[]>();
   /** The lock record being written: a precommit is signed only once it is durable. */
   #lockWrite: Promise<void> = Promise.resolve();
+  /** Our signed votes at the height being decided, kept on disk before each is sent (OwnVotesRecord). */
+  #ownVotes: SignedVote[] = [];
+  #ownVotesWrite: Promise<void> = Promise.resolve();
   #riskReported = false;
   readonly #evidence = new Map<string, EquivocationEvidence>();
 
@@ -254,13 +264,22 @@ export class ConsensusService {
   }
 
   /**
-   * Where to pick `height` up: after the enclave's last signed round there, with
-   * its lock (and the locked block and proof of lock when the store kept them).
+   * Where to pick `height` up: in the round of the enclave's last signature
+   * there, with our votes of the height the store kept, and the enclave's lock
+   * (and the locked block and proof of lock when the store kept them).
    */
   async #resumeState(height: number): Promise<ResumeState | undefined> {
     const { lastSign, lock } = this.#o.signer;
     if (!lastSign || lastSign.height !== height) return undefined;
-    const resume: ResumeState = { round: lastSign.round + 1 };
+    const step = signStepName(lastSign.step);
+    if (!step) return undefined;
+    const resume: ResumeState = { round: lastSign.round, last: { step, blockHash: lastSign.value === 'nil' ? null : lastSign.value } };
+    const kept = await this.#o.store.getOwnVotes().catch(() => undefined);
+    if (kept?.height === height && Array.isArray(kept.votes)) {
+      // The machine checks each (shape, our key, signature): the store is only the host's.
+      resume.votes = kept.votes.filter((v) => v?.validator === this.#self && v.vote?.height === height);
+      this.#ownVotes = [...resume.votes];
+    }
     if (lock && lock.height === height) {
       const record = await this.#o.store.getLock().catch(() => undefined);
       let proposal: LockRecord['proposal'] | undefined;
@@ -395,12 +414,17 @@ export class ConsensusService {
   #feed(input: BftInput): void {
     const machine = this.#machine;
     if (!this.#running || !machine) return;
+    const before = machine.snapshot;
     let actions: BftAction[];
     try {
       actions = machine.step(input);
     } catch (err) {
       this.#o.onFatal(err instanceof Error ? err : new Error(String(err)));
       return;
+    }
+    const after = machine.snapshot;
+    if (after.height !== before.height || after.round !== before.round) {
+      this.#o.log.debug('consensus round', { height: after.height, round: after.round, step: after.step, input: input.type });
     }
     for (const action of actions) this.#do(action);
   }
@@ -459,10 +483,26 @@ export class ConsensusService {
     try {
       const { signature } = await this.#o.enclave.signVote(vote, justification);
       this.#guard.signedByUs({ height: vote.height, round: vote.round, step: vote.type, value: vote.blockHash ?? 'nil' });
+      await this.#keepOwnVote({ vote, validator: this.#self, signature });
       this.#feed({ type: 'voteSigned', vote, signature });
     } catch (err) {
       this.#refused(vote.type, vote.height, vote.round, err);
     }
+  }
+
+  /**
+   * Keeps our vote on disk before it is sent: after a crash it is sent again
+   * (ResumeState.votes). Failing to keep it costs only that, so it goes out anyway.
+   */
+  async #keepOwnVote(sv: SignedVote): Promise<void> {
+    const { height, round, type } = sv.vote;
+    this.#ownVotes = this.#ownVotes.filter((v) => v.vote.height === height && !(v.vote.round === round && v.vote.type === type));
+    this.#ownVotes.push(sv);
+    const record: OwnVotesRecord = { height, votes: [...this.#ownVotes] };
+    this.#ownVotesWrite = this.#ownVotesWrite
+      .then(() => this.#o.store.putOwnVotes(record))
+      .catch((err: unknown) => this.#o.log.error('could not keep our vote', { height, round, error: (err as Error).message }));
+    await this.#ownVotesWrite;
   }
 
   async #signProposal(proposal: Extract<BftAction, { type: 'signProposal' }>['proposal']): Promise<void> {
@@ -652,9 +692,32 @@ export class ConsensusService {
     if (this.#stallTimer) clearTimeout(this.#stallTimer);
     if (!this.#running || !this.#o.network) return;
     this.#stallTimer = setTimeout(() => {
+      this.#reportStall();
       this.#feed({ type: 'gossipTick' });
       this.#armStallGossip();
     }, STALL_GOSSIP_MS);
+  }
+
+  /**
+   * A height that takes long says why, every STALL_REPORT_MS: where the machine
+   * is and what it holds for the last rounds (who sent what), so an operator
+   * can tell a missing quorum from missing messages.
+   */
+  #reportStall(): void {
+    const machine = this.#machine;
+    const now = this.#o.clock.now();
+    if (!machine || now - this.#lastCommitAt < STALL_REPORT_MS || now - this.#lastStallReport < STALL_REPORT_MS) return;
+    this.#lastStallReport = now;
+    const s = machine.snapshot;
+    this.#o.log.info('no commit yet at this height', {
+      height: s.height,
+      round: s.round,
+      step: s.step,
+      seconds: Math.round((now - this.#lastCommitAt) / 1000),
+      locked: s.lockedValue === null ? null : { round: s.lockedRound, block: s.lockedValue.slice(0, 12) },
+      valid: s.validValue === null ? null : { round: s.validRound, block: s.validValue.slice(0, 12) },
+      rounds: machine.rounds().slice(-4),
+    });
   }
 }
 

@@ -40,6 +40,16 @@ export interface LockRecord {
 }
 
 /**
+ * This validator's own signed votes at the height being decided, kept before
+ * each is sent (the role of CometBFT's WAL): a restarted validator sends them
+ * again, because the others may be waiting for them in that round.
+ */
+export interface OwnVotesRecord {
+  height: number;
+  votes: SignedVote[];
+}
+
+/**
  * Key layout (one level database, string keys, JSON text values):
  *   meta:genesis        genesis hash, to refuse another chain's data
  *   meta:head           {height, hash} of the last committed block
@@ -49,6 +59,7 @@ export interface LockRecord {
  *   r:<tx hash>         StoredReceipt
  *   s:<state key>       the enclave's state, opaque to the host (the enclave checks it against the head's state root)
  *   meta:lock           LockRecord of the height being decided (overwritten each lock)
+ *   meta:votes          OwnVotesRecord of the height being decided (overwritten at each own vote)
  *   e:<validator>/<height>/<round>/<step>   EquivocationEvidence, kept forever
  *   a:<node id>         until when that peer's enclave counts as attested (ms since the epoch)
  * Each committed block is one atomic, synced batch: after a crash the store
@@ -133,6 +144,15 @@ export class ChainStore {
 
   getLock(): Promise<LockRecord | undefined> {
     return this.#getJson<LockRecord>('meta:lock');
+  }
+
+  /** Keeps this validator's signed votes of the height being decided, synced: they must survive a crash right after one is sent. */
+  async putOwnVotes(record: OwnVotesRecord): Promise<void> {
+    await this.#db.put('meta:votes', JSON.stringify(record), { sync: true });
+  }
+
+  getOwnVotes(): Promise<OwnVotesRecord | undefined> {
+    return this.#getJson<OwnVotesRecord>('meta:votes');
   }
 
   /** Records until when a peer's enclave counts as attested (0: no longer). Not synced: losing it costs only liveness. */

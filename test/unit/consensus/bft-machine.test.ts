@@ -195,3 +195,76 @@ describe('TendermintMachine', () => {
     expect(m.snapshot.height).toBe(2);
   });
 });
+
+describe('TendermintMachine resuming after a restart', () => {
+  const timeouts = { propose: { baseMs: 100, incrementMs: 10 }, prevote: { baseMs: 50, incrementMs: 5 }, precommit: { baseMs: 50, incrementMs: 5 } };
+  const resumed = (resume: NonNullable<ConstructorParameters<typeof TendermintMachine>[0]['resume']>) =>
+    new TendermintMachine({ chainId: CHAIN, validators, self: me.publicKey, height: 1, timeouts, resume });
+  const own = (type: Vote['type'], round: number, blockHash: string | null): SignedVote => {
+    const v: Vote = { chainId: CHAIN, type, height: 1, round, blockHash };
+    return { vote: v, validator: me.publicKey, signature: me.sign(voteMessage(v)) };
+  };
+
+  it('stays in the round of its last signature, signs that prevote again, and decides with the others there', () => {
+    // The others wait in round 0 (locked, in precommit) for a third vote: a restarted validator
+    // that went on to round 1 would leave them there for good.
+    const b = block('a');
+    const hash = headerHash(b.header);
+    const m = resumed({ round: 0, last: { step: 'prevote', blockHash: hash } });
+    const started = feed(m, { type: 'start' });
+    expect(of(started, 'buildProposal')).toHaveLength(0);
+    expect(of(started, 'signVote').map((a) => a.vote)).toEqual([expect.objectContaining({ type: 'prevote', round: 0, blockHash: hash })]);
+    expect(m.snapshot).toMatchObject({ round: 0, step: 'prevote' });
+
+    feed(m, proposal(b, 0));
+    for (const i of others.slice(0, 2)) feed(m, vote(i, 'prevote', 0, hash));
+    const locked = feed(m, { type: 'proposalValidated', height: 1, blockHash: hash, valid: true });
+    const precommit = of(locked, 'signVote')[0]!;
+    expect(precommit.vote).toMatchObject({ type: 'precommit', round: 0, blockHash: hash });
+    expect(precommit.justification).toHaveLength(3);
+    let decided: BftAction[] = [];
+    for (const i of others.slice(0, 2)) decided = feed(m, vote(i, 'precommit', 0, hash));
+    expect(of(decided, 'commit')[0]!.certificate).toMatchObject({ height: 1, round: 0, blockHash: hash });
+  });
+
+  it('sends the votes it kept again and does not sign one it holds', () => {
+    const prevote = own('prevote', 1, null);
+    const precommit = own('precommit', 1, null);
+    const m = resumed({ round: 1, last: { step: 'precommit', blockHash: null }, votes: [own('prevote', 0, null), prevote, precommit] });
+    const started = feed(m, { type: 'start' });
+    expect(of(started, 'signVote')).toHaveLength(0);
+    expect(of(started, 'broadcastVote').map((a) => a.vote.signature)).toEqual([own('prevote', 0, null).signature, prevote.signature, precommit.signature]);
+    expect(m.snapshot).toMatchObject({ round: 1, step: 'precommit' });
+    // 2f+1 precommits (ours kept) start the precommit timeout, as if there had been no restart.
+    let acts: BftAction[] = [];
+    for (const i of others.slice(0, 2)) acts = feed(m, vote(i, 'precommit', 1, null));
+    expect(of(acts, 'scheduleTimeout')).toEqual([expect.objectContaining({ kind: 'precommit', round: 1 })]);
+  });
+
+  it('ignores kept votes that are not its own or not validly signed', () => {
+    const forged = { ...own('prevote', 0, null), signature: own('prevote', 0, ZERO_HASH.replace(/0$/, '1')).signature };
+    const others0 = vote(others[0]!, 'prevote', 0, null).vote;
+    const m = resumed({ round: 0, last: { step: 'prevote', blockHash: null }, votes: [forged, others0] });
+    const started = feed(m, { type: 'start' });
+    expect(of(started, 'signVote').map((a) => a.vote)).toEqual([expect.objectContaining({ type: 'prevote', round: 0, blockHash: null })]);
+    expect(of(started, 'broadcastVote')).toHaveLength(1); // the new signature only
+  });
+
+  it('does not build a second proposal for a round it proposed in: the propose timeout runs', () => {
+    const round = [0, 1, 2, 3].find((r) => proposerFor(validators, 1, r) === me.publicKey)!;
+    const m = resumed({ round, last: { step: 'proposal', blockHash: headerHash(block('a').header) } });
+    const started = feed(m, { type: 'start' });
+    expect(of(started, 'buildProposal')).toHaveLength(0);
+    expect(of(started, 'signProposal')).toHaveLength(0);
+    expect(of(started, 'scheduleTimeout')).toEqual([expect.objectContaining({ kind: 'propose', round })]);
+    const nil = feed(m, { type: 'timeout', kind: 'propose', height: 1, round });
+    expect(of(nil, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', round, blockHash: null });
+  });
+
+  it('refuses a resume state that cannot be', () => {
+    const hash = headerHash(block('a').header);
+    expect(() => resumed({ round: 0, last: { step: 'prevote', blockHash: hash }, lock: { round: 1, blockHash: hash } })).toThrow(TypeError);
+    expect(() => resumed({ round: 0, last: { step: 'vote' as 'prevote', blockHash: hash } })).toThrow(TypeError);
+    expect(() => resumed({ round: -1, last: { step: 'prevote', blockHash: hash } })).toThrow(TypeError);
+  });
+});

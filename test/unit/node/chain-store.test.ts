@@ -87,7 +87,7 @@ describe('chain store', () => {
     await store.close();
   });
 
-  it('keeps equivocation evidence once per validator and slot, and the lock record, across a reopen', async () => {
+  it('keeps equivocation evidence once per validator and slot, the lock record and own votes, across a reopen', async () => {
     const store = freshStore();
     await store.open();
     const evidence = {
@@ -102,10 +102,14 @@ describe('chain store', () => {
     expect(await store.putEvidence('k1', { ...evidence, round: 9 })).toBe(false);
     const proposal = { proposal: { chainId: 't', height: 2, round: 0, polRound: -1, block: { header: header(2, ZERO_HASH), txs: [tx(0)] } }, proposer: 'a'.repeat(64), signature: 'b'.repeat(128) };
     await store.putLock({ height: 2, round: 0, proposal, prevotes: [] });
+    const ownVote = { vote: { chainId: 't', type: 'prevote' as const, height: 2, round: 0, blockHash: null }, validator: 'a'.repeat(64), signature: 'c'.repeat(128) };
+    expect(await store.getOwnVotes()).toBeUndefined();
+    await store.putOwnVotes({ height: 2, votes: [ownVote] });
     await store.close();
     await store.open();
     expect(await store.listEvidence()).toEqual([evidence]);
     expect(await store.getLock()).toMatchObject({ height: 2, round: 0, proposal });
+    expect(await store.getOwnVotes()).toEqual({ height: 2, votes: [ownVote] });
     await store.close();
   });
 });

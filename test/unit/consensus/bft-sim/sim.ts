@@ -18,6 +18,7 @@ import {
   type SafetyState,
   type Vote,
   checkSign,
+  signStepName,
 } from '../../../../consensus/index.js';
 import {
   TendermintMachine,
@@ -162,6 +163,8 @@ export class SimNode {
   machine: TendermintMachine;
   /** The lock record the host keeps durably before each precommit (survives a crash). */
   lockRecord: Extract<BftAction, { type: 'lock' }> | undefined;
+  /** Own signed votes, kept durably before each is sent (survive a crash; ResumeState.votes). */
+  ownVotes: SignedVote[] = [];
   /** Down (between a crash and its restart): sees nothing, does nothing. */
   down = false;
   restarts = 0;
@@ -181,14 +184,21 @@ export class SimNode {
     this.machine = new TendermintMachine({ chainId: CHAIN_ID, validators, self: enclave.signer.publicKey, height: 1, timeouts: SIM_TIMEOUTS });
   }
 
-  /** A crash: everything in memory but the committed chain, the enclave's safety state and the lock record is gone. */
+  /** Incremented by each crash: messages sent before it and still in flight are lost (unflushed buffers). */
+  epoch = 0;
+
+  /**
+   * A crash: everything in memory but the committed chain, the enclave's safety state and the lock
+   * record is gone, and so are its messages not yet delivered (kill -9 loses what was not flushed).
+   */
   crash(): void {
     this.down = true;
+    this.epoch++;
   }
 
   /**
-   * A restart, as the node does it: a new machine at the next height, resuming after the enclave's
-   * last signed round with its lock (and the kept lock record's block and proof of lock).
+   * A restart, as the node does it: a new machine at the next height, resuming in the enclave's
+   * last signed round (signing that message again) with its lock (and the kept lock record's block and proof of lock).
    */
   restart(): void {
     this.down = false;
@@ -197,7 +207,12 @@ export class SimNode {
     const { lastSign, lock } = this.enclave.safety;
     let resume: ResumeState | undefined;
     if (lastSign && lastSign.height === height) {
-      resume = { round: lastSign.round + 1 };
+      const step = signStepName(lastSign.step)!;
+      resume = {
+        round: lastSign.round,
+        last: { step, blockHash: lastSign.value === 'nil' ? null : lastSign.value },
+        votes: this.ownVotes.filter((v) => v.vote.height === height),
+      };
       if (lock && lock.height === height) {
         const record = this.lockRecord;
         resume.lock =
@@ -249,6 +264,7 @@ export class SimNode {
       }
       case 'signVote': {
         const signature = this.enclave.signVote(a.vote, a.justification);
+        if (signature) this.ownVotes.push({ vote: a.vote, validator: this.id, signature });
         return signature
           ? this.machine.step({ type: 'voteSigned', vote: a.vote, signature })
           : this.machine.step({ type: 'signRefused', height: a.vote.height, round: a.vote.round });
@@ -406,8 +422,10 @@ export class Simulator {
     if (this.random() < net.drop) return;
     this.messages++;
     const delay = net.minDelayMs + this.random() * (net.maxDelayMs - net.minDelayMs);
+    const epoch = this.nodes[from]!.epoch;
     this.at(delay, () => {
       if (net.connected && !net.connected(from, to, this.now)) return;
+      if (this.nodes[from]!.epoch !== epoch) return;
       this.nodes[to]!.receive(from, m);
     });
   }

@@ -23,7 +23,7 @@ import { genesisChainView, type BlockResult } from '../../../../contracts/index.
 import { ConsensusService, type ConsensusEnclave, type ConsensusNetwork, type ConsensusStore } from '../../../../node/consensus/index.js';
 import { silentLogger } from '../../../../node/log/logger.js';
 import { Mempool } from '../../../../node/mempool/mempool.js';
-import type { LockRecord } from '../../../../node/storage/chain-store.js';
+import type { LockRecord, OwnVotesRecord } from '../../../../node/storage/chain-store.js';
 import { compactProposal, encodeConsensusMessage, type ConsensusMessage } from '../../../../node/consensus/wire.js';
 
 const CHAIN = 'driver-test';
@@ -44,15 +44,22 @@ const tip: BlockHeader = {
   txRoot: ZERO_HASH, receiptsRoot: ZERO_HASH, stateRoot: ZERO_HASH, validatorSetHash: ZERO_HASH, policyHash: ZERO_HASH,
 };
 
-/** A store in memory with what consensus keeps: locks and evidence. */
+/** A store in memory with what consensus keeps: locks, own votes and evidence. */
 class MemoryStore implements ConsensusStore {
   lock: LockRecord | undefined;
+  ownVotes: OwnVotesRecord | undefined;
   readonly evidence = new Map<string, EquivocationEvidence>();
   async putLock(record: LockRecord): Promise<void> {
     this.lock = record;
   }
   async getLock(): Promise<LockRecord | undefined> {
     return this.lock;
+  }
+  async putOwnVotes(record: OwnVotesRecord): Promise<void> {
+    this.ownVotes = record;
+  }
+  async getOwnVotes(): Promise<OwnVotesRecord | undefined> {
+    return this.ownVotes;
   }
   async putEvidence(key: string, e: EquivocationEvidence): Promise<boolean> {
     if (this.evidence.has(key)) return false;
