@@ -103,9 +103,9 @@ describe.each(SEEDS)('BFT simulation: crashes and restarts at any moment, seed %
   it('two of four crash at any moment (their last messages lost); when one returns, the chain moves on', () => {
     // The two that stay up may be locked and waiting in a round's precommit step (no timeout runs
     // without 2f+1 precommits): the returning validator must take part in that round again, not
-    // only in later ones. 40 crash moments per seed.
+    // only in later ones. 15 crash moments per seed.
     const random = prng(seed * 31 + 7);
-    for (let trial = 0; trial < 40; trial++) {
+    for (let trial = 0; trial < 15; trial++) {
       const s = sim({ n: 4, seed: seed * 1000 + trial });
       s.runUntil(200 + Math.floor(random() * 1500));
       s.nodes[2]!.crash();
@@ -119,7 +119,7 @@ describe.each(SEEDS)('BFT simulation: crashes and restarts at any moment, seed %
       const up = [0, 1, 2].map((i) => s.nodes[i]!.committed.length);
       expect(Math.min(...up), `trial ${trial}: heights ${up} after one returned, ${stalled} at the crash`).toBeGreaterThanOrEqual(stalled + 3);
     }
-  });
+  }, 60_000);
 
   it('all four validators crash and restart together 12 times, with message loss: safe and live', () => {
     const s = sim({ n: 4, seed, net: { drop: 0.1 } });
