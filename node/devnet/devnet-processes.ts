@@ -200,7 +200,9 @@ export function findDevnetProcesses(dataDir: string): DevnetProcesses {
         pidFile,
         isRunning: () => {
           const now = argsOf();
-          return now !== undefined && isOurs(now, pid);
+          // A process that is exiting has released its command line but not yet its
+          // resources (ports, the database lock): it still runs until it is gone or a zombie.
+          return now === undefined ? isAlive(pid) : isOurs(now, pid);
         },
       };
     }
