@@ -493,10 +493,14 @@ export class ConsensusService {
   /**
    * Keeps our vote on disk before it is sent: after a crash it is sent again
    * (ResumeState.votes). Failing to keep it costs only that, so it goes out anyway.
+   * Votes of this round and the one before are kept (what the gossip tick sends
+   * again too): a validator further back joins us by the round skip.
    */
   async #keepOwnVote(sv: SignedVote): Promise<void> {
     const { height, round, type } = sv.vote;
-    this.#ownVotes = this.#ownVotes.filter((v) => v.vote.height === height && !(v.vote.round === round && v.vote.type === type));
+    this.#ownVotes = this.#ownVotes.filter(
+      (v) => v.vote.height === height && v.vote.round >= round - 1 && !(v.vote.round === round && v.vote.type === type),
+    );
     this.#ownVotes.push(sv);
     const record: OwnVotesRecord = { height, votes: [...this.#ownVotes] };
     this.#ownVotesWrite = this.#ownVotesWrite

@@ -211,7 +211,8 @@ export class SimNode {
       resume = {
         round: lastSign.round,
         last: { step, blockHash: lastSign.value === 'nil' ? null : lastSign.value },
-        votes: this.ownVotes.filter((v) => v.vote.height === height),
+        // As the node keeps them: this height, the last signed round and the one before.
+        votes: this.ownVotes.filter((v) => v.vote.height === height && v.vote.round >= lastSign.round - 1),
       };
       if (lock && lock.height === height) {
         const record = this.lockRecord;
