@@ -30,7 +30,9 @@ export type ChainErrorCode =
   | 'ECALL_INVALID'
   | 'ENCLAVE_BUSY'
   | 'STATE_INVALID'
-  | 'SEAL_INVALID';
+  | 'SEAL_INVALID'
+  | 'HPKE_INVALID'
+  | 'DECRYPT_FAILED';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

@@ -6,6 +6,7 @@ export * from './crypto/ed25519.js';
 export * from './crypto/ed25519-key-rule.js';
 export * from './crypto/signing.js';
 export * from './crypto/merkle.js';
+export * from './crypto/hpke.js';
 export * from './chain/transaction.js';
 export * from './chain/block.js';
 export * from './chain/genesis.js';

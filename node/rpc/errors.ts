@@ -143,6 +143,12 @@ const CHAIN = {
     description: "The call's auth (the caller's signature over the call, with an expiry) does not verify, or has expired.",
   },
   NOT_FOUND: { code: -32061, message: 'Not found', description: 'The requested object does not exist.' },
+  HPKE_INVALID: { code: -32070, message: 'Encryption key invalid', description: 'An HPKE public key or encapsulated key is malformed or of small order.' },
+  DECRYPT_FAILED: {
+    code: -32071,
+    message: 'Decryption failed',
+    description: 'A ciphertext does not open: another key, tampered, or bound to other data (chain, sender, nonce, contract).',
+  },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
 
 /** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32099 are free for later families. */
