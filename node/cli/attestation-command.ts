@@ -20,6 +20,7 @@ interface VerifyCliOptions {
   at?: string;
   policy?: string;
   virtualRoot: string[];
+  genesis?: string;
   json: boolean;
 }
 
@@ -33,23 +34,38 @@ function readFileOrFail(path: string, what: string): Buffer {
 
 /**
  * Evidence as `cloister` tools hand it out may be wrapped: the JSON of
- * tee_getEvidence ({"evidence": "<base64>", "virtualRoot": "<PEM>"}). Unwrap it,
- * and take its declared virtual root along.
+ * tee_getEvidence ({"evidence": "<base64>", "platform": …}). Unwrap it. A
+ * root the wrapper names (`virtualRoot`) is never trusted: whoever made the
+ * evidence could have made that root too. Roots come from --virtual-root or
+ * --genesis only.
  */
-function unwrapNodeEvidence(bytes: Buffer): { evidence: Uint8Array; virtualRoot?: string } {
-  if (bytes[0] !== 0x7b) return { evidence: bytes };
+function unwrapNodeEvidence(bytes: Buffer): { evidence: Uint8Array; declaredRoot: boolean } {
+  if (bytes[0] !== 0x7b) return { evidence: bytes, declaredRoot: false };
   try {
     const parsed = JSON.parse(bytes.toString('utf8')) as { evidence?: unknown; virtualRoot?: unknown; platform?: unknown };
     if (typeof parsed.evidence === 'string' && typeof parsed.platform === 'string') {
-      return {
-        evidence: Buffer.from(parsed.evidence, 'base64'),
-        ...(typeof parsed.virtualRoot === 'string' ? { virtualRoot: parsed.virtualRoot } : {}),
-      };
+      return { evidence: Buffer.from(parsed.evidence, 'base64'), declaredRoot: parsed.virtualRoot !== undefined };
     }
   } catch {
     // not JSON: leave it to format detection
   }
-  return { evidence: bytes };
+  return { evidence: bytes, declaredRoot: false };
+}
+
+/** The trust anchor a genesis gives: its declared virtual roots and its attestation policy. */
+function readGenesisTrust(path: string): { virtualRoots: string[]; policy: AttestationPolicy } {
+  let genesis: { enclave?: { virtualRoots?: unknown }; policy?: unknown };
+  try {
+    genesis = JSON.parse(readFileOrFail(path, 'genesis').toString('utf8')) as typeof genesis;
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`${path} is not JSON`);
+  }
+  const roots = genesis?.enclave?.virtualRoots;
+  if (!Array.isArray(roots) || !roots.every((r) => typeof r === 'string') || typeof genesis.policy !== 'object' || genesis.policy === null) {
+    throw new CliError(`${path} is not a Cloister genesis (enclave.virtualRoots and policy)`);
+  }
+  return { virtualRoots: roots as string[], policy: genesis.policy as AttestationPolicy };
 }
 
 /** A virtual root file is a PEM, or the virtual-root.json of a dev data directory. */
@@ -126,13 +142,18 @@ export function registerAttestationCommand(program: Command): void {
     .option('--at <iso-time>', 'evaluation time (default: now)')
     .option('--policy <file>', 'attestation policy (JSON) to evaluate the verified evidence against')
     .option('--virtual-root <file>', 'a declared virtual vendor root (PEM, or a dev virtual-root.json); repeatable', collect, [])
+    .option('--genesis <file>', "a consortium's genesis: trust its declared virtual roots, and evaluate its policy (unless --policy)")
     .option('--json', 'print one JSON object', false)
     .action((file: string, opts: VerifyCliOptions) => {
       const now = opts.at === undefined ? new Date() : new Date(opts.at);
       if (Number.isNaN(now.getTime())) throw new CliError(`--at is not an ISO time: ${opts.at}`);
-      const { evidence, virtualRoot } = unwrapNodeEvidence(readFileOrFail(file, 'evidence file'));
-      const virtualRoots = [...opts.virtualRoot.map(readVirtualRoot), ...(virtualRoot ? [virtualRoot] : [])];
-      let policy: AttestationPolicy | undefined;
+      const { evidence, declaredRoot } = unwrapNodeEvidence(readFileOrFail(file, 'evidence file'));
+      const genesis = opts.genesis === undefined ? undefined : readGenesisTrust(opts.genesis);
+      const virtualRoots = [...opts.virtualRoot.map(readVirtualRoot), ...(genesis?.virtualRoots ?? [])];
+      if (declaredRoot && !opts.json) {
+        process.stderr.write('note: the virtualRoot inside the evidence file is ignored; trusted roots come from --virtual-root or --genesis\n');
+      }
+      let policy: AttestationPolicy | undefined = genesis?.policy;
       if (opts.policy) {
         try {
           policy = JSON.parse(readFileOrFail(opts.policy, 'policy').toString('utf8')) as AttestationPolicy;

@@ -61,6 +61,37 @@ describe('cloister attestation verify', () => {
     expect(junk.stderr).toMatch(/UNSUPPORTED_FORMAT/);
   });
 
+  it('never trusts a root that the evidence file names itself; a genesis gives roots and its policy', async () => {
+    // Evidence made under an attacker's own root, wrapped like tee_getEvidence output with that root declared.
+    const attacker = generateVirtualRoot();
+    const forged = createVirtualEvidence({ rootPrivateKeyPem: attacker.privateKeyPem, measurement, reportData: new Uint8Array(64) });
+    const wrappedFile = join(dir, 'wrapped.json');
+    writeFileSync(wrappedFile, JSON.stringify({ platform: 'virtual', evidence: Buffer.from(forged).toString('base64'), virtualRoot: attacker.publicKeyPem }));
+    const alone = await verifyJson([wrappedFile]);
+    expect(alone.code).toBe(1);
+    expect(alone.out.error?.code).toBe('UNTRUSTED_ROOT');
+    const note = await runCli(['attestation', 'verify', wrappedFile]);
+    expect(note.stderr).toMatch(/virtualRoot inside the evidence file is ignored/);
+
+    const genesisFile = join(dir, 'genesis.json');
+    const genesis = (measurements: string[]) => ({
+      chainId: 'c',
+      enclave: { measurements: { virtual: measurements }, virtualRoots: [root.publicKeyPem] },
+      policy: { allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false, measurements: { virtual: measurements } },
+    });
+    writeFileSync(genesisFile, JSON.stringify(genesis(['07'.repeat(48)])));
+    expect((await verifyJson([wrappedFile, '--genesis', genesisFile])).out.error?.code).toBe('UNTRUSTED_ROOT');
+    const honest = await verifyJson([evidenceFile, '--genesis', genesisFile]);
+    expect(honest).toMatchObject({ code: 0, out: { verified: true, accepted: true } });
+    // The genesis's policy applies: another measurement is refused.
+    writeFileSync(genesisFile, JSON.stringify(genesis(['00'.repeat(48)])));
+    const refused = await verifyJson([evidenceFile, '--genesis', genesisFile]);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatchObject({ verified: true, accepted: false });
+    writeFileSync(genesisFile, '{"chainId": "not a genesis"}');
+    expect((await runCli(['attestation', 'verify', evidenceFile, '--genesis', genesisFile])).stderr).toMatch(/not a Cloister genesis/);
+  });
+
   it('evaluates a policy and lists every reason it refuses', async () => {
     const policyFile = join(dir, 'policy.json');
     writeFileSync(policyFile, JSON.stringify({ allowedPlatforms: ['sev-snp'], measurements: { 'sev-snp': ['00'.repeat(48)] } }));
