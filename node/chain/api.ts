@@ -49,6 +49,11 @@ export interface EvidenceView {
   measurement: string;
   /** The enclave's public keys that the evidence's report_data binds. */
   publicKeys: Record<string, string>;
+  /** The node and chain the report_data binds (with the keys and the freshness: attestation's reportDataFor). */
+  nodeId: string;
+  chainId: string;
+  /** The freshness value bound: the caller's nonce, or the one the node chose at start. */
+  freshness: string;
   reportData: string;
   /** The raw evidence, base64. */
   evidence: string;
@@ -109,6 +114,7 @@ export interface ChainApi {
   getNonce(address: string): Promise<number>;
   /** A read-only call, as the anonymous caller, or as the caller whose signature `auth` carries (checked in the enclave). */
   call(contract: string, method: string, args: JsonValue[], auth?: CallAuth): Promise<CallResultView>;
-  getEvidence(): EvidenceView;
+  /** The enclave's evidence: made at start, or fresh for the caller's `nonce`. */
+  getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView>;
   listContracts(): ContractView[];
 }

@@ -69,6 +69,8 @@ export class ChainService implements ChainApi {
   #tip!: BlockHeader;
   #headHash = '';
   #identity!: EnclaveIdentity;
+  /** The freshness value the start-up evidence binds (chosen here; it only has to be unique). */
+  #startFreshness = '';
   #contracts: ContractInfo[] = [];
   #methods = new Map<string, Map<string, boolean>>();
   /**
@@ -133,10 +135,11 @@ export class ChainService implements ChainApi {
         `this node's enclave vote key ${keys.vote} is not the one the genesis lists for node ${this.#o.nodeId} (${self.voteKey}): the sealed identity belongs to another node or enclave program`,
       );
     }
+    this.#startFreshness = randomBytes(16).toString('hex');
     const init = await enclave.init({
       genesis,
       nodeId: this.#o.nodeId,
-      freshness: randomBytes(16).toString('hex'),
+      freshness: this.#startFreshness,
       resume,
     });
     this.#identity = init.identity;
@@ -410,13 +413,21 @@ export class ChainService implements ChainApi {
   }
 
 
-  getEvidence(): EvidenceView {
+  getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView> {
+    if (nonce === undefined) return this.#evidenceView(this.#identity, this.#startFreshness);
+    return this.#o.enclave.getEvidence(nonce).then((identity) => this.#evidenceView(identity, nonce));
+  }
+
+  #evidenceView(identity: EnclaveIdentity, freshness: string): EvidenceView {
     const view: EvidenceView = {
-      platform: this.#identity.platform,
-      measurement: this.#identity.measurement,
-      publicKeys: this.#identity.publicKeys,
-      reportData: this.#identity.reportData,
-      evidence: this.#identity.evidence,
+      platform: identity.platform,
+      measurement: identity.measurement,
+      publicKeys: identity.publicKeys,
+      nodeId: this.#o.nodeId,
+      chainId: this.#o.genesis.chainId,
+      freshness,
+      reportData: identity.reportData,
+      evidence: identity.evidence,
     };
     if (this.#o.virtualRoot) view.virtualRoot = this.#o.virtualRoot;
     return view;

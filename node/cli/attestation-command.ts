@@ -2,16 +2,21 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
 import {
   AttestationError,
+  checkReportData,
   evaluatePolicy,
+  reportDataFor,
   verifyEvidence,
   type AttestationPolicy,
   type AttestationResult,
   type PolicyDecision,
   type SgxCollateral,
 } from '../../attestation/index.js';
+import type { EvidenceView } from '../client/index.js';
 import { CliError } from './errors.js';
+import { NodeLink } from './rpc-commands.js';
 
 interface VerifyCliOptions {
   endorsement: string[];
@@ -21,6 +26,7 @@ interface VerifyCliOptions {
   policy?: string;
   virtualRoot: string[];
   genesis?: string;
+  rpc?: string;
   json: boolean;
 }
 
@@ -53,8 +59,15 @@ function unwrapNodeEvidence(bytes: Buffer): { evidence: Uint8Array; declaredRoot
 }
 
 /** The trust anchor a genesis gives: its declared virtual roots and its attestation policy. */
-function readGenesisTrust(path: string): { virtualRoots: string[]; policy: AttestationPolicy } {
-  let genesis: { enclave?: { virtualRoots?: unknown }; policy?: unknown };
+interface GenesisTrust {
+  chainId: string;
+  validators: { nodeId: string; voteKey: string }[];
+  virtualRoots: string[];
+  policy: AttestationPolicy;
+}
+
+function readGenesisTrust(path: string): GenesisTrust {
+  let genesis: { chainId?: unknown; validators?: unknown; enclave?: { virtualRoots?: unknown }; policy?: unknown };
   try {
     genesis = JSON.parse(readFileOrFail(path, 'genesis').toString('utf8')) as typeof genesis;
   } catch (err) {
@@ -65,7 +78,36 @@ function readGenesisTrust(path: string): { virtualRoots: string[]; policy: Attes
   if (!Array.isArray(roots) || !roots.every((r) => typeof r === 'string') || typeof genesis.policy !== 'object' || genesis.policy === null) {
     throw new CliError(`${path} is not a Cloister genesis (enclave.virtualRoots and policy)`);
   }
-  return { virtualRoots: roots as string[], policy: genesis.policy as AttestationPolicy };
+  const validators = Array.isArray(genesis.validators) ? (genesis.validators as { nodeId: string; voteKey: string }[]) : [];
+  return { chainId: typeof genesis.chainId === 'string' ? genesis.chainId : '', validators, virtualRoots: roots as string[], policy: genesis.policy as AttestationPolicy };
+}
+
+/** What a live challenge (--rpc) fetched: the evidence, and what its report_data must bind. */
+interface Challenged {
+  view: EvidenceView;
+  nonce: string;
+}
+
+async function challengeNode(url: string): Promise<Challenged> {
+  const nonce = randomBytes(32).toString('hex');
+  const link = new NodeLink(url);
+  const view = await link.ask('asking for fresh evidence', (client) => client.getEvidence(nonce));
+  return { view, nonce };
+}
+
+/**
+ * Beyond the evidence itself: it answers our nonce, binds the keys the node
+ * showed to that node, the genesis's chain and the nonce, and the vote key is
+ * the one the genesis lists for the node. Throws AttestationError.
+ */
+function checkChallenge(result: AttestationResult, { view, nonce }: Challenged, genesis: GenesisTrust): void {
+  if (view.freshness !== nonce) throw new AttestationError('REPORT_DATA_MISMATCH', 'the node answered with evidence for another challenge');
+  checkReportData(result, reportDataFor({ publicKeys: view.publicKeys, chainId: genesis.chainId, nodeId: view.nodeId, freshness: nonce }));
+  const validator = genesis.validators.find((v) => v.nodeId === view.nodeId);
+  if (!validator) throw new AttestationError('REPORT_DATA_MISMATCH', `node ${view.nodeId} is not a validator of this genesis`);
+  if (validator.voteKey !== view.publicKeys.vote) {
+    throw new AttestationError('REPORT_DATA_MISMATCH', `the enclave's vote key ${String(view.publicKeys.vote)} is not the one the genesis lists for node ${view.nodeId}`);
+  }
 }
 
 /** A virtual root file is a PEM, or the virtual-root.json of a dev data directory. */
@@ -131,7 +173,7 @@ function verifyWithCollateral(
 export function registerAttestationCommand(program: Command): void {
   const attestation = program.command('attestation').description('attestation evidence');
   attestation
-    .command('verify <file>')
+    .command('verify [file]')
     .description(
       'verify attestation evidence: SEV-SNP report (raw, hex, Azure HCL), SGX/TDX DCAP quote (raw, hex, Open Enclave, Azure JSON), ' +
         'Azure Attestation JWT, or Cloister virtual evidence; exits 0 when verified (and accepted by --policy), 1 otherwise',
@@ -143,14 +185,21 @@ export function registerAttestationCommand(program: Command): void {
     .option('--policy <file>', 'attestation policy (JSON) to evaluate the verified evidence against')
     .option('--virtual-root <file>', 'a declared virtual vendor root (PEM, or a dev virtual-root.json); repeatable', collect, [])
     .option('--genesis <file>', "a consortium's genesis: trust its declared virtual roots, and evaluate its policy (unless --policy)")
+    .option('--rpc <url>', "instead of a file: challenge a running node with a random nonce and check its fresh evidence and what it binds (needs --genesis)")
     .option('--json', 'print one JSON object', false)
-    .action((file: string, opts: VerifyCliOptions) => {
+    .action(async (file: string | undefined, opts: VerifyCliOptions) => {
       const now = opts.at === undefined ? new Date() : new Date(opts.at);
       if (Number.isNaN(now.getTime())) throw new CliError(`--at is not an ISO time: ${opts.at}`);
-      const { evidence, declaredRoot } = unwrapNodeEvidence(readFileOrFail(file, 'evidence file'));
+      if (opts.rpc !== undefined && file !== undefined) throw new CliError('give an evidence FILE or --rpc URL, not both');
+      if (opts.rpc === undefined && file === undefined) throw new CliError('an evidence FILE or --rpc URL is needed');
+      if (opts.rpc !== undefined && opts.genesis === undefined) throw new CliError('--rpc needs --genesis FILE: the trust anchor the node is checked against');
       const genesis = opts.genesis === undefined ? undefined : readGenesisTrust(opts.genesis);
+      const challenged = opts.rpc === undefined ? undefined : await challengeNode(opts.rpc);
+      const { evidence, declaredRoot } = challenged
+        ? { evidence: new Uint8Array(Buffer.from(challenged.view.evidence, 'base64')), declaredRoot: challenged.view.virtualRoot !== undefined }
+        : unwrapNodeEvidence(readFileOrFail(file!, 'evidence file'));
       const virtualRoots = [...opts.virtualRoot.map(readVirtualRoot), ...(genesis?.virtualRoots ?? [])];
-      if (declaredRoot && !opts.json) {
+      if (declaredRoot && !opts.json && !challenged) {
         process.stderr.write('note: the virtualRoot inside the evidence file is ignored; trusted roots come from --virtual-root or --genesis\n');
       }
       let policy: AttestationPolicy | undefined = genesis?.policy;
@@ -175,6 +224,7 @@ export function registerAttestationCommand(program: Command): void {
       let decision: PolicyDecision | undefined;
       try {
         result = verifyWithCollateral(evidence, options, collateral);
+        if (challenged) checkChallenge(result, challenged, genesis!);
         if (policy) decision = evaluatePolicy(result, policy, { now });
       } catch (err) {
         failure =
@@ -192,6 +242,7 @@ export function registerAttestationCommand(program: Command): void {
             debug: result?.debug ?? null,
             tcb: result?.tcb ?? null,
             evaluatedAt: now.toISOString(),
+            ...(challenged ? { challenge: { nodeId: challenged.view.nodeId, nonce: challenged.nonce } } : {}),
             ...(result ? { result } : {}),
             ...(failure ? { error: failure } : {}),
             ...(decision ? { policy: decision } : {}),

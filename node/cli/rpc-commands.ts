@@ -50,7 +50,7 @@ function connectionFailure(err: ClientError): string {
  * any answer a connection failure or timeout is "cannot reach" (exit 2);
  * after one, nothing is ever called unreachable.
  */
-class NodeLink {
+export class NodeLink {
   readonly client: CloisterClient;
   #answered = false;
 

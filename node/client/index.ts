@@ -213,8 +213,9 @@ export class CloisterClient {
     return this.request('chain_call', contract, method, args, auth);
   }
 
-  getEvidence(): Promise<EvidenceView> {
-    return this.request('tee_getEvidence');
+  /** The node's enclave evidence; with `nonce` (16–64 random bytes, hex), fresh evidence bound to it. */
+  getEvidence(nonce?: string): Promise<EvidenceView> {
+    return nonce === undefined ? this.request('tee_getEvidence') : this.request('tee_getEvidence', nonce);
   }
 
   listContracts(): Promise<ContractView[]> {

@@ -22,7 +22,7 @@ export interface RpcMethodMap {
   chain_getTransactionReceipt: { params: [hash: string]; result: ReceiptView | null };
   chain_getNonce: { params: [address: string]; result: number };
   chain_call: { params: [contract: string, method: string, args: JsonValue[], auth?: CallAuth]; result: CallResultView };
-  tee_getEvidence: { params: []; result: EvidenceView };
+  tee_getEvidence: { params: [] | [nonce: string]; result: EvidenceView };
   contract_list: { params: []; result: ContractView[] };
   node_status: { params: []; result: StatusView };
   net_nodes: { params: []; result: NodeView[] };

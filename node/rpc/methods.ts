@@ -125,11 +125,20 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
     }),
     defineMethod({
       name: 'tee_getEvidence',
-      summary: "This node's enclave attestation evidence.",
-      params: [],
+      summary: "This node's enclave attestation evidence: made at start, or fresh for the caller's nonce (its report_data binds the keys, node, chain and nonce).",
+      params: [
+        {
+          name: 'nonce',
+          summary: "The caller's challenge, 16 to 64 random bytes in lowercase hex; without it, the evidence made at start.",
+          schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' },
+          required: false,
+        },
+      ],
       result: { name: 'evidence', schema: s.evidenceView },
-      errors: ['ENCLAVE_UNAVAILABLE'],
-      handler: () => api.getEvidence(),
+      errors: ['ENCLAVE_UNAVAILABLE', 'SERVER_BUSY'],
+      // Fresh evidence costs the enclave a report (on hardware, a request to the security processor).
+      concurrency: { maxInFlight: 4, maxWaiting: 64 },
+      handler: (nonce?: string) => (nonce === undefined ? api.getEvidence() : api.getEvidence(nonce)),
     }),
     defineMethod({
       name: 'contract_list',

@@ -1,8 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot } from '../../attestation/index.js';
-import { cleanupNodes, runCli, tempDir } from '../helpers/dev-node.js';
+import { CloisterClient, RpcError } from '../../node/client/index.js';
+import { cleanupNodes, runCli, startNode, tempDir } from '../helpers/dev-node.js';
 import { samplesAbsentMessage, samplesDir, samplesPresent } from '../unit/attestation/samples.js';
 
 afterAll(cleanupNodes);
@@ -25,6 +26,7 @@ interface VerifyJson {
   debug: boolean | null;
   tcb: unknown;
   error?: { code: string };
+  challenge?: { nodeId: string; nonce: string };
   policy?: { accepted: boolean; reasons?: { code: string }[] };
 }
 
@@ -90,6 +92,33 @@ describe('cloister attestation verify', () => {
     expect(refused.out).toMatchObject({ verified: true, accepted: false });
     writeFileSync(genesisFile, '{"chainId": "not a genesis"}');
     expect((await runCli(['attestation', 'verify', evidenceFile, '--genesis', genesisFile])).stderr).toMatch(/not a Cloister genesis/);
+  });
+
+  it('challenges a running node with a fresh nonce and checks its evidence against a genesis', async () => {
+    const node = await startNode();
+    const genesisFile = join(node.dataDir, 'genesis.json');
+    const live = await verifyJson(['--rpc', node.rpcUrl, '--genesis', genesisFile]);
+    expect(live.code).toBe(0);
+    expect(live.out).toMatchObject({ verified: true, accepted: true, platform: 'virtual' });
+    expect(live.out.challenge?.nonce).toMatch(/^[0-9a-f]{64}$/);
+
+    // The node binds each caller's nonce: two challenges, two report_data values.
+    const client = new CloisterClient(node.rpcUrl);
+    const [a, b] = [await client.getEvidence('aa'.repeat(32)), await client.getEvidence('bb'.repeat(32))];
+    expect(a.freshness).toBe('aa'.repeat(32));
+    expect(a.reportData).not.toBe(b.reportData);
+    await expect(client.getEvidence('not hex')).rejects.toBeInstanceOf(RpcError);
+
+    // Checked against another chain's genesis, the binding does not hold; against another root, nothing verifies.
+    const genesis = JSON.parse(readFileSync(genesisFile, 'utf8')) as { chainId: string; enclave: { virtualRoots: string[] } };
+    const otherChain = join(dir, 'other-chain.json');
+    writeFileSync(otherChain, JSON.stringify({ ...genesis, chainId: 'another-chain' }));
+    const wrongChain = await verifyJson(['--rpc', node.rpcUrl, '--genesis', otherChain]);
+    expect(wrongChain).toMatchObject({ code: 1, out: { verified: false, error: { code: 'REPORT_DATA_MISMATCH' } } });
+    const otherRoot = join(dir, 'other-root.json');
+    writeFileSync(otherRoot, JSON.stringify({ ...genesis, enclave: { ...genesis.enclave, virtualRoots: [generateVirtualRoot().publicKeyPem] } }));
+    expect((await verifyJson(['--rpc', node.rpcUrl, '--genesis', otherRoot])).out.error?.code).toBe('UNTRUSTED_ROOT');
+    expect((await runCli(['attestation', 'verify', '--rpc', node.rpcUrl])).stderr).toMatch(/--rpc needs --genesis/);
   });
 
   it('evaluates a policy and lists every reason it refuses', async () => {
