@@ -88,6 +88,8 @@ export class TendermintMachine {
       if (!last || !['proposal', 'prevote', 'precommit'].includes(last.step) || (last.blockHash !== null && !isHexOfLength(last.blockHash, 32))) {
         throw new TypeError('resume.last must be a step and a block hash (or null)');
       }
+      // Messages are kept only up to 32 rounds ahead of the current one: the lock's (≤ resume.round) must fit.
+      this.#round = resume.round;
       if (resume.lock) this.#restoreLock(resume.lock, resume.round);
     }
     this.#resume = resume;

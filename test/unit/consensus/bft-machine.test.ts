@@ -261,6 +261,19 @@ describe('TendermintMachine resuming after a restart', () => {
     expect(of(nil, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', round, blockHash: null });
   });
 
+  it('restores its lock with the locked block and proof of lock however late the round', () => {
+    const b = block('a');
+    const hash = headerHash(b.header);
+    const sp = proposal(b, 40).proposal;
+    const prevotes = [0, 1, 2].map((i) => {
+      const v: Vote = { chainId: CHAIN, type: 'prevote', height: 1, round: 40, blockHash: hash };
+      return { vote: v, validator: validators[i]!, signature: signers[i]!.sign(voteMessage(v)) };
+    });
+    const m = resumed({ round: 41, last: { step: 'prevote', blockHash: null }, lock: { round: 40, blockHash: hash, proposal: sp, prevotes } });
+    // With its proof of lock, the locked block is also the valid value it would re-propose.
+    expect(m.snapshot).toMatchObject({ lockedValue: hash, lockedRound: 40, validValue: hash, validRound: 40 });
+  });
+
   it('refuses a resume state that cannot be', () => {
     const hash = headerHash(block('a').header);
     expect(() => resumed({ round: 0, last: { step: 'prevote', blockHash: hash }, lock: { round: 1, blockHash: hash } })).toThrow(TypeError);
