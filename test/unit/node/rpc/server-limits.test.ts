@@ -110,7 +110,9 @@ describe('connections', () => {
   it('a connection that sends no request is closed after the header timeout', async () => {
     const t = await serve({ requestTimeoutMs: 300 });
     const idle = await openSocket(t.server.port, ATTACKER);
-    expect(await closedByServer(idle)).toBe('');
+    // Closed silently by the server's first-request timer, or with a 408 by Node's headers timeout
+    // (both run at the header timeout; which one comes first depends on the machine's load).
+    expect(await closedByServer(idle)).toMatch(/^(HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*)?$/);
     await vi.waitFor(() => expect(t.server.load.connections).toBe(0));
   });
 
