@@ -119,6 +119,7 @@ const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
  * Imported keys, by their bytes' identity: importing a private key costs about
  * ten times an X25519 operation here, and a recipient's key (the network key in
  * an enclave) opens many messages. Weak: a key no one holds any more is dropped.
+ * Keyed by the array, not its contents: a key's bytes are never changed in place.
  */
 const privateKeyObjects = new WeakMap<Uint8Array, KeyObject>();
 
