@@ -46,6 +46,7 @@ import {
 import { ContractError } from '../bundle/errors.js';
 import { FUEL_EXPORT, loadMeteredBuild, UNMETERED_FUEL } from './engine-build.js';
 import { FUEL } from './gas.js';
+import { utcFields } from './utc-calendar.js';
 
 // Minimal WebAssembly typings: the project compiles against lib ES2023 and
 // @types/node 20, neither of which declares the WebAssembly namespace.
@@ -293,16 +294,12 @@ function hostIndependentImports(imports: object): void {
     return 0;
   });
   replace('m', /getTimezoneOffset[\s\S]*getSeconds|getSeconds[\s\S]*getTimezoneOffset/, 'localtime_r', (time, tmPtr) => {
-    const t = Number(time);
-    const date = new Date(Number.isSafeInteger(t) ? t * 1000 : NaN);
+    // The time given, in UTC, by arithmetic: nothing of the host's clock or time zone.
+    const f = utcFields(Number(time));
+    const fields = f ? [f.seconds, f.minutes, f.hours, f.day, f.month, f.year - 1900, f.weekday, f.yearDay, 0, 0] : new Array<number>(10).fill(0);
     const tm = i32();
     const at = tmPtr! >> 2;
-    const start = Date.UTC(date.getUTCFullYear(), 0, 1);
-    const fields = [
-      date.getUTCSeconds(), date.getUTCMinutes(), date.getUTCHours(), date.getUTCDate(), date.getUTCMonth(),
-      date.getUTCFullYear() - 1900, date.getUTCDay(), Math.floor((date.getTime() - start) / 86_400_000), 0, 0,
-    ];
-    fields.forEach((v, k) => (tm[at + k] = Number.isFinite(v) ? v : 0));
+    fields.forEach((v, k) => (tm[at + k] = v));
     return 0;
   });
   replace('p', /Date\.now\(\)/, 'emscripten_date_now', () => 0);
