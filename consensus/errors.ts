@@ -32,7 +32,10 @@ export type ChainErrorCode =
   | 'STATE_INVALID'
   | 'SEAL_INVALID'
   | 'HPKE_INVALID'
-  | 'DECRYPT_FAILED';
+  | 'DECRYPT_FAILED'
+  | 'TX_NOT_ENCRYPTED'
+  | 'SECRET_UNAVAILABLE'
+  | 'KEY_UNVERIFIED';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

@@ -12,5 +12,6 @@ export * from './chain/block.js';
 export * from './chain/genesis.js';
 export * from './chain/header-rules.js';
 export * from './chain/call-auth.js';
+export * from './chain/confidential.js';
 export * from './bft/index.js';
 export * from './state/state-tree.js';

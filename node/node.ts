@@ -9,6 +9,8 @@ import { EnclaveHost } from './enclave/enclave-host.js';
 import type { Logger } from './log/logger.js';
 import { NetworkService, loadOrCreateNodeKey, peerIdOf } from './network/index.js';
 import { JsonRpcServer, chainMethods, networkMethods, type NodeView } from './rpc/index.js';
+import { SecretService } from './confidential/index.js';
+import type { SecretStatus } from '../contracts/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import type { PrivateKey } from '@libp2p/interface';
 import type { Genesis, SignedTx } from '../consensus/index.js';
@@ -46,6 +48,9 @@ export class CloisterNode {
   #admission: AdmissionService | undefined;
   #sync: BlockSync | undefined;
   #consensus: ConsensusService | undefined;
+  #secrets: SecretService | undefined;
+  /** What the enclave last said it holds of the consortium secret. */
+  #secretStatus: SecretStatus = { missing: [], held: [] };
   #txOutbox: SignedTx[] = [];
   #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
@@ -65,6 +70,11 @@ export class CloisterNode {
     const { platform, virtualRootPem } = createPlatform(config);
     this.#store = new ChainStore(paths.db);
     this.#enclave = new EnclaveHost(platform, log.child({ component: 'enclave' }), paths.sealedIdentity);
+    this.#enclave.onSecrets = (status) => {
+      this.#secretStatus = status;
+      this.#secrets?.update(status);
+    };
+    this.#enclave.onSecretNeeded = () => this.#secrets?.needed();
     this.chain = new ChainService({
       genesis: this.#genesis,
       nodeId: config.nodeId,
@@ -149,6 +159,7 @@ export class CloisterNode {
       log: this.#log.child({ component: 'admission' }),
       onAdmitted: (peer) => {
         void this.#sync?.checkPeer(peer);
+        if (this.#secretStatus.missing.length > 0) this.#secrets?.needed();
         this.#consensus?.regossipEvidence();
       },
       onChange: (peer) => network.admissionChanged(peer),
@@ -172,9 +183,18 @@ export class CloisterNode {
     });
     admission.start();
     admission.follow(network);
+    this.#secrets = new SecretService({
+      enclave: this.#enclave,
+      transport: network,
+      admittedPeers: () => admission.nodes().filter((n) => n.admitted).map((n) => n.nodeId),
+      clock: this.#clock,
+      log: this.#log.child({ component: 'secrets' }),
+    });
     this.#sync.start();
     this.chain.onLocalTx((tx) => this.#gossipTx(tx));
     await network.start();
+    this.#secrets.start();
+    this.#secrets.update(this.#secretStatus);
   }
 
   #startConsensus(): void {
@@ -320,6 +340,7 @@ export class CloisterNode {
       ['consensus', () => this.#consensus?.stop()],
       ['sync', () => this.#sync?.stop()],
       ['admission', () => this.#admission?.stop()],
+      ['secrets', () => this.#secrets?.stop()],
       ['network', () => this.#network?.stop()],
       ['chain', () => this.chain.stop()],
       ['enclave', () => this.#enclave.stop()],

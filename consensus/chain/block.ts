@@ -40,6 +40,12 @@ export interface Receipt {
   result: JsonValue;
   events: ContractEvent[];
   error: { code: string; message: string } | null;
+  /**
+   * A sealed transaction's answer {result, events, error}, sealed to its sender
+   * (consensus/chain/confidential.ts, sealResult): then result is null, events
+   * empty and error, when it failed, only says so. Absent for public transactions.
+   */
+  sealed?: string;
 }
 
 export type VoteType = 'prevote' | 'precommit';

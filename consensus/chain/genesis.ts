@@ -128,6 +128,7 @@ export function parseGenesis(raw: unknown): Genesis {
   for (const c of g.contracts as unknown[]) {
     const contract = c as Record<string, unknown>;
     if (typeof contract?.name !== 'string' || !CONTRACT_NAME_RE.test(contract.name)) fail('contract name');
+    if (contract.name === 'consortium') fail('the contract name "consortium" is reserved for the chain\'s system contract');
     if (names.has(contract.name as string)) fail(`contract "${String(contract.name)}" listed twice`);
     names.add(contract.name as string);
     if (typeof contract.code !== 'string') fail(`contract "${String(contract.name)}" code`);

@@ -6,8 +6,8 @@ import { signingMessage } from '../crypto/signing.js';
 import { verifyEd25519, type Ed25519Signer } from '../crypto/ed25519.js';
 import { classifyEd25519PublicKey, describeEd25519KeyProblem } from '../crypto/ed25519-key-rule.js';
 
-/** What the sender signs. */
-export interface TxBody {
+/** The fields every transaction has in the clear. */
+export interface TxEnvelope {
   /** The chain this transaction is for: a signature never replays on another chain. */
   chainId: string;
   /** The sender's ed25519 public key, lowercase hex. */
@@ -15,15 +15,48 @@ export interface TxBody {
   /** The sender's next nonce: 0 for its first transaction, then +1 each. */
   nonce: number;
   contract: string;
-  method: string;
-  args: JsonValue[];
   gasLimit: number;
 }
 
-export interface SignedTx extends TxBody {
-  /** ed25519 signature over signingMessage('tx', body), lowercase hex. */
-  signature: string;
+/** A transaction to a public contract: the method and its arguments in the clear. */
+export interface PlainTxBody extends TxEnvelope {
+  method: string;
+  args: JsonValue[];
 }
+
+/**
+ * A transaction to a confidential contract: the method and arguments sealed
+ * to the network encryption key (consensus/chain/confidential.ts), bound to
+ * this transaction's chain, sender, nonce and contract.
+ */
+export interface SealedTxBody extends TxEnvelope {
+  sealed: SealedPayload;
+}
+
+/** HPKE (RFC 9180) ciphertext to the network key of a consortium-secret generation. */
+export interface SealedPayload {
+  /** The consortium-secret generation whose network key it was sealed to. */
+  generation: number;
+  /** The HPKE encapsulated key, 32 bytes in lowercase hex. */
+  enc: string;
+  /** The HPKE ciphertext (with its tag), base64. */
+  ct: string;
+}
+
+/** What the sender signs. */
+export type TxBody = PlainTxBody | SealedTxBody;
+
+/** ed25519 signature over signingMessage('tx', body), lowercase hex. */
+export type SignedTx = TxBody & { signature: string };
+export type SignedPlainTx = PlainTxBody & { signature: string };
+export type SignedSealedTx = SealedTxBody & { signature: string };
+
+export function isSealedTx<T extends TxBody>(tx: T): tx is Extract<T, SealedTxBody> {
+  return (tx as Partial<SealedTxBody>).sealed !== undefined;
+}
+
+/** Ciphertexts of at most this many base64 characters (the transaction size limit binds first in practice). */
+export const MAX_SEALED_CT_LENGTH = 1_400_000;
 
 export interface TxLimits {
   maxTxBytes: number;
@@ -37,17 +70,13 @@ export const METHOD_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const CHAIN_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 const TX_KEYS = ['args', 'chainId', 'contract', 'from', 'gasLimit', 'method', 'nonce', 'signature'];
+const SEALED_TX_KEYS = ['chainId', 'contract', 'from', 'gasLimit', 'nonce', 'sealed', 'signature'];
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function txBodyOf(tx: SignedTx): TxBody {
-  return {
-    chainId: tx.chainId,
-    from: tx.from,
-    nonce: tx.nonce,
-    contract: tx.contract,
-    method: tx.method,
-    args: tx.args,
-    gasLimit: tx.gasLimit,
-  };
+  const envelope = { chainId: tx.chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract };
+  if (isSealedTx(tx)) return { ...envelope, sealed: tx.sealed, gasLimit: tx.gasLimit };
+  return { ...envelope, method: tx.method, args: tx.args, gasLimit: tx.gasLimit };
 }
 
 export function signTx(body: TxBody, signer: Ed25519Signer): SignedTx {
@@ -79,7 +108,11 @@ export function parseSignedTx(raw: unknown): SignedTx {
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('not an object');
   const obj = raw as Record<string, unknown>;
-  for (const key of Object.keys(obj)) if (!TX_KEYS.includes(key)) fail(`unknown field "${key}"`);
+  const sealedTx = Object.prototype.hasOwnProperty.call(obj, 'sealed');
+  const allowed = sealedTx ? SEALED_TX_KEYS : TX_KEYS;
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) fail(sealedTx && (key === 'method' || key === 'args') ? `a sealed transaction carries no "${key}" in the clear` : `unknown field "${key}"`);
+  }
   const { chainId, from, nonce, contract, method, args, gasLimit, signature } = obj;
   if (typeof chainId !== 'string' || !CHAIN_ID_RE.test(chainId)) fail('chainId must be 1-64 characters of [A-Za-z0-9._-]');
   if (!isHexOfLength(from, 32)) fail('from must be a 32-byte ed25519 public key in lowercase hex');
@@ -87,6 +120,20 @@ export function parseSignedTx(raw: unknown): SignedTx {
   if (keyProblem) fail(`from is not an acceptable ed25519 public key: ${describeEd25519KeyProblem(keyProblem)}`);
   if (typeof nonce !== 'number' || !Number.isSafeInteger(nonce) || nonce < 0) fail('nonce must be a non-negative integer');
   if (typeof contract !== 'string' || !CONTRACT_NAME_RE.test(contract)) fail('contract must match ' + CONTRACT_NAME_RE.source);
+  if (sealedTx) {
+    const payload = parseSealedPayload(obj['sealed'], fail);
+    if (typeof gasLimit !== 'number' || !Number.isSafeInteger(gasLimit) || gasLimit <= 0) fail('gasLimit must be a positive integer');
+    if (!isHexOfLength(signature, 64)) fail('signature must be 64 bytes in lowercase hex');
+    return {
+      chainId: chainId as string,
+      from: from as string,
+      nonce: nonce as number,
+      contract: contract as string,
+      sealed: payload,
+      gasLimit: gasLimit as number,
+      signature: signature as string,
+    };
+  }
   if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) fail('method must match ' + METHOD_NAME_RE.source);
   if (!Array.isArray(args)) fail('args must be an array');
   if (!isCanonicalJsonValue(args)) fail('args must be JSON with integer numbers only, nested at most 64 deep');
@@ -102,6 +149,20 @@ export function parseSignedTx(raw: unknown): SignedTx {
     gasLimit: gasLimit as number,
     signature: signature as string,
   };
+}
+
+/** Checks the shape of a sealed payload ({generation, enc, ct}); `fail` throws the caller's error. */
+export function parseSealedPayload(raw: unknown, fail: (why: string) => never): SealedPayload {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('sealed must be {generation, enc, ct}');
+  const p = raw as Record<string, unknown>;
+  for (const key of Object.keys(p)) if (key !== 'generation' && key !== 'enc' && key !== 'ct') fail(`unknown field "sealed.${key}"`);
+  if (typeof p['generation'] !== 'number' || !Number.isSafeInteger(p['generation']) || p['generation'] < 1) fail('sealed.generation must be a positive integer');
+  if (!isHexOfLength(p['enc'], 32)) fail('sealed.enc must be 32 bytes in lowercase hex');
+  const ct = p['ct'];
+  if (typeof ct !== 'string' || ct.length < 24 || ct.length > MAX_SEALED_CT_LENGTH || ct.length % 4 !== 0 || !BASE64_RE.test(ct)) {
+    fail('sealed.ct must be base64 of at least one tag (16 bytes)');
+  }
+  return { generation: p['generation'] as number, enc: p['enc'] as string, ct: ct as string };
 }
 
 export interface CheckedTx {

@@ -19,6 +19,13 @@ export interface ContractManifest {
   /** Semantic version `MAJOR.MINOR.PATCH` with an optional pre-release / build suffix. */
   version: string;
   description?: string;
+  /**
+   * A confidential contract: its transactions and calls arrive sealed to the
+   * network key, its results and events leave sealed to the sender, and its
+   * state is stored encrypted (contracts/enclave/confidential-state.ts).
+   * Present only when true.
+   */
+  confidential?: true;
   /** Method name (METHOD_NAME_RE) -> method. At least one method besides `init`. */
   methods: Record<string, ContractMethod>;
 }
@@ -36,7 +43,9 @@ const MAX_VERSION_LENGTH = 64;
 /** Matches a UTF-16 surrogate that is not part of a pair (text that is not valid Unicode). */
 export const LONE_SURROGATE_RE = /\p{Cs}/u;
 
-const MANIFEST_KEYS = new Set(['name', 'version', 'description', 'methods']);
+const MANIFEST_KEYS = new Set(['name', 'version', 'description', 'confidential', 'methods']);
+/** Names the chain keeps for its own system contract. */
+export const RESERVED_CONTRACT_NAMES: ReadonlySet<string> = new Set(['consortium']);
 const METHOD_KEYS = new Set(['readonly', 'description']);
 /** Names that would collide with object internals when used as keys. */
 const FORBIDDEN_METHOD_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
@@ -68,10 +77,12 @@ export function parseManifest(json: unknown): ContractManifest {
   for (const key of Object.keys(json)) {
     if (!MANIFEST_KEYS.has(key)) fail(`unknown manifest field "${key}"`);
   }
-  const { name, version, description, methods } = json;
+  const { name, version, description, methods, confidential } = json;
   if (typeof name !== 'string' || !CONTRACT_NAME_RE.test(name)) {
     fail(`name must match ${CONTRACT_NAME_RE.source}`);
   }
+  if (RESERVED_CONTRACT_NAMES.has(name)) fail(`the name "${name}" is reserved for the chain's system contract`);
+  if (confidential !== undefined && typeof confidential !== 'boolean') fail('confidential must be true or false');
   if (typeof version !== 'string' || version.length > MAX_VERSION_LENGTH || !SEMVER_RE.test(version)) {
     fail('version must be a semantic version such as "1.0.0"');
   }
@@ -98,6 +109,8 @@ export function parseManifest(json: unknown): ContractManifest {
   if (!names.some((n) => n !== INIT_METHOD)) fail('the manifest must list at least one method besides init');
   const manifest: ContractManifest = { name, version, methods: out };
   if (description !== undefined) manifest.description = checkDescription(description, 'manifest');
+  // Normalised away when false, so a public contract's measurement does not depend on whether it said so.
+  if (confidential === true) manifest.confidential = true;
   return manifest;
 }
 

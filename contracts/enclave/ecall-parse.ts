@@ -7,6 +7,7 @@ import {
   parseBlockHeader,
   parseCommitCertificate,
   parseGenesis,
+  parseSealedPayload,
   parseVote,
   type JsonValue,
   type SignedVote,
@@ -36,7 +37,13 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   executeBlock: ['header', 'txs'],
   commitBlock: ['blockHash', 'certificate'],
   call: ['contract', 'method', 'args', 'auth'],
+  sealedCall: ['contract', 'sealed'],
   getEvidence: ['freshness'],
+  getEncryptionKey: ['freshness'],
+  secretChallenge: [],
+  secretRequest: ['nonce'],
+  releaseSecret: ['nonce', 'peerNodeId', 'claim', 'now'],
+  acceptSecret: ['release'],
   admitTxs: ['txs'],
   nonces: ['addresses'],
   signVote: ['vote', 'justification'],
@@ -149,6 +156,35 @@ export function parseEcall(raw: unknown): EcallRequest {
     }
     case 'getEvidence':
       return { type, freshness: shortString(raw.freshness, 'freshness', 128) };
+    case 'getEncryptionKey':
+      return { type, freshness: shortString(raw.freshness, 'freshness', 160) };
+    case 'sealedCall': {
+      if (typeof raw.contract !== 'string' || !CONTRACT_NAME_RE.test(raw.contract)) invalid('contract is not a contract name');
+      return { type, contract: raw.contract as string, sealed: parseSealedPayload(raw.sealed, (why) => invalid(why)) };
+    }
+    case 'secretChallenge':
+      return { type };
+    case 'secretRequest':
+      return { type, nonce: hash32(raw.nonce, 'nonce') };
+    case 'releaseSecret': {
+      const claim = raw.claim;
+      // The claim's contents are judged by evaluateAdmission (cheapest checks first); here only its outline.
+      if (!isRecord(claim) || Object.keys(claim).length !== 3) invalid('claim must be {nodeId, publicKeys, evidence}');
+      return {
+        type,
+        nonce: hash32(raw.nonce, 'nonce'),
+        peerNodeId: shortString(raw.peerNodeId, 'peerNodeId'),
+        claim: claim as unknown as Extract<EcallRequest, { type: 'releaseSecret' }>['claim'],
+        now: nonNegativeInt(raw.now, 'now'),
+      };
+    }
+    case 'acceptSecret': {
+      const r = raw.release;
+      if (!isRecord(r) || Object.keys(r).length !== 2 || !isHexOfLength(r.enc, 32) || typeof r.ct !== 'string' || r.ct.length > 65_536) {
+        invalid('release must be {enc, ct}');
+      }
+      return { type, release: { enc: (r as Record<string, string>).enc!, ct: (r as Record<string, string>).ct! } };
+    }
     case 'admitTxs':
       return { type, txs: txList(raw.txs) };
     case 'nonces': {

@@ -5,8 +5,12 @@ import {
   canonicalize,
   checkChildHeader,
   checkTxStateless,
+  fromHex,
+  genesisHash,
   headerHash,
+  openCallPayload,
   receiptsRootOf,
+  sealResult,
   sha256Hex,
   signingMessage,
   stateRootHex,
@@ -20,6 +24,7 @@ import {
   type JsonValue,
   type Receipt,
   SIGN_STEP,
+  type SealedPayload,
   type SignRequest,
   type SignedTx,
   type SignedVote,
@@ -30,7 +35,7 @@ import { reportDataFor } from '../../attestation/index.js';
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { parseEcall } from './ecall-parse.js';
-import { BlockExecutor, contractStateAccess, readDeployments, readNonce, type Deployment, type ExecutionOutput } from './executor.js';
+import { BlockExecutor, contractStateAccess, readDeployments, readNonce, type Deployment, type ExecutionOutput, type OpenedCall } from './executor.js';
 import type { QuerySnapshot } from './query-engine.js';
 import type {
   AdmissionResult,
@@ -40,11 +45,21 @@ import type {
   ContractInfo,
   EcallRequest,
   EnclaveIdentity,
+  EncryptionKeyResponse,
   InitRequest,
   InitResponse,
   ProposalToSign,
+  ReleaseSecretRequest,
+  SealedCallResponse,
+  SealedRelease,
+  SecretStatus,
   UnsealResponse,
 } from './protocol.js';
+import { ConsortiumKeys, STATE_KEY_GENERATION } from './consortium-keys.js';
+import { readCommitments, secretCommitTx } from './system-contract.js';
+import { evaluateAdmission } from './peer-evidence.js';
+import { ChallengeBook, openRelease, releaseFreshness, sealRelease } from './secret-release.js';
+import { randomBytes } from 'node:crypto';
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 import { SealedIdentity } from './sealed-identity.js';
 import { QueryLane } from './query-lane.js';
@@ -76,6 +91,19 @@ export interface EnclaveOptions {
 /** The gas a read-only call may use. */
 export const CALL_GAS_LIMIT = 10_000_000;
 
+/**
+ * A confidential contract's init at genesis sees empty state and may not
+ * write: no consortium secret exists before the first block, and its state is
+ * never stored in the clear.
+ */
+const NO_STATE_AT_GENESIS = {
+  get: () => null,
+  set: (): never => {
+    throw new ChainError('ECALL_INVALID', 'a confidential contract cannot write state at genesis (there is no consortium secret yet): set it up with a transaction');
+  },
+  delete: (): void => undefined,
+};
+
 /** The zero key stands for "no caller" (genesis deployment, anonymous calls). */
 export const ANONYMOUS_CALLER = ZERO_HASH;
 
@@ -83,7 +111,11 @@ interface PendingBlock {
   header: BlockHeader;
   writeSet: StateWrite[];
   tree: StateTreeRoot;
+  txHashes: string[];
 }
+
+/** Sealed transactions opened at admission, kept (bounded) so that execution does not open them again. */
+const MAX_OPENED = 20_000;
 
 /**
  * The enclave program's logic, behind the ecall interface. It holds the chain
@@ -106,6 +138,10 @@ export class Enclave {
   #pending = new Map<string, PendingBlock>();
   #executor: BlockExecutor;
   readonly #verified = new VerifiedSet();
+  readonly #keys = new ConsortiumKeys();
+  readonly #opened = new Map<string, OpenedCall>();
+  readonly #challenges = new ChallengeBook();
+  #genesisHash = '';
   readonly #verifiers: VerifierPool | undefined;
   readonly #calls: QueryLane | undefined;
 
@@ -114,7 +150,13 @@ export class Enclave {
     const threads = options.verifierThreads ?? 0;
     this.#verifiers = threads > 0 ? new VerifierPool(threads) : undefined;
     this.#calls = options.callThread ? new QueryLane({ snapshot: () => this.#querySnapshot() }) : undefined;
-    this.#executor = new BlockExecutor(runtime, (name) => this.#deployments.get(name), this.#verified.has);
+    this.#executor = new BlockExecutor(
+      runtime,
+      (name) => this.#deployments.get(name),
+      this.#verified.has,
+      this.#keys,
+      (hash) => this.#opened.get(hash),
+    );
   }
 
   static async create(platform: EnclavePlatform, options: EnclaveOptions = {}): Promise<Enclave> {
@@ -141,8 +183,20 @@ export class Enclave {
         return this.#commitBlock(request.blockHash, request.certificate);
       case 'call':
         return this.#call(request);
+      case 'sealedCall':
+        return this.#sealedCall(request.contract, request.sealed);
       case 'getEvidence':
         return this.#evidence(request.freshness);
+      case 'getEncryptionKey':
+        return this.#encryptionKey(request.freshness);
+      case 'secretChallenge':
+        return this.#secretChallenge();
+      case 'secretRequest':
+        return this.#secretRequest(request.nonce);
+      case 'releaseSecret':
+        return this.#releaseSecret(request);
+      case 'acceptSecret':
+        return this.#acceptSecret(request.release);
       case 'listContracts':
         return this.#listContracts();
       case 'admitTxs':
@@ -186,21 +240,34 @@ export class Enclave {
       this.#verified.add(r.hash);
       // The verdict is ok only for a well-formed transaction, so its fields are checked.
       const tx = txs[i] as SignedTx;
-      const problem = this.#targetProblem(tx);
+      const problem = this.#targetProblem(tx, r.hash, view.chainId);
       if (problem) return { ok: false, ...problem };
       return { ...r, nonce: readNonce(this.#state, tx.from) };
     });
   }
 
-  /** An admitted transaction must name a deployed contract and one of its methods that is not read-only. */
-  #targetProblem(tx: SignedTx): { code: string; message: string } | null {
+  /**
+   * An admitted transaction must name a deployed contract and one of its
+   * methods that is not read-only; a sealed one must open for exactly this
+   * transaction (it is then kept opened, so execution does not open it again).
+   */
+  #targetProblem(tx: SignedTx, hash: string, chainId: string): { code: string; message: string } | null {
     const deployment = this.#deployments.get(tx.contract);
     if (!deployment) return { code: 'TX_UNKNOWN_CONTRACT', message: `no contract named "${tx.contract}"` };
+    const opened = this.#executor.open(tx, hash, chainId);
+    if ('code' in opened) return opened;
     const methods = deployment.bundle.manifest.methods as Record<string, unknown>;
-    if (tx.method === 'init' || !Object.prototype.hasOwnProperty.call(methods, tx.method)) {
-      return { code: 'TX_UNKNOWN_METHOD', message: `contract "${tx.contract}" has no method "${tx.method}"` };
+    if (opened.method === 'init' || !Object.prototype.hasOwnProperty.call(methods, opened.method)) {
+      return { code: 'TX_UNKNOWN_METHOD', message: `contract "${tx.contract}" has no method "${opened.method}"` };
     }
-    return this.#executor.admissible(tx);
+    const problem = this.#executor.admissible(tx, opened);
+    if (!problem && opened.resultKey) this.#rememberOpened(hash, opened);
+    return problem;
+  }
+
+  #rememberOpened(hash: string, opened: OpenedCall): void {
+    this.#opened.set(hash, opened);
+    if (this.#opened.size > MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
   }
 
   #nonces(addresses: string[]): number[] {
@@ -217,9 +284,13 @@ export class Enclave {
   async #unseal(sealed: string[]): Promise<UnsealResponse> {
     if (this.#identity) throw new ChainError('ECALL_INVALID', 'the enclave identity is already open');
     const identity = SealedIdentity.open(sealed, await this.platform.getSealingKey());
+    // Every enclave makes a candidate for the first generation of the consortium secret, sealed at once; the
+    // first one the ledger commits is the chain's, the others are dropped when their enclaves see it.
+    if (identity.secrets.length === 0) identity.keepSecret(STATE_KEY_GENERATION, ConsortiumKeys.newSecret());
+    for (const held of identity.secrets) this.#keys.hold(held.generation, held.secret);
     this.#identity = identity;
     return {
-      publicKeys: { vote: identity.signer.publicKey },
+      publicKeys: this.#publicKeys(),
       sealed: identity.seal(),
       from: identity.from,
       lastSign: identity.lastSign,
@@ -246,8 +317,10 @@ export class Enclave {
       this.#reloadDeployments();
     }
     this.#genesis = request.genesis;
+    this.#genesisHash = genesisHash(request.genesis);
     this.#view = view;
     this.#nodeId = request.nodeId;
+    const secretsChanged = this.#reconcileSecrets();
     this.#calls?.start();
     const moved = request.resume?.certificate ? this.#learnOwnSignature(request.resume.certificate) : false;
     const identity = this.#identity;
@@ -255,8 +328,29 @@ export class Enclave {
       identity: await this.#evidence(request.freshness),
       genesisBlock,
       signer: { lastSign: identity.lastSign, lock: identity.lock },
-      sealed: moved ? identity.seal() : null,
+      sealed: moved || secretsChanged ? identity.seal() : null,
+      secrets: this.#secretStatus(),
     };
+  }
+
+  #publicKeys(): Record<string, string> {
+    const identity = this.#identity!;
+    return { vote: identity.signer.publicKey, encryption: identity.encryptionPublicKey };
+  }
+
+  /**
+   * Takes the ledger's secret commitments: a candidate that lost is dropped
+   * (true: the identity must be sealed again). The call thread gets the keys.
+   */
+  #reconcileSecrets(): boolean {
+    const losers = this.#keys.setCommitted(readCommitments(this.#state));
+    for (const generation of losers) this.#identity!.dropSecret(generation);
+    this.#calls?.setKeys(this.#keys.snapshot());
+    return losers.length > 0;
+  }
+
+  #secretStatus(): SecretStatus {
+    return { missing: this.#keys.missing(), held: this.#keys.usableAll().map((g) => g.generation) };
   }
 
   /**
@@ -322,7 +416,7 @@ export class Enclave {
         contract.initArgs,
         { contract: contract.name, caller: ANONYMOUS_CALLER, blockHeight: 0, blockTime: genesis.time, readonly: false },
         CALL_GAS_LIMIT,
-        contractStateAccess(txOverlay, contract.name),
+        deployment.bundle.manifest.confidential === true ? NO_STATE_AT_GENESIS : contractStateAccess(txOverlay, contract.name),
       );
       if (outcome.status !== 'success') {
         throw new ChainError('ECALL_INVALID', `invalid genesis: deploying "${contract.name}" failed: ${outcome.error?.message ?? ''}`);
@@ -376,7 +470,15 @@ export class Enclave {
     if (!view.validatorKeys.includes(self)) throw new ChainError('BLOCK_INVALID', 'this enclave is not a validator: it does not propose');
     const height = parent.height + 1;
     const blockTime = Math.max(time, parent.time);
-    const output = this.#executor.execute(this.#state, { chainId: view.chainId, height, time: blockTime }, view.consensus, txs, 'propose');
+    // While the ledger has no consortium secret, the proposer commits its own candidate's public key, first in its block.
+    const candidate = this.#keys.candidate();
+    const added: SignedTx[] = candidate
+      ? [secretCommitTx(view.chainId, this.#identity!.signer, readNonce(this.#state, self), { generation: candidate.generation, publicKey: candidate.publicKey })]
+      : [];
+    const ctx = { chainId: view.chainId, height, time: blockTime, validators: view.validatorKeys };
+    const output = this.#executor.execute(this.#state, ctx, view.consensus, added.length > 0 ? [...added, ...txs] : txs, 'propose');
+    const included = output.includedIndexes.filter((i) => i >= added.length).map((i) => i - added.length);
+    const addedIncluded = added.filter((_, i) => output.includedIndexes.includes(i));
     const tree = this.#state.treeAfter(output.writeSet);
     const header: BlockHeader = {
       chainId: view.chainId,
@@ -390,7 +492,7 @@ export class Enclave {
       validatorSetHash: view.validatorSetHash,
       policyHash: view.policyHash,
     };
-    return this.#finish(header, output, tree);
+    return { ...this.#finish(header, output, tree), included, added: addedIncluded };
   }
 
   /**
@@ -408,7 +510,8 @@ export class Enclave {
     if (!view.validatorKeys.includes(header.proposer)) fail('the proposer is not a validator');
     if (header.validatorSetHash !== view.validatorSetHash) fail('validatorSetHash is not the validator set of this height');
     if (header.policyHash !== view.policyHash) fail('policyHash is not the attestation policy of this height');
-    const output = this.#executor.execute(this.#state, { chainId: view.chainId, height: header.height, time: header.time }, view.consensus, txs, 'validate');
+    const ctx = { chainId: view.chainId, height: header.height, time: header.time, validators: view.validatorKeys };
+    const output = this.#executor.execute(this.#state, ctx, view.consensus, txs, 'validate');
     const tree = this.#state.treeAfter(output.writeSet);
     const expected = { txRoot: txRootOf(output.txHashes), receiptsRoot: receiptsRootOf(output.receipts), stateRoot: stateRootHex(tree) };
     for (const [field, value] of Object.entries(expected)) {
@@ -420,7 +523,7 @@ export class Enclave {
   #finish(header: BlockHeader, output: ExecutionOutput, tree: StateTreeRoot): BlockResult {
     const blockHash = headerHash(header);
     // Executed and validated: only now may this enclave vote for it (signVote checks).
-    this.#pending.set(blockHash, { header, writeSet: output.writeSet, tree });
+    this.#pending.set(blockHash, { header, writeSet: output.writeSet, tree, txHashes: output.txHashes });
     const nonces = [...output.nonces];
     const contractsChanged = output.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')));
     return {
@@ -433,6 +536,7 @@ export class Enclave {
       excluded: output.excluded,
       nonces,
       contractsChanged,
+      added: [],
     };
   }
 
@@ -490,8 +594,10 @@ export class Enclave {
     this.#pending.clear();
     if (pending.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
     this.#calls?.committed({ height: pending.header.height, time: pending.header.time, writeSet: pending.writeSet });
+    for (const hash of pending.txHashes) this.#opened.delete(hash);
+    const secretsChanged = pending.writeSet.some(([key]) => key.startsWith(stateKey.secret(0).slice(0, -1))) && this.#reconcileSecrets();
     const moved = this.#learnOwnSignature(certificate);
-    return { height: pending.header.height, sealed: moved ? this.#identity!.seal() : null };
+    return { height: pending.header.height, sealed: moved || secretsChanged ? this.#identity!.seal() : null, secrets: this.#secretStatus() };
   }
 
   /**
@@ -517,10 +623,17 @@ export class Enclave {
    */
   #call(request: CallRequest): Promise<unknown> | { result: JsonValue; gasUsed: number } {
     const view = this.#viewOrThrow();
+    if (this.#deployments.get(request.contract)?.bundle.manifest.confidential === true) {
+      throw new ChainError('TX_NOT_ENCRYPTED', `contract "${request.contract}" is confidential: seal the call to the network encryption key`);
+    }
+    return this.#runCall(view, request);
+  }
+
+  #runCall(view: ChainView, request: Omit<CallRequest, 'type'>): Promise<unknown> | { result: JsonValue; gasUsed: number } {
     const head = this.#head!;
     const target = { contract: request.contract, method: request.method, args: request.args };
     const caller = request.auth === null ? ANONYMOUS_CALLER : checkCallAuth(view.chainId, target, request.auth, head.time);
-    if (this.#calls) return this.#calls.call({ ...request, auth: null }, caller, CALL_GAS_LIMIT);
+    if (this.#calls) return this.#calls.call({ type: 'call', ...request, auth: null }, caller, CALL_GAS_LIMIT);
     return this.#executor.call(
       this.#state,
       { chainId: view.chainId, height: head.height, time: head.time },
@@ -532,11 +645,125 @@ export class Enclave {
     );
   }
 
-  async #evidence(freshness: string): Promise<EnclaveIdentity> {
+  /**
+   * A read-only call to a confidential contract: opened here (bound to this
+   * chain, this contract and the generation), run as the caller only when the
+   * sealed request carries the caller's signature, and answered sealed to the
+   * caller's result key: {result} or {error}. Only a request that does not
+   * open is refused in the clear.
+   */
+  async #sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallResponse> {
+    const view = this.#viewOrThrow();
+    const deployment = this.#deployments.get(contract);
+    if (!deployment) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${contract}"`);
+    if (deployment.bundle.manifest.confidential !== true) {
+      throw new ChainError('TX_MALFORMED', `contract "${contract}" is public: call it in the clear`);
+    }
+    const generation = this.#keys.usable(sealed.generation);
+    if (!generation) {
+      if (!this.#keys.isCommitted(sealed.generation)) throw new ChainError('DECRYPT_FAILED', `this chain has no consortium-secret generation ${sealed.generation}`);
+      throw new ChainError('SECRET_UNAVAILABLE', `this enclave does not hold consortium-secret generation ${sealed.generation} yet`);
+    }
+    const opened = openCallPayload(generation.network, { chainId: view.chainId, contract }, sealed);
+    try {
+      const auth = (opened.auth ?? null) as CallRequest['auth'];
+      const out = (await this.#runCall(view, { contract, method: opened.method, args: opened.args, auth })) as { result: JsonValue; gasUsed: number };
+      return { sealed: sealResult(opened.resultKey, { result: out.result }), gasUsed: out.gasUsed };
+    } catch (err) {
+      if (!(err instanceof ChainError)) throw err;
+      const gasUsed = typeof err.details?.['gasUsed'] === 'number' ? (err.details['gasUsed'] as number) : 0;
+      const error = { code: err.code, message: err.message, ...(err.details?.['contractCode'] ? { contractCode: err.details['contractCode'] as string } : {}) };
+      return { sealed: sealResult(opened.resultKey, { error }), gasUsed };
+    }
+  }
+
+  /**
+   * The newest generation's network key with fresh evidence binding it (as
+   * publicKeys.network, beside this enclave's own keys) to this node, this
+   * chain and the caller's freshness value: what a client checks against the
+   * genesis before it seals anything to the key.
+   */
+  async #encryptionKey(freshness: string): Promise<EncryptionKeyResponse> {
+    this.#viewOrThrow();
+    const latest = this.#keys.latest();
+    if (!latest) {
+      throw new ChainError('SECRET_UNAVAILABLE', this.#keys.committedGenerations().size === 0
+        ? 'the chain has not committed its consortium secret yet (the first blocks do); retry'
+        : 'this enclave does not hold the consortium secret yet (it is received from a peer after attestation); retry or ask another node');
+    }
+    const identity = await this.#evidence(freshness, { network: latest.publicKey });
+    return { generation: latest.generation, publicKey: latest.publicKey, identity };
+  }
+
+  /** A challenge for a peer that wants the consortium secret: remembered until used once (or crowded out). */
+  #secretChallenge(): { nonce: string } {
+    this.#viewOrThrow();
+    const nonce = randomBytes(32).toString('hex');
+    this.#challenges.add(nonce);
+    return { nonce };
+  }
+
+  /** This enclave's claim for the secret: evidence binding its keys, node, chain, the genesis and the releaser's nonce. */
+  async #secretRequest(nonce: string): Promise<{ nodeId: string; publicKeys: Record<string, string>; evidence: string }> {
+    const identity = await this.#evidence(releaseFreshness(this.#genesisHash, nonce));
+    return { nodeId: this.#nodeId, publicKeys: identity.publicKeys, evidence: identity.evidence };
+  }
+
+  /**
+   * The release decision, made here and not by the host: the nonce must be
+   * one this enclave issued and has not seen used; the evidence must verify to
+   * a pinned root, satisfy the policy of this height and bind the claimed keys,
+   * the peer node, this chain and releaseFreshness(genesis, nonce); the node
+   * and its vote key must be a validator's. Then every committed generation
+   * this enclave holds is sealed to the peer's encryption key.
+   */
+  #releaseSecret(request: ReleaseSecretRequest): SealedRelease {
+    const view = this.#viewOrThrow();
+    if (!this.#challenges.take(request.nonce)) {
+      throw new ChainError('CALL_UNAUTHORIZED', 'the release request does not answer a challenge of this enclave (unknown, used or too old)');
+    }
+    const generations = this.#keys.usableAll();
+    if (generations.length === 0) throw new ChainError('SECRET_UNAVAILABLE', 'this enclave holds no committed consortium secret to release');
+    const decision = evaluateAdmission(request.claim, {
+      genesis: { ...this.#genesis!, chainId: view.chainId, validators: [...view.validators], policy: view.policy as unknown as Genesis['policy'] },
+      authenticatedNodeId: request.peerNodeId,
+      freshness: releaseFreshness(this.#genesisHash, request.nonce),
+      // Never earlier than the last committed block: a host cannot wind the clock back to revive expired evidence.
+      now: new Date(Math.max(request.now, this.#head!.time)),
+    });
+    if (!decision.admitted) {
+      throw new ChainError('CALL_UNAUTHORIZED', `the consortium secret is not released: ${decision.reason!.code}: ${decision.reason!.message}`, {
+        reason: decision.reason!.code,
+      });
+    }
+    const encryption = decision.publicKeys!['encryption'];
+    if (encryption === undefined) throw new ChainError('CALL_UNAUTHORIZED', 'the consortium secret is not released: the evidence binds no encryption key');
+    return sealRelease(fromHex(encryption)!, { chainId: view.chainId, genesisHash: this.#genesisHash, nodeId: decision.nodeId }, generations);
+  }
+
+  /** Takes the secret a peer's enclave released to this one: only generations whose network key the ledger commits. */
+  #acceptSecret(release: SealedRelease): SecretStatus & { sealed: string } {
+    const view = this.#viewOrThrow();
+    const identity = this.#identity!;
+    const generations = openRelease(identity.encryptionKeyPair, { chainId: view.chainId, genesisHash: this.#genesisHash, nodeId: this.#nodeId }, release);
+    const committed = this.#keys.committedGenerations();
+    let taken = 0;
+    for (const g of generations) {
+      if (committed.get(g.generation) !== ConsortiumKeys.generationOf(g.generation, g.secret).publicKey) continue;
+      this.#keys.hold(g.generation, g.secret);
+      identity.keepSecret(g.generation, g.secret);
+      taken++;
+    }
+    if (taken === 0) throw new ChainError('STATE_INVALID', 'the released secret matches no generation committed on this ledger');
+    this.#calls?.setKeys(this.#keys.snapshot());
+    return { ...this.#secretStatus(), sealed: identity.seal() };
+  }
+
+  async #evidence(freshness: string, extraKeys: Record<string, string> = {}): Promise<EnclaveIdentity> {
     const view = this.#view;
     const identity = this.#identity;
     if (!view || !identity) throw new ChainError('ECALL_INVALID', 'enclave not initialised');
-    const publicKeys = { vote: identity.signer.publicKey };
+    const publicKeys = { ...this.#publicKeys(), ...extraKeys };
     const reportData = reportDataFor({ publicKeys, chainId: view.chainId, nodeId: this.#nodeId, freshness });
     const report = await this.platform.getReport(reportData);
     return {

@@ -3,6 +3,9 @@ import {
   canonicalBytes,
   canonicalize,
   checkTxStateless,
+  isSealedTx,
+  openTxPayload,
+  sealResult,
   sha256Hex,
   type ConsensusParams,
   type ContractEvent,
@@ -13,6 +16,33 @@ import {
 import type { ContractBundle } from '../bundle/index.js';
 import { callBaseCost, type ContractRuntime, type StateAccess } from '../sandbox/index.js';
 import { StateOverlay, stateKey, type StateReader, type StateWrite } from './state.js';
+import { confidentialStateAccess, type StateCipher } from './confidential-state.js';
+import type { Generation } from './consortium-keys.js';
+import { CONSORTIUM_CONTRACT, SYSTEM_TX_GAS, runSystemTx } from './system-contract.js';
+
+/** What the executor needs of the consortium secret (consortium-keys.ts). */
+export interface ExecutionKeys {
+  usable(generation: number): Generation | undefined;
+  isCommitted(generation: number): boolean;
+  stateCipher(contract: string): StateCipher | undefined;
+}
+
+const NO_KEYS: ExecutionKeys = { usable: () => undefined, isCommitted: () => false, stateCipher: () => undefined };
+
+/** A transaction's call in the clear: as sent, or opened inside the enclave (then with the key its result is sealed under). */
+export interface OpenedCall {
+  method: string;
+  args: JsonValue[];
+  resultKey: Uint8Array | null;
+}
+
+export interface TxProblem {
+  code: string;
+  message: string;
+}
+
+/** The receipt error a sealed transaction shows in the clear when it failed (the real one is sealed to the sender). */
+export const SEALED_ERROR = { code: 'CONFIDENTIAL', message: 'the transaction failed; its error is sealed to the sender' } as const;
 
 /** A contract as deployed in state. */
 export interface Deployment {
@@ -25,6 +55,8 @@ export interface BlockContext {
   chainId: string;
   height: number;
   time: number;
+  /** The validators' vote keys at this height (who may send system transactions). */
+  validators?: readonly string[];
 }
 
 /** Why a transaction could not be part of a block at all (as opposed to a failed receipt). */
@@ -63,8 +95,9 @@ export function readDeployments(state: { withPrefix(prefix: string): Iterable<[s
   return deployments;
 }
 
-/** Adapts a transaction's overlay to the sandbox's JSON state interface for one contract. */
-export function contractStateAccess(overlay: StateOverlay, contract: string): StateAccess {
+/** Adapts a transaction's overlay to the sandbox's JSON state interface for one contract (sealed when it is confidential). */
+export function contractStateAccess(overlay: StateOverlay, contract: string, cipher?: StateCipher): StateAccess {
+  if (cipher) return confidentialStateAccess(overlay, contract, cipher);
   return {
     get: (key) => overlay.readJson(stateKey.contract(contract, key)),
     set: (key, value) => overlay.write(stateKey.contract(contract, key), canonicalize(value)),
@@ -83,7 +116,45 @@ export class BlockExecutor {
     private readonly deployments: (name: string) => Deployment | undefined,
     /** Transactions this enclave already verified (by hash); their signatures are not checked again. */
     private readonly alreadyVerified: (hash: string) => boolean = () => false,
+    private readonly keys: ExecutionKeys = NO_KEYS,
+    /** Sealed transactions already opened at admission (by hash): not opened again. */
+    private readonly alreadyOpened: (hash: string) => OpenedCall | undefined = () => undefined,
   ) {}
+
+  /**
+   * The call a transaction makes, opened when it is sealed; or why it can
+   * never run: a plain call to a confidential contract (TX_NOT_ENCRYPTED), a
+   * sealed one to a public contract, a ciphertext that does not open for
+   * exactly this transaction (DECRYPT_FAILED). SECRET_UNAVAILABLE is this
+   * enclave's own lack (it does not hold the generation yet), not the sender's.
+   */
+  open(tx: SignedTx, hash: string, chainId: string): OpenedCall | TxProblem {
+    const deployment = this.deployments(tx.contract);
+    const confidential = deployment?.bundle.manifest.confidential === true;
+    if (!isSealedTx(tx)) {
+      if (confidential) {
+        return { code: 'TX_NOT_ENCRYPTED', message: `contract "${tx.contract}" is confidential: seal the method and arguments to the network encryption key` };
+      }
+      return { method: tx.method, args: tx.args, resultKey: null };
+    }
+    if (!deployment) return { code: 'TX_UNKNOWN_CONTRACT', message: `no contract named "${tx.contract}"` };
+    if (!confidential) return { code: 'TX_MALFORMED', message: `contract "${tx.contract}" is public: send the method and arguments in the clear` };
+    const generation = this.keys.usable(tx.sealed.generation);
+    if (!generation || !this.keys.stateCipher(tx.contract)) {
+      if (!this.keys.isCommitted(tx.sealed.generation)) {
+        return { code: 'DECRYPT_FAILED', message: `this chain has no consortium-secret generation ${tx.sealed.generation}` };
+      }
+      return { code: 'SECRET_UNAVAILABLE', message: `this enclave does not hold consortium-secret generation ${tx.sealed.generation} yet` };
+    }
+    const cached = this.alreadyOpened(hash);
+    if (cached) return cached;
+    try {
+      return openTxPayload(generation.network, { chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract }, tx.sealed);
+    } catch (err) {
+      if (err instanceof ChainError) return { code: 'DECRYPT_FAILED', message: err.message };
+      throw err;
+    }
+  }
 
   /**
    * Executes transactions in order on top of `base`. Each transaction runs in its
@@ -125,7 +196,14 @@ export class BlockExecutor {
         exclude('TX_DUPLICATE', 'transaction appears twice');
         continue;
       }
-      const problem = this.admissible(tx);
+      const opened = this.open(tx, hash, ctx.chainId);
+      if ('code' in opened) {
+        // Not the sender's fault: this enclave cannot judge the block yet (the host fetches the secret and retries).
+        if (opened.code === 'SECRET_UNAVAILABLE' && mode === 'validate') throw new ChainError('SECRET_UNAVAILABLE', opened.message);
+        exclude(opened.code, opened.message);
+        continue;
+      }
+      const problem = this.admissible(tx, opened);
       if (problem) {
         exclude(problem.code, problem.message);
         continue;
@@ -146,7 +224,7 @@ export class BlockExecutor {
       blockBytes += size;
       block.write(stateKey.nonce(tx.from), String(expectedNonce + 1));
       out.nonces.set(tx.from, expectedNonce + 1);
-      const receipt = this.#runTx(block, ctx, tx, hash, out.included.length);
+      const receipt = this.#runTx(block, ctx, tx, opened, hash, out.included.length);
       out.included.push(tx);
       out.includedIndexes.push(position);
       out.txHashes.push(hash);
@@ -162,20 +240,34 @@ export class BlockExecutor {
    * read-only method (it would change nothing; use a call). Null when it may be. (An unknown contract or method gets a failed receipt instead:
    * contracts change with governance, so it may have been known when sent.)
    */
-  admissible(tx: Pick<SignedTx, 'contract' | 'method' | 'args' | 'gasLimit'>): { code: string; message: string } | null {
-    const base = callBaseCost(tx.args);
+  admissible(tx: Pick<SignedTx, 'contract' | 'gasLimit'>, call: Pick<OpenedCall, 'method' | 'args'>): TxProblem | null {
+    const base = callBaseCost(call.args);
     if (tx.gasLimit < base) {
       return { code: 'TX_GAS_LIMIT', message: `gasLimit ${tx.gasLimit} is below the base cost ${base} of this call (see the gas schedule)` };
     }
     const deployment = this.deployments(tx.contract);
-    const spec = deployment ? methodOf(deployment.bundle, tx.method) : undefined;
+    const spec = deployment ? methodOf(deployment.bundle, call.method) : undefined;
     if (spec?.readonly) {
-      return { code: 'TX_READONLY_METHOD', message: `"${tx.contract}.${tx.method}" is read-only: use chain_call, not a transaction` };
+      return { code: 'TX_READONLY_METHOD', message: `"${tx.contract}.${call.method}" is read-only: use chain_call, not a transaction` };
     }
     return null;
   }
 
-  #runTx(block: StateOverlay, ctx: BlockContext, tx: SignedTx, hash: string, index: number): Receipt {
+  #runTx(block: StateOverlay, ctx: BlockContext, tx: SignedTx, call: OpenedCall, hash: string, index: number): Receipt {
+    const receipt = this.#runCall(block, ctx, tx, call, hash, index);
+    if (!call.resultKey) return receipt;
+    // A sealed transaction's answer (result, events, error) goes to its sender only; status and gas stay public.
+    const answer = { result: receipt.result, events: receipt.events, error: receipt.error } as unknown as JsonValue;
+    return {
+      ...receipt,
+      result: null,
+      events: [],
+      error: receipt.status === 'failed' ? { ...SEALED_ERROR } : null,
+      sealed: sealResult(call.resultKey, answer),
+    };
+  }
+
+  #runCall(block: StateOverlay, ctx: BlockContext, tx: SignedTx, call: OpenedCall, hash: string, index: number): Receipt {
     const failed = (code: string, message: string, gasUsed = 0): Receipt => ({
       txHash: hash,
       index,
@@ -185,16 +277,22 @@ export class BlockExecutor {
       events: [],
       error: { code, message },
     });
+    if (tx.contract === CONSORTIUM_CONTRACT && !isSealedTx(tx)) {
+      const outcome = runSystemTx(block, tx, ctx.validators ?? []);
+      if (outcome.error) return failed(outcome.error.code, outcome.error.message, SYSTEM_TX_GAS);
+      const events = outcome.events.map((e) => ({ contract: tx.contract, name: e.name, data: e.data }));
+      return { txHash: hash, index, status: 'success', gasUsed: SYSTEM_TX_GAS, result: null, events, error: null };
+    }
     const deployment = this.deployments(tx.contract);
     if (!deployment) return failed('UNKNOWN_CONTRACT', `no contract named "${tx.contract}"`);
-    const methodSpec = methodOf(deployment.bundle, tx.method);
-    if (!methodSpec) return failed('UNKNOWN_METHOD', `contract "${tx.contract}" has no method "${tx.method}"`);
+    const methodSpec = methodOf(deployment.bundle, call.method);
+    if (!methodSpec) return failed('UNKNOWN_METHOD', `contract "${tx.contract}" has no method "${call.method}"`);
 
     const txOverlay = new StateOverlay(block);
     const outcome = this.runtime.call(
       deployment.bundle,
-      tx.method,
-      tx.args,
+      call.method,
+      call.args,
       {
         contract: tx.contract,
         caller: tx.from,
@@ -203,7 +301,7 @@ export class BlockExecutor {
         readonly: methodSpec.readonly,
       },
       tx.gasLimit,
-      contractStateAccess(txOverlay, tx.contract),
+      contractStateAccess(txOverlay, tx.contract, this.#cipherOf(deployment)),
     );
     if (outcome.status !== 'success') {
       return failed(outcome.error?.code ?? 'CONTRACT_ERROR', outcome.error?.message ?? 'failed', outcome.gasUsed);
@@ -211,6 +309,14 @@ export class BlockExecutor {
     txOverlay.mergeInto(block);
     const events: ContractEvent[] = outcome.events.map((e) => ({ contract: tx.contract, name: e.name, data: e.data }));
     return { txHash: hash, index, status: 'success', gasUsed: outcome.gasUsed, result: outcome.result, events, error: null };
+  }
+
+  /** A confidential contract's state cipher; SECRET_UNAVAILABLE while this enclave does not hold the secret. */
+  #cipherOf(deployment: Deployment): StateCipher | undefined {
+    if (deployment.bundle.manifest.confidential !== true) return undefined;
+    const cipher = this.keys.stateCipher(deployment.name);
+    if (!cipher) throw new ChainError('SECRET_UNAVAILABLE', `this enclave does not hold the consortium secret that opens "${deployment.name}"'s state`);
+    return cipher;
   }
 
   /** A read-only call against the given state; writes are refused by the sandbox. */
@@ -237,7 +343,7 @@ export class BlockExecutor {
       args,
       { contract, caller, blockHeight: ctx.height, blockTime: ctx.time, readonly: true },
       gasLimit,
-      contractStateAccess(overlay, contract),
+      contractStateAccess(overlay, contract, this.#cipherOf(deployment)),
     );
     if (outcome.status !== 'success') {
       throw new ChainError('CALL_FAILED', outcome.error?.message ?? 'call failed', {

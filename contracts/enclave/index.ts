@@ -5,3 +5,8 @@ export { parseEcall, MAX_ECALL_TXS } from './ecall-parse.js';
 export { BlockExecutor, readNonce, type Deployment, type ExcludedTx, type ExecutionOutput } from './executor.js';
 export { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 export { genesisChainView, type ChainView } from './chain-view.js';
+export * from './peer-evidence.js';
+export { CONSORTIUM_CONTRACT, COMMIT_SECRET_METHOD, readCommitments, type SecretCommitment } from './system-contract.js';
+export { ConsortiumKeys, STATE_KEY_GENERATION, type Generation } from './consortium-keys.js';
+export { StateCipher, confidentialStateAccess } from './confidential-state.js';
+export * from './secret-release.js';

@@ -1,5 +1,7 @@
-import type { BlockHeader, CallAuth, CommitCertificate, Genesis, JsonValue, LastSign, Receipt, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
+import type { BlockHeader, CallAuth, CommitCertificate, Genesis, JsonValue, LastSign, Receipt, SealedPayload, SignedTx, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
 import type { ExcludedTx } from './executor.js';
+import type { AdmissionClaim } from './peer-evidence.js';
+import type { SealedRelease } from './secret-release.js';
 import type { StateWrite } from './state.js';
 
 /**
@@ -17,7 +19,13 @@ export type EcallRequest =
   | { type: 'executeBlock'; header: BlockHeader; txs: unknown[] }
   | { type: 'commitBlock'; blockHash: string; certificate: CommitCertificate }
   | CallRequest
+  | SealedCallRequest
   | { type: 'getEvidence'; freshness: string }
+  | { type: 'getEncryptionKey'; freshness: string }
+  | { type: 'secretChallenge' }
+  | { type: 'secretRequest'; nonce: string }
+  | ReleaseSecretRequest
+  | { type: 'acceptSecret'; release: SealedRelease }
   | { type: 'admitTxs'; txs: unknown[] }
   | { type: 'nonces'; addresses: string[] }
   | { type: 'signVote'; vote: Vote; justification: SignedVote[] }
@@ -66,6 +74,48 @@ export interface CallRequest {
   auth: CallAuth | null;
 }
 
+/** A read-only call to a confidential contract: method, arguments and the optional auth sealed to the network key. */
+export interface SealedCallRequest {
+  type: 'sealedCall';
+  contract: string;
+  sealed: SealedPayload;
+}
+
+/** The answer to a sealed call: {result} or {error: {code, message}}, sealed to the caller's result key. */
+export interface SealedCallResponse {
+  sealed: string;
+  gasUsed: number;
+}
+
+/**
+ * A peer's enclave asks this one for the consortium secret (secret-release.ts):
+ * its claim (evidence binding its keys to the nonce this enclave issued), the
+ * node the transport authenticated, and the host's time (the enclave never
+ * takes a time earlier than its last committed block's).
+ */
+export interface ReleaseSecretRequest {
+  type: 'releaseSecret';
+  nonce: string;
+  peerNodeId: string;
+  claim: AdmissionClaim;
+  now: number;
+}
+
+/** The network encryption key of the newest generation, and evidence of this enclave binding it (as publicKeys.network). */
+export interface EncryptionKeyResponse {
+  generation: number;
+  publicKey: string;
+  identity: EnclaveIdentity;
+}
+
+/** What the enclave holds of the consortium secret. */
+export interface SecretStatus {
+  /** Generations committed on the ledger that this enclave does not hold: the host fetches them from a peer. */
+  missing: number[];
+  /** Generations committed and held. */
+  held: number[];
+}
+
 export interface ProposalToSign {
   chainId: string;
   height: number;
@@ -92,6 +142,7 @@ export interface InitResponse {
   sealed: string | null;
   /** Present when the enclave built the genesis block (a fresh chain). */
   genesisBlock: { header: BlockHeader; receipts: Receipt[]; writeSet: StateWrite[] } | null;
+  secrets: SecretStatus;
 }
 
 export interface BlockResult {
@@ -108,6 +159,8 @@ export interface BlockResult {
   nonces: [address: string, nextNonce: number][];
   /** True when the block deploys, upgrades or retires a contract (the host then asks listContracts again). */
   contractsChanged: boolean;
+  /** Transactions the proposing enclave put first in its block itself (a system transaction: the secret's commitment). */
+  added: SignedTx[];
 }
 
 export interface CommitResult {
@@ -118,9 +171,12 @@ export interface CommitResult {
    * restored backup): the record moved past it, and the host stores the seal.
    */
   sealed: string | null;
+  secrets: SecretStatus;
 }
 
 /** The enclave's verdict on one transaction offered to the mempool, with its sender's committed next nonce. */
+export type { AdmissionClaim, SealedRelease };
+
 export type AdmissionResult = { ok: true; hash: string; size: number; nonce: number } | { ok: false; code: string; message: string };
 
 export interface ContractInfo {

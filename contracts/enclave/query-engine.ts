@@ -2,6 +2,7 @@ import type { JsonValue } from '../../consensus/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { BlockExecutor, readDeployments, type Deployment } from './executor.js';
 import type { CallRequest } from './protocol.js';
+import { ConsortiumKeys, type KeysSnapshot } from './consortium-keys.js';
 import { PlainState, stateKey, type StateWrite } from './state.js';
 
 /** The committed state as the call lane starts from it. */
@@ -31,6 +32,7 @@ export class QueryEngine {
   /** Made at the first call: a node that serves no calls never pays for a second sandbox. */
   #executor: Promise<BlockExecutor> | undefined;
   #chainId = '';
+  #keys = new ConsortiumKeys();
   #height = 0;
   #time = 0;
 
@@ -49,9 +51,17 @@ export class QueryEngine {
     if (commit.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
   }
 
+  setKeys(keys: KeysSnapshot): void {
+    this.#keys = ConsortiumKeys.fromSnapshot(keys);
+  }
+
   async call(request: CallRequest, caller: string, gasLimit: number): Promise<{ result: JsonValue; gasUsed: number }> {
     // A few cached bundles are plenty for calls; each costs one WebAssembly instance.
-    this.#executor ??= ContractRuntime.create({ maxCachedBundles: 4 }).then((runtime) => new BlockExecutor(runtime, (name) => this.#deployments.get(name)));
+    this.#executor ??= ContractRuntime.create({ maxCachedBundles: 4 }).then((runtime) => new BlockExecutor(runtime, (name) => this.#deployments.get(name), undefined, {
+      usable: (g) => this.#keys.usable(g),
+      isCommitted: (g) => this.#keys.isCommitted(g),
+      stateCipher: (c) => this.#keys.stateCipher(c),
+    }));
     return (await this.#executor).call(
       this.#state,
       { chainId: this.#chainId, height: this.#height, time: this.#time },

@@ -3,6 +3,7 @@ import { ChainError } from '../../consensus/index.js';
 import type { QueryCommit, QuerySnapshot } from './query-engine.js';
 import type { QueryWorkerMessage, QueryWorkerReply } from './query-worker.js';
 import type { CallRequest } from './protocol.js';
+import type { KeysSnapshot } from './consortium-keys.js';
 
 export interface QueryLaneOptions {
   /** The committed state now, to (re)start the call thread from. */
@@ -53,6 +54,15 @@ export class QueryLane {
     worker.unref();
     this.#worker = worker;
     this.#post({ kind: 'load', snapshot: this.#o.snapshot() });
+    this.#post({ kind: 'keys', keys: this.#keys });
+  }
+
+  #keys: KeysSnapshot = { committed: [], held: [] };
+
+  /** The consortium keys changed (a generation committed or received): calls to confidential contracts use them. */
+  setKeys(keys: KeysSnapshot): void {
+    this.#keys = keys;
+    if (this.#worker) this.#post({ kind: 'keys', keys });
   }
 
   /** A block was committed: the call thread applies it before any later call. */

@@ -7,10 +7,12 @@ import { parentPort } from 'node:worker_threads';
 import { ChainError } from '../../consensus/index.js';
 import { QueryEngine, type QueryCommit, type QuerySnapshot } from './query-engine.js';
 import type { CallRequest } from './protocol.js';
+import type { KeysSnapshot } from './consortium-keys.js';
 
 export type QueryWorkerMessage =
   | { kind: 'load'; snapshot: QuerySnapshot }
   | { kind: 'commit'; commit: QueryCommit }
+  | { kind: 'keys'; keys: KeysSnapshot }
   | { kind: 'call'; id: number; request: CallRequest; caller: string; gasLimit: number };
 
 export type QueryWorkerReply =
@@ -28,6 +30,7 @@ port.on('message', (message: QueryWorkerMessage) => {
   queue = queue.then(async () => {
     if (message.kind === 'load') engine.load(message.snapshot);
     else if (message.kind === 'commit') engine.apply(message.commit);
+    else if (message.kind === 'keys') engine.setKeys(message.keys);
     else {
       let reply: QueryWorkerReply;
       try {

@@ -2,6 +2,10 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import {
   ChainError,
   Ed25519Signer,
+  generateHpkeKeyPair,
+  hpkePublicKeyOf,
+  fromHex,
+  toHex,
   checkSign,
   compareSlots,
   generateEd25519KeyPair,
@@ -35,11 +39,21 @@ import {
 export { SIGN_STEP, type SignStep, type LastSign } from '../../consensus/index.js';
 
 interface SealedPlaintext {
-  v: 2;
+  v: 3;
   seq: number;
   privateKey: string;
+  /** The enclave's X25519 encryption key (what peers release the consortium secret to). */
+  encryptionKey: string;
+  /** Consortium-secret generations this enclave holds (hex), by generation number. */
+  secrets: Record<string, string>;
   lastSign: LastSign | null;
   lock: SignerLock | null;
+}
+
+/** A consortium secret held by this enclave: 32 bytes, kept only inside enclaves and in this seal. */
+export interface HeldSecret {
+  generation: number;
+  secret: Uint8Array;
 }
 
 const AAD = Buffer.from('cloister/sealed-identity/v1');
@@ -47,6 +61,10 @@ const AAD = Buffer.from('cloister/sealed-identity/v1');
 export class SealedIdentity {
   readonly signer: Ed25519Signer;
   readonly #privateKey: string;
+  readonly #encryptionKey: Uint8Array;
+  /** Its public half, lowercase hex (bound in the enclave's evidence as `encryption`). */
+  readonly encryptionPublicKey: string;
+  #secrets: Map<number, Uint8Array>;
   #state: SafetyState;
   #seq: number;
   readonly #sealingKey: Uint8Array;
@@ -57,6 +75,9 @@ export class SealedIdentity {
     this.from = from;
     this.#privateKey = plain.privateKey;
     this.signer = new Ed25519Signer(plain.privateKey);
+    this.#encryptionKey = fromHex(plain.encryptionKey)!;
+    this.encryptionPublicKey = toHex(hpkePublicKeyOf(this.#encryptionKey));
+    this.#secrets = new Map(Object.entries(plain.secrets).map(([g, hex]) => [Number(g), fromHex(hex)!]));
     this.#state = { lastSign: plain.lastSign, lock: plain.lock };
     this.#seq = plain.seq;
     this.#sealingKey = sealingKey;
@@ -71,7 +92,11 @@ export class SealedIdentity {
   static open(sealed: readonly string[], sealingKey: Uint8Array): SealedIdentity {
     if (sealingKey.length !== 32) throw new ChainError('ENCLAVE_UNAVAILABLE', 'the platform sealing key must be 32 bytes');
     if (sealed.length === 0) {
-      return new SealedIdentity({ v: 2, seq: 0, privateKey: generateEd25519KeyPair().privateKey, lastSign: null, lock: null }, sealingKey, null);
+      return new SealedIdentity(
+        { v: 3, seq: 0, privateKey: generateEd25519KeyPair().privateKey, encryptionKey: newEncryptionKey(), secrets: {}, lastSign: null, lock: null },
+        sealingKey,
+        null,
+      );
     }
     const opened: { plain: SealedPlaintext; index: number }[] = [];
     let firstError: unknown;
@@ -88,6 +113,27 @@ export class SealedIdentity {
     }
     const best = opened.reduce((a, b) => (b.plain.seq > a.plain.seq ? b : a));
     return new SealedIdentity(best.plain, sealingKey, best.index);
+  }
+
+  /** The encryption key pair (X25519): peers seal the consortium secret to its public half. */
+  get encryptionKeyPair(): { privateKey: Uint8Array; publicKey: Uint8Array } {
+    return { privateKey: this.#encryptionKey, publicKey: fromHex(this.encryptionPublicKey)! };
+  }
+
+  /** The consortium-secret generations held, oldest first. */
+  get secrets(): HeldSecret[] {
+    return [...this.#secrets].sort((a, b) => a[0] - b[0]).map(([generation, secret]) => ({ generation, secret }));
+  }
+
+  /** Keeps (or replaces) a generation's secret; the caller reseals. */
+  keepSecret(generation: number, secret: Uint8Array): void {
+    this.#secrets.set(generation, Uint8Array.from(secret));
+    this.#seq++;
+  }
+
+  /** Forgets a generation's secret (a candidate the ledger did not commit); the caller reseals. */
+  dropSecret(generation: number): void {
+    if (this.#secrets.delete(generation)) this.#seq++;
   }
 
   get lastSign(): LastSign | null {
@@ -129,7 +175,15 @@ export class SealedIdentity {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#sealingKey, iv);
     cipher.setAAD(AAD);
-    const plain: SealedPlaintext = { v: 2, seq: this.#seq, privateKey: this.#privateKey, lastSign: this.#state.lastSign, lock: this.#state.lock };
+    const plain: SealedPlaintext = {
+      v: 3,
+      seq: this.#seq,
+      privateKey: this.#privateKey,
+      encryptionKey: toHex(this.#encryptionKey),
+      secrets: Object.fromEntries([...this.#secrets].map(([g, secret]) => [String(g), toHex(secret)])),
+      lastSign: this.#state.lastSign,
+      lock: this.#state.lock,
+    };
     const ct = Buffer.concat([cipher.update(JSON.stringify(plain), 'utf8'), cipher.final()]);
     return JSON.stringify({ v: 1, iv: iv.toString('base64'), ct: ct.toString('base64'), tag: cipher.getAuthTag().toString('base64') });
   }
@@ -175,9 +229,18 @@ function unseal(sealed: string, key: Uint8Array): SealedPlaintext {
   if (!isHexOfLength(plain.privateKey, 32)) return bad('unknown content');
   const lastSign = plain.lastSign ?? null;
   if (lastSign !== null && !isLastSign(lastSign)) return bad('unknown content');
-  // Version 1 (no sequence number, no lock) is read as sequence 0.
-  if (plain.v === 1) return { v: 2, seq: 0, privateKey: plain.privateKey, lastSign, lock: null };
+  // Older versions migrate: version 1 (no sequence number, no lock) is read as sequence 0; versions 1 and 2 had no
+  // encryption key and no secrets, so one is made now (the key is new, so fresh evidence binds it; nothing was sealed to it).
+  if (plain.v === 1) return { v: 3, seq: 0, privateKey: plain.privateKey, encryptionKey: newEncryptionKey(), secrets: {}, lastSign, lock: null };
   const lock = plain.lock ?? null;
-  if (plain.v !== 2 || !Number.isSafeInteger(plain.seq) || (lock !== null && !isLock(lock))) return bad('unknown content');
-  return { v: 2, seq: plain.seq!, privateKey: plain.privateKey, lastSign, lock };
+  if ((plain.v !== 2 && plain.v !== 3) || !Number.isSafeInteger(plain.seq) || (lock !== null && !isLock(lock))) return bad('unknown content');
+  if (plain.v === 2) return { v: 3, seq: plain.seq!, privateKey: plain.privateKey, encryptionKey: newEncryptionKey(), secrets: {}, lastSign, lock };
+  const secrets = plain.secrets;
+  if (!isHexOfLength(plain.encryptionKey, 32) || typeof secrets !== 'object' || secrets === null || Array.isArray(secrets)) return bad('unknown content');
+  for (const [g, hex] of Object.entries(secrets)) if (!/^[1-9][0-9]{0,8}$/.test(g) || !isHexOfLength(hex, 32)) return bad('unknown content');
+  return { v: 3, seq: plain.seq!, privateKey: plain.privateKey, encryptionKey: plain.encryptionKey, secrets: { ...secrets }, lastSign, lock };
+}
+
+function newEncryptionKey(): string {
+  return toHex(generateHpkeKeyPair().privateKey);
 }

@@ -6,11 +6,14 @@ import { applyStateWrites, buildStateTree, stateRootHex, type JsonValue, type St
  *   c:<contract>:<key>   a contract's key-value map
  *   n:<address>          the sender's next nonce
  *   k:<contract>         the deployed contract (measurement, manifest, code)
+ *   s:secret:<g>         the public commitment of consortium-secret generation g
+ *                        (its network key; consortium-keys.ts)
  */
 export const stateKey = {
   contract: (contract: string, key: string): string => `c:${contract}:${key}`,
   nonce: (address: string): string => `n:${address}`,
   deployment: (contract: string): string => `k:${contract}`,
+  secret: (generation: number): string => `s:secret:${generation}`,
 };
 
 /** One state change: the canonical JSON of the new value, or null when deleted. */

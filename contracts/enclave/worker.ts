@@ -61,8 +61,15 @@ const enclavePromise = Enclave.create(platform, { verifierThreads: Math.max(1, M
  * each with a bound on how many may be in flight, past which the host gets
  * ENCLAVE_BUSY at once instead of an ever-growing queue.
  */
-const BLOCK_LANE = new Set<EcallType>(['unseal', 'init', 'proposeBlock', 'executeBlock', 'commitBlock']);
-const IN_FLIGHT_LIMITS: Partial<Record<EcallType, number>> = { admitTxs: 32, getEvidence: 8 };
+const BLOCK_LANE = new Set<EcallType>(['unseal', 'init', 'proposeBlock', 'executeBlock', 'commitBlock', 'acceptSecret']);
+const IN_FLIGHT_LIMITS: Partial<Record<EcallType, number>> = {
+  admitTxs: 32,
+  getEvidence: 8,
+  getEncryptionKey: 8,
+  secretChallenge: 16,
+  secretRequest: 2,
+  releaseSecret: 4,
+};
 const inFlight = new Map<EcallType, number>();
 let blockLane: Promise<void> = Promise.resolve();
 

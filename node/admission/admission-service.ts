@@ -12,7 +12,7 @@ import {
   parseChallenge,
 } from './admission-wire.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
-import { evaluateAdmission, type AdmissionClaim, type AdmissionDecision } from './evaluate-admission.js';
+import { evaluateAdmission, type AdmissionClaim, type AdmissionDecision } from '../../contracts/index.js';
 import { TokenBuckets } from './token-buckets.js';
 
 /** The admission transport (the network service's admission protocol). */

@@ -1,4 +1,4 @@
-import type { BlockHeader, CallAuth, CommitCertificate, ContractEvent, JsonValue, SignedTx } from '../../consensus/index.js';
+import type { BlockHeader, CallAuth, CommitCertificate, ContractEvent, Genesis, JsonValue, SealedPayload, SignedTx } from '../../consensus/index.js';
 
 /** A block as the JSON-RPC API returns it. */
 export interface BlockView {
@@ -19,12 +19,25 @@ export interface BlockView {
   header: BlockHeader;
 }
 
-export interface TransactionView extends SignedTx {
+export type TransactionView = SignedTx & {
   hash: string;
   /** Null while the transaction waits in the mempool. */
   blockHeight: number | null;
   blockHash: string | null;
   index: number | null;
+};
+
+/** A sealed call's answer: {result} or {error}, sealed to the caller's result key (consensus openResult). */
+export interface SealedCallView {
+  sealed: string;
+  gasUsed: number;
+}
+
+/** The network encryption key, and this node's enclave's evidence binding it (as evidence.publicKeys.network). */
+export interface EncryptionKeyView {
+  generation: number;
+  publicKey: string;
+  evidence: EvidenceView;
 }
 
 export interface ReceiptView {
@@ -37,6 +50,8 @@ export interface ReceiptView {
   result: JsonValue;
   events: ContractEvent[];
   error?: { code: string; message: string };
+  /** A sealed transaction's answer {result, events, error}, sealed to its sender (then result is null, events empty). */
+  sealed?: string;
 }
 
 export interface CallResultView {
@@ -114,6 +129,10 @@ export interface ChainApi {
   getNonce(address: string): Promise<number>;
   /** A read-only call, as the anonymous caller, or as the caller whose signature `auth` carries (checked in the enclave). */
   call(contract: string, method: string, args: JsonValue[], auth?: CallAuth): Promise<CallResultView>;
+  /** A read-only call to a confidential contract, sealed to the network key; the answer is sealed to the caller. */
+  sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallView>;
+  getEncryptionKey(nonce?: string): Promise<EncryptionKeyView>;
+  getGenesis(): Genesis;
   /** The enclave's evidence: made at start, or fresh for the caller's `nonce`. */
   getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView>;
   listContracts(): ContractView[];

@@ -4,12 +4,14 @@ import {
   genesisHash,
   headerHash,
   isHexOfLength,
+  txHash,
   type BlockHeader,
   type CommitCertificate,
   type Genesis,
   type CallAuth,
   type JsonValue,
   type LastSign,
+  type SealedPayload,
   type SignedTx,
   type SignerLock,
 } from '../../consensus/index.js';
@@ -24,8 +26,10 @@ import type {
   CallResultView,
   ChainApi,
   ContractView,
+  EncryptionKeyView,
   EvidenceView,
   ReceiptView,
+  SealedCallView,
   StatusView,
   TransactionView,
   ViewBudget,
@@ -73,6 +77,9 @@ export class ChainService implements ChainApi {
   #startFreshness = '';
   #contracts: ContractInfo[] = [];
   #methods = new Map<string, Map<string, boolean>>();
+  readonly #proposalTxs = new Map<string, SignedTx>();
+  /** The confidential contracts (their manifests say so). */
+  #confidential = new Set<string>();
   /**
    * Committed next nonces the enclave reported (with admission verdicts and
    * block results): a bounded cache for the mempool's checks. The enclave's
@@ -228,6 +235,7 @@ export class ChainService implements ChainApi {
         return [c.name, new Map(Object.entries(methods).filter(([m]) => m !== 'init').map(([m, spec]) => [m, spec.readonly]))];
       }),
     );
+    this.#confidential = new Set(this.#contracts.filter((c) => (c.manifest as { confidential?: boolean }).confidential === true).map((c) => c.name));
   }
 
   /**
@@ -358,9 +366,18 @@ export class ChainService implements ChainApi {
     this.#statusExtension = extension;
   }
 
-  #checkTarget(contract: string, method: string): void {
+  /** `method` is null for a sealed transaction: the enclave opens it and checks the method. */
+  #checkTarget(contract: string, method: string | null): void {
     const methods = this.#methods.get(contract);
     if (!methods) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${contract}"`);
+    const confidential = this.#confidential.has(contract);
+    if (method === null) {
+      if (!confidential) throw new ChainError('TX_MALFORMED', `contract "${contract}" is public: send the method and arguments in the clear`);
+      return;
+    }
+    if (confidential) {
+      throw new ChainError('TX_NOT_ENCRYPTED', `contract "${contract}" is confidential: seal the method and arguments to the network encryption key (tee_getEncryptionKey)`);
+    }
     if (!methods.has(method)) throw new ChainError('TX_UNKNOWN_METHOD', `contract "${contract}" has no method "${method}"`);
     if (methods.get(method) === true) {
       throw new ChainError('TX_READONLY_METHOD', `"${contract}.${method}" is read-only: use chain_call, not a transaction`);
@@ -393,6 +410,7 @@ export class ChainService implements ChainApi {
       events: receipt.events,
     };
     if (receipt.error) view.error = receipt.error;
+    if (receipt.sealed !== undefined) view.sealed = receipt.sealed;
     return view;
   }
 
@@ -412,6 +430,40 @@ export class ChainService implements ChainApi {
     return { result: out.result as JsonValue, gasUsed: out.gasUsed };
   }
 
+
+  /**
+   * Transactions an enclave put into a block it proposed itself (system
+   * transactions, in no mempool): kept for a while so that peers rebuilding
+   * the compact proposal can fetch them from this node.
+   */
+  keepProposalTxs(txs: readonly SignedTx[]): void {
+    for (const tx of txs) this.#proposalTxs.set(txHash(tx), tx);
+    while (this.#proposalTxs.size > 256) this.#proposalTxs.delete(this.#proposalTxs.keys().next().value!);
+  }
+
+  proposalTx(hash: string): SignedTx | undefined {
+    return this.#proposalTxs.get(hash);
+  }
+
+  /** The genesis this node runs (a client pins it by hash, or checks it against its own copy). */
+  getGenesis(): Genesis {
+    return this.#o.genesis;
+  }
+
+  async sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallView> {
+    return this.#o.enclave.sealedCall(contract, sealed);
+  }
+
+  /**
+   * The newest network encryption key with fresh evidence from this node's
+   * enclave binding it (publicKeys.network) to the caller's nonce (or one
+   * chosen here): what a client verifies against the genesis before sealing.
+   */
+  async getEncryptionKey(nonce?: string): Promise<EncryptionKeyView> {
+    const freshness = nonce ?? randomBytes(16).toString('hex');
+    const out = await this.#o.enclave.getEncryptionKey(freshness);
+    return { generation: out.generation, publicKey: out.publicKey, evidence: this.#evidenceView(out.identity, freshness) };
+  }
 
   getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView> {
     if (nonce === undefined) return this.#evidenceView(this.#identity, this.#startFreshness);

@@ -1,6 +1,18 @@
 import type { Command } from 'commander';
-import { Ed25519Signer, signTx, type JsonValue } from '../../consensus/index.js';
-import { ClientError, CloisterClient, RpcError, type ReceiptView } from '../client/index.js';
+import { ChainError, Ed25519Signer, genesisHash, signTx, type Genesis, type JsonValue } from '../../consensus/index.js';
+import {
+  ClientError,
+  CloisterClient,
+  RpcError,
+  newNonce,
+  openReceipt,
+  sealTransaction,
+  verifyEncryptionKey,
+  type OpenedAnswer,
+  type ReceiptView,
+  type VerifiedEncryptionKey,
+} from '../client/index.js';
+import { readGenesisFile } from '../dev/dev-chain.js';
 import { KeyFileError, readKeyFile } from '../keys/key-file.js';
 import { CliError, parseJsonArg, parsePositiveInt } from './errors.js';
 import { EXIT } from './exit-codes.js';
@@ -142,7 +154,60 @@ const print = (value: unknown): void => {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 };
 
-interface SendOptions {
+/** Where the CLI takes the genesis a network key is verified against. */
+interface TrustOptions {
+  genesis?: string;
+  genesisHash?: string;
+}
+
+/**
+ * The genesis to verify a confidential contract's network key against: the
+ * file the user gives, or the one the node serves if its hash is the one the
+ * user pins (said on stderr). Never the node's word alone: a node (or a man in
+ * the middle) could then serve a genesis with its own roots.
+ */
+async function trustedGenesis(node: NodeLink, opts: TrustOptions, contract: string): Promise<Genesis> {
+  if (opts.genesis !== undefined) {
+    try {
+      return readGenesisFile(opts.genesis);
+    } catch (err) {
+      throw new CliError(`--genesis ${opts.genesis}: ${(err as Error).message}`);
+    }
+  }
+  if (opts.genesisHash !== undefined) {
+    const served = await node.ask('reading the genesis the node serves', (c) => c.getGenesis());
+    const hash = genesisHash(served);
+    if (hash !== opts.genesisHash.toLowerCase()) {
+      throw new CliError(`the node serves a genesis with hash ${hash}, not the pinned ${opts.genesisHash}: nothing was sent`);
+    }
+    process.stderr.write(`using the genesis the node serves, pinned by its hash ${hash}\n`);
+    return served;
+  }
+  throw new CliError(
+    `contract "${contract}" is confidential: give --genesis FILE (or --genesis-hash HASH to use the node's genesis if its hash is that) ` +
+      'so that the network encryption key can be verified before anything is sealed and sent',
+  );
+}
+
+/** The network key, verified against the genesis; refused (nothing sent) when its evidence does not verify. */
+async function verifiedKey(node: NodeLink, genesis: Genesis): Promise<VerifiedEncryptionKey> {
+  const nonce = newNonce();
+  const view = await node.ask('fetching the network encryption key', (c) => c.getEncryptionKey(nonce));
+  try {
+    return verifyEncryptionKey(view, { genesis, nonce });
+  } catch (err) {
+    if (err instanceof ChainError && err.code === 'KEY_UNVERIFIED') throw new CliError(`${err.message}; nothing was sent`);
+    throw err;
+  }
+}
+
+async function isConfidential(node: NodeLink, contract: string): Promise<boolean> {
+  const contracts = await node.ask('listing the contracts', (c) => c.listContracts());
+  const found = contracts.find((c) => c.name === contract);
+  return (found?.manifest as { confidential?: boolean } | undefined)?.confidential === true;
+}
+
+interface SendOptions extends TrustOptions {
   rpc: string;
   key: string;
   contract: string;
@@ -168,19 +233,27 @@ async function sendTx(opts: SendOptions): Promise<void> {
   const signer = new Ed25519Signer(loadKey(opts.key).privateKey);
   const node = linkTo(opts.rpc);
   const { chainId } = await node.ask('reading the chain id', (c) => c.status());
+  // A confidential contract's call is sealed to the network key, verified first against the genesis.
+  const confidential = await isConfidential(node, opts.contract);
+  const key = confidential ? await verifiedKey(node, await trustedGenesis(node, opts, opts.contract)) : undefined;
   const nonce = opts.nonce ?? (await node.ask("asking for the sender's next nonce", (c) => c.getNonce(signer.publicKey)));
-  const signed = signTx({ chainId, from: signer.publicKey, nonce, contract: opts.contract, method: opts.method, args, gasLimit: opts.gas }, signer);
+  const body = { chainId, from: signer.publicKey, nonce, contract: opts.contract, method: opts.method, args, gasLimit: opts.gas };
+  const sealed = key ? sealTransaction(body, signer, key) : undefined;
+  const signed = sealed ? sealed.tx : signTx(body, signer);
   // From here on the transaction may be in the node's mempool: a lost connection leaves its outcome unknown.
   const hash = await node.ask('sending the transaction (it may have been accepted)', (c) => c.sendTransaction(signed), EXIT.TX_OUTCOME_UNKNOWN);
   if (!opts.wait) {
     process.stdout.write(hash + '\n');
     return;
   }
-  const receipt = await awaitReceipt(node, hash, opts.timeout);
+  const committed = await awaitReceipt(node, hash, opts.timeout);
+  // The sender alone can open a sealed transaction's answer: shown in the receipt as `opened`.
+  const receipt: ReceiptView & { opened?: OpenedAnswer } = sealed ? openReceipt(committed, sealed.resultKey) : committed;
   print(receipt);
   if (receipt.status !== 'success') {
-    const error = receipt.error ? `: ${receipt.error.code}: ${receipt.error.message}` : '';
-    throw new CliError(`transaction ${hash} was committed in block ${receipt.blockHeight} but failed${error}`, EXIT.TX_FAILED);
+    const error = receipt.opened?.error ?? receipt.error;
+    const why = error ? `: ${error.code}: ${error.message}` : '';
+    throw new CliError(`transaction ${hash} was committed in block ${receipt.blockHeight} but failed${why}`, EXIT.TX_FAILED);
   }
 }
 
@@ -198,8 +271,10 @@ export function registerRpcCommands(program: Command): void {
     .option('--args <json>', 'arguments as a JSON array', '[]')
     .option('--gas <n>', 'gas limit', parsePositiveInt, DEFAULT_GAS_LIMIT)
     .option('--nonce <n>', 'nonce (default: the next one the node expects)', parseNonce)
-    .option('--wait', 'wait until committed and print the receipt', false)
+    .option('--wait', 'wait until committed and print the receipt (a sealed answer opened for the sender, as "opened")', false)
     .option('--timeout <ms>', 'how long --wait waits', parsePositiveInt, 60_000)
+    .option('--genesis <file>', 'confidential contracts: the genesis that the network key\'s evidence is verified against')
+    .option('--genesis-hash <hex>', 'confidential contracts: use the genesis the node serves if its hash is this one')
     .action(sendTx);
 
   program
@@ -210,10 +285,21 @@ export function registerRpcCommands(program: Command): void {
     .requiredOption('--method <name>', 'method name')
     .option('--args <json>', 'arguments as a JSON array', '[]')
     .option('--key <file>', 'call as this key\'s owner: the call is signed with it (without it, the caller is anonymous)')
-    .action(async (opts: { rpc: string; contract: string; method: string; args: string; key?: string }) => {
+    .option('--genesis <file>', 'confidential contracts: the genesis that the network key\'s evidence is verified against')
+    .option('--genesis-hash <hex>', 'confidential contracts: use the genesis the node serves if its hash is this one')
+    .action(async (opts: TrustOptions & { rpc: string; contract: string; method: string; args: string; key?: string }) => {
       const args = parseArgs(opts.args);
       const signer = opts.key === undefined ? undefined : new Ed25519Signer(loadKey(opts.key).privateKey);
       const node = linkTo(opts.rpc);
+      if (await isConfidential(node, opts.contract)) {
+        // Sealed both ways: the call (and the signature, with --key) to the network key, the answer to us.
+        const key = await verifiedKey(node, await trustedGenesis(node, opts, opts.contract));
+        const out = await node.ask(`calling ${opts.contract}.${opts.method} (sealed)`, (c) =>
+          c.sealedCall(opts.contract, opts.method, args, key, signer ? { signer } : undefined),
+        );
+        process.stdout.write(JSON.stringify(out.result) + '\n');
+        return;
+      }
       const out = await node.ask(`calling ${opts.contract}.${opts.method}`, (c) =>
         signer ? c.call(opts.contract, opts.method, args, { signer }) : c.call(opts.contract, opts.method, args),
       );

@@ -2,12 +2,24 @@ import type {
   BlockView,
   CallResultView,
   ContractView,
+  EncryptionKeyView,
   EvidenceView,
   ReceiptView,
+  SealedCallView,
   StatusView,
   TransactionView,
 } from '../chain/api.js';
-import { signCall, type Ed25519Signer, type JsonValue, type SignedTx } from '../../consensus/index.js';
+import { signCall, type Ed25519Signer, type Genesis, type JsonValue, type PlainTxBody, type SignedTx } from '../../consensus/index.js';
+import {
+  newNonce,
+  openCallAnswer,
+  openReceipt,
+  sealCall,
+  sealTransaction,
+  verifyEncryptionKey,
+  type OpenedAnswer,
+  type VerifiedEncryptionKey,
+} from './confidential.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
@@ -32,6 +44,8 @@ export type {
   TransactionView,
 } from '../chain/api.js';
 export type { OpenRpcDocument } from '../rpc/openrpc.js';
+export type { EncryptionKeyView, SealedCallView } from '../chain/api.js';
+export * from './confidential.js';
 
 export interface CloisterClientOptions {
   /** Default: the global fetch. */
@@ -213,9 +227,59 @@ export class CloisterClient {
     return this.request('chain_call', contract, method, args, auth);
   }
 
+  /** The network encryption key as the node answers it (unverified: see encryptionKey). */
+  getEncryptionKey(nonce?: string): Promise<EncryptionKeyView> {
+    return nonce === undefined ? this.request('tee_getEncryptionKey') : this.request('tee_getEncryptionKey', nonce);
+  }
+
+  /**
+   * The network encryption key, verified against the genesis (the trust
+   * anchor) with a fresh challenge: throws ChainError KEY_UNVERIFIED when its
+   * evidence does not verify, and then nothing must be sealed to it.
+   */
+  async encryptionKey(genesis: Genesis, now?: Date): Promise<VerifiedEncryptionKey> {
+    const nonce = newNonce();
+    const view = await this.getEncryptionKey(nonce);
+    return verifyEncryptionKey(view, { genesis, nonce, ...(now ? { now } : {}) });
+  }
+
+  /**
+   * Sends a transaction to a confidential contract: its method and args
+   * sealed to `key` (from encryptionKey), signed by `signer`. Returns the hash
+   * and a function that opens the receipt's sealed answer.
+   */
+  async sendSealedTransaction(
+    body: PlainTxBody,
+    signer: Ed25519Signer,
+    key: VerifiedEncryptionKey,
+  ): Promise<{ hash: string; open: (receipt: ReceiptView) => ReceiptView & { opened: OpenedAnswer } }> {
+    const { tx, resultKey } = sealTransaction(body, signer, key);
+    const hash = await this.sendTransaction(tx);
+    return { hash, open: (receipt) => openReceipt(receipt, resultKey) };
+  }
+
+  /** A read-only call to a confidential contract, sealed both ways; with `as`, signed inside the seal. */
+  async sealedCall(
+    contract: string,
+    method: string,
+    args: JsonValue[],
+    key: VerifiedEncryptionKey,
+    as?: { signer: Ed25519Signer; chainId?: string; ttlMs?: number },
+  ): Promise<{ result: JsonValue; gasUsed: number }> {
+    const chainId = as?.chainId ?? (await this.status()).chainId;
+    const { sealed, resultKey } = sealCall(chainId, contract, method, args, key, as ? { signer: as.signer, ...(as.ttlMs ? { ttlMs: as.ttlMs } : {}) } : undefined);
+    const out = (await this.rawRequest('chain_call', [contract, sealed])) as SealedCallView;
+    return { result: openCallAnswer(out.sealed, resultKey), gasUsed: out.gasUsed };
+  }
+
   /** The node's enclave evidence; with `nonce` (16–64 random bytes, hex), fresh evidence bound to it. */
   getEvidence(nonce?: string): Promise<EvidenceView> {
     return nonce === undefined ? this.request('tee_getEvidence') : this.request('tee_getEvidence', nonce);
+  }
+
+  /** The genesis the node serves: trust it only after checking its hash (genesisHash) against one you know. */
+  getGenesis(): Promise<Genesis> {
+    return this.request('chain_getGenesis');
   }
 
   listContracts(): Promise<ContractView[]> {

@@ -2,12 +2,13 @@ import type {
   BlockView,
   CallResultView,
   ContractView,
+  EncryptionKeyView,
   EvidenceView,
   ReceiptView,
   StatusView,
   TransactionView,
 } from '../chain/api.js';
-import type { CallAuth, JsonValue, SignedTx } from '../../consensus/index.js';
+import type { CallAuth, Genesis, JsonValue, SignedTx } from '../../consensus/index.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 
@@ -21,7 +22,10 @@ export interface RpcMethodMap {
   chain_getTransaction: { params: [hash: string]; result: TransactionView | null };
   chain_getTransactionReceipt: { params: [hash: string]; result: ReceiptView | null };
   chain_getNonce: { params: [address: string]; result: number };
+  /** The plain form; a confidential contract's sealed form is CloisterClient.sealedCall (params [contract, sealed], result SealedCallView). */
   chain_call: { params: [contract: string, method: string, args: JsonValue[], auth?: CallAuth]; result: CallResultView };
+  chain_getGenesis: { params: []; result: Genesis };
+  tee_getEncryptionKey: { params: [] | [nonce: string]; result: EncryptionKeyView };
   tee_getEvidence: { params: [] | [nonce: string]; result: EvidenceView };
   contract_list: { params: []; result: ContractView[] };
   node_status: { params: []; result: StatusView };
@@ -42,7 +46,9 @@ export const RPC_METHOD_NAMES = [
   'chain_getTransactionReceipt',
   'chain_getNonce',
   'chain_call',
+  'tee_getEncryptionKey',
   'tee_getEvidence',
+  'chain_getGenesis',
   'contract_list',
   'node_status',
   'net_nodes',

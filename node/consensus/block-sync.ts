@@ -147,7 +147,7 @@ export class BlockSync {
     const max = this.#o.view.consensus.maxBlockTxs;
     if (!Array.isArray(hashes) || hashes.length > max || !hashes.every((h) => isHexOfLength(h, 32))) return encode({ error: 'BAD_REQUEST' });
     const mempool = this.#o.chain.mempool;
-    const txs: (SignedTx | null)[] = hashes.map((h: string) => mempool.get(h) ?? null);
+    const txs: (SignedTx | null)[] = hashes.map((h: string) => mempool.get(h) ?? this.#o.chain.proposalTx(h) ?? null);
     const absent = hashes.filter((_: string, i: number) => txs[i] === null);
     if (absent.length > 0) {
       const stored = await this.#o.store.getTxs(absent);
@@ -218,6 +218,11 @@ export class BlockSync {
         await chain.commitExecuted(result, certificate, txs);
       } catch (err) {
         if (chain.tip.height >= header.height) continue;
+        if (err instanceof ChainError && err.code === 'SECRET_UNAVAILABLE') {
+          // Not a disagreement: this enclave waits for the consortium secret (the secret service is fetching it).
+          log.info('waiting for the consortium secret to execute a synced block', { height: header.height });
+          return applied > 0;
+        }
         // 2f+1 enclaves certified a block ours computes differently: do not commit it; report loudly.
         log.error('certified block failed re-execution', { height: header.height, error: (err as Error).message });
         return applied > 0;

@@ -44,6 +44,8 @@ export interface ConsensusChain {
   readonly tip: BlockHeader;
   readonly mempool: ConsensusMempool;
   commitExecuted(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void>;
+  /** Keeps the transactions our enclave added to a block it proposed, so that peers can fetch them. */
+  keepProposalTxs(txs: readonly SignedTx[]): void;
 }
 
 /** The enclave as consensus uses it: it executes, validates and signs. */
@@ -617,8 +619,11 @@ export class ConsensusService {
       else this.#o.log.warn('enclave could not build a block', { height, code, error: (err as Error).message });
       return;
     }
-    const blockTxs = result.included.map((i) => txs[i]!);
-    const refused = result.excluded.filter((e) => e.code !== 'BLOCK_FULL').map((e) => e.txHash);
+    // The enclave may put a system transaction of its own first (the consortium secret's commitment).
+    const blockTxs = [...result.added, ...result.included.map((i) => txs[i]!)];
+    if (result.added.length > 0) this.#o.chain.keepProposalTxs(result.added);
+    // Left out for now, not refused: the block was full, or this enclave does not hold the secret to open them yet.
+    const refused = result.excluded.filter((e) => e.code !== 'BLOCK_FULL' && e.code !== 'SECRET_UNAVAILABLE').map((e) => e.txHash);
     // Transactions the enclave refused can never be included as they are.
     if (refused.length > 0) {
       mempool.remove([], refused);

@@ -15,9 +15,15 @@ import {
   type InitResponse,
   type OcallRequest,
   type EnclaveIdentity,
+  type EncryptionKeyResponse,
+  type AdmissionClaim,
+  type SealedCallResponse,
+  type SealedRelease,
+  type SecretStatus,
   type SignResult,
   type UnsealResponse,
 } from '../../contracts/index.js';
+import type { SealedPayload } from '../../consensus/index.js';
 import type { Vote } from '../../consensus/index.js';
 import type { Logger } from '../log/logger.js';
 import { projectRoot } from '../util/project-root.js';
@@ -43,6 +49,10 @@ export class EnclaveHost {
   readonly #sealed: SealedStore;
   /** Read-only calls waiting for the enclave: bounded, so a flood of calls cannot queue without end. */
   #callsInFlight = 0;
+  /** Told what the enclave holds of the consortium secret after init, each commit and each release it takes. */
+  onSecrets: ((status: SecretStatus) => void) | undefined;
+  /** Told when the enclave could not execute a block for want of the consortium secret. */
+  onSecretNeeded: (() => void) | undefined;
 
   /**
    * `sealedFile`: where the enclave's sealed identity (vote key, safety state)
@@ -151,9 +161,11 @@ export class EnclaveHost {
   async init(request: Omit<InitRequest, 'type'>): Promise<InitResponse> {
     const out = await this.#ecall<InitResponse>({ type: 'init', ...request });
     if (out.sealed !== null) {
-      this.log.warn('the stored head\'s certificate shows this node\'s vote key signed later than its sealed record: the record moved past it');
+      // Its safety record moved past a signature the stored certificate shows, or a consortium-secret candidate lost.
+      this.log.info('the enclave identity was sealed again at init');
       await this.#sealed.write(out.sealed);
     }
+    this.onSecrets?.(out.secrets);
     return out;
   }
 
@@ -161,8 +173,13 @@ export class EnclaveHost {
     return this.#ecall({ type: 'proposeBlock', ...request });
   }
 
-  executeBlock(request: Omit<Extract<EcallRequest, { type: 'executeBlock' }>, 'type'>): Promise<BlockResult> {
-    return this.#ecall({ type: 'executeBlock', ...request });
+  async executeBlock(request: Omit<Extract<EcallRequest, { type: 'executeBlock' }>, 'type'>): Promise<BlockResult> {
+    try {
+      return await this.#ecall({ type: 'executeBlock', ...request });
+    } catch (err) {
+      if (err instanceof ChainError && err.code === 'SECRET_UNAVAILABLE') this.onSecretNeeded?.();
+      throw err;
+    }
   }
 
   /**
@@ -172,10 +189,8 @@ export class EnclaveHost {
    */
   async commitBlock(blockHash: string, certificate: CommitCertificate): Promise<{ height: number }> {
     const out = await this.#ecall<CommitResult>({ type: 'commitBlock', blockHash, certificate });
-    if (out.sealed !== null) {
-      this.log.warn('a certificate shows this node\'s vote key signed later than its sealed record: the record moved past it', { height: out.height });
-      await this.#sealed.write(out.sealed);
-    }
+    if (out.sealed !== null) await this.#sealed.write(out.sealed);
+    this.onSecrets?.(out.secrets);
     return { height: out.height };
   }
 
@@ -194,6 +209,48 @@ export class EnclaveHost {
 
   getEvidence(freshness: string): Promise<EnclaveIdentity> {
     return this.#ecall({ type: 'getEvidence', freshness });
+  }
+
+  /** A read-only call to a confidential contract, sealed both ways (the host sees neither the call nor the answer). */
+  async sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallResponse> {
+    if (this.#callsInFlight >= this.maxCallsInFlight) {
+      throw new ChainError('ENCLAVE_BUSY', `${this.maxCallsInFlight} read-only calls are already waiting for the enclave; retry later`);
+    }
+    this.#callsInFlight++;
+    try {
+      return await this.#ecall({ type: 'sealedCall', contract, sealed });
+    } finally {
+      this.#callsInFlight--;
+    }
+  }
+
+  /** The newest network encryption key, with fresh evidence binding it. */
+  getEncryptionKey(freshness: string): Promise<EncryptionKeyResponse> {
+    return this.#ecall({ type: 'getEncryptionKey', freshness });
+  }
+
+  /** A challenge for a peer asking for the consortium secret. */
+  secretChallenge(): Promise<{ nonce: string }> {
+    return this.#ecall({ type: 'secretChallenge' });
+  }
+
+  /** This enclave's claim for the secret, answering a peer's challenge. */
+  secretRequest(nonce: string): Promise<AdmissionClaim> {
+    return this.#ecall({ type: 'secretRequest', nonce });
+  }
+
+  /** Asks the enclave to release the secret to a peer's enclave; it decides (and seals the secret to the peer's key). */
+  releaseSecret(request: { nonce: string; peerNodeId: string; claim: AdmissionClaim; now: number }): Promise<SealedRelease> {
+    return this.#ecall({ type: 'releaseSecret', ...request });
+  }
+
+  /** Hands the enclave a release sealed to it; the new seal (with the secret) is stored before this resolves. */
+  async acceptSecret(release: SealedRelease): Promise<SecretStatus> {
+    const out = await this.#ecall<SecretStatus & { sealed: string }>({ type: 'acceptSecret', release });
+    await this.#sealed.write(out.sealed);
+    const status = { missing: out.missing, held: out.held };
+    this.onSecrets?.(status);
+    return status;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { ChainError, parseSignedTx, type ChainErrorCode, type SignedTx } from '../../consensus/index.js';
+import { ChainError, isSealedTx, parseSignedTx, type ChainErrorCode, type SignedTx } from '../../consensus/index.js';
 import type { AdmissionResult } from '../../contracts/index.js';
 import type { Mempool } from './mempool.js';
 
@@ -9,7 +9,8 @@ export interface AdmissionDeps {
   /** Checks signatures (and size) inside the enclave; one result per transaction, in order. */
   verify(txs: SignedTx[]): Promise<AdmissionResult[]>;
   /** Throws TX_UNKNOWN_CONTRACT / TX_UNKNOWN_METHOD. */
-  checkTarget(contract: string, method: string): void;
+  /** `method` is null for a sealed transaction (its method is checked in the enclave). */
+  checkTarget(contract: string, method: string | null): void;
   /** The sender's committed next nonce as far as the host knows (0 when it does not know yet). */
   committedNonce(sender: string): number;
   /** The enclave reported a sender's committed next nonce (with its admission verdict). */
@@ -55,7 +56,7 @@ export class TxAdmission {
     if (tx.gasLimit > deps.maxGasLimit) {
       throw new ChainError('TX_GAS_LIMIT', `gasLimit ${tx.gasLimit} exceeds the maximum ${deps.maxGasLimit}`, { limit: deps.maxGasLimit });
     }
-    deps.checkTarget(tx.contract, tx.method);
+    deps.checkTarget(tx.contract, isSealedTx(tx) ? null : tx.method);
     const expected = deps.mempool.nextNonce(tx.from, deps.committedNonce(tx.from));
     if (tx.nonce < expected) {
       throw new ChainError('TX_NONCE_TOO_LOW', `nonce ${tx.nonce} is already used; the sender's next nonce is ${expected}`, { expected });

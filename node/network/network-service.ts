@@ -18,7 +18,7 @@ import { restrictGossipToAdmitted, type AdmittedOnlyCounters } from './admitted-
 import { NetworkError } from './errors.js';
 import { InboundGuard, type InboundGuardStats } from './inbound-guard.js';
 import { RequestResponseProtocol, type RequestHandler, type RequestOptions } from './request-response.js';
-import { admissionProtocol, consensusTopic, splitTxBatches, syncProtocol, txTopic } from './topics.js';
+import { admissionProtocol, consensusTopic, secretProtocol, splitTxBatches, syncProtocol, txTopic } from './topics.js';
 import {
   defaultConsensusValidator,
   normalizeOutcome,
@@ -130,6 +130,8 @@ export const NOT_ADMITTED_SCORE = -65;
 const TOPIC_SCORE_CAP = 10;
 /** An admission challenge is a short JSON object (see node/admission); more is not read. */
 export const ADMISSION_MAX_REQUEST_BYTES = 4096;
+/** A secret-release request carries a claim with evidence (certificate chains included); more is not read. */
+export const SECRET_MAX_REQUEST_BYTES = 256 * 1024;
 
 /**
  * The node's libp2p network: gated connections to the consortium's node
@@ -163,6 +165,8 @@ export class NetworkService extends EventEmitter {
   private admission: RequestResponseProtocol | undefined;
   private syncHandler: RequestHandler | undefined;
   private admissionHandler: RequestHandler | undefined;
+  private secret: RequestResponseProtocol | undefined;
+  private secretHandler: RequestHandler | undefined;
   private readonly configured = new Map<string, ConfiguredPeer>();
   private readonly queues = new Map<string, Outgoing[]>();
   private readonly pumping = new Set<string>();
@@ -307,12 +311,23 @@ export class NetworkService extends EventEmitter {
       protocol: admissionProtocol(this.opts.chainId),
       maxRequestBytes: ADMISSION_MAX_REQUEST_BYTES,
     });
+    // Attested key release: only between admitted peers (the enclaves check each other's evidence again themselves).
+    this.secret = new RequestResponseProtocol(node, {
+      ...rr,
+      protocol: secretProtocol(this.opts.chainId),
+      maxRequestBytes: SECRET_MAX_REQUEST_BYTES,
+      maxResponseBytes: 64 * 1024,
+      maxInboundStreams: 4,
+      authorize: (id) => this.isAdmitted(id),
+    });
     this.sync.setHandler(this.syncHandler);
     this.admission.setHandler(this.admissionHandler);
+    this.secret.setHandler(this.secretHandler);
 
     await node.start();
     await this.sync.start();
     await this.admission.start();
+    await this.secret.start();
     pubsub.subscribe(this.txTopic);
     pubsub.subscribe(this.consensusTopic);
     this.state = 'started';
@@ -336,6 +351,7 @@ export class NetworkService extends EventEmitter {
     this.wakeSubscriberWaiters();
     this.sync?.stop();
     this.admission?.stop();
+    this.secret?.stop();
     if (this.node && wasRunning) {
       try {
         await this.node.stop();
@@ -804,6 +820,19 @@ export class NetworkService extends EventEmitter {
     this.requireNode();
     if (!this.allowed.has(peerId)) return Promise.reject(new NetworkError('PEER_NOT_ALLOWED', `peer ${peerId} is not allowed`));
     return this.admission!.request(peerId, evidence, options);
+  }
+
+  /** Sends a secret-release request (node/confidential) to an admitted peer. */
+  requestSecret(peerId: string, request: Uint8Array, options?: RequestOptions): Promise<Uint8Array> {
+    this.requireNode();
+    if (!this.isAdmitted(peerId)) return Promise.reject(new NetworkError('PEER_NOT_ALLOWED', `peer ${peerId} is not admitted`));
+    return this.secret!.request(peerId, request, options);
+  }
+
+  /** Serves secret-release requests (from admitted peers only). */
+  handleSecret(handler: RequestHandler | undefined): void {
+    this.secretHandler = handler;
+    this.secret?.setHandler(handler);
   }
 
   /** Serves admission: receives a peer's evidence, returns ours. */

@@ -13,6 +13,9 @@ export function syncProtocol(chainId: string): string {
 export function admissionProtocol(chainId: string): string {
   return `/cloister/${chainId}/admission/1`;
 }
+export function secretProtocol(chainId: string): string {
+  return `/cloister/${chainId}/secret/1`;
+}
 
 /** A tx gossip message: canonical JSON of `{ chainId, txs }`. */
 export interface TxBatchMessage {

@@ -149,6 +149,21 @@ const CHAIN = {
     message: 'Decryption failed',
     description: 'A ciphertext does not open: another key, tampered, or bound to other data (chain, sender, nonce, contract).',
   },
+  TX_NOT_ENCRYPTED: {
+    code: -32072,
+    message: 'Not encrypted',
+    description: 'The contract is confidential: its transactions and calls must be sealed to the network encryption key (tee_getEncryptionKey).',
+  },
+  SECRET_UNAVAILABLE: {
+    code: -32073,
+    message: 'Consortium secret unavailable',
+    description: "This node's enclave does not hold the consortium secret yet (it receives it from a peer after attestation); retry, or use another node.",
+  },
+  KEY_UNVERIFIED: {
+    code: -32074,
+    message: 'Encryption key not verified',
+    description: "The network encryption key's evidence does not verify against the genesis: nothing was encrypted or sent.",
+  },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
 
 /** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32099 are free for later families. */

@@ -1,4 +1,4 @@
-import type { CallAuth, JsonValue } from '../../consensus/index.js';
+import { ChainError, type CallAuth, type JsonValue, type SealedPayload } from '../../consensus/index.js';
 import type { BlockView, ChainApi } from '../chain/api.js';
 import { Lane } from './lane.js';
 import { defineMethod, type RpcMethod } from './method.js';
@@ -32,6 +32,9 @@ const SEND_ERRORS = [
   'TX_UNKNOWN_CONTRACT',
   'TX_UNKNOWN_METHOD',
   'TX_READONLY_METHOD',
+  'TX_NOT_ENCRYPTED',
+  'DECRYPT_FAILED',
+  'SECRET_UNAVAILABLE',
   'ENCODING_INVALID',
   'MEMPOOL_FULL',
 ] as const;
@@ -108,20 +111,56 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       name: 'chain_call',
       summary: 'Runs a read-only contract method against the latest state.',
       description:
-        'Runs on the enclave\'s call thread, beside block execution, as the anonymous caller (64 zeros), or, with `auth`, as the caller who signed this very call (checked in the enclave): nobody can read as someone else. At most 32 calls are in flight on a node, the others wait their turn (SERVER_BUSY when 512 already wait).',
+        'Runs on the enclave\'s call thread, beside block execution, as the anonymous caller (64 zeros), or, with `auth`, as the caller who signed this very call (checked in the enclave): nobody can read as someone else. A confidential contract takes the call sealed instead: `chain_call(contract, sealed)`, where `sealed` holds {method, args, auth?} sealed to the network key (bound to the chain, the contract and the generation); the answer is then `{sealed, gasUsed}`, {result} or {error} sealed to the caller. At most 32 calls are in flight on a node, the others wait their turn (SERVER_BUSY when 512 already wait).',
       params: [
         { name: 'contract', schema: s.contractName },
-        { name: 'method', schema: s.methodName },
-        { name: 'args', schema: { type: 'array', items: s.anyJson } },
-        { name: 'auth', summary: "The caller's signature over the call (optional).", schema: s.callAuth, required: false },
+        { name: 'method', summary: 'The method; or, to a confidential contract, the sealed call.', schema: { anyOf: [s.methodName, s.sealedPayload] } },
+        { name: 'args', summary: 'The arguments (not with a sealed call).', schema: { type: 'array', items: s.anyJson }, required: false },
+        { name: 'auth', summary: "The caller's signature over the call (optional; inside the sealed call for a confidential contract).", schema: s.callAuth, required: false },
       ],
-      result: { name: 'callResult', schema: s.callResultView },
-      errors: ['TX_UNKNOWN_CONTRACT', 'TX_UNKNOWN_METHOD', 'ENCODING_INVALID', 'CALL_FAILED', 'CALL_UNAUTHORIZED', 'ENCLAVE_BUSY', 'ENCLAVE_UNAVAILABLE', 'SERVER_BUSY'],
+      result: { name: 'callResult', schema: { anyOf: [s.callResultView, s.sealedCallResultView] } },
+      errors: [
+        'TX_UNKNOWN_CONTRACT',
+        'TX_UNKNOWN_METHOD',
+        'TX_NOT_ENCRYPTED',
+        'DECRYPT_FAILED',
+        'SECRET_UNAVAILABLE',
+        'ENCODING_INVALID',
+        'CALL_FAILED',
+        'CALL_UNAUTHORIZED',
+        'ENCLAVE_BUSY',
+        'ENCLAVE_UNAVAILABLE',
+        'SERVER_BUSY',
+      ],
       // Calls run on the enclave's own call thread (never ahead of block execution), one at a time there:
       // a bounded number go to the enclave, the rest wait here.
       concurrency: { maxInFlight: 32, maxWaiting: 512 },
-      handler: (contract: string, method: string, args: JsonValue[], auth?: CallAuth) =>
-        auth === undefined ? api.call(contract, method, args) : api.call(contract, method, args, auth),
+      handler: (contract: string, method: string | SealedPayload, args?: JsonValue[], auth?: CallAuth) => {
+        if (typeof method === 'object') {
+          if (args !== undefined || auth !== undefined) throw new ChainError('INVALID_ARGS', 'a sealed call carries its arguments and auth inside the ciphertext');
+          return api.sealedCall(contract, method);
+        }
+        if (args === undefined) throw new ChainError('INVALID_ARGS', 'args is required (an array, [] for none)');
+        return auth === undefined ? api.call(contract, method, args) : api.call(contract, method, args, auth);
+      },
+    }),
+    defineMethod({
+      name: 'tee_getEncryptionKey',
+      summary: "The network encryption key that confidential transactions and calls are sealed to, with this node's enclave's fresh evidence binding it.",
+      description:
+        "The evidence's report_data binds the enclave's keys plus `network` = publicKey, this node, this chain and the caller's nonce (attestation's reportDataFor). A client verifies it against the genesis (pinned roots, policy, the validator's vote key) before it seals anything: the typed client and `cloister tx send` do.",
+      params: [
+        {
+          name: 'nonce',
+          summary: "The caller's challenge, 16 to 64 random bytes in lowercase hex; without it, the node picks one.",
+          schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' },
+          required: false,
+        },
+      ],
+      result: { name: 'encryptionKey', schema: s.encryptionKeyView },
+      errors: ['SECRET_UNAVAILABLE', 'ENCLAVE_UNAVAILABLE', 'ENCLAVE_BUSY', 'SERVER_BUSY'],
+      concurrency: { maxInFlight: 4, maxWaiting: 64 },
+      handler: (nonce?: string) => api.getEncryptionKey(nonce),
     }),
     defineMethod({
       name: 'tee_getEvidence',
@@ -139,6 +178,13 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       // Fresh evidence costs the enclave a report (on hardware, a request to the security processor).
       concurrency: { maxInFlight: 4, maxWaiting: 64 },
       handler: (nonce?: string) => (nonce === undefined ? api.getEvidence() : api.getEvidence(nonce)),
+    }),
+    defineMethod({
+      name: 'chain_getGenesis',
+      summary: 'The genesis this node runs. A client trusts it only after checking its hash (node_status shows it; `cloister genesis` members share it) against one it knows.',
+      params: [],
+      result: { name: 'genesis', schema: { type: 'object', description: 'The genesis document (see the README).' } },
+      handler: () => api.getGenesis(),
     }),
     defineMethod({
       name: 'contract_list',

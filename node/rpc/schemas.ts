@@ -60,34 +60,67 @@ export function object(properties: Record<string, JsonSchema>, optional: readonl
   };
 }
 
-export const signedTx: JsonSchema = {
-  title: 'SignedTx',
+export const sealedPayload: JsonSchema = {
+  title: 'SealedPayload',
+  description:
+    'HPKE (RFC 9180) ciphertext to the network encryption key of a consortium-secret generation (tee_getEncryptionKey): X25519, HKDF-SHA256, AES-256-GCM. See consensus/chain/confidential.ts for the info, AAD and plaintext.',
   type: 'object',
+  additionalProperties: false,
+  required: ['generation', 'enc', 'ct'],
   properties: {
-    chainId: { type: 'string', minLength: 1, maxLength: 64 },
-    from: address,
-    nonce: uint,
-    contract: contractName,
-    method: methodName,
-    args: { type: 'array', items: anyJson },
-    gasLimit: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-    signature: signature64,
+    generation: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    enc: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    ct: { type: 'string', description: 'base64', pattern: '^[A-Za-z0-9+/]*={0,2}$' },
   },
+};
+
+const txEnvelope = {
+  chainId: { type: 'string', minLength: 1, maxLength: 64 },
+  from: address,
+  nonce: uint,
+  contract: contractName,
+  gasLimit: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  signature: signature64,
+};
+
+const plainTx: JsonSchema = {
+  title: 'PlainTx',
+  type: 'object',
+  properties: { ...txEnvelope, method: methodName, args: { type: 'array', items: anyJson } },
   required: ['chainId', 'from', 'nonce', 'contract', 'method', 'args', 'gasLimit', 'signature'],
   additionalProperties: false,
 };
 
+const sealedTx: JsonSchema = {
+  title: 'SealedTx',
+  description: 'A transaction to a confidential contract: method and args sealed (bound to chainId, from, nonce and contract).',
+  type: 'object',
+  properties: { ...txEnvelope, sealed: sealedPayload },
+  required: ['chainId', 'from', 'nonce', 'contract', 'sealed', 'gasLimit', 'signature'],
+  additionalProperties: false,
+};
+
+export const signedTx: JsonSchema = {
+  title: 'SignedTx',
+  description: 'A signed transaction: to a public contract with method and args in the clear, or to a confidential one sealed.',
+  oneOf: [plainTx, sealedTx],
+};
+
 export const transactionView: JsonSchema = {
   title: 'TransactionView',
+  description: 'A SignedTx (plain or sealed) with its hash and position.',
   type: 'object',
   properties: {
-    ...(signedTx['properties'] as Record<string, JsonSchema>),
+    ...txEnvelope,
+    method: methodName,
+    args: { type: 'array', items: anyJson },
+    sealed: sealedPayload,
     hash: hash32,
     blockHeight: nullable(uint),
     blockHash: nullable(hash32),
     index: nullable(uint),
   },
-  required: [...(signedTx['required'] as string[]), 'hash', 'blockHeight', 'blockHash', 'index'],
+  required: ['chainId', 'from', 'nonce', 'contract', 'gasLimit', 'signature', 'hash', 'blockHeight', 'blockHash', 'index'],
 };
 
 export const blockHeader: JsonSchema = {
@@ -160,9 +193,18 @@ export const receiptView: JsonSchema = {
       result: anyJson,
       events: { type: 'array', items: contractEvent },
       error: object({ code: { type: 'string' }, message: { type: 'string' } }),
+      sealed: { type: 'string', description: "A sealed transaction's {result, events, error}, sealed to its sender (base64); result is then null and events empty." },
     },
-    ['error'],
+    ['error', 'sealed'],
   ),
+};
+
+export const sealedCallResultView: JsonSchema = {
+  title: 'SealedCallResultView',
+  ...object({
+    sealed: { type: 'string', description: "{result} or {error: {code, message}}, sealed to the caller's result key (base64)." },
+    gasUsed: uint,
+  }),
 };
 
 export const callResultView: JsonSchema = {
@@ -190,6 +232,15 @@ export const evidenceView: JsonSchema = {
     },
     ['virtualRoot'],
   ),
+};
+
+export const encryptionKeyView: JsonSchema = {
+  title: 'EncryptionKeyView',
+  ...object({
+    generation: { type: 'integer', minimum: 1 },
+    publicKey: { type: 'string', description: 'The network encryption key (X25519), lowercase hex.' },
+    evidence: { ...evidenceView, description: "This node's enclave's evidence; its report_data binds publicKeys.network = publicKey." },
+  }),
 };
 
 export const contractView: JsonSchema = {

@@ -5,7 +5,8 @@ import { Ed25519Signer, type SignedTx } from '../../consensus/index.js';
 import { verifyVirtualEvidence } from '../../attestation/index.js';
 import { CloisterClient, RpcError } from '../../node/client/index.js';
 import { ROOT, cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
-import { buildTx, execute, newSigner } from '../helpers/tx.js';
+import { buildTx, execute, executeSealed, newSigner } from '../helpers/tx.js';
+import { readGenesisFile } from '../../node/dev/dev-chain.js';
 
 const HOSTILE = join(ROOT, 'test/fixtures/contracts/hostile');
 
@@ -99,20 +100,30 @@ describe('example contracts', () => {
     expect((await client.call('token', 'balanceOf', [bob.publicKey])).result).toBe(30);
   });
 
-  it('analytics: several parties submit, anyone reads only aggregates', async () => {
+  it('analytics (confidential): several parties submit sealed records, anyone reads only aggregates, sealed', async () => {
+    const genesis = readGenesisFile(join(node.dataDir, 'genesis.json'));
     const hospitals = [newSigner(), newSigner(), newSigner()];
     const stays = [4, 6, 11];
     for (let i = 0; i < hospitals.length; i++) {
-      expect((await execute(client, hospitals[i]!, 'analytics', 'submit', ['cardiology', stays[i]!])).status).toBe('success');
+      const receipt = await executeSealed(client, genesis, hospitals[i]!, 'analytics', 'submit', ['cardiology', stays[i]!]);
+      expect(receipt.status).toBe('success');
+      // The event is the sender's alone: sealed in the receipt, opened here.
+      expect(receipt.events).toEqual([]);
+      expect(receipt.opened.events).toEqual([{ contract: 'analytics', name: 'Submitted', data: { category: 'cardiology' } }]);
     }
-    const stats = (await client.call('analytics', 'stats', ['cardiology'])).result as { count: number; sum: number; mean: string };
+    const key = await client.encryptionKey(genesis);
+    const stats = (await client.sealedCall('analytics', 'stats', ['cardiology'], key)).result as { count: number; sum: number; mean: string };
     expect(stats.count).toBe(3);
     expect(stats.sum).toBe(21);
     expect(stats.mean).toBe('7.00');
     const contracts = await client.listContracts();
     const analytics = contracts.find((c) => c.name === 'analytics')!;
+    expect((analytics.manifest as { confidential?: boolean }).confidential).toBe(true);
     const methods = Object.keys((analytics.manifest as { methods: Record<string, unknown> }).methods);
     expect(methods.some((m) => /record|raw|get_?records/i.test(m))).toBe(false);
+    // In the clear, a confidential contract takes nothing.
+    expect((await rpcErrorOf(execute(client, hospitals[0]!, 'analytics', 'submit', ['cardiology', 1]))).chainCode).toBe('TX_NOT_ENCRYPTED');
+    expect((await rpcErrorOf(client.call('analytics', 'stats', ['cardiology']))).chainCode).toBe('TX_NOT_ENCRYPTED');
   });
 });
 

@@ -98,9 +98,12 @@ beforeAll(async () => {
     if (v === null) state.delete(k);
     else state.set(k, v);
   }
+  // The first block also carries the proposer's commitment of its consortium-secret candidate, first.
+  expect(result.added).toHaveLength(1);
+  expect(result.added[0]).toMatchObject({ contract: 'consortium', method: 'commitSecret' });
   block1 = {
     result,
-    txs: [tx],
+    txs: [...result.added, tx],
     certificate,
     state: [...state],
   };

@@ -78,7 +78,7 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
   let validator: Parameters<ConsensusNetwork['setConsensusValidator']>[0] | undefined;
   let handler: Parameters<ConsensusNetwork['onConsensus']>[0] | undefined;
   const mempool = new Mempool();
-  const chain = { tip, mempool, commitExecuted: async () => {} };
+  const chain = { tip, mempool, commitExecuted: async () => {}, keepProposalTxs: () => {} };
   const enclave: ConsensusEnclave = {
     executeBlock: async (req) => {
       executed.push(req);

@@ -1,0 +1,81 @@
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
+import { ChainError, canonicalize, type JsonValue } from '../../consensus/index.js';
+import type { StateAccess } from '../sandbox/index.js';
+import { stateKey, type StateOverlay } from './state.js';
+
+const TAG_BYTES = 16;
+const IV_BYTES = 12;
+
+/**
+ * How a confidential contract's state is stored: neither its keys nor its
+ * values appear in the clear on any node's disk, and the state commitment
+ * (the state tree over the stored bytes) exposes no unkeyed hash of a
+ * plaintext, so nobody can test guesses of a low-entropy value.
+ *
+ *   stored key   = c:<contract>:~<hex HMAC-SHA256(macKey, "key" 0x00 key)>
+ *   stored value = JSON string "<generation>:<base64 iv | ciphertext | tag>"
+ *                  AES-256-GCM under encKey, AAD the stored key,
+ *                  iv = HMAC-SHA256(macKey, "iv" 0x00 stored key 0x00 plaintext)[0..12]
+ *
+ * The IV is synthetic (the SIV construction of RFC 5297, with GCM as the
+ * cipher): every honest enclave writes the same bytes for the same state, as
+ * the state root requires, and an IV repeats only for an identical key and
+ * value, which then reveals no more than that the write repeated. The tag
+ * detects a stored value altered on disk (beyond the state-root check at start).
+ * macKey and encKey are the two halves of the contract's 64-byte state key.
+ */
+export class StateCipher {
+  readonly #macKey: Uint8Array;
+  readonly #encKey: Uint8Array;
+
+  constructor(keyMaterial: Uint8Array, readonly generation: number) {
+    if (keyMaterial.length !== 64) throw new ChainError('INVALID_ARGS', 'a state key is 64 bytes');
+    this.#macKey = keyMaterial.subarray(0, 32);
+    this.#encKey = keyMaterial.subarray(32);
+  }
+
+  storedKey(contract: string, key: string): string {
+    const mac = createHmac('sha256', this.#macKey).update('key\0').update(key, 'utf8').digest('hex');
+    return stateKey.contract(contract, `~${mac}`);
+  }
+
+  seal(storedKey: string, plaintext: string): string {
+    const iv = createHmac('sha256', this.#macKey).update('iv\0').update(storedKey, 'utf8').update('\0').update(plaintext, 'utf8').digest().subarray(0, IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.#encKey, iv);
+    cipher.setAAD(Buffer.from(storedKey, 'utf8'));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return `${this.generation}:${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64')}`;
+  }
+
+  open(storedKey: string, stored: string): string {
+    const colon = stored.indexOf(':');
+    const bytes = Buffer.from(stored.slice(colon + 1), 'base64');
+    if (colon < 1 || Number(stored.slice(0, colon)) !== this.generation || bytes.length < IV_BYTES + TAG_BYTES) {
+      throw new ChainError('STATE_INVALID', `the stored value of ${storedKey} is not a confidential value of generation ${this.generation}`);
+    }
+    const decipher = createDecipheriv('aes-256-gcm', this.#encKey, bytes.subarray(0, IV_BYTES));
+    decipher.setAAD(Buffer.from(storedKey, 'utf8'));
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+    try {
+      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new ChainError('STATE_INVALID', `the stored value of ${storedKey} was altered (it does not authenticate)`);
+    }
+  }
+}
+
+/** A confidential contract's state, as the sandbox sees it: plain keys and JSON values, stored sealed. */
+export function confidentialStateAccess(overlay: StateOverlay, contract: string, cipher: StateCipher): StateAccess {
+  return {
+    get: (key) => {
+      const stored = cipher.storedKey(contract, key);
+      const text = overlay.read(stored);
+      return text === undefined ? null : (JSON.parse(cipher.open(stored, JSON.parse(text) as string)) as JsonValue);
+    },
+    set: (key, value) => {
+      const stored = cipher.storedKey(contract, key);
+      overlay.write(stored, canonicalize(cipher.seal(stored, canonicalize(value))));
+    },
+    delete: (key) => overlay.write(cipher.storedKey(contract, key), null),
+  };
+}
