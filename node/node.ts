@@ -223,6 +223,7 @@ export class CloisterNode {
         connectedPeers: nodes.filter((n) => n.connected).length,
         admittedPeers: nodes.filter((n) => n.admitted).length,
         syncing: this.#sync?.syncing ?? false,
+        secrets: { held: [...this.#secretStatus.held], missing: [...this.#secretStatus.missing] },
       };
     });
     // In the background: before its first signature consensus watches for a while (double-sign guard).

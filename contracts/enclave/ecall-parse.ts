@@ -40,6 +40,7 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   sealedCall: ['contract', 'sealed'],
   getEvidence: ['freshness'],
   getEncryptionKey: ['freshness'],
+  getAttestationToken: ['freshness', 'audience', 'now'],
   secretChallenge: [],
   secretRequest: ['nonce'],
   releaseSecret: ['nonce', 'peerNodeId', 'claim', 'now'],
@@ -158,6 +159,13 @@ export function parseEcall(raw: unknown): EcallRequest {
       return { type, freshness: shortString(raw.freshness, 'freshness', 128) };
     case 'getEncryptionKey':
       return { type, freshness: shortString(raw.freshness, 'freshness', 160) };
+    case 'getAttestationToken':
+      return {
+        type,
+        freshness: shortString(raw.freshness, 'freshness', 160),
+        audience: raw.audience === null ? null : shortString(raw.audience, 'audience', 256),
+        now: nonNegativeInt(raw.now, 'now'),
+      };
     case 'sealedCall': {
       if (typeof raw.contract !== 'string' || !CONTRACT_NAME_RE.test(raw.contract)) invalid('contract is not a contract name');
       return { type, contract: raw.contract as string, sealed: parseSealedPayload(raw.sealed, (why) => invalid(why)) };

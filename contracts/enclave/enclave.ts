@@ -31,7 +31,7 @@ import {
   type StateTreeRoot,
   type Vote,
 } from '../../consensus/index.js';
-import { reportDataFor } from '../../attestation/index.js';
+import { issueAttestationToken, reportDataFor, verifyEvidence } from '../../attestation/index.js';
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { parseEcall } from './ecall-parse.js';
@@ -189,6 +189,8 @@ export class Enclave {
         return this.#evidence(request.freshness);
       case 'getEncryptionKey':
         return this.#encryptionKey(request.freshness);
+      case 'getAttestationToken':
+        return this.#attestationToken(request.freshness, request.audience, request.now);
       case 'secretChallenge':
         return this.#secretChallenge();
       case 'secretRequest':
@@ -335,7 +337,7 @@ export class Enclave {
 
   #publicKeys(): Record<string, string> {
     const identity = this.#identity!;
-    return { vote: identity.signer.publicKey, encryption: identity.encryptionPublicKey };
+    return { vote: identity.signer.publicKey, encryption: identity.encryptionPublicKey, token: identity.tokenPublicKey };
   }
 
   /**
@@ -693,6 +695,30 @@ export class Enclave {
     }
     const identity = await this.#evidence(freshness, { network: latest.publicKey });
     return { generation: latest.generation, publicKey: latest.publicKey, identity };
+  }
+
+  /**
+   * An attestation token (a JWT, EdDSA) for relying parties outside the chain,
+   * such as a key vault that releases a data key after attestation: fresh
+   * evidence bound to the caller's nonce, which this enclave verifies itself,
+   * restated as claims and signed with its token key (bound in the evidence as
+   * `token`; never the vote key). Its time is the host's, never earlier than
+   * the last committed block's.
+   */
+  async #attestationToken(freshness: string, audience: string | null, now: number): Promise<{ token: string; identity: EnclaveIdentity }> {
+    this.#viewOrThrow();
+    const identity = await this.#evidence(freshness);
+    const at = new Date(Math.max(now, this.#head!.time));
+    const result = verifyEvidence(new Uint8Array(Buffer.from(identity.evidence, 'base64')), { now: at, trustedRoots: { virtual: this.#genesis!.enclave.virtualRoots } });
+    const token = await issueAttestationToken({
+      signingKey: this.#identity!.tokenSigningKey,
+      claims: { ...result, publicKeys: identity.publicKeys },
+      evidenceDigest: result.evidenceDigest,
+      issuer: this.#nodeId,
+      ...(audience !== null ? { audience } : {}),
+      now: at,
+    });
+    return { token, identity };
   }
 
   /** A challenge for a peer that wants the consortium secret: remembered until used once (or crowded out). */

@@ -22,6 +22,7 @@ export type EcallRequest =
   | SealedCallRequest
   | { type: 'getEvidence'; freshness: string }
   | { type: 'getEncryptionKey'; freshness: string }
+  | { type: 'getAttestationToken'; freshness: string; audience: string | null; now: number }
   | { type: 'secretChallenge' }
   | { type: 'secretRequest'; nonce: string }
   | ReleaseSecretRequest

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import {
   ChainError,
   Ed25519Signer,
@@ -60,6 +60,14 @@ const AAD = Buffer.from('cloister/sealed-identity/v1');
 
 export class SealedIdentity {
   readonly signer: Ed25519Signer;
+  /**
+   * The attestation-token key (Ed25519), derived from the vote key with HKDF
+   * (its own domain): tokens for relying parties outside the chain are never
+   * signed with the key whose signatures count as votes.
+   */
+  readonly #tokenKey: string;
+  /** The attestation-token key's public half, hex (bound in evidence as `token`). */
+  readonly tokenPublicKey: string;
   readonly #privateKey: string;
   readonly #encryptionKey: Uint8Array;
   /** Its public half, lowercase hex (bound in the enclave's evidence as `encryption`). */
@@ -75,6 +83,8 @@ export class SealedIdentity {
     this.from = from;
     this.#privateKey = plain.privateKey;
     this.signer = new Ed25519Signer(plain.privateKey);
+    this.#tokenKey = Buffer.from(hkdfSync('sha256', fromHex(plain.privateKey)!, new Uint8Array(0), 'cloister/token-key/v1', 32)).toString('hex');
+    this.tokenPublicKey = new Ed25519Signer(this.#tokenKey).publicKey;
     this.#encryptionKey = fromHex(plain.encryptionKey)!;
     this.encryptionPublicKey = toHex(hpkePublicKeyOf(this.#encryptionKey));
     this.#secrets = new Map(Object.entries(plain.secrets).map(([g, hex]) => [Number(g), fromHex(hex)!]));
@@ -113,6 +123,11 @@ export class SealedIdentity {
     }
     const best = opened.reduce((a, b) => (b.plain.seq > a.plain.seq ? b : a));
     return new SealedIdentity(best.plain, sealingKey, best.index);
+  }
+
+  /** The attestation-token signing key (raw Ed25519 seed, hex), for issueAttestationToken inside the enclave only. */
+  get tokenSigningKey(): string {
+    return this.#tokenKey;
   }
 
   /** The encryption key pair (X25519): peers seal the consortium secret to its public half. */

@@ -66,6 +66,7 @@ const IN_FLIGHT_LIMITS: Partial<Record<EcallType, number>> = {
   admitTxs: 32,
   getEvidence: 8,
   getEncryptionKey: 8,
+  getAttestationToken: 4,
   secretChallenge: 16,
   secretRequest: 2,
   releaseSecret: 4,

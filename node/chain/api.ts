@@ -33,6 +33,17 @@ export interface SealedCallView {
   gasUsed: number;
 }
 
+/**
+ * An attestation token: a JWT (EdDSA, typ cloister-attestation+jwt) the
+ * enclave signed with its token key (evidence.publicKeys.token), restating the
+ * fresh evidence beside it; a relying party verifies both (attestation's
+ * verifyEvidence, then verifyAttestationToken).
+ */
+export interface AttestationTokenView {
+  token: string;
+  evidence: EvidenceView;
+}
+
 /** The network encryption key, and this node's enclave's evidence binding it (as evidence.publicKeys.network). */
 export interface EncryptionKeyView {
   generation: number;
@@ -100,6 +111,11 @@ export interface StatusView {
   admittedPeers?: number;
   /** Fetching missed blocks from a peer. */
   syncing?: boolean;
+  /**
+   * The consortium secret in this node's enclave: the committed generations it
+   * holds, and those it lacks (it is receiving them from a peer by attested release).
+   */
+  secrets?: { held: number[]; missing: number[] };
 }
 
 /**
@@ -133,6 +149,7 @@ export interface ChainApi {
   sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallView>;
   getEncryptionKey(nonce?: string): Promise<EncryptionKeyView>;
   getGenesis(): Genesis;
+  getAttestationToken(nonce: string, audience?: string): Promise<AttestationTokenView>;
   /** The enclave's evidence: made at start, or fresh for the caller's `nonce`. */
   getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView>;
   listContracts(): ContractView[];

@@ -26,6 +26,7 @@ import type {
   CallResultView,
   ChainApi,
   ContractView,
+  AttestationTokenView,
   EncryptionKeyView,
   EvidenceView,
   ReceiptView,
@@ -463,6 +464,12 @@ export class ChainService implements ChainApi {
     const freshness = nonce ?? randomBytes(16).toString('hex');
     const out = await this.#o.enclave.getEncryptionKey(freshness);
     return { generation: out.generation, publicKey: out.publicKey, evidence: this.#evidenceView(out.identity, freshness) };
+  }
+
+  /** The enclave's attestation token (EdDSA JWT) with the fresh evidence it restates, bound to the caller's nonce. */
+  async getAttestationToken(nonce: string, audience?: string): Promise<AttestationTokenView> {
+    const out = await this.#o.enclave.getAttestationToken(nonce, audience ?? null, this.#o.clock.now());
+    return { token: out.token, evidence: this.#evidenceView(out.identity, nonce) };
   }
 
   getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView> {

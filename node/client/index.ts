@@ -1,4 +1,5 @@
 import type {
+  AttestationTokenView,
   BlockView,
   CallResultView,
   ContractView,
@@ -44,7 +45,7 @@ export type {
   TransactionView,
 } from '../chain/api.js';
 export type { OpenRpcDocument } from '../rpc/openrpc.js';
-export type { EncryptionKeyView, SealedCallView } from '../chain/api.js';
+export type { AttestationTokenView, EncryptionKeyView, SealedCallView } from '../chain/api.js';
 export * from './confidential.js';
 
 export interface CloisterClientOptions {
@@ -275,6 +276,11 @@ export class CloisterClient {
   /** The node's enclave evidence; with `nonce` (16–64 random bytes, hex), fresh evidence bound to it. */
   getEvidence(nonce?: string): Promise<EvidenceView> {
     return nonce === undefined ? this.request('tee_getEvidence') : this.request('tee_getEvidence', nonce);
+  }
+
+  /** The enclave's attestation token over fresh evidence bound to `nonce` (16–64 random bytes, hex). */
+  getAttestationToken(nonce: string, audience?: string): Promise<AttestationTokenView> {
+    return this.request('tee_getAttestationToken', nonce, audience);
   }
 
   /** The genesis the node serves: trust it only after checking its hash (genesisHash) against one you know. */

@@ -1,4 +1,5 @@
 import type {
+  AttestationTokenView,
   BlockView,
   CallResultView,
   ContractView,
@@ -25,6 +26,7 @@ export interface RpcMethodMap {
   /** The plain form; a confidential contract's sealed form is CloisterClient.sealedCall (params [contract, sealed], result SealedCallView). */
   chain_call: { params: [contract: string, method: string, args: JsonValue[], auth?: CallAuth]; result: CallResultView };
   chain_getGenesis: { params: []; result: Genesis };
+  tee_getAttestationToken: { params: [nonce: string, audience?: string]; result: AttestationTokenView };
   tee_getEncryptionKey: { params: [] | [nonce: string]; result: EncryptionKeyView };
   tee_getEvidence: { params: [] | [nonce: string]; result: EvidenceView };
   contract_list: { params: []; result: ContractView[] };
@@ -49,6 +51,7 @@ export const RPC_METHOD_NAMES = [
   'tee_getEncryptionKey',
   'tee_getEvidence',
   'chain_getGenesis',
+  'tee_getAttestationToken',
   'contract_list',
   'node_status',
   'net_nodes',

@@ -229,6 +229,11 @@ export class EnclaveHost {
     return this.#ecall({ type: 'getEncryptionKey', freshness });
   }
 
+  /** An attestation token (JWT) over fresh evidence bound to `freshness`. */
+  getAttestationToken(freshness: string, audience: string | null, now: number): Promise<{ token: string; identity: EnclaveIdentity }> {
+    return this.#ecall({ type: 'getAttestationToken', freshness, audience, now });
+  }
+
   /** A challenge for a peer asking for the consortium secret. */
   secretChallenge(): Promise<{ nonce: string }> {
     return this.#ecall({ type: 'secretChallenge' });

@@ -187,6 +187,20 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       handler: () => api.getGenesis(),
     }),
     defineMethod({
+      name: 'tee_getAttestationToken',
+      summary: "The enclave's attestation token: a JWT (EdDSA) restating fresh evidence bound to the caller's nonce, signed by the enclave's token key.",
+      description:
+        'For relying parties outside the chain that take JWTs (a key vault releasing a data key after attestation, as Azure Attestation tokens are used): verify `evidence` against your roots and policy, then the token with attestation\'s verifyAttestationToken (or any JWT library, with the key `evidence.publicKeys.token`, after checking the evidence binds it). Claims: attestation/README.md.',
+      params: [
+        { name: 'nonce', summary: "The caller's challenge, 16 to 64 random bytes in lowercase hex.", schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' } },
+        { name: 'audience', summary: 'The `aud` claim: who the token is for (optional).', schema: { type: 'string', minLength: 1, maxLength: 256 }, required: false },
+      ],
+      result: { name: 'attestationToken', schema: s.object({ token: { type: 'string' }, evidence: s.evidenceView }) },
+      errors: ['ENCLAVE_UNAVAILABLE', 'ENCLAVE_BUSY', 'SERVER_BUSY'],
+      concurrency: { maxInFlight: 4, maxWaiting: 64 },
+      handler: (nonce: string, audience?: string) => (audience === undefined ? api.getAttestationToken(nonce) : api.getAttestationToken(nonce, audience)),
+    }),
+    defineMethod({
       name: 'contract_list',
       summary: 'The deployed contracts.',
       params: [],

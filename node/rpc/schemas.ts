@@ -265,7 +265,12 @@ export const statusView: JsonSchema = {
     connectedPeers: uint,
     admittedPeers: uint,
     syncing: { type: 'boolean' },
-  }, ['consensus', 'validators', 'connectedPeers', 'admittedPeers', 'syncing']),
+    secrets: {
+      type: 'object',
+      description: "Consortium-secret generations this node's enclave holds, and those it lacks (being received from a peer by attested release).",
+      properties: { held: { type: 'array', items: uint }, missing: { type: 'array', items: uint } },
+    },
+  }, ['consensus', 'validators', 'connectedPeers', 'admittedPeers', 'syncing', 'secrets']),
 };
 
 export const nodeEntry: JsonSchema = {

@@ -133,10 +133,16 @@ describe('consortium faults (4 real node processes)', () => {
       // The honest nodes admitted each other.
       const view = await c.netNodes(1);
       for (const k of [2, 3]) expect(view.find((n) => n.id === c.node(k).nodeId)?.admitted).toBe(true);
+      // The honest nodes share the consortium secret; node 4's enclave never receives it.
+      await waitUntil(async () => (await c.client(1).status()).secrets?.held.includes(1) === true, 30_000, 'node 1 to hold the secret');
+      await waitUntil(async () => (await c.client(3).status()).secrets?.held.includes(1) === true, 30_000, 'node 3 to hold the secret');
 
       const before = await c.maxHeight([1, 2, 3]);
       await c.waitForHeights([1, 2, 3], before + 5);
       await load.waitForMoreAcked(20);
+      expect((await c.client(4).status()).secrets?.held ?? []).toEqual([]);
+      await expect(c.client(4).getEncryptionKey()).rejects.toMatchObject({ chainCode: 'SECRET_UNAVAILABLE' });
+      expect(readFileSync(c.node(4).logFile, 'utf8')).not.toContain('consortium secret received');
       const acked = await load.stop();
       await c.assertNoLostTxs(acked, [1, 2, 3]);
       await c.assertSameBlocks([1, 2, 3]);
