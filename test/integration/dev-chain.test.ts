@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ed25519Signer, type SignedTx } from '../../consensus/index.js';
-import { verifyVirtualEvidence } from '../../attestation/index.js';
+import { checkReportData, reportDataFor, verifyAttestationToken, verifyEvidence, verifyVirtualEvidence } from '../../attestation/index.js';
+import { importJWK, jwtVerify } from 'jose';
 import { CloisterClient, RpcError } from '../../node/client/index.js';
 import { ROOT, cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
 import { buildTx, execute, executeSealed, newSigner } from '../helpers/tx.js';
@@ -278,6 +279,34 @@ describe('blocks, transactions and evidence', () => {
     const result = verifyVirtualEvidence(Buffer.from(ev.evidence, 'base64'), { trustedRoots: [ev.virtualRoot!], now: new Date() });
     expect(result.measurement).toBe(ev.measurement);
     expect(result.reportData).toBe(ev.reportData);
+  });
+
+  it('serves an attestation token: a standard EdDSA JWT by the enclave\'s token key (not its vote key), over fresh evidence bound to the nonce', async () => {
+    const genesis = readGenesisFile(join(node.dataDir, 'genesis.json'));
+    const nonce = 'ab'.repeat(32);
+    const { token, evidence } = await client.getAttestationToken(nonce, 'https://vault.example');
+    expect(evidence.freshness).toBe(nonce);
+    expect(evidence.publicKeys.token).toMatch(/^[0-9a-f]{64}$/);
+    expect(evidence.publicKeys.token).not.toBe(evidence.publicKeys.vote);
+    // The relying party: the evidence first (root from the genesis, binding to the nonce), then the token.
+    const result = verifyEvidence(new Uint8Array(Buffer.from(evidence.evidence, 'base64')), { now: new Date(), trustedRoots: { virtual: genesis.enclave.virtualRoots } });
+    checkReportData(result, reportDataFor({ publicKeys: evidence.publicKeys, chainId: genesis.chainId, nodeId: evidence.nodeId, freshness: nonce }));
+    const claims = await verifyAttestationToken(token, {
+      evidenceResult: result,
+      publicKey: evidence.publicKeys.token!,
+      now: new Date(),
+      audience: 'https://vault.example',
+      binding: { chainId: genesis.chainId, nodeId: evidence.nodeId, freshness: nonce },
+    });
+    expect(claims).toMatchObject({ measurement: evidence.measurement, audience: 'https://vault.example', issuer: evidence.nodeId, keyId: evidence.publicKeys.token });
+    // Standard JWT tooling verifies it with the token key alone; the vote key does not.
+    const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(evidence.publicKeys.token!, 'hex').toString('base64url') };
+    const verified = await jwtVerify(token, await importJWK(jwk, 'EdDSA'), { audience: 'https://vault.example' });
+    expect(verified.payload['measurement']).toBe(evidence.measurement);
+    const voteJwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(evidence.publicKeys.vote!, 'hex').toString('base64url') };
+    await expect(jwtVerify(token, await importJWK(voteJwk, 'EdDSA'))).rejects.toThrow();
+    // A malformed nonce is refused at the edge.
+    expect((await rpcErrorOf(client.getAttestationToken('xyz'))).code).toBe(-32602);
   });
 
   it('lists the approved contracts with their measurements', async () => {
