@@ -120,23 +120,16 @@ export function parseSignedTx(raw: unknown): SignedTx {
   if (keyProblem) fail(`from is not an acceptable ed25519 public key: ${describeEd25519KeyProblem(keyProblem)}`);
   if (typeof nonce !== 'number' || !Number.isSafeInteger(nonce) || nonce < 0) fail('nonce must be a non-negative integer');
   if (typeof contract !== 'string' || !CONTRACT_NAME_RE.test(contract)) fail('contract must match ' + CONTRACT_NAME_RE.source);
+  // The call: sealed, or the method and arguments in the clear.
+  let call: { sealed: SealedPayload } | { method: string; args: JsonValue[] };
   if (sealedTx) {
-    const payload = parseSealedPayload(obj['sealed'], fail);
-    if (typeof gasLimit !== 'number' || !Number.isSafeInteger(gasLimit) || gasLimit <= 0) fail('gasLimit must be a positive integer');
-    if (!isHexOfLength(signature, 64)) fail('signature must be 64 bytes in lowercase hex');
-    return {
-      chainId: chainId as string,
-      from: from as string,
-      nonce: nonce as number,
-      contract: contract as string,
-      sealed: payload,
-      gasLimit: gasLimit as number,
-      signature: signature as string,
-    };
+    call = { sealed: parseSealedPayload(obj['sealed'], fail) };
+  } else {
+    if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) fail('method must match ' + METHOD_NAME_RE.source);
+    if (!Array.isArray(args)) fail('args must be an array');
+    if (!isCanonicalJsonValue(args)) fail('args must be JSON with integer numbers only, nested at most 64 deep');
+    call = { method: method as string, args: args as JsonValue[] };
   }
-  if (typeof method !== 'string' || !METHOD_NAME_RE.test(method)) fail('method must match ' + METHOD_NAME_RE.source);
-  if (!Array.isArray(args)) fail('args must be an array');
-  if (!isCanonicalJsonValue(args)) fail('args must be JSON with integer numbers only, nested at most 64 deep');
   if (typeof gasLimit !== 'number' || !Number.isSafeInteger(gasLimit) || gasLimit <= 0) fail('gasLimit must be a positive integer');
   if (!isHexOfLength(signature, 64)) fail('signature must be 64 bytes in lowercase hex');
   return {
@@ -144,8 +137,7 @@ export function parseSignedTx(raw: unknown): SignedTx {
     from: from as string,
     nonce: nonce as number,
     contract: contract as string,
-    method: method as string,
-    args: args as JsonValue[],
+    ...call,
     gasLimit: gasLimit as number,
     signature: signature as string,
   };
