@@ -47,10 +47,12 @@ export class StateCipher {
     return `${this.generation}:${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64')}`;
   }
 
-  open(storedKey: string, stored: string): string {
-    const colon = stored.indexOf(':');
-    const bytes = Buffer.from(stored.slice(colon + 1), 'base64');
-    if (colon < 1 || Number(stored.slice(0, colon)) !== this.generation || bytes.length < IV_BYTES + TAG_BYTES) {
+  open(storedKey: string, stored: unknown): string {
+    const prefix = `${this.generation}:`;
+    const body = typeof stored === 'string' && stored.startsWith(prefix) ? stored.slice(prefix.length) : '';
+    const bytes = Buffer.from(body, 'base64');
+    // Only the exact bytes seal() writes: no other spelling of the generation, no lenient base64 (padding bits, junk).
+    if (bytes.length < IV_BYTES + TAG_BYTES || bytes.toString('base64') !== body) {
       throw new ChainError('STATE_INVALID', `the stored value of ${storedKey} is not a confidential value of generation ${this.generation}`);
     }
     const decipher = createDecipheriv('aes-256-gcm', this.#encKey, bytes.subarray(0, IV_BYTES));
@@ -64,13 +66,21 @@ export class StateCipher {
   }
 }
 
+function parseStored(storedKey: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ChainError('STATE_INVALID', `the stored value of ${storedKey} is not JSON`);
+  }
+}
+
 /** A confidential contract's state, as the sandbox sees it: plain keys and JSON values, stored sealed. */
 export function confidentialStateAccess(overlay: StateOverlay, contract: string, cipher: StateCipher): StateAccess {
   return {
     get: (key) => {
       const stored = cipher.storedKey(contract, key);
       const text = overlay.read(stored);
-      return text === undefined ? null : (JSON.parse(cipher.open(stored, JSON.parse(text) as string)) as JsonValue);
+      return text === undefined ? null : (JSON.parse(cipher.open(stored, parseStored(stored, text))) as JsonValue);
     },
     set: (key, value) => {
       const stored = cipher.storedKey(contract, key);

@@ -68,6 +68,8 @@ export class ConsortiumKeys {
    */
   setCommitted(committed: ReadonlyMap<number, string>): number[] {
     this.#committed = new Map(committed);
+    // A cipher is usable only while its generation is committed: derive again from what holds now.
+    this.#ciphers.clear();
     const losers: number[] = [];
     for (const [generation, g] of this.#held) {
       const want = committed.get(generation);

@@ -57,6 +57,8 @@ export interface HeldSecret {
 }
 
 const AAD = Buffer.from('cloister/sealed-identity/v1');
+/** The largest generation a sealed identity records (nine digits, as unseal reads them). */
+export const MAX_GENERATION = 999_999_999;
 
 export class SealedIdentity {
   readonly signer: Ed25519Signer;
@@ -142,6 +144,10 @@ export class SealedIdentity {
 
   /** Keeps (or replaces) a generation's secret; the caller reseals. */
   keepSecret(generation: number, secret: Uint8Array): void {
+    // Exactly what unseal accepts: a blob this identity could not open again would lose the vote key.
+    if (!Number.isSafeInteger(generation) || generation < 1 || generation > MAX_GENERATION || secret.length !== 32) {
+      throw new ChainError('ECALL_INVALID', 'a consortium secret is 32 bytes of a generation from 1 to 999999999');
+    }
     this.#secrets.set(generation, Uint8Array.from(secret));
     this.#seq++;
   }

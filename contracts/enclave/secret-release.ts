@@ -64,7 +64,7 @@ export function openRelease(recipient: HpkeKeyPair, binding: ReleaseBinding, sea
   const parsed = JSON.parse(Buffer.from(plain).toString('utf8')) as { generations?: { generation?: unknown; secret?: unknown }[] };
   if (!Array.isArray(parsed.generations)) throw new ChainError('DECRYPT_FAILED', 'the release opened but is malformed');
   return parsed.generations.map((g) => {
-    if (!Number.isSafeInteger(g.generation) || (g.generation as number) < 1 || !isHexOfLength(g.secret, 32)) {
+    if (!Number.isSafeInteger(g.generation) || (g.generation as number) < 1 || (g.generation as number) > 999_999_999 || !isHexOfLength(g.secret, 32)) {
       throw new ChainError('DECRYPT_FAILED', 'the release opened but is malformed');
     }
     return { generation: g.generation as number, secret: fromHex(g.secret)! };

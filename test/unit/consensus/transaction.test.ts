@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../helpers/chain-error.js';
 import {
   ChainError,
   Ed25519Signer,
@@ -22,15 +23,6 @@ const body = (over: Partial<TxBody> = {}): TxBody => ({
   ...over,
 });
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ChainError);
-    return (err as ChainError).code;
-  }
-  throw new Error('expected a ChainError');
-}
 
 describe('transactions', () => {
   it('accepts a well-signed transaction and hashes it deterministically', () => {
