@@ -8,6 +8,7 @@ import { CloisterClient, RpcError } from '../../node/client/index.js';
 import { ROOT, cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
 import { buildTx, execute, executeSealed, newSigner } from '../helpers/tx.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
+import { readKeyFile } from '../../node/keys/key-file.js';
 
 const HOSTILE = join(ROOT, 'test/fixtures/contracts/hostile');
 
@@ -54,6 +55,37 @@ describe('the quick start through the CLI', () => {
     expect(receipt.events).toHaveLength(1);
     const after = await runCli(['call', '--rpc', node.rpcUrl, '--contract', 'counter', '--method', 'get', '--args', '[]']);
     expect(Number(after.stdout.trim())).toBe(Number(before.stdout.trim()) + 1);
+  });
+
+  it('seals for a confidential contract only against a trusted genesis: a file, or the served one pinned by its hash', async () => {
+    const dir = tempDir();
+    const keyFile = join(dir, 'hospital.json');
+    expect((await runCli(['keys', 'new', '--out', keyFile])).code).toBe(0);
+    const submit = ['tx', 'send', '--rpc', node.rpcUrl, '--key', keyFile, '--contract', 'analytics', '--method', 'submit', '--args', '["neurology", 3]', '--wait'];
+    // No trust anchor: refused before anything is sealed or sent.
+    const untrusted = await runCli(submit);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/confidential: give --genesis FILE/);
+    const genesisFile = join(node.dataDir, 'genesis.json');
+    const hash = (await client.status()).genesisHash;
+    const wrongPin = await runCli([...submit, '--genesis-hash', 'ab'.repeat(32)]);
+    expect(wrongPin.code).toBe(1);
+    expect(wrongPin.stderr).toMatch(/not the pinned/);
+    const me = readKeyFile(keyFile).publicKey;
+    expect(await client.getNonce(me)).toBe(0);
+    // Pinned by hash, said so on stderr; the receipt's sealed answer is opened for the sender.
+    const pinned = await runCli([...submit, '--genesis-hash', hash]);
+    expect(pinned.code).toBe(0);
+    expect(pinned.stderr).toContain(`pinned by its hash ${hash}`);
+    const receipt = JSON.parse(pinned.stdout) as { events: unknown[]; sealed: string; opened: { events: { name: string }[] } };
+    expect(receipt.events).toEqual([]);
+    expect(receipt.sealed.length).toBeGreaterThan(0);
+    expect(receipt.opened.events.map((e) => e.name)).toEqual(['Submitted']);
+    const fromFile = await runCli([...submit, '--genesis', genesisFile]);
+    expect(fromFile.code).toBe(0);
+    const stats = await runCli(['call', '--rpc', node.rpcUrl, '--contract', 'analytics', '--method', 'stats', '--args', '["neurology"]', '--genesis', genesisFile, '--key', keyFile]);
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ category: 'neurology', count: 2, sum: 6 });
   });
 
   it('prints one clear line and exits non-zero on errors', async () => {
