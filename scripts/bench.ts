@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --nodes N [--duration S] [--rate R]`
+ * `npm run bench -- --nodes N [--duration S] [--rate R] [--confidential]`
  *
  * --nodes 1 (the default) starts a fresh single node (`cloister dev`); --nodes N
  * (N >= 2) a fresh N-node consortium with the real CLI (`cloister devnet
@@ -14,6 +14,23 @@
  * first node's blocks (every node holds the same blocks); latency is from
  * submission to the first observation, on the node the transaction was sent
  * to, of the block that holds it.
+ *
+ * --confidential drives the confidential twin of token instead:
+ * private-token (scripts/bench/contracts/private-token, deployed at genesis
+ * beside the examples; on a devnet, whose CLI has no --contract, by preparing
+ * its directory first, scripts/bench/devnet-contracts.ts). Once every node
+ * gives the network encryption key (verified against the genesis), the member
+ * key funds the senders by sealed private-token.mint transactions (the first
+ * mint makes it the issuer), and the load is sealed private-token.transfer
+ * transactions (sealTransaction: HPKE to the network key, then signed), as
+ * many as the public run's, built and signed before the timed window and laid
+ * out over the streams exactly as the public ones (sealing costs several times
+ * a signature, so it runs on every core: scripts/bench/seal-pool.ts), and
+ * driven by the same load loop. The JSON line then carries "confidential":true:
+ *   {"nodes":N,"confidential":true,"txPerSec":…,"p50Ms":…,"p99Ms":…,"verifyPerSec":…}
+ * Run both in one session to compare them (the machine's load changes).
+ * Works with --nodes N, --rate, --profile and the other load options; ignored
+ * by --attestation and --gas.
  *
  * Other options:
  *   --senders N     funded senders (512)
@@ -43,15 +60,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Ed25519Signer, generateEd25519KeyPair, signTx } from '../consensus/index.js';
+import type { VerifiedEncryptionKey } from '../node/client/index.js';
+import { readGenesisFile } from '../node/dev/dev-chain.js';
 import { readKeyFile } from '../node/keys/key-file.js';
 import { projectRoot } from '../node/util/project-root.js';
 import { measureAttestationRates } from './bench/attestation-rate.js';
 import { measureGasBounds } from './bench/gas.js';
 import { startChain, type BenchChain } from './bench/chain.js';
+import { fundSendersSealed, PRIVATE_TOKEN, privateTokenDir, waitForEncryptionKey } from './bench/confidential.js';
 import { markProfileWindow } from './bench/cpu-profile.js';
 import { fundSenders } from './bench/fund.js';
 import { percentile, prepare, runLoad, type Stream } from './bench/load.js';
 import { rpcCall } from './bench/rpc.js';
+import { sealTransfers } from './bench/seal-pool.js';
 import { measureVerifyRate } from './bench/verify-rate.js';
 
 const { values } = parseArgs({
@@ -73,6 +94,8 @@ const { values } = parseArgs({
     attestation: { type: 'boolean', default: false },
     /** Instead of the chain: contract calls at the maximum gas limit, and ordinary per-call costs. */
     gas: { type: 'boolean', default: false },
+    /** Sealed transfers of the confidential private-token instead of token.transfer. */
+    confidential: { type: 'boolean', default: false },
   },
 });
 if (values.attestation) {
@@ -86,6 +109,7 @@ const nodes = Number(values.nodes);
 const durationS = Number(values.duration);
 const rate = Number(values.rate);
 const senderCount = Number(values.senders);
+const confidential = values.confidential;
 // One watcher per node: polling four nodes every 3 ms would cost them (and the load generator) a noticeable share of the two cores.
 const pollMs = Number(values['poll-ms'] ?? (nodes === 1 ? 3 : 10));
 // Stream j sends to node j % nodes, and sender s goes to stream s % streams: a multiple of nodes keeps sender s on node s % nodes.
@@ -115,29 +139,54 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
   const urls = chain.urls;
   const status = await rpcCall<{ chainId: string }>(urls[0]!, 'node_status');
   const owner = new Ed25519Signer(readKeyFile(chain.memberKeyFile).privateKey);
-  const senders = Array.from({ length: senderCount }, () => new Ed25519Signer(generateEd25519KeyPair().privateKey));
+  const senderKeys = Array.from({ length: senderCount }, () => generateEd25519KeyPair().privateKey);
+  const senders = senderKeys.map((k) => new Ed25519Signer(k));
   const gasLimit = 200_000;
 
-  log(`funding ${senderCount} senders`);
-  await fundSenders(urls, status.chainId, owner, senders, { amount: 1_000_000_000, gasLimit, batchSize });
+  const contract = confidential ? PRIVATE_TOKEN : 'token';
+  let key: VerifiedEncryptionKey | undefined;
+  if (confidential) {
+    key = await waitForEncryptionKey(urls, readGenesisFile(chain.genesisFile), log);
+    log(`funding ${senderCount} senders (sealed ${PRIVATE_TOKEN}.mint)`);
+    await fundSendersSealed(urls, status.chainId, owner, senders, key, { amount: 1_000_000_000, gasLimit, batchSize });
+  } else {
+    log(`funding ${senderCount} senders`);
+    await fundSenders(urls, status.chainId, owner, senders, { amount: 1_000_000_000, gasLimit, batchSize });
+  }
 
   const total = rate > 0 ? Math.ceil(rate * durationS) : Math.ceil(9000 * durationS);
-  log(`signing ${total} token.transfer transactions`);
+  log(`${confidential ? 'sealing and signing' : 'signing'} ${total} ${contract}.transfer transactions`);
+  const signStart = performance.now();
   const nonces = new Array<number>(senderCount).fill(0);
   const streams: Stream[] = Array.from({ length: streamCount }, (_, j) => ({ node: j % nodes, txs: [] }));
+  // Sealed: the same transfers, sealed and signed on every core (seal-pool.ts), then laid out below exactly as the public ones.
+  const sealed = key
+    ? await sealTransfers({
+        chainId: status.chainId,
+        contract,
+        method: 'transfer',
+        amount: 1,
+        gasLimit,
+        key,
+        privateKeys: senderKeys,
+        publicKeys: senders.map((s) => s.publicKey),
+        counts: senders.map((_, s) => (s < total ? Math.floor((total - 1 - s) / senderCount) + 1 : 0)),
+      })
+    : undefined;
   for (let i = 0; i < total; i++) {
     // Yield now and then so the HTTP client keeps its connections healthy.
     if (i % 5000 === 4999) await new Promise((r) => setImmediate(r));
     const s = i % senderCount;
     const signer = senders[s]!;
     const to = senders[(s + 1) % senderCount]!.publicKey;
-    const tx = signTx(
-      { chainId: status.chainId, from: signer.publicKey, nonce: nonces[s]!++, contract: 'token', method: 'transfer', args: [to, 1], gasLimit },
-      signer,
-    );
+    const nonce = nonces[s]!++;
     // A sender always goes to the same stream, so its nonces arrive in order at one node.
-    streams[s % streamCount]!.txs.push(prepare(tx));
+    const prepared = sealed
+      ? sealed[s]![nonce]!
+      : prepare(signTx({ chainId: status.chainId, from: signer.publicKey, nonce, contract, method: 'transfer', args: [to, 1], gasLimit }, signer));
+    streams[s % streamCount]!.txs.push(prepared);
   }
+  log(`built and signed in ${((performance.now() - signStart) / 1000).toFixed(1)} s`);
 
   log(`load: ${streamCount} stream(s) over ${nodes} node(s), batches of ${batchSize}, ${rate > 0 ? `${rate} tx/s offered` : 'as fast as possible'}, ${durationS} s`);
   const profileDir = values.profile && nodes > 1 ? resolve(values.profile) : undefined;
@@ -158,6 +207,7 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
   process.stdout.write(
     JSON.stringify({
       nodes,
+      ...(confidential ? { confidential: true } : {}),
       txPerSec: result.txPerSec,
       p50Ms: percentile(result.latencies, 0.5),
       p99Ms: percentile(result.latencies, 0.99),
@@ -192,7 +242,14 @@ async function main(): Promise<void> {
     for (const mark of ['start', 'stop']) rmSync(join(values.profile, mark), { force: true });
   }
   try {
-    chain = await startChain({ root: projectRoot(), nodes, dataDir, ...(values.profile ? { profileDir: resolve(values.profile) } : {}), log });
+    chain = await startChain({
+      root: projectRoot(),
+      nodes,
+      dataDir,
+      ...(values.profile ? { profileDir: resolve(values.profile) } : {}),
+      ...(confidential ? { extraContracts: [privateTokenDir(projectRoot())] } : {}),
+      log,
+    });
     try {
       await run(chain, verifyPerSec);
     } catch (err) {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PROFILE_DIR_ENV } from './cpu-profile.js';
+import { prepareDevnetWithContracts } from './devnet-contracts.js';
 import { rpcCall } from './rpc.js';
 import { spawnDevnet } from './spawn-devnet.js';
 import { spawnDevNode } from './spawn-node.js';
@@ -11,6 +12,8 @@ export interface BenchChain {
   urls: string[];
   /** The development member key, owner of the token contract. */
   memberKeyFile: string;
+  /** The chain's genesis (what a client verifies the network encryption key against). */
+  genesisFile: string;
   /** What the nodes said last, for a failure report. */
   failureReport(): string;
   stop(): Promise<void>;
@@ -26,6 +29,8 @@ export interface StartChainOptions {
    * the window the caller marks with markProfileWindow.
    */
   profileDir?: string;
+  /** Contract bundle directories to deploy at genesis besides the examples (`cloister dev --contract`). */
+  extraContracts?: string[];
   log(msg: string): void;
 }
 
@@ -33,18 +38,25 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function startChain(o: StartChainOptions): Promise<BenchChain> {
   const memberKeyFile = join(o.dataDir, 'member.json');
+  const genesisFile = join(o.dataDir, 'genesis.json');
+  const extraContracts = o.extraContracts ?? [];
   if (o.nodes === 1) {
-    const node = await spawnDevNode(o.root, o.dataDir, ['--fresh'], o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []);
+    const contractArgs = extraContracts.length > 0 ? ['--contract', ...extraContracts] : [];
+    const node = await spawnDevNode(o.root, o.dataDir, ['--fresh', ...contractArgs], o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []);
     return {
       urls: [node.rpcUrl],
       memberKeyFile,
+      genesisFile,
       failureReport: () => `node exit code: ${node.process.exitCode}; its last log lines:\n${node.stderrTail()}`,
       stop: () => node.stop(),
     };
   }
+  // `cloister devnet` cannot deploy extra contracts: prepare its directory here with them, and let it resume that.
+  if (extraContracts.length > 0) await prepareDevnetWithContracts(o.dataDir, o.nodes, extraContracts);
   const devnet = await spawnDevnet(o.root, {
     nodes: o.nodes,
     dataDir: o.dataDir,
+    fresh: extraContracts.length === 0,
     logLevel: process.env.BENCH_NODE_LOG_LEVEL ?? 'warn',
     // The devnet starts its nodes with its own environment, and --cpu-prof is not allowed in NODE_OPTIONS: preload a profiler.
     ...(o.profileDir
@@ -59,6 +71,7 @@ export async function startChain(o: StartChainOptions): Promise<BenchChain> {
   const chain: BenchChain = {
     urls: devnet.rpcUrls,
     memberKeyFile,
+    genesisFile,
     failureReport: () =>
       [
         `devnet exit: ${devnet.process.exitCode ?? devnet.process.signalCode ?? 'running'}; its last lines:\n${devnet.outputTail()}`,

@@ -41,13 +41,22 @@ export async function fundSenders(
   const mints = senders.map((s, i) =>
     signTx({ chainId, from: owner.publicKey, nonce: i, contract: 'token', method: 'mint', args: [s.publicKey, opts.amount], gasLimit: opts.gasLimit }, owner),
   );
+  await sendSetup(urls, mints, opts.batchSize);
+}
+
+/**
+ * Sends signed setup transactions of one sender (nonces in order) through the
+ * first node, and returns the hash of the last once every node has committed it.
+ */
+export async function sendSetup(urls: string[], txs: SignedTx[], batchSize: number): Promise<string> {
   const url = urls[0]!;
   // One sender may have at most 1,000 waiting transactions: fund in waves.
   let last = '';
-  for (let i = 0; i < mints.length; i += 900) {
-    const hashes = await sendAll(url, mints.slice(i, i + 900), opts.batchSize);
+  for (let i = 0; i < txs.length; i += 900) {
+    const hashes = await sendAll(url, txs.slice(i, i + 900), batchSize);
     last = hashes[hashes.length - 1]!;
     await waitForReceipt(url, last);
   }
   await Promise.all(urls.slice(1).map((u) => waitForReceipt(u, last)));
+  return last;
 }

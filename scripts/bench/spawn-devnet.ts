@@ -29,6 +29,8 @@ export interface SpawnDevnetOptions {
   startTimeoutMs?: number;
   /** Extra environment for the devnet and its nodes (e.g. NODE_OPTIONS for CPU profiles). */
   env?: NodeJS.ProcessEnv;
+  /** Pass --fresh (default): false resumes a devnet directory prepared beforehand (see devnet-contracts.ts). */
+  fresh?: boolean;
 }
 
 /** `node-3  http://127.0.0.1:8547  pid 7476  id 12D3…` (node/cli/devnet-command.ts). */
@@ -41,7 +43,7 @@ function tailOfFile(file: string, lines: number): string {
 
 /**
  * Starts a fresh N-node devnet with the real CLI (`cloister devnet --fresh`) on
- * free ports in `dataDir`, and resolves once it printed the JSON-RPC URL of
+ * free ports in `dataDir` (or, with fresh: false, the one prepared there), and resolves once it printed the JSON-RPC URL of
  * every node (the supervisor prints them when every node serves).
  */
 export async function spawnDevnet(root: string, opts: SpawnDevnetOptions): Promise<SpawnedDevnet> {
@@ -54,7 +56,7 @@ export async function spawnDevnet(root: string, opts: SpawnDevnetOptions): Promi
     '--data', opts.dataDir,
     '--rpc-base-port', String(rpcBase),
     '--p2p-base-port', String(p2pBase),
-    '--fresh',
+    ...(opts.fresh === false ? [] : ['--fresh']),
     '--log-level', opts.logLevel ?? 'warn',
   ];
   const child = spawn(process.execPath, args, {
