@@ -132,9 +132,14 @@ function privateKeyObject(raw: Uint8Array): KeyObject {
   return key;
 }
 
+/**
+ * A raw public key as a KeyObject. Imported as a JWK: node:crypto takes that
+ * about ten times faster than the same key wrapped in DER (SPKI), and every
+ * opened message imports its sender's `enc`.
+ */
 function publicKeyObject(raw: Uint8Array): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: 'der', type: 'spki' });
+    return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
   } catch (err) {
     throw new ChainError('HPKE_INVALID', `not an X25519 public key: ${(err as Error).message}`);
   }
@@ -177,7 +182,7 @@ function encap(recipientPublicKey: Uint8Array, ephemeral?: HpkeKeyPair): { share
   } else {
     const pair = generateKeyPairSync('x25519');
     ephemeralKey = pair.privateKey;
-    enc = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519_PREFIX.length));
+    enc = new Uint8Array(Buffer.from(pair.publicKey.export({ format: 'jwk' }).x!, 'base64url'));
   }
   const dhValue = dh(ephemeralKey, recipientPublicKey);
   return { sharedSecret: extractAndExpand(dhValue, concat(enc, recipientPublicKey)), enc };
