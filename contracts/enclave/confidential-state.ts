@@ -1,10 +1,11 @@
-import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { ChainError, canonicalize, type JsonValue } from '../../consensus/index.js';
 import type { StateAccess } from '../sandbox/index.js';
 import { stateKey, type StateOverlay } from './state.js';
 
 const TAG_BYTES = 16;
 const IV_BYTES = 12;
+const MAX_CACHED_KEYS = 65_536;
 
 /**
  * How a confidential contract's state is stored: neither its keys nor its
@@ -25,18 +26,28 @@ const IV_BYTES = 12;
  * macKey and encKey are the two halves of the contract's 64-byte state key.
  */
 export class StateCipher {
-  readonly #macKey: Uint8Array;
-  readonly #encKey: Uint8Array;
+  // Imported once: node:crypto re-imports raw key bytes on every HMAC and cipher otherwise.
+  readonly #macKey: KeyObject;
+  readonly #encKey: KeyObject;
+  /** Stored keys already derived (a transaction reads and writes the same keys): bounded, oldest forgotten first. */
+  readonly #storedKeys = new Map<string, string>();
 
   constructor(keyMaterial: Uint8Array, readonly generation: number) {
     if (keyMaterial.length !== 64) throw new ChainError('INVALID_ARGS', 'a state key is 64 bytes');
-    this.#macKey = keyMaterial.subarray(0, 32);
-    this.#encKey = keyMaterial.subarray(32);
+    this.#macKey = createSecretKey(keyMaterial.subarray(0, 32));
+    this.#encKey = createSecretKey(keyMaterial.subarray(32));
   }
 
   storedKey(contract: string, key: string): string {
-    const mac = createHmac('sha256', this.#macKey).update('key\0').update(key, 'utf8').digest('hex');
-    return stateKey.contract(contract, `~${mac}`);
+    const id = `${contract}\0${key}`;
+    let stored = this.#storedKeys.get(id);
+    if (stored === undefined) {
+      const mac = createHmac('sha256', this.#macKey).update('key\0').update(key, 'utf8').digest('hex');
+      stored = stateKey.contract(contract, `~${mac}`);
+      this.#storedKeys.set(id, stored);
+      if (this.#storedKeys.size > MAX_CACHED_KEYS) this.#storedKeys.delete(this.#storedKeys.keys().next().value!);
+    }
+    return stored;
   }
 
   seal(storedKey: string, plaintext: string): string {

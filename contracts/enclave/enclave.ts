@@ -115,7 +115,7 @@ interface PendingBlock {
 }
 
 /** Sealed transactions opened at admission, kept (bounded) so that execution does not open them again. */
-const MAX_OPENED = 20_000;
+const MAX_OPENED = 50_000;
 
 /**
  * The enclave program's logic, behind the ecall interface. It holds the chain
@@ -227,19 +227,25 @@ export class Enclave {
   async #admitTxs(txs: unknown[]): Promise<AdmissionResult[]> {
     const view = this.#viewOrThrow();
     const limits = { maxTxBytes: view.consensus.maxTxBytes, maxGasLimit: view.consensus.maxGasLimit };
-    const results = this.#verifiers
+    const { results, opened } = this.#verifiers
       ? await this.#verifiers.check(view.chainId, limits, txs)
-      : txs.map((raw): AdmissionResult => {
-          try {
-            const { hash, size } = checkTxStateless(raw, view.chainId, limits);
-            return { ok: true, hash, size, nonce: 0 };
-          } catch (err) {
-            return { ok: false, code: err instanceof ChainError ? err.code : 'TX_MALFORMED', message: (err as Error).message };
-          }
-        });
+      : {
+          results: txs.map((raw): AdmissionResult => {
+            try {
+              const { hash, size } = checkTxStateless(raw, view.chainId, limits);
+              return { ok: true, hash, size, nonce: 0 };
+            } catch (err) {
+              return { ok: false, code: err instanceof ChainError ? err.code : 'TX_MALFORMED', message: (err as Error).message };
+            }
+          }),
+          opened: [],
+        };
     return results.map((r, i): AdmissionResult => {
       if (!r.ok) return r;
       this.#verified.add(r.hash);
+      // A sealed transaction a verifier thread opened: kept, so neither the checks below nor execution open it again.
+      const done = opened[i];
+      if (done && 'method' in done) this.#rememberOpened(r.hash, { method: done.method, args: done.args, resultKey: fromHex(done.resultKey)! });
       // The verdict is ok only for a well-formed transaction, so its fields are checked.
       const tx = txs[i] as SignedTx;
       const problem = this.#targetProblem(tx, r.hash, view.chainId);
@@ -347,8 +353,14 @@ export class Enclave {
   #reconcileSecrets(): boolean {
     const losers = this.#keys.setCommitted(readCommitments(this.#state));
     for (const generation of losers) this.#identity!.dropSecret(generation);
-    this.#calls?.setKeys(this.#keys.snapshot());
+    this.#shareKeys();
     return losers.length > 0;
+  }
+
+  /** The enclave's other threads (calls, verifiers) get the usable keys whenever they change. */
+  #shareKeys(): void {
+    this.#calls?.setKeys(this.#keys.snapshot());
+    this.#verifiers?.setKeys(this.#keys.usableAll());
   }
 
   #secretStatus(): SecretStatus {
@@ -781,7 +793,7 @@ export class Enclave {
       taken++;
     }
     if (taken === 0) throw new ChainError('STATE_INVALID', 'the released secret matches no generation committed on this ledger');
-    this.#calls?.setKeys(this.#keys.snapshot());
+    this.#shareKeys();
     return { ...this.#secretStatus(), sealed: identity.seal() };
   }
 

@@ -1,27 +1,39 @@
 /**
  * A signature-verification thread of the enclave program: checks batches of
- * transactions (shape, size, chain, gas, ed25519 signature) so that the
- * enclave's main thread stays free to execute blocks.
+ * transactions (shape, size, chain, gas, ed25519 signature) and opens sealed
+ * ones with the network keys the main thread gives it, so that the enclave's
+ * main thread stays free to execute blocks. Part of the enclave program: what
+ * it opens goes back to the main thread only, never to the host.
  */
 import { parentPort } from 'node:worker_threads';
-import { ChainError, checkTxStateless, type TxLimits } from '../../consensus/index.js';
+import { ChainError, checkTxStateless, fromHex, isSealedTx, openTxPayload, toHex, type HpkeKeyPair, type TxLimits } from '../../consensus/index.js';
 import type { AdmissionResult } from './protocol.js';
-
-interface Job {
-  id: number;
-  chainId: string;
-  limits: TxLimits;
-  txs: unknown[];
-}
+import type { VerifierMessage, VerifierReply, WorkerOpened } from './verifier-pool.js';
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+/** The usable network keys, by generation. */
+let networks = new Map<number, HpkeKeyPair>();
 
-parentPort!.on('message', (message: { id: number; bytes: Uint8Array }) => {
-  const job = JSON.parse(decoder.decode(message.bytes)) as Job;
+function check(job: { chainId: string; limits: TxLimits; txs: unknown[] }): VerifierReply {
+  const opened: (WorkerOpened | null)[] = [];
   const results: AdmissionResult[] = job.txs.map((raw) => {
+    opened.push(null);
     try {
-      const { hash, size } = checkTxStateless(raw, job.chainId, job.limits);
+      const { tx, hash, size } = checkTxStateless(raw, job.chainId, job.limits);
+      if (isSealedTx(tx)) {
+        const network = networks.get(tx.sealed.generation);
+        // Without the key the main thread decides (an unknown generation, or a secret not held yet).
+        if (network) {
+          try {
+            const call = openTxPayload(network, { chainId: tx.chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract }, tx.sealed);
+            opened[opened.length - 1] = { method: call.method, args: call.args, resultKey: toHex(call.resultKey) };
+          } catch (err) {
+            if (!(err instanceof ChainError)) throw err;
+            opened[opened.length - 1] = { code: 'DECRYPT_FAILED', message: err.message };
+          }
+        }
+      }
       // The sender's nonce is filled in by the enclave's main thread, which holds the state.
       return { ok: true, hash, size, nonce: 0 };
     } catch (err) {
@@ -29,6 +41,15 @@ parentPort!.on('message', (message: { id: number; bytes: Uint8Array }) => {
       return { ok: false, code, message: err instanceof Error ? err.message : 'invalid transaction' };
     }
   });
-  const bytes = encoder.encode(JSON.stringify(results));
+  return { results, opened };
+}
+
+parentPort!.on('message', (message: { id: number; bytes: Uint8Array }) => {
+  const m = JSON.parse(decoder.decode(message.bytes)) as VerifierMessage;
+  if (m.type === 'keys') {
+    networks = new Map(m.keys.map(([generation, privateKey, publicKey]) => [generation, { privateKey: fromHex(privateKey)!, publicKey: fromHex(publicKey)! }]));
+    return;
+  }
+  const bytes = encoder.encode(JSON.stringify(check(m)));
   parentPort!.postMessage({ id: message.id, bytes }, [bytes.buffer]);
 });
