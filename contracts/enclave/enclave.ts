@@ -116,6 +116,8 @@ interface PendingBlock {
 
 /** Sealed transactions opened at admission, kept (bounded) so that execution does not open them again. */
 const MAX_OPENED = 50_000;
+/** …and at most about this many bytes of them (a flood of large sealed transactions must not fill the enclave's memory). */
+const MAX_OPENED_BYTES = 64 * 1024 * 1024;
 
 /**
  * The enclave program's logic, behind the ecall interface. It holds the chain
@@ -139,7 +141,8 @@ export class Enclave {
   #executor: BlockExecutor;
   readonly #verified = new VerifiedSet();
   readonly #keys = new ConsortiumKeys();
-  readonly #opened = new Map<string, OpenedCall>();
+  readonly #opened = new Map<string, OpenedCall & { bytes: number }>();
+  #openedBytes = 0;
   readonly #challenges = new ChallengeBook();
   #genesisHash = '';
   readonly #verifiers: VerifierPool | undefined;
@@ -274,8 +277,18 @@ export class Enclave {
   }
 
   #rememberOpened(hash: string, opened: OpenedCall): void {
-    this.#opened.set(hash, opened);
-    if (this.#opened.size > MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
+    this.#forgetOpened(hash);
+    const bytes = 128 + JSON.stringify(opened.args).length;
+    this.#opened.set(hash, { ...opened, bytes });
+    this.#openedBytes += bytes;
+    while (this.#opened.size > MAX_OPENED || this.#openedBytes > MAX_OPENED_BYTES) this.#forgetOpened(this.#opened.keys().next().value!);
+  }
+
+  #forgetOpened(hash: string): void {
+    const entry = this.#opened.get(hash);
+    if (!entry) return;
+    this.#opened.delete(hash);
+    this.#openedBytes -= entry.bytes;
   }
 
   #nonces(addresses: string[]): number[] {
@@ -608,7 +621,7 @@ export class Enclave {
     this.#pending.clear();
     if (pending.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
     this.#calls?.committed({ height: pending.header.height, time: pending.header.time, writeSet: pending.writeSet });
-    for (const hash of pending.txHashes) this.#opened.delete(hash);
+    for (const hash of pending.txHashes) this.#forgetOpened(hash);
     const secretsChanged = pending.writeSet.some(([key]) => key.startsWith(stateKey.secret(0).slice(0, -1))) && this.#reconcileSecrets();
     const moved = this.#learnOwnSignature(certificate);
     return { height: pending.header.height, sealed: moved || secretsChanged ? this.#identity!.seal() : null, secrets: this.#secretStatus() };

@@ -133,7 +133,7 @@ describe('deterministic execution', () => {
     const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'x', resume: null });
     expect(init.identity.publicKeys).toEqual(keys.publicKeys);
     const text = JSON.stringify(init);
-    expect(Object.keys(init.identity.publicKeys)).toEqual(['vote', 'encryption']);
+    expect(Object.keys(init.identity.publicKeys)).toEqual(['vote', 'encryption', 'token']);
     expect(text).not.toMatch(/privateKey|PRIVATE KEY/);
   });
 });

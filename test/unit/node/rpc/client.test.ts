@@ -7,8 +7,13 @@ import { ClientError, CloisterClient, RpcError, RpcErrorCodes } from '../../../.
 import {
   CALL_RESULT,
   CONTRACTS,
+  ENCRYPTION_KEY,
   EVIDENCE,
+  GENESIS,
   RECEIPT,
+  SEALED,
+  SEALED_CALL_RESULT,
+  TOKEN,
   STATUS,
   TX,
   TX_VIEW,
@@ -51,6 +56,21 @@ describe('CloisterClient typed methods', () => {
     expect(await client.listContracts()).toEqual(CONTRACTS);
     expect(await client.status()).toEqual(STATUS);
     expect((await client.rpcDiscover()).openrpc).toBe('1.2.6');
+  });
+
+  it('reaches the confidential and attestation methods, and a sealed call goes out as chain_call(contract, sealed)', async () => {
+    expect(await client.getEncryptionKey('ab'.repeat(16))).toEqual(ENCRYPTION_KEY);
+    expect(t.api.calls.at(-1)).toEqual({ method: 'getEncryptionKey', args: ['ab'.repeat(16)] });
+    expect(await client.getGenesis()).toEqual(GENESIS);
+    expect(await client.getAttestationToken('cd'.repeat(16), 'vault')).toEqual(TOKEN);
+    expect(t.api.calls.at(-1)).toEqual({ method: 'getAttestationToken', args: ['cd'.repeat(16), 'vault'] });
+    expect(await client.rawRequest('chain_call', ['analytics', SEALED])).toEqual(SEALED_CALL_RESULT);
+    expect(t.api.calls.at(-1)).toEqual({ method: 'sealedCall', args: ['analytics', SEALED] });
+    // A sealed call carries its args inside the seal: args beside it are refused at the edge.
+    await expect(client.rawRequest('chain_call', ['analytics', SEALED, []])).rejects.toMatchObject({ chainCode: 'INVALID_ARGS' });
+    await expect(client.rawRequest('chain_call', ['counter', 'get'])).rejects.toMatchObject({ chainCode: 'INVALID_ARGS' });
+    // A key this fake node's evidence cannot back is refused before anything is sealed.
+    await expect(client.encryptionKey(GENESIS)).rejects.toMatchObject({ code: 'KEY_UNVERIFIED' });
   });
 
   it('throws RpcError with code, data and chainCode', async () => {

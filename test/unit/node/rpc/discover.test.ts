@@ -12,6 +12,12 @@ import {
   CALL_RESULT,
   CONTRACTS,
   EVIDENCE,
+  ENCRYPTION_KEY,
+  GENESIS,
+  SEALED_CALL_RESULT,
+  SEALED_RECEIPT,
+  SEALED_TX_VIEW,
+  TOKEN,
   FakeApi,
   NODES,
   RECEIPT,
@@ -57,7 +63,7 @@ describe('rpc.discover', () => {
     expect(call.params.map((p) => [p.name, p.required])).toEqual([
       ['contract', true],
       ['method', true],
-      ['args', true],
+      ['args', false],
       ['auth', false],
     ]);
     const send = doc.methods.find((m) => m.name === 'chain_sendTransaction')!;
@@ -77,13 +83,16 @@ describe('rpc.discover', () => {
       chain_getBlockByNumber: [blockView(false), blockView(true), null],
       chain_getBlockByHash: [blockView(false), null],
       chain_sendTransaction: [h('c')],
-      chain_getTransaction: [TX_VIEW, { ...TX_VIEW, blockHeight: null, blockHash: null, index: null }, null],
-      chain_getTransactionReceipt: [RECEIPT, { ...RECEIPT, status: 'failed', error: { code: 'X', message: 'y' } }, null],
+      chain_getTransaction: [TX_VIEW, { ...TX_VIEW, blockHeight: null, blockHash: null, index: null }, SEALED_TX_VIEW, null],
+      chain_getTransactionReceipt: [RECEIPT, { ...RECEIPT, status: 'failed', error: { code: 'X', message: 'y' } }, SEALED_RECEIPT, null],
       chain_getNonce: [0],
-      chain_call: [CALL_RESULT],
+      chain_call: [CALL_RESULT, SEALED_CALL_RESULT],
+      tee_getEncryptionKey: [ENCRYPTION_KEY],
       tee_getEvidence: [EVIDENCE],
+      chain_getGenesis: [GENESIS],
+      tee_getAttestationToken: [TOKEN],
       contract_list: [CONTRACTS, []],
-      node_status: [STATUS, { ...STATUS, consensus: { height: 2, round: 0, step: 'propose' }, validators: 4, connectedPeers: 3, admittedPeers: 2, syncing: false }],
+      node_status: [STATUS, { ...STATUS, consensus: { height: 2, round: 0, step: 'propose' }, validators: 4, connectedPeers: 3, admittedPeers: 2, syncing: false, secrets: { held: [1], missing: [] } }],
       net_nodes: [NODES, []],
     };
     for (const method of doc.methods) {

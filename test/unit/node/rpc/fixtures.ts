@@ -1,11 +1,14 @@
-import { ChainError, type CallAuth, type JsonValue } from '../../../../consensus/index.js';
+import { ChainError, type CallAuth, type Genesis, type JsonValue, type SealedPayload } from '../../../../consensus/index.js';
 import type {
+  AttestationTokenView,
   BlockView,
   CallResultView,
   ChainApi,
   ContractView,
+  EncryptionKeyView,
   EvidenceView,
   ReceiptView,
+  SealedCallView,
   StatusView,
   TransactionView,
 } from '../../../../node/chain/api.js';
@@ -62,6 +65,27 @@ export const RECEIPT: ReceiptView = {
 
 export const CALL_RESULT: CallResultView = { result: 5, gasUsed: 7 };
 
+export const SEALED: SealedPayload = { generation: 1, enc: h('e'), ct: 'AAAAAAAAAAAAAAAAAAAAAA==' };
+
+/** A sealed transaction as chain_getTransaction shows it: no method, no args. */
+export const SEALED_TX_VIEW: TransactionView = {
+  chainId: 'test-chain',
+  from: h('a'),
+  nonce: 1,
+  contract: 'analytics',
+  sealed: SEALED,
+  gasLimit: 100_000,
+  signature: 'b'.repeat(128),
+  hash: h('f'),
+  blockHeight: 1,
+  blockHash: h('d'),
+  index: 1,
+};
+
+export const SEALED_RECEIPT: ReceiptView = { ...RECEIPT, txHash: h('f'), index: 1, result: null, events: [], sealed: 'c2VhbGVk' };
+
+export const SEALED_CALL_RESULT: SealedCallView = { sealed: 'c2VhbGVk', gasUsed: 9 };
+
 export const EVIDENCE: EvidenceView = {
   platform: 'virtual',
   measurement: h('9'),
@@ -73,6 +97,12 @@ export const EVIDENCE: EvidenceView = {
   evidence: 'ZXZpZGVuY2U=',
   virtualRoot: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----',
 };
+
+export const ENCRYPTION_KEY: EncryptionKeyView = { generation: 1, publicKey: h('4'), evidence: { ...EVIDENCE, publicKeys: { vote: h('a'), network: h('4') } } };
+
+export const TOKEN: AttestationTokenView = { token: 'eyJ.eyJ.sig', evidence: EVIDENCE };
+
+export const GENESIS = { chainId: 'test-chain', validators: [] } as unknown as Genesis;
 
 export const CONTRACTS: ContractView[] = [{ name: 'counter', measurement: h('7'), manifest: { methods: ['increment'] } }];
 
@@ -154,6 +184,22 @@ export class FakeApi implements ChainApi {
   async call(contract: string, method: string, args: JsonValue[], auth?: CallAuth): Promise<CallResultView> {
     this.#record('call', contract, method, args, auth);
     return CALL_RESULT;
+  }
+  async sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallView> {
+    this.#record('sealedCall', contract, sealed);
+    return SEALED_CALL_RESULT;
+  }
+  async getEncryptionKey(nonce?: string): Promise<EncryptionKeyView> {
+    this.#record('getEncryptionKey', nonce);
+    return ENCRYPTION_KEY;
+  }
+  getGenesis(): Genesis {
+    this.#record('getGenesis');
+    return GENESIS;
+  }
+  async getAttestationToken(nonce: string, audience?: string): Promise<AttestationTokenView> {
+    this.#record('getAttestationToken', nonce, audience);
+    return TOKEN;
   }
   getEvidence(): EvidenceView {
     this.#record('getEvidence');
