@@ -182,7 +182,9 @@ function encap(recipientPublicKey: Uint8Array, ephemeral?: HpkeKeyPair): { share
   } else {
     const pair = generateKeyPairSync('x25519');
     ephemeralKey = pair.privateKey;
-    enc = new Uint8Array(Buffer.from(pair.publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+    // DER, not JWK: on Node 20, exporting an X25519 key as JWK can deadlock with the garbage collector
+    // (ExportJWKEdKey allocates while it holds the key's lock, and a collected key-generation job takes that lock).
+    enc = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519_PREFIX.length));
   }
   const dhValue = dh(ephemeralKey, recipientPublicKey);
   return { sharedSecret: extractAndExpand(dhValue, concat(enc, recipientPublicKey)), enc };
