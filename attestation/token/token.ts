@@ -173,8 +173,8 @@ function publicKeyObject(key: EnclavePublicKey): KeyObject {
 /** Raw 32-byte Ed25519 public key, lowercase hex. */
 function rawPublicHex(k: KeyObject): string {
   const pub = k.type === 'private' ? createPublicKey(k) : k;
-  const x = pub.export({ format: 'jwk' }).x;
-  return Buffer.from(x!, 'base64url').toString('hex');
+  // DER, not JWK: on Node 20 an Ed25519/X25519 JWK export can deadlock with the garbage collector.
+  return toHex(new Uint8Array(pub.export({ format: 'der', type: 'spki' }).subarray(12)));
 }
 
 function hexField(value: unknown, name: string, bytes: number | undefined, fail: (m: string) => AttestationError): string {
