@@ -18,9 +18,11 @@ import {
 } from '../../consensus/index.js';
 
 /**
- * The enclave's long-lived identity: its vote key and its safety state (the
- * last thing it signed and the block it is locked on, see
- * consensus/bft/safety-rules.ts). They leave the enclave only sealed:
+ * The enclave's long-lived identity: its vote key, its X25519 encryption key
+ * (what peers release the consortium secret to), the consortium-secret
+ * generations it holds, and its safety state (the last thing it signed and
+ * the block it is locked on, see consensus/bft/safety-rules.ts); the
+ * attestation-token key is derived from the vote key. They leave the enclave only sealed:
  * AES-256-GCM under a key the platform derives for this enclave program alone
  * (SEV-SNP MSG_KEY_REQ, SGX EGETKEY, or the virtual platform's derivation), so
  * the host can store the blob but neither read the key nor forge the state.
