@@ -89,6 +89,11 @@ export class SecretService {
   /** Something needed the secret and this enclave lacked it (a block it could not execute): ask now. */
   needed(): void {
     this.#delay = this.#o.retryMs;
+    // Ask now rather than after the pause already scheduled (a new peer was admitted, or a block waits).
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     this.#kick();
   }
 
