@@ -101,3 +101,4 @@ export {
 export * from './sgx/index.js';
 export * from './maa/index.js';
 export * from './token/index.js';
+export { evaluationTime } from './time.js';

@@ -31,7 +31,7 @@ import {
   type StateTreeRoot,
   type Vote,
 } from '../../consensus/index.js';
-import { issueAttestationToken, reportDataFor, verifyEvidence } from '../../attestation/index.js';
+import { evaluationTime, issueAttestationToken, reportDataFor, verifyEvidence } from '../../attestation/index.js';
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { parseEcall } from './ecall-parse.js';
@@ -733,7 +733,7 @@ export class Enclave {
   async #attestationToken(freshness: string, audience: string | null, now: number): Promise<{ token: string; identity: EnclaveIdentity }> {
     this.#viewOrThrow();
     const identity = await this.#evidence(freshness);
-    const at = new Date(Math.max(now, this.#head!.time));
+    const at = this.#evaluationTime(now);
     const result = verifyEvidence(new Uint8Array(Buffer.from(identity.evidence, 'base64')), { now: at, trustedRoots: { virtual: this.#genesis!.enclave.virtualRoots } });
     const token = await issueAttestationToken({
       signingKey: this.#identity!.tokenSigningKey,
@@ -744,6 +744,15 @@ export class Enclave {
       now: at,
     });
     return { token, identity };
+  }
+
+  /**
+   * The time evidence is judged at: the host's, never earlier than the last
+   * committed block's, so a host cannot wind the clock back to revive expired
+   * evidence. (The enclave reads no clock.)
+   */
+  #evaluationTime(hostNow: number): Date {
+    return evaluationTime(Math.max(hostNow, this.#head!.time));
   }
 
   /** A challenge for a peer that wants the consortium secret: remembered until used once (or crowded out). */
@@ -779,8 +788,7 @@ export class Enclave {
       genesis: { ...this.#genesis!, chainId: view.chainId, validators: [...view.validators], policy: view.policy as unknown as Genesis['policy'] },
       authenticatedNodeId: request.peerNodeId,
       freshness: releaseFreshness(this.#genesisHash, request.nonce),
-      // Never earlier than the last committed block: a host cannot wind the clock back to revive expired evidence.
-      now: new Date(Math.max(request.now, this.#head!.time)),
+      now: this.#evaluationTime(request.now),
     });
     if (!decision.admitted) {
       throw new ChainError('CALL_UNAUTHORIZED', `the consortium secret is not released: ${decision.reason!.code}: ${decision.reason!.message}`, {

@@ -17,6 +17,12 @@ const fullTransactions = {
   required: false,
 } as const;
 
+/** A caller's challenge that fresh evidence binds. */
+function nonceParam(without?: string): { name: string; summary: string; schema: s.JsonSchema } {
+  const summary = "The caller's challenge, 16 to 64 random bytes in lowercase hex" + (without ? `; ${without}.` : '.');
+  return { name: 'nonce', summary, schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' } };
+}
+
 /** A block with its transactions is the one large response: its bytes are reserved before they are read. */
 const BLOCK_ERRORS = ['RESPONSE_TOO_LARGE', 'BATCH_BUDGET_EXCEEDED', 'SERVER_BUSY'] as const;
 
@@ -150,12 +156,7 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       description:
         "The evidence's report_data binds the enclave's keys plus `network` = publicKey, this node, this chain and the caller's nonce (attestation's reportDataFor). A client verifies it against the genesis (pinned roots, policy, the validator's vote key) before it seals anything: the typed client and `cloister tx send` do.",
       params: [
-        {
-          name: 'nonce',
-          summary: "The caller's challenge, 16 to 64 random bytes in lowercase hex; without it, the node picks one.",
-          schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' },
-          required: false,
-        },
+        { ...nonceParam("without it, the node picks one"), required: false },
       ],
       result: { name: 'encryptionKey', schema: s.encryptionKeyView },
       errors: ['SECRET_UNAVAILABLE', 'ENCLAVE_UNAVAILABLE', 'ENCLAVE_BUSY', 'SERVER_BUSY'],
@@ -166,12 +167,7 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       name: 'tee_getEvidence',
       summary: "This node's enclave attestation evidence: made at start, or fresh for the caller's nonce (its report_data binds the keys, node, chain and nonce).",
       params: [
-        {
-          name: 'nonce',
-          summary: "The caller's challenge, 16 to 64 random bytes in lowercase hex; without it, the evidence made at start.",
-          schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' },
-          required: false,
-        },
+        { ...nonceParam('without it, the evidence made at start'), required: false },
       ],
       result: { name: 'evidence', schema: s.evidenceView },
       errors: ['ENCLAVE_UNAVAILABLE', 'SERVER_BUSY'],
@@ -192,7 +188,7 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       description:
         'For relying parties outside the chain that take JWTs (a key vault releasing a data key after attestation, as Azure Attestation tokens are used): verify `evidence` against your roots and policy, then the token with attestation\'s verifyAttestationToken (or any JWT library, with the key `evidence.publicKeys.token`, after checking the evidence binds it). Claims: attestation/README.md.',
       params: [
-        { name: 'nonce', summary: "The caller's challenge, 16 to 64 random bytes in lowercase hex.", schema: { type: 'string', pattern: '^([0-9a-f]{2}){16,64}$' } },
+        nonceParam(),
         { name: 'audience', summary: 'The `aud` claim: who the token is for (optional).', schema: { type: 'string', minLength: 1, maxLength: 256 }, required: false },
       ],
       result: { name: 'attestationToken', schema: s.object({ token: { type: 'string' }, evidence: s.evidenceView }) },
