@@ -106,20 +106,48 @@ export class PlainState implements StateReader {
   }
 }
 
+/**
+ * A written value whose stored bytes are made only when something needs them
+ * (the block's write set, or a reader that wants the stored form). A
+ * confidential contract's write is sealed this way: a key that many
+ * transactions of a block write is sealed once, with its final value, and a
+ * transaction that fails is never sealed at all. `plain` is what the writer
+ * gave (its readers in the same block take it without opening anything).
+ */
+export class DeferredValue {
+  #stored: string | undefined;
+  constructor(
+    readonly plain: string,
+    private readonly materialize: () => string,
+  ) {}
+
+  get stored(): string {
+    return (this.#stored ??= this.materialize());
+  }
+}
+
+type LayerValue = string | null | DeferredValue;
+
 /** A layer of uncommitted writes (a block, or one transaction inside it). */
 export class StateOverlay implements StateReader {
-  readonly #writes = new Map<string, string | null>();
+  readonly #writes = new Map<string, LayerValue>();
   constructor(private readonly below: StateReader) {}
 
   read(key: string): string | undefined {
+    const value = this.readLayered(key);
+    return value instanceof DeferredValue ? value.stored : value;
+  }
+
+  /** Like read, but a deferred value written in this block comes back as it is (its plain form unsealed). */
+  readLayered(key: string): string | DeferredValue | undefined {
     if (this.#writes.has(key)) {
       const value = this.#writes.get(key);
       return value === null ? undefined : value;
     }
-    return this.below.read(key);
+    return this.below instanceof StateOverlay ? this.below.readLayered(key) : this.below.read(key);
   }
 
-  write(key: string, value: string | null): void {
+  write(key: string, value: LayerValue): void {
     this.#writes.set(key, value);
   }
 
@@ -128,9 +156,11 @@ export class StateOverlay implements StateReader {
     for (const [key, value] of this.#writes) target.write(key, value);
   }
 
-  /** The write set, sorted by key so every enclave produces the same bytes. */
+  /** The write set, sorted by key so every enclave produces the same bytes (deferred values made now). */
   writeSet(): StateWrite[] {
-    return [...this.#writes.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const writes: StateWrite[] = [];
+    for (const [key, value] of this.#writes) writes.push([key, value instanceof DeferredValue ? value.stored : value]);
+    return writes.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
   readJson(key: string): JsonValue | null {

@@ -4,7 +4,7 @@
  * Real HMAC, HKDF and AES-GCM throughout.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { codeOf } from '../../helpers/chain-error.js';
 import { ChainError, networkKeyPair, toHex, type JsonValue } from '../../../consensus/index.js';
 import {
@@ -194,7 +194,35 @@ describe('confidential contract state', () => {
     expect(readBack(entries, cipher, 'stats:oncology')).toEqual({ count: 3 });
   });
 
+  it('seals a write only when the write set is made: once per key and block, with its final value, never for a discarded transaction', () => {
+    const secret = bytes(32);
+    const c = cipherFor(secret);
+    const seal = vi.spyOn(c, 'seal');
+    const block = new StateOverlay(new CommittedState());
+    for (let i = 0; i < 5; i++) {
+      const tx = new StateOverlay(block);
+      const access = confidentialStateAccess(tx, 'analytics', c);
+      access.set('balance', ((access.get('balance') as number | null) ?? 0) + 1);
+      tx.mergeInto(block);
+    }
+    // A transaction that failed: its overlay is dropped, its write never sealed.
+    confidentialStateAccess(new StateOverlay(block), 'analytics', c).set('refund', 1);
+    expect(seal).not.toHaveBeenCalled();
+    const writes = block.writeSet();
+    expect(seal).toHaveBeenCalledTimes(1);
+    expect(block.writeSet()).toEqual(writes);
+    expect(seal).toHaveBeenCalledTimes(1);
+    // The same bytes as sealing the final value directly, and they read back.
+    expect(writes).toEqual(writeSetOf(cipherFor(Uint8Array.from(secret)), [['balance', 5]]));
+    expect(readBack(writes, c, 'balance')).toBe(5);
+    // A plain read of the overlay (as the block's other readers make) gives the sealed form, never the plaintext.
+    const [storedKey, storedValue] = writes[0]!;
+    expect(block.read(storedKey)).toBe(storedValue);
+    expect(storedValue!.startsWith('"1:')).toBe(true);
+  });
+
   it('binds each value to its stored key: values swapped between keys do not open', () => {
+    // The same cipher sealed both values, so it remembers each under its own stored key: a swapped pair is opened for real, and refused.
     const entries = writeSetOf(cipher, [
       ['stats:oncology', { count: 3 }],
       ['stats:cardiology', { count: 9 }],
