@@ -37,8 +37,15 @@ export interface SealedTxBody extends TxEnvelope {
 export interface SealedPayload {
   /** The consortium-secret generation whose network key it was sealed to. */
   generation: number;
-  /** The HPKE encapsulated key, 32 bytes in lowercase hex. */
+  /** The HPKE encapsulated key, 32 bytes in lowercase hex: one per sealing session. */
   enc: string;
+  /**
+   * The message's sequence number in its sealing session (RFC 9180 section 5.2),
+   * present only when it is not 0: a client that seals many transactions to
+   * one key in one HPKE context saves every validator an X25519 agreement per
+   * transaction (consensus/chain/confidential.ts, SealingSession).
+   */
+  seq?: number;
   /** The HPKE ciphertext (with its tag), base64. */
   ct: string;
 }
@@ -145,16 +152,19 @@ export function parseSignedTx(raw: unknown): SignedTx {
 
 /** Checks the shape of a sealed payload ({generation, enc, ct}); `fail` throws the caller's error. */
 export function parseSealedPayload(raw: unknown, fail: (why: string) => never): SealedPayload {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('sealed must be {generation, enc, ct}');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('sealed must be {generation, enc, seq?, ct}');
   const p = raw as Record<string, unknown>;
-  for (const key of Object.keys(p)) if (key !== 'generation' && key !== 'enc' && key !== 'ct') fail(`unknown field "sealed.${key}"`);
+  for (const key of Object.keys(p)) if (key !== 'generation' && key !== 'enc' && key !== 'seq' && key !== 'ct') fail(`unknown field "sealed.${key}"`);
+  // One spelling per message: the first of a session (0) carries no seq.
+  const seq = p['seq'];
+  if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)) fail('sealed.seq, when present, must be a positive integer (absent for 0)');
   if (typeof p['generation'] !== 'number' || !Number.isSafeInteger(p['generation']) || p['generation'] < 1) fail('sealed.generation must be a positive integer');
   if (!isHexOfLength(p['enc'], 32)) fail('sealed.enc must be 32 bytes in lowercase hex');
   const ct = p['ct'];
   if (typeof ct !== 'string' || ct.length < 24 || ct.length > MAX_SEALED_CT_LENGTH || ct.length % 4 !== 0 || !BASE64_RE.test(ct)) {
     fail('sealed.ct must be base64 of at least one tag (16 bytes)');
   }
-  return { generation: p['generation'] as number, enc: p['enc'] as string, ct: ct as string };
+  return { generation: p['generation'] as number, enc: p['enc'] as string, ...(seq !== undefined ? { seq: seq as number } : {}), ct: ct as string };
 }
 
 export interface CheckedTx {

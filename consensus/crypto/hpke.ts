@@ -4,6 +4,7 @@ import {
   createHmac,
   createPrivateKey,
   createPublicKey,
+  createSecretKey,
   diffieHellman,
   generateKeyPairSync,
   type CipherGCMTypes,
@@ -57,8 +58,15 @@ const encoder = new TextEncoder();
 const VERSION = encoder.encode('HPKE-v1');
 const KEM_SUITE_ID = concat(encoder.encode('KEM'), i2osp(KEM_ID, 2));
 
+const SUITE_IDS = new Map<HpkeAead, Uint8Array>();
+
 function hpkeSuiteId(aead: HpkeAead): Uint8Array {
-  return concat(encoder.encode('HPKE'), i2osp(KEM_ID, 2), i2osp(KDF_ID, 2), i2osp(AEADS[aead].id, 2));
+  let id = SUITE_IDS.get(aead);
+  if (!id) {
+    id = concat(encoder.encode('HPKE'), i2osp(KEM_ID, 2), i2osp(KDF_ID, 2), i2osp(AEADS[aead].id, 2));
+    SUITE_IDS.set(aead, id);
+  }
+  return id;
 }
 
 // ------------------------------------------------------------ KDF (section 4)
@@ -203,12 +211,32 @@ interface Schedule {
   exporterSecret: Uint8Array;
 }
 
+/**
+ * key_schedule_context depends only on the suite and `info` in base mode, and
+ * each application uses a few fixed infos: remembered (bounded), which saves two
+ * of the nine HMACs of every open.
+ */
+const SCHEDULE_CONTEXTS = new Map<string, Uint8Array>();
+const MAX_SCHEDULE_CONTEXTS = 64;
+
+function scheduleContext(aead: HpkeAead, info: Uint8Array): Uint8Array {
+  const id = `${aead}:${Buffer.from(info.buffer, info.byteOffset, info.byteLength).toString('hex')}`;
+  let context = SCHEDULE_CONTEXTS.get(id);
+  if (!context) {
+    const suiteId = hpkeSuiteId(aead);
+    const empty = new Uint8Array(0);
+    const pskIdHash = labeledExtract(suiteId, empty, 'psk_id_hash', empty); // base mode: no PSK
+    const infoHash = labeledExtract(suiteId, empty, 'info_hash', info);
+    context = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+    if (SCHEDULE_CONTEXTS.size < MAX_SCHEDULE_CONTEXTS) SCHEDULE_CONTEXTS.set(id, context);
+  }
+  return context;
+}
+
 function keySchedule(aead: HpkeAead, sharedSecret: Uint8Array, info: Uint8Array): Schedule {
   const suiteId = hpkeSuiteId(aead);
   const empty = new Uint8Array(0);
-  const pskIdHash = labeledExtract(suiteId, empty, 'psk_id_hash', empty); // base mode: no PSK
-  const infoHash = labeledExtract(suiteId, empty, 'info_hash', info);
-  const context = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  const context = scheduleContext(aead, info);
   const secret = labeledExtract(suiteId, sharedSecret, 'secret', empty);
   return {
     key: labeledExpand(suiteId, secret, 'key', context, AEADS[aead].nk),
@@ -222,24 +250,40 @@ function keySchedule(aead: HpkeAead, sharedSecret: Uint8Array, info: Uint8Array)
 /** The part both sides share: the AEAD with its sequence number, and the exporter. */
 class HpkeContext {
   #seq = 0;
+  #aeadKey: KeyObject | undefined;
   constructor(
     protected readonly aead: HpkeAead,
     protected readonly schedule: Schedule,
   ) {}
+
+  /** The AEAD key, imported once per context (a context that carries many messages reuses it). */
+  protected get aeadKey(): KeyObject {
+    return (this.#aeadKey ??= createSecretKey(this.schedule.key));
+  }
 
   /** Section 5.3: a secret of `length` bytes bound to this context and `exporterContext`. */
   export(exporterContext: Uint8Array, length: number): Uint8Array {
     return labeledExpand(hpkeSuiteId(this.aead), this.schedule.exporterSecret, 'sec', exporterContext, length);
   }
 
+  /** The sequence number the next message of this context is sealed or opened under. */
+  get seq(): number {
+    return this.#seq;
+  }
+
   /** The nonce of the next message, and the sequence number moves on (section 5.2). */
   protected nextNonce(): Buffer {
     if (this.#seq >= Number.MAX_SAFE_INTEGER) throw new ChainError('HPKE_INVALID', 'HPKE message limit of this context reached');
+    return this.nonceAt(this.#seq++);
+  }
+
+  /** ComputeNonce(seq) of section 5.2: base_nonce XOR I2OSP(seq, Nn). */
+  protected nonceAt(seq: number): Buffer {
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new ChainError('HPKE_INVALID', 'an HPKE sequence number is a non-negative safe integer');
     const nonce = Buffer.from(this.schedule.baseNonce);
-    let seq = this.#seq++;
-    for (let i = NN - 1; i >= 0 && seq > 0; i--) {
-      nonce[i]! ^= seq % 256;
-      seq = Math.floor(seq / 256);
+    for (let i = NN - 1, rest = seq; i >= 0 && rest > 0; i--) {
+      nonce[i]! ^= rest % 256;
+      rest = Math.floor(rest / 256);
     }
     return nonce;
   }
@@ -257,7 +301,7 @@ export class HpkeSenderContext extends HpkeContext {
   }
 
   seal(aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const cipher = createCipheriv(this.aead as CipherGCMTypes, this.schedule.key, this.nextNonce(), { authTagLength: NT });
+    const cipher = createCipheriv(this.aead as CipherGCMTypes, this.aeadKey, this.nextNonce(), { authTagLength: NT });
     cipher.setAAD(aad, { plaintextLength: plaintext.length });
     const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return new Uint8Array(Buffer.concat([body, cipher.getAuthTag()]));
@@ -268,8 +312,24 @@ export class HpkeRecipientContext extends HpkeContext {
   /** Throws ChainError DECRYPT_FAILED when the ciphertext, the AAD, the key or the order is not the sender's. */
   open(aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (ciphertext.length < NT) throw new ChainError('DECRYPT_FAILED', 'HPKE ciphertext shorter than its tag');
-    const nonce = this.nextNonce();
-    const decipher = createDecipheriv(this.aead as CipherGCMTypes, this.schedule.key, nonce, { authTagLength: NT });
+    return this.#openWith(this.nextNonce(), aad, ciphertext);
+  }
+
+  /**
+   * Opens the message the sender sealed as its `seq`-th (counting from 0),
+   * without moving this context's own sequence: for applications whose
+   * messages arrive out of order or are opened by several parties, the
+   * sender's sequence number travels with the message (section 5.2 leaves
+   * keeping the two sides' nonces aligned to the application). Replay is the
+   * application's to refuse (here, the AAD and the chain's nonces do).
+   */
+  openAt(seq: number, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    if (ciphertext.length < NT) throw new ChainError('DECRYPT_FAILED', 'HPKE ciphertext shorter than its tag');
+    return this.#openWith(this.nonceAt(seq), aad, ciphertext);
+  }
+
+  #openWith(nonce: Buffer, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    const decipher = createDecipheriv(this.aead as CipherGCMTypes, this.aeadKey, nonce, { authTagLength: NT });
     decipher.setAuthTag(ciphertext.subarray(ciphertext.length - NT));
     decipher.setAAD(aad, { plaintextLength: ciphertext.length - NT });
     try {

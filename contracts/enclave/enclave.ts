@@ -8,9 +8,10 @@ import {
   fromHex,
   genesisHash,
   headerHash,
+  OpeningSessions,
   openCallPayload,
   receiptsRootOf,
-  sealResult,
+  sealCallResult,
   sha256Hex,
   signingMessage,
   stateRootHex,
@@ -143,6 +144,8 @@ export class Enclave {
   readonly #keys = new ConsortiumKeys();
   readonly #opened = new Map<string, OpenedCall & { bytes: number }>();
   #openedBytes = 0;
+  /** HPKE contexts of callers' sealing sessions (a caller's later sealed calls open without an X25519 agreement). */
+  readonly #callSessions = new OpeningSessions(4096);
   readonly #challenges = new ChallengeBook();
   #genesisHash = '';
   readonly #verifiers: VerifierPool | undefined;
@@ -691,16 +694,16 @@ export class Enclave {
       if (!this.#keys.isCommitted(sealed.generation)) throw new ChainError('DECRYPT_FAILED', `this chain has no consortium-secret generation ${sealed.generation}`);
       throw new ChainError('SECRET_UNAVAILABLE', `this enclave does not hold consortium-secret generation ${sealed.generation} yet`);
     }
-    const opened = openCallPayload(generation.network, { chainId: view.chainId, contract }, sealed);
+    const opened = openCallPayload(generation.network, { chainId: view.chainId, contract }, sealed, this.#callSessions);
     try {
       const auth = (opened.auth ?? null) as CallRequest['auth'];
       const out = (await this.#runCall(view, { contract, method: opened.method, args: opened.args, auth })) as { result: JsonValue; gasUsed: number };
-      return { sealed: sealResult(opened.resultKey, { result: out.result }), gasUsed: out.gasUsed };
+      return { sealed: sealCallResult(opened.resultKey, { result: out.result }), gasUsed: out.gasUsed };
     } catch (err) {
       if (!(err instanceof ChainError)) throw err;
       const gasUsed = typeof err.details?.['gasUsed'] === 'number' ? (err.details['gasUsed'] as number) : 0;
       const error = { code: err.code, message: err.message, ...(err.details?.['contractCode'] ? { contractCode: err.details['contractCode'] as string } : {}) };
-      return { sealed: sealResult(opened.resultKey, { error }), gasUsed };
+      return { sealed: sealCallResult(opened.resultKey, { error }), gasUsed };
     }
   }
 

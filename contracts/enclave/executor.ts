@@ -4,6 +4,7 @@ import {
   canonicalize,
   checkTxStateless,
   isSealedTx,
+  OpeningSessions,
   openTxPayload,
   sealResult,
   sha256Hex,
@@ -111,6 +112,9 @@ export function readNonce(state: StateReader, address: string): number {
 }
 
 export class BlockExecutor {
+  /** Senders' sealing sessions: what the verifier threads did not open already opens here without a new X25519 agreement per session. */
+  readonly #sessions = new OpeningSessions();
+
   constructor(
     private readonly runtime: ContractRuntime,
     private readonly deployments: (name: string) => Deployment | undefined,
@@ -149,7 +153,7 @@ export class BlockExecutor {
     const cached = this.alreadyOpened(hash);
     if (cached) return cached;
     try {
-      return openTxPayload(generation.network, { chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract }, tx.sealed);
+      return openTxPayload(generation.network, { chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract }, tx.sealed, this.#sessions);
     } catch (err) {
       if (err instanceof ChainError) return { code: 'DECRYPT_FAILED', message: err.message };
       throw err;

@@ -6,7 +6,7 @@
  * it opens goes back to the main thread only, never to the host.
  */
 import { parentPort } from 'node:worker_threads';
-import { ChainError, checkTxStateless, fromHex, isSealedTx, openTxPayload, toHex, type HpkeKeyPair, type TxLimits } from '../../consensus/index.js';
+import { ChainError, OpeningSessions, checkTxStateless, fromHex, isSealedTx, openTxPayload, toHex, type HpkeKeyPair, type TxLimits } from '../../consensus/index.js';
 import type { AdmissionResult } from './protocol.js';
 import type { VerifierMessage, VerifierReply, WorkerOpened } from './verifier-pool.js';
 
@@ -14,6 +14,8 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 /** The usable network keys, by generation. */
 let networks = new Map<number, HpkeKeyPair>();
+/** Senders' sealing sessions: one X25519 agreement per session, not per transaction. */
+const sessions = new OpeningSessions();
 
 function check(job: { chainId: string; limits: TxLimits; txs: unknown[] }): VerifierReply {
   const opened: (WorkerOpened | null)[] = [];
@@ -26,7 +28,7 @@ function check(job: { chainId: string; limits: TxLimits; txs: unknown[] }): Veri
         // Without the key the main thread decides (an unknown generation, or a secret not held yet).
         if (network) {
           try {
-            const call = openTxPayload(network, { chainId: tx.chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract }, tx.sealed);
+            const call = openTxPayload(network, { chainId: tx.chainId, from: tx.from, nonce: tx.nonce, contract: tx.contract }, tx.sealed, sessions);
             opened[opened.length - 1] = { method: call.method, args: call.args, resultKey: toHex(call.resultKey) };
           } catch (err) {
             if (!(err instanceof ChainError)) throw err;

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
   ChainError,
+  openCallResult,
   openResult,
-  sealCallPayload,
-  sealTxPayload,
+  SealingSession,
+  type SealedRequest,
   signCall,
   signTx,
   type Ed25519Signer,
@@ -13,6 +14,8 @@ import {
   type SignedTx,
 } from '../../consensus/index.js';
 import { evaluateAdmission } from '../../contracts/index.js';
+
+export { SealingSession } from '../../consensus/index.js';
 import type { EncryptionKeyView, ReceiptView } from '../chain/api.js';
 
 /** A network encryption key that verified against a genesis: safe to seal to. */
@@ -65,11 +68,43 @@ export interface SealedTransaction {
   resultKey: Uint8Array;
 }
 
-/** Seals a transaction's method and args to the verified network key (bound to its chain, sender, nonce and contract) and signs it. */
-export function sealTransaction(body: PlainTxBody, signer: Ed25519Signer, key: VerifiedEncryptionKey): SealedTransaction {
+/**
+ * Seals a transaction's method and args to the verified network key (bound to
+ * its chain, sender, nonce and contract) and signs it. With `session` (from
+ * SealingSessions) it is the session's next message: validators then open it
+ * without an X25519 agreement of its own.
+ */
+export function sealTransaction(body: PlainTxBody, signer: Ed25519Signer, key: VerifiedEncryptionKey, session?: SealingSession): SealedTransaction {
   const { method, args, ...envelope } = body;
-  const { sealed, resultKey } = sealTxPayload(key.publicKey, { ...envelope, generation: key.generation }, { method, args });
+  const { sealed, resultKey } = (session ?? new SealingSession(key.publicKey)).sealTx({ ...envelope, generation: key.generation }, { method, args });
   return { tx: signTx({ ...envelope, sealed }, signer), resultKey };
+}
+
+const MAX_CLIENT_SESSIONS = 1024;
+
+/**
+ * A client's sealing sessions, one per network key and sender (or caller): a
+ * sender's transactions share one HPKE context, which links them no more than
+ * their common sender already does; two senders never share one. Bounded,
+ * oldest dropped (a dropped sender's next request starts a new session).
+ */
+export class SealingSessions {
+  readonly #sessions = new Map<string, SealingSession>();
+
+  for(key: VerifiedEncryptionKey, party: string): SealingSession {
+    const id = `${key.generation}:${Buffer.from(key.publicKey).toString('hex')}:${party}`;
+    let session = this.#sessions.get(id);
+    if (!session || !equalBytes(session.networkKey, key.publicKey)) {
+      session = new SealingSession(key.publicKey);
+      this.#sessions.set(id, session);
+      if (this.#sessions.size > MAX_CLIENT_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    }
+    return session;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 export interface OpenedAnswer {
@@ -85,7 +120,7 @@ export function openReceipt(receipt: ReceiptView, resultKey: Uint8Array): Receip
   return { ...receipt, opened };
 }
 
-/** A sealed read-only call, ready to send as chain_call(contract, sealed). */
+/** A sealed read-only call, ready to send as chain_call(contract, sealed); with `session`, that session's next message. */
 export function sealCall(
   chainId: string,
   contract: string,
@@ -93,14 +128,18 @@ export function sealCall(
   args: JsonValue[],
   key: VerifiedEncryptionKey,
   as?: { signer: Ed25519Signer; now?: number; ttlMs?: number },
-): ReturnType<typeof sealCallPayload> {
+  session?: SealingSession,
+): SealedRequest {
   const auth = as ? signCall(chainId, { contract, method, args }, as.signer, as.now ?? Date.now(), as.ttlMs) : undefined;
-  return sealCallPayload(key.publicKey, { chainId, contract, generation: key.generation }, { method, args, ...(auth ? { auth: auth as unknown as JsonValue } : {}) });
+  return (session ?? new SealingSession(key.publicKey)).sealCall(
+    { chainId, contract, generation: key.generation },
+    { method, args, ...(auth ? { auth: auth as unknown as JsonValue } : {}) },
+  );
 }
 
 /** Opens a sealed call's answer: the result, or throws the call's error (code and message as the enclave gave them). */
 export function openCallAnswer(sealed: string, resultKey: Uint8Array): JsonValue {
-  const answer = openResult(resultKey, sealed) as { result?: JsonValue; error?: { code: string; message: string; contractCode?: string } };
+  const answer = openCallResult(resultKey, sealed) as { result?: JsonValue; error?: { code: string; message: string; contractCode?: string } };
   if (answer.error) {
     throw new ChainError(answer.error.code as ChainError['code'], answer.error.message, answer.error.contractCode ? { contractCode: answer.error.contractCode } : undefined);
   }

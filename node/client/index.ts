@@ -17,6 +17,7 @@ import {
   openReceipt,
   sealCall,
   sealTransaction,
+  SealingSessions,
   verifyEncryptionKey,
   type OpenedAnswer,
   type VerifiedEncryptionKey,
@@ -83,6 +84,8 @@ export class CloisterClient {
   readonly url: string;
   readonly #transport: TransportOptions;
   #nextId = 1;
+  /** One sealing session per network key and sender: validators open a sender's later transactions without a new X25519 agreement. */
+  readonly #sealing = new SealingSessions();
 
   constructor(url: string, options: CloisterClientOptions = {}) {
     this.url = url;
@@ -254,7 +257,7 @@ export class CloisterClient {
     signer: Ed25519Signer,
     key: VerifiedEncryptionKey,
   ): Promise<{ hash: string; open: (receipt: ReceiptView) => ReceiptView & { opened: OpenedAnswer } }> {
-    const { tx, resultKey } = sealTransaction(body, signer, key);
+    const { tx, resultKey } = sealTransaction(body, signer, key, this.#sealing.for(key, body.from));
     const hash = await this.sendTransaction(tx);
     return { hash, open: (receipt) => openReceipt(receipt, resultKey) };
   }
@@ -268,7 +271,15 @@ export class CloisterClient {
     as?: { signer: Ed25519Signer; chainId?: string; ttlMs?: number },
   ): Promise<{ result: JsonValue; gasUsed: number }> {
     const chainId = as?.chainId ?? (await this.status()).chainId;
-    const { sealed, resultKey } = sealCall(chainId, contract, method, args, key, as ? { signer: as.signer, ...(as.ttlMs ? { ttlMs: as.ttlMs } : {}) } : undefined);
+    const { sealed, resultKey } = sealCall(
+      chainId,
+      contract,
+      method,
+      args,
+      key,
+      as ? { signer: as.signer, ...(as.ttlMs ? { ttlMs: as.ttlMs } : {}) } : undefined,
+      this.#sealing.for(key, `call:${as?.signer.publicKey ?? ''}`),
+    );
     const out = (await this.rawRequest('chain_call', [contract, sealed])) as SealedCallView;
     return { result: openCallAnswer(out.sealed, resultKey), gasUsed: out.gasUsed };
   }

@@ -70,6 +70,7 @@ export const sealedPayload: JsonSchema = {
   properties: {
     generation: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
     enc: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'the message number in its sealing session; absent for the first' },
     ct: { type: 'string', description: 'base64', pattern: '^[A-Za-z0-9+/]*={0,2}$' },
   },
 };

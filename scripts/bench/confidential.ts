@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { txHash, type Ed25519Signer, type Genesis, type SignedTx } from '../../consensus/index.js';
-import { CloisterClient, openReceipt, RpcError, sealTransaction, type ReceiptView, type VerifiedEncryptionKey } from '../../node/client/index.js';
+import { CloisterClient, openReceipt, RpcError, SealingSession, sealTransaction, type ReceiptView, type VerifiedEncryptionKey } from '../../node/client/index.js';
 import { sendSetup } from './fund.js';
 import { rpcCall } from './rpc.js';
 
@@ -61,11 +61,13 @@ export async function fundSendersSealed(
   key: VerifiedEncryptionKey,
   opts: { amount: number; gasLimit: number; batchSize: number },
 ): Promise<void> {
+  const session = new SealingSession(key.publicKey);
   const sealed = senders.map((s, i) =>
     sealTransaction(
       { chainId, from: issuer.publicKey, nonce: i, contract: PRIVATE_TOKEN, method: 'mint', args: [s.publicKey, opts.amount], gasLimit: opts.gasLimit },
       issuer,
       key,
+      session,
     ),
   );
   const txs: SignedTx[] = sealed.map((s) => s.tx);

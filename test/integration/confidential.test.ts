@@ -193,6 +193,10 @@ describe('confidential contracts on a 4-node consortium', () => {
       expect(tx).toHaveProperty('sealed');
       expect(tx).not.toHaveProperty('args');
       expect(tx).not.toHaveProperty('method');
+      // The client sealed each hospital's transactions in one session: the second is message 1 of the first's context.
+      const second = (await c.client(2).getTransaction(hashes[2]!)) as { sealed: { enc: string; seq?: number } };
+      expect(second.sealed.seq).toBe(1);
+      expect(second.sealed.enc).toBe((tx['sealed'] as { enc: string }).enc);
 
       // After the nodes stop: every key and value of every database, every file of every node, every log line.
       await Promise.all(c.all.map((i) => c.stop(i)));

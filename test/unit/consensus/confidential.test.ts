@@ -16,13 +16,19 @@ import {
   generateEd25519KeyPair,
   isSealedTx,
   networkKeyPair,
+  OpeningSessions,
+  SealingSession,
+  fromHex,
   openCallPayload,
+  openCallResult,
   openResult,
   openTxPayload,
   parseSignedTx,
   sealCallPayload,
+  sealCallResult,
   sealResult,
   sealTxPayload,
+  setupHpkeRecipient,
   setupHpkeSender,
   signTx,
   toHex,
@@ -45,6 +51,14 @@ const txPlace = { chainId: binding.chainId, from: binding.from, nonce: binding.n
 const callBinding = { chainId: 'test-chain', contract: 'analytics', generation: 1 };
 const callPlace = { chainId: callBinding.chainId, contract: callBinding.contract };
 
+
+/** A result key's exporter context as documented: the label, then the request's sequence number as 8 big-endian bytes. */
+function resultLabel(label: string, seq: number): Uint8Array {
+  const out = Buffer.alloc(Buffer.byteLength(label) + 8);
+  out.write(label);
+  out.writeBigUInt64BE(BigInt(seq), Buffer.byteLength(label));
+  return new Uint8Array(out);
+}
 
 function errorOf(fn: () => unknown): ChainError {
   try {
@@ -277,8 +291,8 @@ describe('sealed calls', () => {
     expect(codeOf(() => openTxPayload(NETWORK, txPlace, call.sealed))).toBe('DECRYPT_FAILED');
     // The same HPKE context exports different keys for a transaction's and a call's result.
     const sender = setupHpkeSender(NETWORK.publicKey, CONFIDENTIAL_TX_INFO);
-    const txKey = sender.export(new TextEncoder().encode('cloister/tx-result/v1'), 32);
-    const callKey = sender.export(new TextEncoder().encode('cloister/call-result/v1'), 32);
+    const txKey = sender.export(resultLabel('cloister/tx-result/v1', 0), 32);
+    const callKey = sender.export(resultLabel('cloister/call-result/v1', 0), 32);
     expect(toHex(txKey)).not.toBe(toHex(callKey));
   });
 
@@ -290,6 +304,112 @@ describe('sealed calls', () => {
       expect(e.code, plaintext).toBe('DECRYPT_FAILED');
       expect(e.message, plaintext).toMatch(/malformed/);
     }
+  });
+});
+
+describe('sealing sessions', () => {
+  const call = { method: 'record', args: ['oncology', 3] as JsonValue[] };
+  const at = (nonce: number): SealedTxBinding => ({ ...binding, nonce });
+  const placeAt = (nonce: number) => ({ ...txPlace, nonce });
+
+  it('seal many transactions in one HPKE context, numbered from 0 (absent) on', () => {
+    const session = new SealingSession(NETWORK.publicKey);
+    const requests = [0, 1, 2, 3].map((n) => session.sealTx(at(n), { ...call, args: ['oncology', n] }));
+    expect(new Set(requests.map((r) => r.sealed.enc)).size).toBe(1);
+    expect(requests.map((r) => r.sealed.seq)).toEqual([undefined, 1, 2, 3]);
+    expect(requests[0]!.sealed).not.toHaveProperty('seq');
+    // Each request has a result key of its own: label || I2OSP(seq, 8), exported from the context.
+    expect(new Set(requests.map((r) => toHex(r.resultKey))).size).toBe(4);
+  });
+
+  it('open in any order, with or without remembered contexts, to the same calls and result keys', () => {
+    const session = new SealingSession(NETWORK.publicKey);
+    const requests = [0, 1, 2, 3].map((n) => session.sealTx(at(n), { ...call, args: ['oncology', n] }));
+    const sessions = new OpeningSessions();
+    for (const n of [3, 1, 0, 2]) {
+      const remembered = openTxPayload(NETWORK, placeAt(n), requests[n]!.sealed, sessions);
+      const fresh = openTxPayload(NETWORK, placeAt(n), requests[n]!.sealed);
+      expect(remembered.args).toEqual(['oncology', n]);
+      expect(fresh.args).toEqual(['oncology', n]);
+      expect(toHex(remembered.resultKey)).toBe(toHex(requests[n]!.resultKey));
+      expect(toHex(fresh.resultKey)).toBe(toHex(requests[n]!.resultKey));
+    }
+    expect(sessions.size).toBe(1);
+    // The result key is the documented export.
+    const recipient = setupHpkeRecipient(fromHex(requests[2]!.sealed.enc)!, NETWORK, CONFIDENTIAL_TX_INFO);
+    expect(toHex(recipient.export(resultLabel('cloister/tx-result/v1', 2), 32))).toBe(toHex(requests[2]!.resultKey));
+  });
+
+  it('bind each message to its number and its transaction: a changed seq, or a message moved to another transaction, does not open', () => {
+    const session = new SealingSession(NETWORK.publicKey);
+    const first = session.sealTx(at(0), call);
+    const second = session.sealTx(at(1), call);
+    const sessions = new OpeningSessions();
+    expect(openTxPayload(NETWORK, placeAt(1), second.sealed, sessions).method).toBe('record');
+    for (const seq of [undefined, 2, 7]) {
+      const moved: SealedPayload = { generation: 1, enc: second.sealed.enc, ...(seq ? { seq } : {}), ct: second.sealed.ct };
+      expect(codeOf(() => openTxPayload(NETWORK, placeAt(1), moved, sessions)), `seq ${seq}`).toBe('DECRYPT_FAILED');
+    }
+    // Message 0 under another transaction's nonce, and message 1 as another sender's.
+    expect(codeOf(() => openTxPayload(NETWORK, placeAt(1), first.sealed, sessions))).toBe('DECRYPT_FAILED');
+    expect(codeOf(() => openTxPayload(NETWORK, { ...placeAt(1), from: other.publicKey }, second.sealed, sessions))).toBe('DECRYPT_FAILED');
+    // A remembered context does not open another key's or another session's messages.
+    const foreign = new SealingSession(networkKeyPair(secret()).publicKey).sealTx(at(1), call);
+    expect(codeOf(() => openTxPayload(NETWORK, placeAt(1), foreign.sealed, sessions))).toBe('DECRYPT_FAILED');
+    const otherSession = new SealingSession(NETWORK.publicKey);
+    otherSession.sealTx(at(0), call);
+    const theirs = otherSession.sealTx(at(1), call);
+    expect(codeOf(() => openTxPayload(NETWORK, placeAt(1), { ...theirs.sealed, enc: second.sealed.enc }, sessions))).toBe('DECRYPT_FAILED');
+    expect(openTxPayload(NETWORK, placeAt(1), theirs.sealed, sessions).method).toBe('record');
+  });
+
+  it('are remembered up to a bound, oldest forgotten first, and what is forgotten still opens', () => {
+    const sessions = new OpeningSessions(2);
+    const requests = [0, 1, 2].map(() => new SealingSession(NETWORK.publicKey).sealTx(at(0), call));
+    for (const r of requests) openTxPayload(NETWORK, placeAt(0), r.sealed, sessions);
+    expect(sessions.size).toBe(2);
+    expect(openTxPayload(NETWORK, placeAt(0), requests[0]!.sealed, sessions).method).toBe('record');
+    expect(sessions.size).toBe(2);
+  });
+
+  it('seal calls in a context of their own, numbered the same way', () => {
+    const session = new SealingSession(NETWORK.publicKey);
+    const tx = session.sealTx(at(0), call);
+    const calls = [0, 1].map(() => session.sealCall(callBinding, { method: 'total', args: [] }));
+    expect(calls[0]!.sealed.enc).not.toBe(tx.sealed.enc);
+    expect(calls[1]!.sealed.seq).toBe(1);
+    const sessions = new OpeningSessions();
+    for (const c of calls.reverse()) expect(toHex(openCallPayload(NETWORK, callPlace, c.sealed, sessions).resultKey)).toBe(toHex(c.resultKey));
+  });
+});
+
+describe('sealed call answers', () => {
+  const key = new Uint8Array(randomBytes(32));
+  const answer: JsonValue = { result: { total: 42 } };
+
+  it('take a fresh random nonce each time: the same call answered twice never reuses a nonce under its key', () => {
+    const a = sealCallResult(key, answer);
+    const b = sealCallResult(key, answer);
+    expect(a).not.toBe(b);
+    expect(Buffer.from(a, 'base64').subarray(0, 12).equals(Buffer.from(b, 'base64').subarray(0, 12))).toBe(false);
+    expect(openCallResult(key, a)).toEqual(answer);
+    expect(openCallResult(key, b)).toEqual(answer);
+    // Nonce, ciphertext, tag.
+    expect(Buffer.from(a, 'base64').length).toBe(12 + Buffer.byteLength(canonicalize(answer)) + 16);
+  });
+
+  it('do not open under another key, altered, truncated, or as a transaction answer', () => {
+    const sealed = sealCallResult(key, answer);
+    expect(codeOf(() => openCallResult(new Uint8Array(randomBytes(32)), sealed))).toBe('DECRYPT_FAILED');
+    const bytes = Buffer.from(sealed, 'base64');
+    for (const index of [0, 11, 12, bytes.length - 1]) {
+      const tampered = Buffer.from(bytes);
+      tampered[index]! ^= 0x01;
+      expect(codeOf(() => openCallResult(key, tampered.toString('base64'))), `byte ${index}`).toBe('DECRYPT_FAILED');
+    }
+    expect(codeOf(() => openCallResult(key, bytes.subarray(0, 27).toString('base64')))).toBe('DECRYPT_FAILED');
+    expect(codeOf(() => openCallResult(key, ''))).toBe('DECRYPT_FAILED');
+    expect(codeOf(() => openResult(key, sealed))).toBe('DECRYPT_FAILED');
   });
 });
 
@@ -408,6 +528,17 @@ describe('sealed transactions on the wire', () => {
     }
     // Exactly one tag is the shortest acceptable shape.
     expect(() => parseSignedTx({ ...tx, sealed: { ...tx.sealed, ct: Buffer.alloc(16).toString('base64') } })).not.toThrow();
+  });
+
+  it('carry a session seq only as a positive integer (message 0 has none), and keep it through parsing', () => {
+    const tx = sealedTx() as SignedTx & { sealed: SealedPayload };
+    for (const seq of [0, -1, 1.5, '2', null, Number.MAX_SAFE_INTEGER + 1]) {
+      expect(malformed({ ...tx, sealed: { ...tx.sealed, seq } }).message, String(seq)).toMatch(/sealed\.seq/);
+    }
+    const withSeq = { ...tx, sealed: { ...tx.sealed, seq: 5 } };
+    expect(parseSignedTx(withSeq).sealed).toEqual(withSeq.sealed);
+    // The signature covers it: a seq added to a signed transaction breaks the signature.
+    expect(codeOf(() => checkTxStateless(withSeq, 'test-chain'))).toBe('TX_BAD_SIGNATURE');
   });
 
   it('refuse unknown fields in sealed, and a sealed that is not an object', () => {

@@ -4,6 +4,7 @@
  */
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../helpers/chain-error.js';
 import {
   ChainError,
   deriveHpkeKeyPair,
@@ -66,6 +67,22 @@ describe('HPKE against RFC 9180 appendix A.1', () => {
       if (published) expect(hex(ct), `sequence ${seq}`).toBe(published.ct);
       expect(hex(recipient.open(aad, ct))).toBe(A1.pt);
     }
+  });
+
+  it('opens the published messages by their sequence numbers, in any order, without moving its own sequence', () => {
+    const recipient = setupHpkeRecipient(bytes(A1.pkEm), recipientA1, bytes(A1.info), { aead: 'aes-128-gcm' });
+    const published = [...A1.encryptions.entries()].reverse();
+    for (const [seq, { aad, ct }] of published) expect(hex(recipient.openAt(seq, bytes(aad), bytes(ct))), `sequence ${seq}`).toBe(A1.pt);
+    // A message opened under another sequence number does not authenticate.
+    const [seq, { aad, ct }] = published[0]!;
+    expect(codeOf(() => recipient.openAt(seq + 1, bytes(aad), bytes(ct)))).toBe('DECRYPT_FAILED');
+    expect(codeOf(() => recipient.openAt(-1, bytes(aad), bytes(ct)))).toBe('HPKE_INVALID');
+    expect(codeOf(() => recipient.openAt(1.5, bytes(aad), bytes(ct)))).toBe('HPKE_INVALID');
+    // Its in-order sequence is untouched: message 0 still opens with open().
+    const first = A1.encryptions.get(0)!;
+    expect(recipient.seq).toBe(0);
+    expect(hex(recipient.open(bytes(first.aad), bytes(first.ct)))).toBe(A1.pt);
+    expect(recipient.seq).toBe(1);
   });
 
   it('exports the published secrets on both sides', () => {
