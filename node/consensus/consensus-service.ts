@@ -164,6 +164,13 @@ export class ConsensusService {
   #parsed = new WeakMap<Uint8Array, ConsensusMessage>();
   /** Transaction hashes of recent blocks (built, validated or received), for gossiping their proposals compactly. */
   #txHashesOf = new Map<string, string[]>();
+  /** Proposal blocks received for the next height, by hash: a resumed vote's block is executed from here before it is signed again. */
+  readonly #proposalBlocks = new Map<string, { height: number; block: ProposalBlock }>();
+  /**
+   * A resumed vote the enclave signs again only once it executed the block
+   * itself (it restarted since it signed it), waiting for that block to arrive.
+   */
+  #awaitingBlock: { vote: Vote; justification: SignedVote[]; timer: ReturnType<typeof setTimeout>; refusal: unknown } | undefined;
   /** The lock record being written: a precommit is signed only once it is durable. */
   #lockWrite: Promise<void> = Promise.resolve();
   /** Our signed votes at the height being decided, kept on disk before each is sent (OwnVotesRecord). */
@@ -239,6 +246,7 @@ export class ConsensusService {
   /** Block sync committed a certified block (already executed and committed in the enclave). */
   syncedBlock(block: ProposalBlock, certificate: CommitCertificate): void {
     this.#executed.clear();
+    this.#forgetProposalsUpTo(block.header.height);
     this.#lastCommitAt = this.#o.clock.now();
     this.#feed({ type: 'blockCommittedBySync', block, certificate });
   }
@@ -397,12 +405,37 @@ export class ConsensusService {
         return;
       }
     }
-    this.#rememberHashes(headerHash(header), txHashes);
+    const blockHash = headerHash(header);
+    this.#rememberHashes(blockHash, txHashes);
+    this.#keepProposalBlock(cp.proposal.height, blockHash, { header, txs: txs as SignedTx[] });
     const { block: _compact, ...rest } = cp.proposal;
     this.#feed({
       type: 'proposalReceived',
       proposal: { proposal: { ...rest, block: { header, txs: txs as SignedTx[] } }, proposer: cp.proposer, signature: cp.signature },
     });
+  }
+
+  #keepProposalBlock(height: number, blockHash: string, block: ProposalBlock): void {
+    if (height !== this.#o.chain.tip.height + 1) return;
+    for (const [hash, kept] of this.#proposalBlocks) if (kept.height !== height) this.#proposalBlocks.delete(hash);
+    // A few rounds' proposals at most; a flood of distinct ones keeps the newest.
+    if (this.#proposalBlocks.size >= 16) this.#proposalBlocks.delete(this.#proposalBlocks.keys().next().value!);
+    this.#proposalBlocks.set(blockHash, { height, block });
+    const awaiting = this.#awaitingBlock;
+    if (awaiting && awaiting.vote.blockHash === blockHash && awaiting.vote.height === height) {
+      clearTimeout(awaiting.timer);
+      this.#awaitingBlock = undefined;
+      void this.#signVote(awaiting.vote, awaiting.justification);
+    }
+  }
+
+  /** A height was committed: its proposals and any vote waiting for one of them are done with. */
+  #forgetProposalsUpTo(height: number): void {
+    this.#proposalBlocks.clear();
+    if (this.#awaitingBlock && this.#awaitingBlock.vote.height <= height) {
+      clearTimeout(this.#awaitingBlock.timer);
+      this.#awaitingBlock = undefined;
+    }
   }
 
   #rememberHashes(blockHash: string, txHashes: string[]): void {
@@ -478,7 +511,7 @@ export class ConsensusService {
     }
   }
 
-  async #signVote(vote: Vote, justification: SignedVote[]): Promise<void> {
+  async #signVote(vote: Vote, justification: SignedVote[], executedForIt = false): Promise<void> {
     if (this.#refuseWhenAtRisk(vote.height, vote.round)) return;
     // A precommit locks: its lock record must be durable first.
     if (vote.type === 'precommit') await this.#lockWrite;
@@ -488,8 +521,53 @@ export class ConsensusService {
       await this.#keepOwnVote({ vote, validator: this.#self, signature });
       this.#feed({ type: 'voteSigned', vote, signature });
     } catch (err) {
+      const notExecuted = err instanceof ChainError && err.code === 'BLOCK_NOT_VALIDATED' && vote.blockHash !== null;
+      if (notExecuted && !executedForIt && (await this.#executeThenSign(vote, justification, err))) return;
       this.#refused(vote.type, vote.height, vote.round, err);
     }
+  }
+
+  /**
+   * The vote a restarted validator signs again (its enclave's last signature,
+   * made before the crash) names a block this enclave has not executed since
+   * it started, so the enclave refuses it; and it may sign nothing else in that
+   * step. Refusing would leave the others one vote short in that round for
+   * good (seen as a stall with two of four down and one back), so the block is
+   * executed first, from the proposal the peers gossip again, and the vote
+   * signed then. False when that cannot be done (the caller refuses).
+   */
+  async #executeThenSign(vote: Vote, justification: SignedVote[], refusal: unknown): Promise<boolean> {
+    if (vote.height !== this.#o.chain.tip.height + 1) return false;
+    const kept = this.#proposalBlocks.get(vote.blockHash!);
+    if (!kept) {
+      // Wait for the proposal (peers gossip it again), as long as a proposal would be waited for; then refuse as before.
+      if (this.#awaitingBlock) {
+        clearTimeout(this.#awaitingBlock.timer);
+        this.#refused(this.#awaitingBlock.vote.type, this.#awaitingBlock.vote.height, this.#awaitingBlock.vote.round, this.#awaitingBlock.refusal);
+      }
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        if (this.#awaitingBlock?.timer !== timer) return;
+        this.#awaitingBlock = undefined;
+        this.#refused(vote.type, vote.height, vote.round, refusal);
+      }, this.#o.view.consensus.timeoutProposeMs);
+      this.#timers.add(timer);
+      this.#awaitingBlock = { vote, justification, timer, refusal };
+      this.#o.log.info('signing our last vote again once its block is executed here', { height: vote.height, round: vote.round, step: vote.type });
+      return true;
+    }
+    let executed = this.#executed.has(vote.blockHash!);
+    if (!executed) {
+      try {
+        executed = await this.#execute(vote.height, vote.blockHash!, kept.block);
+      } catch (err) {
+        this.#o.log.warn('could not execute the block of our last vote', { height: vote.height, error: (err as Error).message });
+        return false;
+      }
+    }
+    if (!executed) return false;
+    await this.#signVote(vote, justification, true);
+    return true;
   }
 
   /**
@@ -674,6 +752,7 @@ export class ConsensusService {
       return;
     }
     this.#executed.clear();
+    this.#forgetProposalsUpTo(height);
     this.#lastCommitAt = this.#o.clock.now();
     this.#armStallGossip();
     chain.commitExecuted(executed.result, certificate, executed.txs).then(

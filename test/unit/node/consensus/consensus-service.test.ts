@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ChainError,
   DEFAULT_CONSENSUS_PARAMS,
+  SIGN_STEP,
   Ed25519Signer,
   ZERO_HASH,
   generateEd25519KeyPair,
@@ -15,6 +17,7 @@ import {
   type SignedTx,
   type BlockHeader,
   type EquivocationEvidence,
+  type LastSign,
   type Genesis,
   type Proposal,
   type Vote,
@@ -72,9 +75,13 @@ class MemoryStore implements ConsensusStore {
 }
 
 /** A driver for validator 0 (proposer of height 1 round 0 is validator 1) over fakes that record what it asks. */
-function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedTx | null)[]>) {
+function harness(
+  fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedTx | null)[]>,
+  opts: { lastSign?: LastSign; executedOnly?: boolean } = {},
+) {
   const executed: { header: BlockHeader; txs: SignedTx[] }[] = [];
   const votes: Vote[] = [];
+  const refusals: Vote[] = [];
   let validator: Parameters<ConsensusNetwork['setConsensusValidator']>[0] | undefined;
   let handler: Parameters<ConsensusNetwork['onConsensus']>[0] | undefined;
   const mempool = new Mempool();
@@ -91,6 +98,11 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
       throw new Error('validator 0 does not propose at height 1 round 0');
     },
     signVote: async (vote) => {
+      // As the enclave: a vote for a block is signed only once this enclave executed that block.
+      if (opts.executedOnly && vote.blockHash !== null && !executed.some((e) => headerHash(e.header) === vote.blockHash)) {
+        refusals.push(vote);
+        throw new ChainError('BLOCK_NOT_VALIDATED', `block ${vote.blockHash} was not executed and validated by this enclave`);
+      }
       votes.push(vote);
       return { signature: '00'.repeat(64) };
     },
@@ -115,7 +127,7 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
     enclave,
     store,
     selfKey: signers[0]!.publicKey,
-    signer: { lastSign: null, lock: null },
+    signer: { lastSign: opts.lastSign ?? null, lock: null },
     network,
     admitted: () => true,
     onBehind: () => {},
@@ -142,7 +154,7 @@ function harness(fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedT
     if (verdict === 'accept') handler!({ data, from });
     return verdict;
   };
-  return { service, started, executed, votes, deliver, gossip, mempool, store, published };
+  return { service, started, executed, votes, refusals, deliver, gossip, mempool, store, published };
 }
 
 const running: ConsensusService[] = [];
@@ -226,6 +238,25 @@ describe('the consensus driver', () => {
     await until(() => h.votes.length > 0);
     expect(h.executed).toHaveLength(0);
     expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash: null });
+  });
+});
+
+describe('a restarted validator', () => {
+  it('signs its last vote again once it has executed that vote\'s block, from the proposal peers send again', async () => {
+    const proposal = proposalAt(NOW);
+    const blockHash = headerHash(proposal.block.header);
+    // Killed after its enclave signed this prevote, before anyone received it: the enclave will sign only that, and only once it executed the block.
+    const h = harness(undefined, { lastSign: { height: 1, round: 0, step: SIGN_STEP.prevote, value: blockHash }, executedOnly: true });
+    running.push(h.service);
+    await h.started;
+    await until(() => h.refusals.length > 0);
+    expect(h.votes).toHaveLength(0);
+    // The proposal comes back (a peer's gossip tick): the block is executed, then the same prevote signed and sent.
+    await h.deliver(proposal);
+    await until(() => h.votes.length > 0);
+    expect(h.executed.map((e) => headerHash(e.header))).toContain(blockHash);
+    expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash });
+    await until(() => h.published.some((m) => m.type === 'vote' && m.vote.vote.blockHash === blockHash));
   });
 });
 
