@@ -13,7 +13,7 @@ import { SecretService } from './confidential/index.js';
 import type { SecretStatus } from '../contracts/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import type { PrivateKey } from '@libp2p/interface';
-import type { Genesis, SignedTx } from '../consensus/index.js';
+import { genesisHash, type Genesis, type SignedTx } from '../consensus/index.js';
 import { genesisChainView, type ChainView } from '../contracts/index.js';
 
 export interface CloisterNodeOptions {
@@ -150,9 +150,10 @@ export class CloisterNode {
     const admission = new AdmissionService({
       transport: network,
       genesis,
+      genesisHash: genesisHash(genesis),
       selfNodeId: this.config.nodeId,
-      evidenceFor: async (freshness) => {
-        const evidence = await this.#enclave.getEvidence(freshness);
+      evidenceFor: async (challenge) => {
+        const evidence = await this.#enclave.admissionEvidence(challenge);
         return { publicKeys: evidence.publicKeys, evidence: evidence.evidence };
       },
       clock: this.#clock,

@@ -39,6 +39,7 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   call: ['contract', 'method', 'args', 'auth'],
   sealedCall: ['contract', 'sealed'],
   getEvidence: ['freshness'],
+  admissionEvidence: ['challenge'],
   getEncryptionKey: ['freshness'],
   getAttestationToken: ['freshness', 'audience', 'now'],
   secretChallenge: [],
@@ -157,6 +158,8 @@ export function parseEcall(raw: unknown): EcallRequest {
     }
     case 'getEvidence':
       return { type, freshness: shortString(raw.freshness, 'freshness', 128) };
+    case 'admissionEvidence':
+      return { type, challenge: shortString(raw.challenge, 'challenge', 128) };
     case 'getEncryptionKey':
       return { type, freshness: shortString(raw.freshness, 'freshness', 160) };
     case 'getAttestationToken':

@@ -60,6 +60,7 @@ import { ConsortiumKeys, STATE_KEY_GENERATION } from './consortium-keys.js';
 import { readCommitments, secretCommitTx } from './system-contract.js';
 import { evaluateAdmission } from './peer-evidence.js';
 import { ChallengeBook, openRelease, releaseFreshness, sealRelease } from './secret-release.js';
+import { admissionFreshness } from './peer-evidence.js';
 import { randomBytes } from 'node:crypto';
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 import { SealedIdentity } from './sealed-identity.js';
@@ -193,6 +194,9 @@ export class Enclave {
         return this.#sealedCall(request.contract, request.sealed);
       case 'getEvidence':
         return this.#evidence(request.freshness);
+      case 'admissionEvidence':
+        // The enclave binds its own genesis: a host cannot present it as a member of another chain's consortium.
+        return this.#evidence(admissionFreshness(this.#genesisHash, request.challenge));
       case 'getEncryptionKey':
         return this.#encryptionKey(request.freshness);
       case 'getAttestationToken':

@@ -26,6 +26,7 @@ export type AdmissionRefusalCode =
   | 'NODE_MISMATCH'
   | 'NOT_A_VALIDATOR'
   | 'KEY_MISMATCH'
+  | 'GENESIS_MISMATCH'
   | 'UNREACHABLE'
   | 'DISCONNECTED'
   | AttestationError['code'];
@@ -51,6 +52,15 @@ export interface AdmissionContext {
 }
 
 const MAX_EVIDENCE_BASE64 = 1_500_000;
+
+/**
+ * The freshness value an admission answer's evidence binds: the genesis the
+ * answering enclave runs (it puts its own) and the challenger's challenge. A
+ * peer on another genesis cannot answer a challenge bound to ours.
+ */
+export function admissionFreshness(genesisHash: string, challenge: string): string {
+  return `cloister/admission/v1:${genesisHash}:${challenge}`;
+}
 
 /**
  * Decides whether a peer's enclave may take part: cheapest checks first, and

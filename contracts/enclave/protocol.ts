@@ -21,6 +21,7 @@ export type EcallRequest =
   | CallRequest
   | SealedCallRequest
   | { type: 'getEvidence'; freshness: string }
+  | { type: 'admissionEvidence'; challenge: string }
   | { type: 'getEncryptionKey'; freshness: string }
   | { type: 'getAttestationToken'; freshness: string; audience: string | null; now: number }
   | { type: 'secretChallenge' }

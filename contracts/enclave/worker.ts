@@ -65,6 +65,7 @@ const BLOCK_LANE = new Set<EcallType>(['unseal', 'init', 'proposeBlock', 'execut
 const IN_FLIGHT_LIMITS: Partial<Record<EcallType, number>> = {
   admitTxs: 32,
   getEvidence: 8,
+  admissionEvidence: 8,
   getEncryptionKey: 8,
   getAttestationToken: 4,
   secretChallenge: 16,

@@ -12,7 +12,7 @@ import {
   parseChallenge,
 } from './admission-wire.js';
 import { ConcurrencyLimit } from './concurrency-limit.js';
-import { evaluateAdmission, type AdmissionClaim, type AdmissionDecision } from '../../contracts/index.js';
+import { admissionFreshness, evaluateAdmission, type AdmissionClaim, type AdmissionDecision } from '../../contracts/index.js';
 import { TokenBuckets } from './token-buckets.js';
 
 /** The admission transport (the network service's admission protocol). */
@@ -24,10 +24,15 @@ export interface AdmissionTransport {
 export interface AdmissionServiceOptions {
   transport: AdmissionTransport;
   genesis: Genesis;
+  /** genesisHash(genesis): sent with every challenge and bound in every answer's evidence. */
+  genesisHash: string;
   /** This node's identity (its libp2p peer id). */
   selfNodeId: string;
-  /** This node's enclave: public keys and evidence binding them to the given freshness value. */
-  evidenceFor(freshness: string): Promise<{ publicKeys: Record<string, string>; evidence: string }>;
+  /**
+   * This node's enclave: public keys and evidence binding them to
+   * admissionFreshness(its own genesis hash, challenge) (the enclave puts the hash).
+   */
+  evidenceFor(challenge: string): Promise<{ publicKeys: Record<string, string>; evidence: string }>;
   clock: Clock;
   log: Logger;
   cache?: VerificationCache;
@@ -137,6 +142,8 @@ export class AdmissionService {
   readonly #answerWork: ConcurrencyLimit;
   /** Peers we are refusing answers to right now (to log once per episode, not per challenge). */
   readonly #limited = new Set<string>();
+  /** Peers whose challenges named another genesis (warned once each). */
+  readonly #otherGenesis = new Set<string>();
   #events: PeerEvents | undefined;
   #started = false;
   readonly #onConnect = (peer: { id: string }): void => {
@@ -231,11 +238,18 @@ export class AdmissionService {
    * much admission work queued (BUSY). Cheapest checks first; never throws.
    */
   async #answer(peerId: string, request: Uint8Array): Promise<Uint8Array> {
-    const challenge = parseChallenge(request);
-    if (challenge === undefined) {
+    const parsed = parseChallenge(request);
+    if (parsed === undefined) {
       this.#o.log.warn('malformed admission challenge', { peer: peerId });
-      return encodeAnswerError(new AdmissionError('BAD_CHALLENGE', 'the request must be {"challenge": "<1-128 characters>"}'));
+      return encodeAnswerError(new AdmissionError('BAD_CHALLENGE', 'the request must be {"challenge": "<1-128 characters>", "genesis": "<genesis hash>"}'));
     }
+    const { challenge, genesis } = parsed;
+    if (genesis !== this.#o.genesisHash) {
+      if (!this.#otherGenesis.has(peerId)) this.#o.log.warn('peer runs another genesis; not answering its admission challenge', { peer: peerId, theirs: genesis, ours: this.#o.genesisHash });
+      this.#otherGenesis.add(peerId);
+      return encodeAnswerError(new AdmissionError('GENESIS_MISMATCH', `this node runs genesis ${this.#o.genesisHash}; the challenge is from a node on genesis ${genesis}`));
+    }
+    this.#otherGenesis.delete(peerId);
     const budget = this.#answerBudget.take(peerId, this.#o.clock.now());
     if (!budget.ok) {
       if (!this.#limited.has(peerId)) this.#o.log.warn('peer challenges too often; answers are rate-limited', { peer: peerId, retryAfterMs: budget.retryAfterMs });
@@ -268,11 +282,19 @@ export class AdmissionService {
     const challenge = randomBytes(16).toString('hex');
     let response: Uint8Array;
     try {
-      response = await this.#o.transport.exchangeAdmission(peerId, encodeChallenge(challenge), { timeoutMs: this.#answerTimeoutMs });
+      response = await this.#o.transport.exchangeAdmission(peerId, encodeChallenge(challenge, this.#o.genesisHash), { timeoutMs: this.#answerTimeoutMs });
     } catch (err) {
       return this.#unanswered(peerId, epoch, `no answer to the admission challenge: ${(err as Error).message}`);
     }
     const answer = parseAnswer(response);
+    if ('error' in answer && answer.error.code === 'GENESIS_MISMATCH') {
+      // Not a passing condition: the peer is configured for another chain. Refused with that reason, asked again at the refresh.
+      if (this.#stale(peerId, epoch)) return { answered: false, decision: this.decision(peerId) ?? decisionOf(peerId, 'UNREACHABLE', answer.error.message) };
+      const decision = decisionOf(peerId, 'GENESIS_MISMATCH', `the peer runs another genesis (${answer.error.message})`);
+      if (this.decision(peerId)?.reason?.code !== 'GENESIS_MISMATCH') this.#o.log.warn('refused peer', { peer: peerId, code: 'GENESIS_MISMATCH', reason: decision.reason!.message });
+      this.#record(peerId, decision);
+      return { answered: true, decision };
+    }
     if ('error' in answer) {
       const level = answer.error.code === 'RATE_LIMITED' ? 'warn' : 'debug';
       this.#o.log[level]('peer declined our admission challenge', { peer: peerId, code: answer.error.code, retryAfterMs: answer.error.retryAfterMs });
@@ -286,7 +308,7 @@ export class AdmissionService {
     const decision = evaluateAdmission(answer.claim, {
       genesis: this.#o.genesis,
       authenticatedNodeId: peerId,
-      freshness: challenge,
+      freshness: admissionFreshness(this.#o.genesisHash, challenge),
       now: new Date(this.#o.clock.now()),
       ...(this.#o.cache ? { cache: this.#o.cache } : {}),
     });
@@ -375,4 +397,8 @@ export class AdmissionService {
       .filter((v) => v.nodeId !== this.#o.selfNodeId)
       .map((v) => ({ ...(this.decision(v.nodeId) ?? { nodeId: v.nodeId, admitted: false }), connected: this.#connected.has(v.nodeId) }));
   }
+}
+
+function decisionOf(nodeId: string, code: 'UNREACHABLE' | 'GENESIS_MISMATCH', message: string): AdmissionDecision {
+  return { nodeId, admitted: false, reason: { code, message } };
 }

@@ -1,5 +1,6 @@
 /**
- * The admission protocol's messages. A challenge is `{"challenge": "<1-128 characters>"}`.
+ * The admission protocol's messages. A challenge is
+ * `{"challenge": "<1-128 characters>", "genesis": "<the challenger's genesis hash>"}`.
  * The answer is either a claim (see AdmissionClaim; evaluateAdmission checks it)
  * or a typed refusal to answer: `{"error": {"code", "message", "retryAfterMs"?}}`.
  */
@@ -8,10 +9,12 @@
  * Why a node declines to answer a challenge: the challenge is malformed, the
  * challenger asked too often (per-peer token bucket), or too much admission work
  * is queued. A refusal to answer is not a refused admission: the challenger
- * tries again later (after `retryAfterMs` when given). DECLINED stands for a code
- * this version does not know.
+ * tries again later (after `retryAfterMs` when given). GENESIS_MISMATCH: the
+ * challenger runs another genesis (a misconfigured node, or another chain); the
+ * challenger records it as a refusal with that reason. DECLINED stands for a
+ * code this version does not know.
  */
-export type AdmissionErrorCode = 'BAD_CHALLENGE' | 'RATE_LIMITED' | 'BUSY' | 'DECLINED';
+export type AdmissionErrorCode = 'BAD_CHALLENGE' | 'RATE_LIMITED' | 'BUSY' | 'GENESIS_MISMATCH' | 'DECLINED';
 
 export class AdmissionError extends Error {
   constructor(
@@ -32,7 +35,8 @@ export const MAX_CHALLENGE_BYTES = 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
-const KNOWN_CODES: ReadonlySet<string> = new Set<AdmissionErrorCode>(['BAD_CHALLENGE', 'RATE_LIMITED', 'BUSY']);
+const KNOWN_CODES: ReadonlySet<string> = new Set<AdmissionErrorCode>(['BAD_CHALLENGE', 'RATE_LIMITED', 'BUSY', 'GENESIS_MISMATCH']);
+const GENESIS_HASH_RE = /^[0-9a-f]{64}$/;
 
 function parseJson(bytes: Uint8Array): unknown {
   try {
@@ -42,15 +46,18 @@ function parseJson(bytes: Uint8Array): unknown {
   }
 }
 
-export function encodeChallenge(challenge: string): Uint8Array {
-  return encoder.encode(JSON.stringify({ challenge }));
+export function encodeChallenge(challenge: string, genesisHash: string): Uint8Array {
+  return encoder.encode(JSON.stringify({ challenge, genesis: genesisHash }));
 }
 
-/** The challenge string, or undefined when the message is not a well-formed challenge. */
-export function parseChallenge(bytes: Uint8Array): string | undefined {
-  const value = parseJson(bytes) as { challenge?: unknown } | undefined;
-  const challenge = typeof value === 'object' && value !== null ? value.challenge : undefined;
-  return typeof challenge === 'string' && challenge.length > 0 && challenge.length <= MAX_CHALLENGE_LENGTH ? challenge : undefined;
+/** The challenge and the challenger's genesis hash, or undefined when the message is not a well-formed challenge. */
+export function parseChallenge(bytes: Uint8Array): { challenge: string; genesis: string } | undefined {
+  const value = parseJson(bytes) as { challenge?: unknown; genesis?: unknown } | undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { challenge, genesis } = value;
+  if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > MAX_CHALLENGE_LENGTH) return undefined;
+  if (typeof genesis !== 'string' || !GENESIS_HASH_RE.test(genesis)) return undefined;
+  return { challenge, genesis };
 }
 
 export function encodeAnswer(answer: object): Uint8Array {

@@ -166,6 +166,9 @@ export class ChainService implements ChainApi {
     }
     await this.#refreshContracts();
     log.info('enclave ready', {
+      chainId: genesis.chainId,
+      // The chain's identity: `cloister genesis hash FILE` and node_status show the same.
+      genesisHash: this.#genesisHash,
       platform: this.#identity.platform,
       measurement: this.#identity.measurement,
       voteKey: this.#identity.publicKeys.vote,

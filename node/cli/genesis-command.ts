@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { isHexOfLength, type JsonValue } from '../../consensus/index.js';
+import { genesisHash, isHexOfLength, parseGenesis, type Genesis, type JsonValue } from '../../consensus/index.js';
 import { loadBundleFromDir } from '../../contracts/index.js';
 import type { AttestationPolicy } from '../../attestation/index.js';
 import { GenesisInputError, buildGenesis } from '../genesis/build-genesis.js';
@@ -8,7 +8,7 @@ import { readKeyFile } from '../keys/key-file.js';
 import { CliError, parsePositiveInt } from './errors.js';
 
 interface GenesisCliOptions {
-  chainId: string;
+  chainId?: string;
   member: string[];
   node: string[];
   measurement: string[];
@@ -52,10 +52,11 @@ function virtualRootPem(file: string): string {
 }
 
 export function registerGenesisCommand(program: Command): void {
-  program
+  const command = program
     .command('genesis')
     .description("build a genesis document from the members' keys, the nodes, the allowed enclave measurements, the policy and the contracts")
-    .requiredOption('--chain-id <id>', 'chain id')
+    // Not a required option: commander would demand it of `genesis hash` too.
+    .option('--chain-id <id>', 'chain id (required)')
     .option('--member <name=key>', 'a member: NAME=PUBLIC_KEY_HEX or NAME=KEY_FILE; repeatable', collect, [])
     .option('--node <id=voteKey>', 'a validator: NODE_ID=ENCLAVE_VOTE_KEY_HEX, as `cloister node init` prints; repeatable', collect, [])
     .option('--measurement <platform=hex>', 'an allowed enclave measurement, e.g. virtual=<hex>; repeatable', collect, [])
@@ -63,9 +64,10 @@ export function registerGenesisCommand(program: Command): void {
     .option('--contract <dir[=json-init-args]>', 'a contract bundle to approve and deploy, optionally with init args; repeatable', collect, [])
     .option('--policy <file>', 'the attestation policy (JSON); default: exactly the given measurements, debug refused')
     .option('--block-interval-ms <n>', 'how long a proposer waits for a block to fill', parsePositiveInt)
-    .option('--time <iso>', 'genesis time (default: now)')
+    .option('--time <iso>', 'genesis time (default: 1970-01-01T00:00:00Z, so that every member running the same command writes the same file)')
     .option('--out <file>', 'write here instead of standard output')
     .action(async (opts: GenesisCliOptions) => {
+      if (opts.chainId === undefined) throw new CliError("required option '--chain-id <id>' not specified");
       const members = opts.member.map((m) => {
         const [id, key] = pair(m, '--member');
         return { id, publicKey: memberKey(key) };
@@ -102,7 +104,8 @@ export function registerGenesisCommand(program: Command): void {
           throw new CliError(`--policy ${opts.policy}: ${(err as Error).message}`);
         }
       }
-      const time = opts.time === undefined ? Date.now() : Date.parse(opts.time);
+      // Never "now": members who build the genesis apart must get the same document (its hash is the chain's identity).
+      const time = opts.time === undefined ? 0 : Date.parse(opts.time);
       if (Number.isNaN(time)) throw new CliError(`--time is not an ISO time: ${opts.time}`);
       let genesis;
       try {
@@ -124,6 +127,19 @@ export function registerGenesisCommand(program: Command): void {
       const text = JSON.stringify(genesis, null, 2) + '\n';
       if (opts.out) writeFileSync(opts.out, text);
       else process.stdout.write(text);
+      process.stderr.write(`genesis hash ${genesisHash(genesis)}\n`);
+    });
+  command
+    .command('hash <file>')
+    .description("print a genesis document's hash: the chain's identity, as node_status and the node's log show it")
+    .action((file: string) => {
+      let genesis: Genesis;
+      try {
+        genesis = parseGenesis(JSON.parse(readFileSync(file, 'utf8')));
+      } catch (err) {
+        throw new CliError(`${file} is not a genesis document: ${(err as Error).message}`);
+      }
+      process.stdout.write(genesisHash(genesis) + '\n');
     });
 }
 

@@ -211,6 +211,11 @@ export class EnclaveHost {
     return this.#ecall({ type: 'getEvidence', freshness });
   }
 
+  /** Evidence answering a peer's admission challenge, bound by the enclave to its own genesis (admissionFreshness). */
+  admissionEvidence(challenge: string): Promise<EnclaveIdentity> {
+    return this.#ecall({ type: 'admissionEvidence', challenge });
+  }
+
   /** A read-only call to a confidential contract, sealed both ways (the host sees neither the call nor the answer). */
   async sealedCall(contract: string, sealed: SealedPayload): Promise<SealedCallResponse> {
     if (this.#callsInFlight >= this.maxCallsInFlight) {

@@ -11,8 +11,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVirtualEvidence, encodeEnvelope, generateVirtualRoot, reportDataFor } from '../../attestation/index.js';
-import { generateEd25519KeyPair, type Genesis } from '../../consensus/index.js';
-import { AdmissionService, type AdmissionDecision } from '../../node/admission/index.js';
+import { generateEd25519KeyPair, genesisHash, type Genesis } from '../../consensus/index.js';
+import { AdmissionService, admissionFreshness, type AdmissionDecision } from '../../node/admission/index.js';
 import { systemClock } from '../../node/chain/clock.js';
 import { buildGenesis } from '../../node/genesis/build-genesis.js';
 import { silentLogger } from '../../node/log/logger.js';
@@ -34,9 +34,9 @@ let idC: string;
 
 /** An honest enclave: evidence binding its genesis vote key to its node, the chain and the challenge. */
 function honestEvidence(i: number) {
-  return async (freshness: string) => {
+  return async (challenge: string) => {
     const publicKeys = { vote: voteKeys[i]! };
-    const reportData = reportDataFor({ publicKeys, chainId: CHAIN, nodeId: cluster.ids[i]!, freshness });
+    const reportData = reportDataFor({ publicKeys, chainId: CHAIN, nodeId: cluster.ids[i]!, freshness: admissionFreshness(genesisHash(genesis), challenge) });
     const evidence = createVirtualEvidence({ rootPrivateKeyPem: root.privateKeyPem, measurement: Buffer.from(ALLOWED, 'hex'), reportData });
     return { publicKeys, evidence: Buffer.from(evidence).toString('base64') };
   };
@@ -46,6 +46,7 @@ function admission(i: number): AdmissionService {
   const s = new AdmissionService({
     transport: cluster.nodes[i]!,
     genesis,
+    genesisHash: genesisHash(genesis),
     selfNodeId: cluster.ids[i]!,
     evidenceFor: honestEvidence(i),
     clock: systemClock,
@@ -67,7 +68,7 @@ function attackerAnswers(answer: (challenge: string, request: Uint8Array) => Pro
 
 function forge(challenge: string, opts: { rootKey?: string; keys?: Record<string, string>; bindKeys?: Record<string, string> } = {}) {
   const publicKeys = opts.keys ?? { vote: voteKeys[2]! };
-  const reportData = reportDataFor({ publicKeys: opts.bindKeys ?? publicKeys, chainId: CHAIN, nodeId: idC, freshness: challenge });
+  const reportData = reportDataFor({ publicKeys: opts.bindKeys ?? publicKeys, chainId: CHAIN, nodeId: idC, freshness: admissionFreshness(genesisHash(genesis), challenge) });
   const evidence = createVirtualEvidence({
     rootPrivateKeyPem: opts.rootKey ?? root.privateKeyPem,
     measurement: Buffer.from(ALLOWED, 'hex'),

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateVirtualRoot } from '../../attestation/index.js';
-import { parseGenesis, type Genesis } from '../../consensus/index.js';
+import { genesisHash, parseGenesis, type Genesis } from '../../consensus/index.js';
 import { CloisterClient } from '../../node/client/index.js';
 import { spawnCloister, type SpawnedNode } from '../../scripts/bench/spawn-node.js';
 import { ROOT, cleanupNodes, runCli, tempDir } from '../helpers/dev-node.js';
@@ -60,6 +60,35 @@ describe('cloister genesis and cloister node start', () => {
     expect(genesis!.policy).toMatchObject({ allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false });
   });
 
+  it('writes the same genesis for the same command run twice (no time of its own), and says its hash', async () => {
+    const first = await makeGenesis();
+    const second = await makeGenesis();
+    expect(first.code).toBe(0);
+    expect(second.genesis).toEqual(first.genesis);
+    expect(first.genesis!.time).toBe(0);
+    const hash = genesisHash(first.genesis!);
+    expect(first.stderr).toContain(`genesis hash ${hash}`);
+    // A chosen time is taken as given, and makes another chain.
+    const timed = await makeGenesis(['--time', '2026-12-01T00:00:00Z']);
+    expect(timed.genesis!.time).toBe(Date.parse('2026-12-01T00:00:00Z'));
+    expect(genesisHash(timed.genesis!)).not.toBe(hash);
+    expect((await makeGenesis(['--time', 'yesterday'])).code).not.toBe(0);
+  });
+
+  it('`cloister genesis hash FILE` prints the hash, and refuses a file that is not a genesis', async () => {
+    const { genesis } = await makeGenesis();
+    const file = join(dir, 'genesis-for-hash.json');
+    writeFileSync(file, JSON.stringify(genesis, null, 2));
+    const r = await runCli(['genesis', 'hash', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(genesisHash(genesis!));
+    writeFileSync(join(dir, 'not-genesis.json'), '{"chainId": 5}');
+    const bad = await runCli(['genesis', 'hash', join(dir, 'not-genesis.json')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/not a genesis document/);
+    expect((await runCli(['genesis', 'hash', join(dir, 'missing.json')])).code).not.toBe(0);
+  });
+
   it('refuses bad input with one clear line', async () => {
     const noNode = await runCli(['genesis', '--chain-id', 'x', '--member', `alice=${keyFile}`, '--measurement', 'virtual=' + '00'.repeat(48)]);
     expect(noNode.code).toBe(1);
@@ -94,6 +123,8 @@ describe('cloister genesis and cloister node start', () => {
     started.push(node);
     const client = new CloisterClient(node.rpcUrl);
     expect((await client.status()).chainId).toBe('test-consortium');
+    // The node's genesis hash is the file's, as `cloister genesis hash` prints it.
+    expect((await client.status()).genesisHash).toBe((await runCli(['genesis', 'hash', genesisFile])).stdout.trim());
     expect((await execute(client, newSigner(), 'counter', 'increment')).status).toBe('success');
   });
 

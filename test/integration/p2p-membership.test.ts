@@ -22,13 +22,15 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../attestation/index.js';
-import { Ed25519Signer, generateEd25519KeyPair, signTx, txHash } from '../../consensus/index.js';
-import { encodeChallenge, parseAnswer } from '../../node/admission/index.js';
+import { Ed25519Signer, generateEd25519KeyPair, genesisHash, parseGenesis, signTx, txHash } from '../../consensus/index.js';
+import { admissionFreshness, encodeChallenge, parseAnswer } from '../../node/admission/index.js';
 import { nodePaths } from '../../node/config/node-config.js';
 import { silentLogger } from '../../node/log/logger.js';
 import { NetworkService, loadOrCreateNodeKey } from '../../node/network/index.js';
 import { Consortium, cleanupConsortia, waitUntil, type AckedTx, type LoadGenerator, type NetNode } from '../helpers/consortium.js';
 import { runCli } from '../helpers/dev-node.js';
+
+const genesisHashOf = (file: string): string => genesisHash(parseGenesis(JSON.parse(readFileSync(file, 'utf8'))));
 
 /** The node's inbound upgrade timeout (NetworkService default). */
 const UPGRADE_TIMEOUT_MS = 3000;
@@ -120,9 +122,9 @@ describe('consortium membership (4 real node processes)', () => {
     });
     // The allowed measurement, bound properly, but signed by a root the genesis does not declare.
     impostor.handleAdmission(async (_peer, request) => {
-      const { challenge } = JSON.parse(new TextDecoder().decode(request)) as { challenge: string };
+      const { challenge, genesis } = JSON.parse(new TextDecoder().decode(request)) as { challenge: string; genesis: string };
       const publicKeys = { vote: voteKeyR };
-      const reportData = reportDataFor({ publicKeys, chainId: c.chainId, nodeId: idR, freshness: challenge });
+      const reportData = reportDataFor({ publicKeys, chainId: c.chainId, nodeId: idR, freshness: admissionFreshness(genesis, challenge) });
       const evidence = createVirtualEvidence({ rootPrivateKeyPem: forgedRoot.privateKeyPem, measurement: Buffer.from(measurement, 'hex'), reportData });
       return encode({ nodeId: idR, publicKeys, evidence: Buffer.from(evidence).toString('base64') });
     });
@@ -158,7 +160,7 @@ describe('consortium membership (4 real node processes)', () => {
   step('a peer hammering the admission protocol gets RATE_LIMITED (typed) while consensus keeps committing', async () => {
     const before = await c.maxHeight(others);
     const answers = [];
-    for (let k = 0; k < 30; k++) answers.push(parseAnswer(await impostor!.exchangeAdmission(c.node(H).nodeId, encodeChallenge(`hammer-${k}`))));
+    for (let k = 0; k < 30; k++) answers.push(parseAnswer(await impostor!.exchangeAdmission(c.node(H).nodeId, encodeChallenge(`hammer-${k}`, genesisHashOf(c.genesisFile)))));
     const refusals = answers.flatMap((a) => ('error' in a ? [a.error] : []));
     console.info(`admission hammer: ${answers.length - refusals.length} answered, ${refusals.length} refused`);
     expect(answers.length - refusals.length).toBeLessThanOrEqual(5);

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
 import { generateEd25519KeyPair } from '../../../consensus/index.js';
+import { releaseFreshness } from '../../../contracts/index.js';
 import {
   AdmissionError,
+  admissionFreshness,
   encodeAnswerError,
   encodeChallenge,
   evaluateAdmission,
@@ -121,11 +123,23 @@ describe('admission by attestation', () => {
 });
 
 describe('admission protocol messages', () => {
-  it('reads a challenge of 1 to 128 characters and nothing else', () => {
-    expect(parseChallenge(encodeChallenge('abc'))).toBe('abc');
-    for (const bad of ['', 'x'.repeat(129)]) expect(parseChallenge(encodeChallenge(bad))).toBeUndefined();
-    for (const raw of ['not json', '[]', 'null', '{"challenge":42}', '{}']) expect(parseChallenge(new TextEncoder().encode(raw))).toBeUndefined();
+  it("reads a challenge of 1 to 128 characters with the challenger's genesis hash, and nothing else", () => {
+    const g = 'ab'.repeat(32);
+    expect(parseChallenge(encodeChallenge('abc', g))).toEqual({ challenge: 'abc', genesis: g });
+    for (const bad of ['', 'x'.repeat(129)]) expect(parseChallenge(encodeChallenge(bad, g))).toBeUndefined();
+    for (const badGenesis of ['', 'AB'.repeat(32), 'ab'.repeat(31), 'ab'.repeat(33)]) expect(parseChallenge(encodeChallenge('abc', badGenesis))).toBeUndefined();
+    for (const raw of ['not json', '[]', 'null', '{"challenge":42}', '{}', '{"challenge":"abc"}', `{"genesis":"${g}"}`]) {
+      expect(parseChallenge(new TextEncoder().encode(raw)), raw).toBeUndefined();
+    }
     expect(parseChallenge(new Uint8Array([0xff, 0xfe]))).toBeUndefined();
+  });
+
+  it('binds an admission answer to the genesis and the challenge, never one without the other', () => {
+    const g = 'ab'.repeat(32);
+    expect(admissionFreshness(g, 'c1')).toBe(`cloister/admission/v1:${g}:c1`);
+    expect(admissionFreshness(g, 'c1')).not.toBe(admissionFreshness('cd'.repeat(32), 'c1'));
+    // Not the secret release's: evidence made for one purpose never answers the other.
+    expect(admissionFreshness(g, 'c1')).not.toBe(releaseFreshness(g, 'c1'));
   });
 
   it('tells a typed refusal to answer from a claim; everything else is a claim for evaluateAdmission to judge', () => {

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../../attestation/index.js';
-import { generateEd25519KeyPair, type Genesis } from '../../../../consensus/index.js';
-import { AdmissionService, parseAnswer, type AdmissionServiceOptions } from '../../../../node/admission/index.js';
+import { generateEd25519KeyPair, genesisHash, type Genesis } from '../../../../consensus/index.js';
+import { AdmissionService, admissionFreshness, parseAnswer, type AdmissionServiceOptions } from '../../../../node/admission/index.js';
 import { systemClock, type Clock } from '../../../../node/chain/clock.js';
 import { buildGenesis } from '../../../../node/genesis/build-genesis.js';
 import { silentLogger } from '../../../../node/log/logger.js';
@@ -16,15 +16,15 @@ let genesis: Genesis;
 /** Each node's enclave vote key, as the genesis pins it. */
 const voteKeys = new Map<string, string>();
 
-/** What a node's enclave would answer: evidence binding its key to node, chain and challenge. */
-function enclaveOf(nodeId: string, opts: { measurement?: string; claimAs?: string; ignoreChallenge?: boolean } = {}) {
+/** What a node's enclave would answer: evidence binding its key to node, chain, its genesis and the challenge. */
+function enclaveOf(nodeId: string, opts: { measurement?: string; claimAs?: string; ignoreChallenge?: boolean; genesisHash?: string } = {}) {
   const publicKeys = { vote: voteKeys.get(nodeId)! };
-  return async (freshness: string) => {
+  return async (challenge: string) => {
     const reportData = reportDataFor({
       publicKeys,
       chainId: CHAIN,
       nodeId: opts.claimAs ?? nodeId,
-      freshness: opts.ignoreChallenge ? 'an-old-challenge' : freshness,
+      freshness: admissionFreshness(opts.genesisHash ?? genesisHash(genesis), opts.ignoreChallenge ? 'an-old-challenge' : challenge),
     });
     const evidence = createVirtualEvidence({
       rootPrivateKeyPem: root.privateKeyPem,
@@ -41,7 +41,7 @@ function service(
   selfNodeId = cluster.ids[i]!,
   options: Partial<AdmissionServiceOptions> = {},
 ): AdmissionService {
-  const s = new AdmissionService({ transport: cluster.nodes[i]!, genesis, selfNodeId, evidenceFor, clock: systemClock, log: silentLogger, ...options });
+  const s = new AdmissionService({ transport: cluster.nodes[i]!, genesis, genesisHash: genesisHash(genesis), selfNodeId, evidenceFor, clock: systemClock, log: silentLogger, ...options });
   s.start();
   return s;
 }
@@ -55,7 +55,7 @@ function follower(options: Partial<AdmissionServiceOptions> = {}) {
   return { a, events, changes, connect: () => events.emit('peer:connect', { id: cluster.ids[1] }), disconnect: () => events.emit('peer:disconnect', { id: cluster.ids[1] }) };
 }
 
-const challenge = (c: string): Uint8Array => new TextEncoder().encode(JSON.stringify({ challenge: c }));
+const challenge = (c: string): Uint8Array => new TextEncoder().encode(JSON.stringify({ challenge: c, genesis: genesisHash(genesis) }));
 
 /** Counts node 0's admission exchanges: answered with a claim, declined with a typed error, unanswered. Call restore() after. */
 function countExchanges() {
@@ -106,7 +106,7 @@ describe('admission handshake over libp2p', () => {
       return answer(freshness);
     });
     const a = new AdmissionService({
-      transport: cluster.nodes[0]!, genesis, selfNodeId: cluster.ids[0]!, evidenceFor: enclaveOf(cluster.ids[0]!),
+      transport: cluster.nodes[0]!, genesis, genesisHash: genesisHash(genesis), selfNodeId: cluster.ids[0]!, evidenceFor: enclaveOf(cluster.ids[0]!),
       clock: systemClock, log: silentLogger, refreshMs: 50,
     });
     a.start();
@@ -138,6 +138,30 @@ describe('admission handshake over libp2p', () => {
     expect(a.isVoteKeyAdmitted(voteKeys.get(cluster.ids[0]!)!)).toBe(false);
     a.stop();
     b.stop();
+  });
+
+  it('refuses a peer on another genesis with GENESIS_MISMATCH both ways, naming both hashes, and its evidence never answers ours', async () => {
+    // The same validators and policy, another genesis time: another genesis (two members who ran `cloister genesis` apart).
+    const theirs = { ...genesis, time: genesis.time + 1 };
+    const theirHash = genesisHash(theirs);
+    const a = service(0, enclaveOf(cluster.ids[0]!));
+    const b = service(1, enclaveOf(cluster.ids[1]!, { genesisHash: theirHash }), cluster.ids[1]!, { genesis: theirs, genesisHash: theirHash });
+    const ab = await a.admit(cluster.ids[1]!);
+    const ba = await b.admit(cluster.ids[0]!);
+    for (const [decision, peer] of [[ab, cluster.ids[1]], [ba, cluster.ids[0]]] as const) {
+      expect(decision).toMatchObject({ nodeId: peer, admitted: false, reason: { code: 'GENESIS_MISMATCH' } });
+      expect(decision.reason!.message).toContain(genesisHash(genesis));
+      expect(decision.reason!.message).toContain(theirHash);
+    }
+    expect(a.isAdmitted(cluster.ids[1]!)).toBe(false);
+    a.stop();
+    b.stop();
+    // A host that answers our challenge anyway, with its enclave's evidence (bound to its own genesis): refused at the binding.
+    const answeringAnyway = service(1, enclaveOf(cluster.ids[1]!, { genesisHash: theirHash }));
+    const checker = service(0, enclaveOf(cluster.ids[0]!));
+    expect((await checker.admit(cluster.ids[1]!)).reason?.code).toBe('REPORT_DATA_MISMATCH');
+    checker.stop();
+    answeringAnyway.stop();
   });
 
   it('refuses an enclave whose measurement is not allowed, saying which', async () => {
