@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { provisionNode } from '../enclave/provision.js';
-import { ConfigError, readNodeConfig } from '../config/read-config.js';
+import { ConfigError, readNodeConfig, writeNodeConfig } from '../config/read-config.js';
+import { nodePaths, type NodeConfig } from '../config/node-config.js';
+import { loadOrCreateNodeKey, peerIdOf } from '../network/index.js';
 import { readGenesisFile } from '../dev/dev-chain.js';
 import { createLogger } from '../log/logger.js';
 import { CliError } from './errors.js';
@@ -19,6 +22,29 @@ export function registerNodeCommand(program: Command): void {
       const log = createLogger({ level: 'warn', format: 'json' });
       const provisioned = await provisionNode({ dataDir, enclave: { platform: 'virtual', virtualRootFile: resolve(opts.virtualRoot) } }, log);
       process.stdout.write(JSON.stringify(provisioned, null, 2) + '\n');
+    });
+  node
+    .command('config')
+    .description("write a node's config.json: its data directory (made by `node init`), the genesis, JSON-RPC and libp2p addresses")
+    .requiredOption('--data <dir>', "the node's data directory (after `cloister node init`)")
+    .requiredOption('--genesis <file>', 'the genesis document')
+    .option('--rpc-port <n>', 'JSON-RPC port (0 picks a free one)', parsePort, 8545)
+    .option('--rpc-host <host>', 'JSON-RPC listen address', '127.0.0.1')
+    .option('--p2p-listen <multiaddr>', 'a libp2p listen address, e.g. /ip4/0.0.0.0/tcp/7001; repeatable', collect, [])
+    .option('--peer <multiaddr>', "another validator's address, ending in /p2p/<its node id>; repeatable", collect, [])
+    .option('--virtual-root <file>', 'the virtual vendor root key file (virtual platform)', 'virtual-root.json')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--out <file>', 'where to write it', 'config.json')
+    .action(async (opts: NodeConfigOptions) => {
+      const file = resolve(opts.out);
+      const config = await nodeConfigFrom(opts);
+      writeNodeConfig(file, config);
+      try {
+        readNodeConfig(file); // what node start will read: refuse to leave a file it would refuse
+      } catch (err) {
+        throw new CliError(err instanceof ConfigError ? err.message : String(err));
+      }
+      process.stdout.write(JSON.stringify({ config: file, nodeId: config.nodeId }) + '\n');
     });
   node
     .command('start')
@@ -46,4 +72,61 @@ export function registerNodeCommand(program: Command): void {
       }
       await runNode(config, createLogger(config.log), 'Cloister node');
     });
+}
+
+interface NodeConfigOptions {
+  data: string;
+  genesis: string;
+  rpcPort: number;
+  rpcHost: string;
+  p2pListen: string[];
+  peer: string[];
+  virtualRoot: string;
+  logLevel: string;
+  out: string;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new CliError(`--rpc-port must be a TCP port (0-65535), got "${value}"`);
+  return port;
+}
+
+/** The config a node needs, checked against its data directory and the genesis before anything is written. */
+async function nodeConfigFrom(opts: NodeConfigOptions): Promise<NodeConfig> {
+  const dataDir = resolve(opts.data);
+  const keyFile = nodePaths(dataDir).nodeKey;
+  if (!existsSync(keyFile)) throw new CliError(`${dataDir} has no node key: run \`cloister node init --data ${opts.data}\` first`);
+  const nodeId = peerIdOf(await loadOrCreateNodeKey(keyFile));
+  let genesis;
+  try {
+    genesis = readGenesisFile(opts.genesis);
+  } catch (err) {
+    throw new CliError(`genesis ${opts.genesis}: ${(err as Error).message}`);
+  }
+  if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) throw new CliError('--log-level must be debug, info, warn or error');
+  for (const addr of opts.p2pListen) if (!addr.startsWith('/')) throw new CliError(`--p2p-listen ${addr}: not a multiaddr`);
+  for (const addr of opts.peer) {
+    const id = /\/p2p\/([^/]+)$/.exec(addr)?.[1];
+    if (!addr.startsWith('/') || !id) throw new CliError(`--peer ${addr}: a peer's multiaddr ends in /p2p/<its node id>`);
+    if (id === nodeId) throw new CliError(`--peer ${addr} is this node itself`);
+  }
+  if (opts.peer.length > 0 && opts.p2pListen.length === 0) throw new CliError('--peer needs --p2p-listen (the address this node listens on)');
+  if (genesis.validators.length > 1 && opts.p2pListen.length === 0) {
+    throw new CliError(`the genesis has ${genesis.validators.length} validators: give --p2p-listen (and --peer for the others)`);
+  }
+  if (!genesis.validators.some((v) => v.nodeId === nodeId)) {
+    process.stderr.write(`note: node ${nodeId} is not a validator in ${opts.genesis}; \`node start\` needs it to be\n`);
+  }
+  return {
+    dataDir,
+    nodeId,
+    genesisFile: resolve(opts.genesis),
+    rpc: { host: opts.rpcHost, port: opts.rpcPort, corsOrigins: [] },
+    ...(opts.p2pListen.length > 0 ? { p2p: { listen: opts.p2pListen, peers: opts.peer } } : {}),
+    enclave: { platform: 'virtual', virtualRootFile: resolve(opts.virtualRoot) },
+    log: { level: opts.logLevel as NodeConfig['log']['level'], format: 'json' },
+  };
 }

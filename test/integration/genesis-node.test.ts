@@ -107,18 +107,21 @@ describe('cloister genesis and cloister node start', () => {
     const { genesis } = await makeGenesis();
     const genesisFile = join(dir, 'genesis.json');
     writeFileSync(genesisFile, JSON.stringify(genesis));
+    // The config as `cloister node config` writes it: paths relative to the file, the node id from the data directory.
     const configFile = join(dir, 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        dataDir: 'node-a',
-        nodeId: (await initNode()).nodeId,
-        genesisFile: 'genesis.json',
-        rpc: { port: 0 },
-        enclave: { platform: 'virtual', virtualRootFile: 'virtual-root.json' },
-        log: { level: 'warn', format: 'json' },
-      }),
-    );
+    const written = await runCli([
+      'node', 'config', '--data', join(dir, 'node-a'), '--genesis', genesisFile, '--rpc-port', '0',
+      '--virtual-root', rootFile, '--log-level', 'warn', '--out', configFile,
+    ]);
+    expect(written.code, written.stderr).toBe(0);
+    expect(JSON.parse(written.stdout)).toEqual({ config: configFile, nodeId: (await initNode()).nodeId });
+    expect(JSON.parse(readFileSync(configFile, 'utf8'))).toMatchObject({
+      dataDir: 'node-a',
+      nodeId: (await initNode()).nodeId,
+      genesisFile: 'genesis.json',
+      rpc: { port: 0 },
+      enclave: { platform: 'virtual', virtualRootFile: 'virtual-root.json' },
+    });
     const node = await spawnCloister(ROOT, ['node', 'start', '--config', configFile]);
     started.push(node);
     const client = new CloisterClient(node.rpcUrl);
@@ -126,6 +129,30 @@ describe('cloister genesis and cloister node start', () => {
     // The node's genesis hash is the file's, as `cloister genesis hash` prints it.
     expect((await client.status()).genesisHash).toBe((await runCli(['genesis', 'hash', genesisFile])).stdout.trim());
     expect((await execute(client, newSigner(), 'counter', 'increment')).status).toBe('success');
+  });
+
+  it('`cloister node config` refuses what `node start` could not run, with one clear line', async () => {
+    const { genesis } = await makeGenesis();
+    const genesisFile = join(dir, 'genesis-config.json');
+    writeFileSync(genesisFile, JSON.stringify(genesis));
+    const config = (extra: string[], data = join(dir, 'node-a')) =>
+      runCli(['node', 'config', '--data', data, '--genesis', genesisFile, '--out', join(dir, 'unused.json'), ...extra]);
+    const cases: [string[], RegExp, string?][] = [
+      [[], /no node key: run `cloister node init/, join(dir, 'no-such-node')],
+      [['--rpc-port', '70000'], /--rpc-port must be a TCP port/],
+      [['--log-level', 'loud'], /--log-level/],
+      [['--peer', '/ip4/127.0.0.1/tcp/7002'], /ends in \/p2p\//],
+      [['--p2p-listen', '/ip4/127.0.0.1/tcp/0', '--peer', `/ip4/127.0.0.1/tcp/7002/p2p/${(await initNode()).nodeId}`], /is this node itself/],
+      [['--peer', '/ip4/127.0.0.1/tcp/7002/p2p/12D3KooWabc'], /--peer needs --p2p-listen/],
+    ];
+    for (const [extra, message, data] of cases) {
+      const r = await config(extra, data);
+      expect(r.code, extra.join(' ')).not.toBe(0);
+      expect(r.stderr, extra.join(' ')).toMatch(message);
+    }
+    const badGenesis = await runCli(['node', 'config', '--data', join(dir, 'node-a'), '--genesis', join(dir, 'missing.json')]);
+    expect(badGenesis.code).not.toBe(0);
+    expect(badGenesis.stderr).toMatch(/genesis/);
   });
 
   it('refuses a config with an unknown member or a node that is not a validator', async () => {
