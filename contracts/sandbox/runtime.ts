@@ -478,7 +478,8 @@ export class ContractRuntime {
 
     const evaluated = context.evalCode(known.code, 'contract.js', { type: 'module' });
     if (evaluated.error) {
-      const message = this.setupFailure(meter) ?? describeEscaped(context, evaluated.error);
+      // Where in the bundle: a syntax error or a top-level throw names its line and column.
+      const message = this.setupFailure(meter) ?? `${describeEscaped(context, evaluated.error)}${locationIn(context, evaluated.error)}`;
       evaluated.error.dispose();
       return `contract.js failed to load: ${message}`;
     }
@@ -871,6 +872,18 @@ function describeEscaped(context: QuickJSContext, error: QuickJSHandle): string 
     return String(dumped);
   } catch {
     return 'exception';
+  }
+}
+
+/** " at contract.js:LINE:COLUMN" from an error's stack (QuickJS puts it there), or "" when it names no place in the bundle. */
+function locationIn(context: QuickJSContext, error: QuickJSHandle): string {
+  try {
+    const dumped = context.dump(error) as { stack?: unknown } | null;
+    const stack = dumped !== null && typeof dumped === 'object' && typeof dumped.stack === 'string' ? dumped.stack : '';
+    const at = /contract\.js:(\d+)(?::(\d+))?/.exec(stack);
+    return at ? ` at contract.js:${at[1]}${at[2] ? `:${at[2]}` : ''}` : '';
+  } catch {
+    return '';
   }
 }
 

@@ -1,12 +1,34 @@
 import type { Command } from 'commander';
-import { bundleMeasurement, loadBundleFromDir } from '../../contracts/index.js';
+import { ContractRuntime, bundleMeasurement, loadBundleFromDir } from '../../contracts/index.js';
 import { measureEnclaveProgram } from '../enclave/measurement.js';
 import { CliError } from './errors.js';
 
 export function registerMeasureCommands(program: Command): void {
-  program
-    .command('contract')
-    .description('contract bundles')
+  const contract = program.command('contract').description('contract bundles');
+  contract
+    .command('check <path>')
+    .description('load a contract bundle in the sandbox as a chain would: manifest and code errors with their line and column')
+    .option('--json', 'print {"name","measurement","methods"} as JSON when it loads', false)
+    .action(async (path: string, opts: { json: boolean }) => {
+      let bundle;
+      try {
+        bundle = await loadBundleFromDir(path);
+      } catch (err) {
+        throw new CliError(`${path}: ${(err as Error).message}`);
+      }
+      const runtime = await ContractRuntime.create({ maxCachedBundles: 1 });
+      try {
+        const problem = runtime.validate(bundle);
+        if (problem) throw new CliError(`${path}: ${problem.message}`);
+      } finally {
+        runtime.dispose();
+      }
+      const measurement = bundleMeasurement(bundle);
+      const methods = Object.entries(bundle.manifest.methods).map(([name, spec]) => ({ name, readonly: (spec as { readonly: boolean }).readonly }));
+      if (opts.json) process.stdout.write(JSON.stringify({ name: bundle.manifest.name, measurement, methods }) + '\n');
+      else process.stdout.write(`${bundle.manifest.name}: loads; ${methods.length} method(s) (${methods.map((m) => m.name).join(', ')}); measurement ${measurement}\n`);
+    });
+  contract
     .command('measure <path>')
     .description('print the measurement (SHA-256 of the canonical bundle bytes) of a contract bundle directory')
     .option('--json', 'print {"name","measurement"} as JSON', false)

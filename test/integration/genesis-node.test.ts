@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateVirtualRoot } from '../../attestation/index.js';
@@ -153,6 +153,31 @@ describe('cloister genesis and cloister node start', () => {
     const badGenesis = await runCli(['node', 'config', '--data', join(dir, 'node-a'), '--genesis', join(dir, 'missing.json')]);
     expect(badGenesis.code).not.toBe(0);
     expect(badGenesis.stderr).toMatch(/genesis/);
+  });
+
+  it('`cloister contract check DIR` loads a bundle in the sandbox and names what is wrong, with the line and column', async () => {
+    const ok = await runCli(['contract', 'check', '--json', join(ROOT, 'contracts/examples/counter')]);
+    expect(ok.code).toBe(0);
+    const measured = (await runCli(['contract', 'measure', join(ROOT, 'contracts/examples/counter')])).stdout.trim();
+    expect(JSON.parse(ok.stdout)).toEqual({ name: 'counter', measurement: measured, methods: [{ name: 'increment', readonly: false }, { name: 'get', readonly: true }] });
+    const bundle = join(dir, 'broken-contract');
+    mkdirSync(bundle, { recursive: true });
+    writeFileSync(join(bundle, 'manifest.json'), readFileSync(join(ROOT, 'contracts/examples/counter/manifest.json')));
+    const cases: [string, RegExp][] = [
+      ['export function increment() {\n  return 1 +;\n}\nexport function get() {}\n', /SyntaxError: .* at contract\.js:2:\d+/],
+      ['const ready = 1;\nsetUp();\nexport function increment() {}\nexport function get() {}\n', /ReferenceError: .*setUp.* at contract\.js:2:\d+/],
+      ['export function increment() {}\n', /does not export a function "get"/],
+    ];
+    for (const [code, message] of cases) {
+      writeFileSync(join(bundle, 'contract.js'), code);
+      const r = await runCli(['contract', 'check', bundle]);
+      expect(r.code, code).toBe(1);
+      expect(r.stderr, code).toMatch(message);
+    }
+    writeFileSync(join(bundle, 'manifest.json'), '{"name": "broken"');
+    const manifest = await runCli(['contract', 'check', bundle]);
+    expect(manifest.code).toBe(1);
+    expect(manifest.stderr).toMatch(/manifest\.json/);
   });
 
   it('refuses a config with an unknown member or a node that is not a validator', async () => {

@@ -688,6 +688,11 @@ describe('bundles and caching', () => {
     expect(call(missing, 'f').error?.message).toMatch(/does not export a function "g"/);
     const throwing = bundleOf('throw new Error("top"); export function f() {}', { f: true });
     expect(call(throwing, 'f').error?.message).toMatch(/top/);
+    // Where: the line and column of a syntax error, and of a throw in the top-level code.
+    const onLineFour = bundleOf('export function f() {\n  return 1;\n}\nconst x = 1 +;\n', { f: true });
+    expect(runtime.validate(onLineFour)?.message).toMatch(/SyntaxError: .* at contract\.js:4:\d+$/);
+    const throwsOnLineTwo = bundleOf('const a = 1;\nnotDefined();\nexport function f() {}', { f: true });
+    expect(runtime.validate(throwsOnLineTwo)?.message).toMatch(/ReferenceError: .*notDefined.* at contract\.js:2:\d+$/);
     const spinning = bundleOf('while (true) {} export function f() {}', { f: true });
     expect(call(spinning, 'f').error?.message).toMatch(/set-up gas limit/);
     expect(runtime.validate(spinning)?.code).toBe('CODE_INVALID');
