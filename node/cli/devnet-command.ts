@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { genesisHash } from '../../consensus/index.js';
 import { readGenesisFile } from '../dev/dev-chain.js';
@@ -92,6 +92,10 @@ async function runDevnet(opts: DevnetOptions): Promise<void> {
   say(`genesis  ${prepared.genesisFile}`);
   say(`chain    ${genesis.chainId}`);
   say(`hash     ${genesisHash(genesis)}`);
+  // Where the members' keys are (a resumed devnet made before member-i.json has the one member.json).
+  const memberFiles = genesis.members.map((m, k) => join(dataDir, genesis.members.length === 1 && m.id === 'dev' ? 'member.json' : `member-${k + 1}.json`));
+  const majority = Math.floor(genesis.members.length / 2) + 1;
+  say(`members  ${memberFiles.join(', ')} (${majority} of ${genesis.members.length} are a majority; member-1 owns token)`);
 
   const nodeIds = new Map(prepared.nodes.map((n) => [n.index, n.nodeId]));
   // `cloister devnet stop` finds this process here; it is removed on the way out (the nodes' go as they stop).

@@ -71,19 +71,20 @@ export interface PreparedDevnet {
 }
 
 /** Where the devnet keeps what its nodes share, and each node's own directory. */
-export function devnetPaths(dataDir: string): { genesis: string; virtualRoot: string; member: string; node(index: number): string } {
+export function devnetPaths(dataDir: string): { genesis: string; virtualRoot: string; member(index: number): string; node(index: number): string } {
   const dir = resolve(dataDir);
   return {
     genesis: join(dir, 'genesis.json'),
     virtualRoot: join(dir, 'virtual-root.json'),
-    member: join(dir, 'member.json'),
+    member: (index) => join(dir, `member-${index}.json`),
     node: (index) => join(dir, `node-${index}`),
   };
 }
 
 /**
  * Prepares a local consortium of `nodes` validators in one directory: a shared
- * virtual vendor root, a development member key, one data directory and
+ * virtual vendor root, one member key per node (member-i.json; member-1 owns
+ * the example token; a strict majority of them decides), one data directory and
  * config.json per node (`node-i/`), and a genesis listing every node. An
  * existing devnet of the same size is resumed (its configs get the requested
  * ports); `fresh` wipes the directory first.
@@ -186,9 +187,12 @@ function resume(opts: PrepareDevnetOptions, paths: ReturnType<typeof devnetPaths
 
 async function create(opts: PrepareDevnetOptions, paths: ReturnType<typeof devnetPaths>): Promise<PreparedDevnet> {
   const root = loadOrCreateVirtualRoot(paths.virtualRoot);
-  if (!existsSync(paths.member)) writeKeyFile(paths.member, generateEd25519KeyPair());
-  const member = readKeyFile(paths.member);
   const indices = Array.from({ length: opts.nodes }, (_, k) => k + 1);
+  // One member per node, as a consortium of N organisations each running one node would have.
+  const members = indices.map((i) => {
+    if (!existsSync(paths.member(i))) writeKeyFile(paths.member(i), generateEd25519KeyPair());
+    return { id: `member-${i}`, publicKey: readKeyFile(paths.member(i)).publicKey };
+  });
   // In parallel: each provisioning starts an enclave worker for a moment. Idempotent,
   // so keys left by an interrupted earlier attempt are kept.
   const provisioned = await Promise.all(
@@ -205,9 +209,9 @@ async function create(opts: PrepareDevnetOptions, paths: ReturnType<typeof devne
   const genesis: Genesis = {
     chainId: DEVNET_CHAIN_ID,
     time: opts.now,
-    members: [{ id: 'dev', publicKey: member.publicKey }],
+    members,
     validators: provisioned.map((p) => ({ nodeId: p.nodeId, voteKey: p.voteKey })),
-    contracts: await exampleContracts(member.publicKey),
+    contracts: await exampleContracts(members[0]!.publicKey),
     enclave: { measurements: { virtual: [measurement] }, virtualRoots: [root.publicKeyPem] },
     // As in the dev chain: only the virtual platform, only this enclave program.
     policy: { allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false, measurements: { virtual: [measurement] } },

@@ -37,7 +37,8 @@ export interface StartChainOptions {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function startChain(o: StartChainOptions): Promise<BenchChain> {
-  const memberKeyFile = join(o.dataDir, 'member.json');
+  // The dev chain's one member, or the devnet's member-1 (the token's owner).
+  const memberKeyFile = join(o.dataDir, o.nodes === 1 ? 'member.json' : 'member-1.json');
   const genesisFile = join(o.dataDir, 'genesis.json');
   const extraContracts = o.extraContracts ?? [];
   if (o.nodes === 1) {

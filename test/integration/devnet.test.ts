@@ -153,8 +153,10 @@ describe('prepareDevnet', () => {
     expect(genesis.time).toBe(base.now);
     expect(genesis.validators.map((v) => v.nodeId)).toEqual(prepared.nodes.map((n) => n.nodeId));
     expect(new Set(genesis.validators.map((v) => v.voteKey)).size).toBe(4);
-    const member = JSON.parse(readFileSync(join(dir, 'member.json'), 'utf8')) as { publicKey: string };
-    expect(genesis.members).toEqual([{ id: 'dev', publicKey: member.publicKey }]);
+    // One member per node; member-1 owns the example token.
+    const members = [1, 2, 3, 4].map((i) => JSON.parse(readFileSync(join(dir, `member-${i}.json`), 'utf8')) as { publicKey: string });
+    expect(genesis.members).toEqual(members.map((m, k) => ({ id: `member-${k + 1}`, publicKey: m.publicKey })));
+    expect(new Set(members.map((m) => m.publicKey)).size).toBe(4);
     expect(genesis.contracts.map((c) => c.name)).toEqual(['counter', 'token', 'analytics']);
     const root = JSON.parse(readFileSync(join(dir, 'virtual-root.json'), 'utf8')) as { publicKeyPem: string };
     expect(genesis.enclave.virtualRoots).toEqual([root.publicKeyPem]);
@@ -530,7 +532,7 @@ describe('cloister devnet --nodes 4', () => {
   }, 60_000);
 
   it('a transaction sent to node-1 is committed and its receipt is visible on node-4', async () => {
-    const member = JSON.parse(readFileSync(join(dir, 'member.json'), 'utf8')) as { privateKey: string };
+    const member = JSON.parse(readFileSync(join(dir, 'member-1.json'), 'utf8')) as { privateKey: string };
     const signer = new Ed25519Signer(member.privateKey);
     const receipt = await execute(nodes[0]!.client, signer, 'counter', 'increment');
     expect(receipt.status).toBe('success');
