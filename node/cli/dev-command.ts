@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { prepareDevChain } from '../dev/dev-chain.js';
+import { DevChainError, prepareDevChain } from '../dev/dev-chain.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { CliError, parsePort } from './errors.js';
 import { runNode } from './run-node.js';
@@ -36,15 +36,22 @@ async function runDev(opts: DevOptions): Promise<void> {
   if (!LOG_LEVELS.includes(opts.logLevel as LogLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const log = createLogger({ format: opts.logFormat, level: opts.logLevel as LogLevel });
   const dataDir = resolve(opts.data);
-  const { config, created } = await prepareDevChain({
-    dataDir,
-    rpcPort: opts.rpcPort,
-    rpcHost: opts.rpcHost,
-    fresh: opts.fresh,
-    now: Date.now(),
-    extraContracts: (opts.contract ?? []).map((dir) => resolve(dir)),
-    log,
-  });
+  let prepared;
+  try {
+    prepared = await prepareDevChain({
+      dataDir,
+      rpcPort: opts.rpcPort,
+      rpcHost: opts.rpcHost,
+      fresh: opts.fresh,
+      now: Date.now(),
+      extraContracts: (opts.contract ?? []).map((dir) => resolve(dir)),
+      log,
+    });
+  } catch (err) {
+    if (err instanceof DevChainError) throw new CliError(err.message);
+    throw err;
+  }
+  const { config, created } = prepared;
   log.info(created ? 'created a new development chain' : 'resuming the development chain', { dataDir });
 
   await runNode(config, log, 'Cloister dev chain');

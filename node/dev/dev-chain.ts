@@ -8,7 +8,7 @@ import {
   type GenesisContract,
   type JsonValue,
 } from '../../consensus/index.js';
-import { loadBundleFromDir } from '../../contracts/index.js';
+import { bundleMeasurement, loadBundleFromDir, parseManifest } from '../../contracts/index.js';
 import { provisionNode } from '../enclave/provision.js';
 import type { Logger } from '../log/logger.js';
 import { readNodeConfig, writeNodeConfig } from '../config/read-config.js';
@@ -47,6 +47,7 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   const memberFile = join(dataDir, 'member.json');
   const configFile = join(dataDir, 'config.json');
   if (existsSync(genesisFile) && existsSync(configFile)) {
+    await checkContractsDeployed(readGenesisFile(genesisFile), options.extraContracts ?? [], dataDir);
     const stored = readNodeConfig(configFile);
     return { config: { ...stored, rpc: { ...stored.rpc, host: options.rpcHost ?? '127.0.0.1', port: options.rpcPort } }, created: false };
   }
@@ -90,6 +91,38 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   writeFileSync(genesisFile, JSON.stringify(parseGenesis(genesis), null, 2) + '\n');
   writeNodeConfig(configFile, config);
   return { config, created: true };
+}
+
+/**
+ * `--contract DIR` on a chain that exists: each bundle must be the one the chain
+ * deployed. Otherwise the node would run the old code without a word (an edited
+ * contract silently ignored), so it says which and what to do instead.
+ */
+async function checkContractsDeployed(genesis: Genesis, dirs: string[], dataDir: string): Promise<void> {
+  for (const dir of dirs) {
+    const bundle = await loadBundleFromDir(dir);
+    const name = bundle.manifest.name;
+    const deployed = genesis.contracts.find((c) => c.name === name);
+    if (!deployed) {
+      throw new DevChainError(
+        `contract "${name}" (${dir}) is not deployed on the chain in ${dataDir}, which was made without it: start a new chain with --fresh to deploy it`,
+      );
+    }
+    const running = bundleMeasurement({ manifest: parseManifest(deployed.manifest), code: deployed.code });
+    const given = bundleMeasurement(bundle);
+    if (running !== given) {
+      throw new DevChainError(
+        `contract "${name}" in ${dir} (measurement ${given.slice(0, 16)}…) differs from the one the chain in ${dataDir} deployed (${running.slice(0, 16)}…), ` +
+          'which is what would run: start a new chain with --fresh to deploy the new code (upgrading a deployed contract in place comes with governance)',
+      );
+    }
+  }
+}
+
+/** A development chain cannot be prepared as asked; the message says what to do. */
+export class DevChainError extends Error {
+  override readonly name = 'DevChainError';
+  readonly code = 'DEV_CHAIN_INVALID';
 }
 
 /** The example contracts every development chain deploys; the member owns `token`. */
