@@ -375,9 +375,16 @@ export class ConsensusService {
       this.#o.log.warn('proposal whose transaction list does not match its header', { peer: from, height: cp.proposal.height });
       return;
     }
+    // Cheapest first: a proposal for a height already committed (gossip re-sends them) is of no use, and
+    // rebuilding it would fetch its transactions again from a peer (they left the mempool with the commit).
+    if (cp.proposal.height <= this.#o.chain.tip.height) return;
     const mempool = this.#o.chain.mempool;
-    const txs: (SignedTx | undefined)[] = txHashes.map((h) => mempool.get(h));
+    const received = this.#o.clock.now();
+    // The same block relayed again by another peer: rebuilt once already.
+    const known = this.#proposalBlocks.get(headerHash(header))?.block.txs;
+    const txs: (SignedTx | undefined)[] = known ? [...known] : txHashes.map((h) => mempool.get(h));
     const missing = txHashes.filter((_, i) => txs[i] === undefined);
+    this.#o.log.debug('proposal received', { height: cp.proposal.height, round: cp.proposal.round, from, txs: txHashes.length, missing: missing.length });
     if (missing.length > 0) {
       // The relaying peer may have forwarded the proposal without holding every
       // transaction itself: then ask the proposer's node, then the others.
@@ -404,6 +411,7 @@ export class ConsensusService {
         this.#o.log.debug('proposal transactions unavailable', { peer: from, height: cp.proposal.height, missing: txs.filter((tx) => !tx).length });
         return;
       }
+      this.#o.log.debug('proposal transactions fetched', { height: cp.proposal.height, fetched: missing.length, ms: this.#o.clock.now() - received });
     }
     const blockHash = headerHash(header);
     this.#rememberHashes(blockHash, txHashes);
@@ -688,6 +696,7 @@ export class ConsensusService {
     if (!still()) return;
     const txs = mempool.take(params.maxBlockTxs, params.maxBlockBytes);
     const parent = chain.tip;
+    const building = clock.now();
     let result: BlockResult;
     try {
       result = await this.#o.enclave.proposeBlock({ time: Math.max(clock.now(), parent.time), txs });
@@ -710,6 +719,7 @@ export class ConsensusService {
     if (result.header.height !== height) return;
     this.#executed.set(result.blockHash, { result, txs: blockTxs });
     this.#rememberHashes(result.blockHash, result.txHashes);
+    this.#o.log.debug('proposal built', { height, round, txs: blockTxs.length, ms: clock.now() - building });
     this.#feed({ type: 'proposalBuilt', height, round, block: { header: result.header, txs: blockTxs } });
   }
 
@@ -725,6 +735,7 @@ export class ConsensusService {
   /** Re-executes a proposed block in our enclave; valid only if every root matches. */
   async #validate(height: number, blockHash: string, block: ProposalBlock): Promise<void> {
     let valid = false;
+    const started = this.#o.clock.now();
     try {
       if (block.header.time > this.#o.clock.now() + MAX_CLOCK_AHEAD_MS) {
         this.#o.log.warn('proposal from the future', { height, block: blockHash, time: block.header.time });
@@ -739,6 +750,8 @@ export class ConsensusService {
       }
       this.#o.log.warn('proposal failed re-execution', { height, block: blockHash, code, error: (err as Error).message });
     }
+    // The round timeline (debug): how long re-execution took, against the propose timeout.
+    this.#o.log.debug('proposal executed', { height, block: blockHash.slice(0, 12), txs: block.txs.length, valid, ms: this.#o.clock.now() - started });
     this.#feed({ type: 'proposalValidated', height, blockHash, valid });
   }
 

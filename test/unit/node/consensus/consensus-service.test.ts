@@ -203,6 +203,23 @@ describe('the consensus driver', () => {
     expect(h.votes[0]!.blockHash).not.toBeNull();
   });
 
+  it('rebuilds a block relayed again by another peer from what it rebuilt, without fetching again', async () => {
+    const asked: string[] = [];
+    const lacked = userTx(0);
+    const h = harness(async (peer, hashes) => {
+      asked.push(peer);
+      return hashes.map(() => lacked);
+    });
+    running.push(h.service);
+    const proposal = proposalAt(NOW, [lacked]);
+    await h.deliver(proposal, 'node-1');
+    await until(() => h.votes.length > 0);
+    await h.deliver(proposal, 'node-2');
+    await h.deliver(proposal, 'node-3');
+    expect(asked).toEqual(['node-1']);
+    expect(h.executed).toHaveLength(1);
+  });
+
   it('asks the proposer\'s node when the relaying peer lacks a transaction too', async () => {
     const asked: string[] = [];
     const tx = userTx(0);
