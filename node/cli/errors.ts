@@ -17,6 +17,11 @@ export function parseJsonArg(text: string, what: string): unknown {
   }
 }
 
+/** A repeatable option's values, in order (commander's accumulator). */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 export function parsePort(text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`not a TCP port: ${text}`);

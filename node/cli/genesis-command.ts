@@ -5,7 +5,7 @@ import { loadBundleFromDir } from '../../contracts/index.js';
 import type { AttestationPolicy } from '../../attestation/index.js';
 import { GenesisInputError, buildGenesis } from '../genesis/build-genesis.js';
 import { readKeyFile } from '../keys/key-file.js';
-import { CliError, parsePositiveInt } from './errors.js';
+import { CliError, collect, parsePositiveInt } from './errors.js';
 
 interface GenesisCliOptions {
   chainId?: string;
@@ -19,8 +19,6 @@ interface GenesisCliOptions {
   time?: string;
   out?: string;
 }
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** NAME=VALUE, split at the first "=". */
 function pair(text: string, what: string): [string, string] {

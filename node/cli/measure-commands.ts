@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ContractRuntime, bundleMeasurement, loadBundleFromDir } from '../../contracts/index.js';
+import { ContractRuntime, bundleMeasurement, loadBundleFromDir, type ContractBundle } from '../../contracts/index.js';
 import { measureEnclaveProgram } from '../enclave/measurement.js';
 import { CliError } from './errors.js';
 
@@ -10,12 +10,7 @@ export function registerMeasureCommands(program: Command): void {
     .description('load a contract bundle in the sandbox as a chain would: manifest and code errors with their line and column')
     .option('--json', 'print {"name","measurement","methods"} as JSON when it loads', false)
     .action(async (path: string, opts: { json: boolean }) => {
-      let bundle;
-      try {
-        bundle = await loadBundleFromDir(path);
-      } catch (err) {
-        throw new CliError(`${path}: ${(err as Error).message}`);
-      }
+      const bundle = await loadBundle(path, `${path}: `);
       const runtime = await ContractRuntime.create({ maxCachedBundles: 1 });
       try {
         const problem = runtime.validate(bundle);
@@ -33,12 +28,7 @@ export function registerMeasureCommands(program: Command): void {
     .description('print the measurement (SHA-256 of the canonical bundle bytes) of a contract bundle directory')
     .option('--json', 'print {"name","measurement"} as JSON', false)
     .action(async (path: string, opts: { json: boolean }) => {
-      let bundle;
-      try {
-        bundle = await loadBundleFromDir(path);
-      } catch (err) {
-        throw new CliError((err as Error).message);
-      }
+      const bundle = await loadBundle(path);
       const measurement = bundleMeasurement(bundle);
       process.stdout.write(opts.json ? JSON.stringify({ name: bundle.manifest.name, measurement }) + '\n' : measurement + '\n');
     });
@@ -62,4 +52,13 @@ export function registerMeasureCommands(program: Command): void {
         process.stdout.write(m.measurement + '\n');
       }
     });
+}
+
+/** A bundle directory, or one CLI error line saying why it is not one. */
+async function loadBundle(path: string, prefix = ''): Promise<ContractBundle> {
+  try {
+    return await loadBundleFromDir(path);
+  } catch (err) {
+    throw new CliError(`${prefix}${(err as Error).message}`);
+  }
 }

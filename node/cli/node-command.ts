@@ -7,7 +7,7 @@ import { nodePaths, type NodeConfig } from '../config/node-config.js';
 import { loadOrCreateNodeKey, peerIdOf } from '../network/index.js';
 import { readGenesisFile } from '../dev/dev-chain.js';
 import { createLogger } from '../log/logger.js';
-import { CliError } from './errors.js';
+import { CliError, collect } from './errors.js';
 import { runNode } from './run-node.js';
 
 export function registerNodeCommand(program: Command): void {
@@ -85,8 +85,6 @@ interface NodeConfigOptions {
   logLevel: string;
   out: string;
 }
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function parsePort(value: string): number {
   const port = Number(value);

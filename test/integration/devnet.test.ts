@@ -531,6 +531,11 @@ describe('cloister devnet --nodes 4', () => {
     await devnet.lines.waitFor(/^height \d+ {2}\[node-1 \d+, node-2 \d+, node-3 \d+, node-4 \d+\]$/, 10_000);
   }, 60_000);
 
+  it("every node's node_status shows the genesis hash `cloister genesis hash` prints for the devnet's genesis", async () => {
+    const printed = (await runCli(['genesis', 'hash', join(dir, 'genesis.json')])).stdout.trim();
+    for (const n of nodes) expect((await n.client.status()).genesisHash).toBe(printed);
+  });
+
   it('a transaction sent to node-1 is committed and its receipt is visible on node-4', async () => {
     const member = JSON.parse(readFileSync(join(dir, 'member-1.json'), 'utf8')) as { privateKey: string };
     const signer = new Ed25519Signer(member.privateKey);

@@ -111,7 +111,7 @@ describe('cloister genesis and cloister node start', () => {
     const configFile = join(dir, 'config.json');
     const written = await runCli([
       'node', 'config', '--data', join(dir, 'node-a'), '--genesis', genesisFile, '--rpc-port', '0',
-      '--virtual-root', rootFile, '--log-level', 'warn', '--out', configFile,
+      '--virtual-root', rootFile, '--log-level', 'info', '--out', configFile,
     ]);
     expect(written.code, written.stderr).toBe(0);
     expect(JSON.parse(written.stdout)).toEqual({ config: configFile, nodeId: (await initNode()).nodeId });
@@ -126,8 +126,12 @@ describe('cloister genesis and cloister node start', () => {
     started.push(node);
     const client = new CloisterClient(node.rpcUrl);
     expect((await client.status()).chainId).toBe('test-consortium');
-    // The node's genesis hash is the file's, as `cloister genesis hash` prints it.
-    expect((await client.status()).genesisHash).toBe((await runCli(['genesis', 'hash', genesisFile])).stdout.trim());
+    // The node's genesis hash is the file's, as `cloister genesis hash` prints it, in node_status and in its log.
+    const printed = (await runCli(['genesis', 'hash', genesisFile])).stdout.trim();
+    expect((await client.status()).genesisHash).toBe(printed);
+    const ready = node.stderrTail().split('\n').filter((line) => line.includes('"enclave ready"'));
+    expect(ready).toHaveLength(1);
+    expect((JSON.parse(ready[0]!) as { genesisHash?: string }).genesisHash).toBe(printed);
     expect((await execute(client, newSigner(), 'counter', 'increment')).status).toBe('success');
   });
 
