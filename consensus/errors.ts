@@ -35,7 +35,13 @@ export type ChainErrorCode =
   | 'DECRYPT_FAILED'
   | 'TX_NOT_ENCRYPTED'
   | 'SECRET_UNAVAILABLE'
-  | 'KEY_UNVERIFIED';
+  | 'KEY_UNVERIFIED'
+  | 'GOV_NOT_MEMBER'
+  | 'GOV_ACTION_INVALID'
+  | 'GOV_PROPOSAL_NOT_FOUND'
+  | 'GOV_PROPOSAL_CLOSED'
+  | 'GOV_ALREADY_VOTED'
+  | 'GOV_NOT_PROPOSER';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

@@ -8,13 +8,12 @@ import { createPlatform } from './enclave/create-platform.js';
 import { EnclaveHost } from './enclave/enclave-host.js';
 import type { Logger } from './log/logger.js';
 import { NetworkService, loadOrCreateNodeKey, peerIdOf } from './network/index.js';
-import { JsonRpcServer, chainMethods, networkMethods, type NodeView } from './rpc/index.js';
+import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type NodeView } from './rpc/index.js';
 import { SecretService } from './confidential/index.js';
 import type { SecretStatus } from '../contracts/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import type { PrivateKey } from '@libp2p/interface';
 import { genesisHash, type Genesis, type SignedTx } from '../consensus/index.js';
-import { genesisChainView, type ChainView } from '../contracts/index.js';
 
 export interface CloisterNodeOptions {
   config: NodeConfig;
@@ -37,7 +36,6 @@ export class CloisterNode {
   readonly config: NodeConfig;
   readonly #log: Logger;
   readonly #genesis: Genesis;
-  readonly #view: ChainView;
   readonly #store: ChainStore;
   readonly #enclave: EnclaveHost;
   readonly chain: ChainService;
@@ -65,7 +63,6 @@ export class CloisterNode {
     this.#clock = options.clock ?? systemClock;
     this.#onFatal = options.onFatal ?? ((err) => log.error('fatal', { error: err.message }));
     this.#genesis = readGenesisFile(config.genesisFile);
-    this.#view = genesisChainView(this.#genesis);
     const paths = nodePaths(config.dataDir);
     const { platform, virtualRootPem } = createPlatform(config);
     this.#store = new ChainStore(paths.db);
@@ -88,7 +85,7 @@ export class CloisterNode {
     const rpcLog = log.child({ component: 'rpc' });
     const { host, port, corsOrigins, ...rpcLimits } = config.rpc;
     this.#rpc = new JsonRpcServer({
-      methods: [...chainMethods(this.chain), ...networkMethods({ nodes: () => this.nodes() })],
+      methods: [...chainMethods(this.chain), ...governanceMethods(this.chain), ...networkMethods({ nodes: () => this.nodes() })],
       info: { title: 'Cloister JSON-RPC', version: '0.1.0' },
       host,
       port,
@@ -150,6 +147,7 @@ export class CloisterNode {
     const admission = new AdmissionService({
       transport: network,
       genesis,
+      policy: () => this.chain.view().policy as unknown as Genesis['policy'],
       genesisHash: genesisHash(genesis),
       selfNodeId: this.config.nodeId,
       evidenceFor: async (challenge) => {
@@ -173,7 +171,7 @@ export class CloisterNode {
     });
     this.#admission = admission;
     this.#sync = new BlockSync({
-      view: this.#view,
+      view: () => this.chain.view(),
       chain: this.chain,
       store: this.#store,
       enclave: this.#enclave,
@@ -200,7 +198,7 @@ export class CloisterNode {
 
   #startConsensus(): void {
     const consensus = new ConsensusService({
-      view: this.#view,
+      view: () => this.chain.view(),
       chain: this.chain,
       enclave: this.#enclave,
       store: this.#store,
@@ -220,7 +218,7 @@ export class CloisterNode {
       const nodes = this.#admission?.nodes() ?? [];
       return {
         consensus: consensus.snapshot,
-        validators: this.#view.validators.length,
+        validators: this.chain.view().validators.length,
         connectedPeers: nodes.filter((n) => n.connected).length,
         admittedPeers: nodes.filter((n) => n.admitted).length,
         syncing: this.#sync?.syncing ?? false,
@@ -242,7 +240,7 @@ export class CloisterNode {
     const admission = this.#admission;
     if (!sync || !admission) return true;
     const heard = admission.nodes().filter((n) => n.admitted && sync.heardFrom(n.nodeId)).length;
-    return heard + 1 >= this.#view.quorum && sync.caughtUp;
+    return heard + 1 >= this.chain.view().quorum && sync.caughtUp;
   }
 
   /** Says so, once per change, while too few validators are admitted for consensus to make progress. */
@@ -250,10 +248,10 @@ export class CloisterNode {
     let last = -1;
     const check = (): void => {
       const admitted = 1 + (this.#admission?.nodes().filter((n) => n.admitted).length ?? 0);
-      const total = this.#view.validators.length;
-      if (admitted < this.#view.quorum && admitted !== last) {
-        this.#log.info(`waiting for quorum: ${admitted} of ${total} validators connected`, { admitted, validators: total, quorum: this.#view.quorum });
-      } else if (admitted >= this.#view.quorum && last !== -1 && last < this.#view.quorum) {
+      const total = this.chain.view().validators.length;
+      if (admitted < this.chain.view().quorum && admitted !== last) {
+        this.#log.info(`waiting for quorum: ${admitted} of ${total} validators connected`, { admitted, validators: total, quorum: this.chain.view().quorum });
+      } else if (admitted >= this.chain.view().quorum && last !== -1 && last < this.chain.view().quorum) {
         this.#log.info(`quorum reached: ${admitted} of ${total} validators connected`, { admitted, validators: total });
       }
       last = admitted;
@@ -316,7 +314,7 @@ export class CloisterNode {
     } as NodeView;
     const risk = this.#consensus?.doubleSignRisk;
     if (risk) self.doubleSignRisk = risk.message;
-    const keyOf = new Map(this.#view.validators.map((v) => [v.nodeId, v.voteKey]));
+    const keyOf = new Map(this.chain.view().validators.map((v) => [v.nodeId, v.voteKey]));
     const others = (this.#admission?.nodes() ?? []).map((d): NodeView => {
       const view: NodeView = { id: d.nodeId, self: false, admitted: d.admitted, connected: d.connected, voteKey: keyOf.get(d.nodeId) ?? '' };
       if (d.platform) view.platform = d.platform;

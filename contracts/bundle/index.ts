@@ -5,6 +5,7 @@ export {
   INIT_METHOD,
   MAX_DESCRIPTION_LENGTH,
   MAX_METHODS,
+  RESERVED_CONTRACT_NAMES,
   type ContractManifest,
   type ContractMethod,
 } from './manifest.js';

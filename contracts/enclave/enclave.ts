@@ -1,6 +1,7 @@
 import {
   ChainError,
   ZERO_HASH,
+  isSealedTx,
   checkCallAuth,
   canonicalize,
   checkChildHeader,
@@ -36,7 +37,7 @@ import { evaluationTime, issueAttestationToken, reportDataFor, verifyEvidence } 
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { parseEcall } from './ecall-parse.js';
-import { BlockExecutor, contractStateAccess, readDeployments, readNonce, type Deployment, type ExecutionOutput, type OpenedCall } from './executor.js';
+import { ANONYMOUS_CALLER, BlockExecutor, NO_STATE_AT_DEPLOYMENT, contractStateAccess, readDeployments, readNonce, type Deployment, type ExecutionOutput, type OpenedCall } from './executor.js';
 import type { QuerySnapshot } from './query-engine.js';
 import type {
   AdmissionResult,
@@ -57,7 +58,7 @@ import type {
   UnsealResponse,
 } from './protocol.js';
 import { ConsortiumKeys, STATE_KEY_GENERATION } from './consortium-keys.js';
-import { readCommitments, secretCommitTx } from './system-contract.js';
+import { CONSORTIUM_CONTRACT, SYSTEM_METHODS, readCommitments, runSystemTx, secretCommitTx } from './system-contract.js';
 import { evaluateAdmission } from './peer-evidence.js';
 import { ChallengeBook, openRelease, releaseFreshness, sealRelease } from './secret-release.js';
 import { admissionFreshness } from './peer-evidence.js';
@@ -65,7 +66,8 @@ import { randomBytes } from 'node:crypto';
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 import { SealedIdentity } from './sealed-identity.js';
 import { QueryLane } from './query-lane.js';
-import { genesisChainView, type ChainView } from './chain-view.js';
+import { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
+import { isConfigKey } from './governance/index.js';
 import { VerifiedSet } from './verified-set.js';
 import { VerifierPool } from './verifier-pool.js';
 
@@ -93,21 +95,7 @@ export interface EnclaveOptions {
 /** The gas a read-only call may use. */
 export const CALL_GAS_LIMIT = 10_000_000;
 
-/**
- * A confidential contract's init at genesis sees empty state and may not
- * write: no consortium secret exists before the first block, and its state is
- * never stored in the clear.
- */
-const NO_STATE_AT_GENESIS = {
-  get: () => null,
-  set: (): never => {
-    throw new ChainError('ECALL_INVALID', 'a confidential contract cannot write state at genesis (there is no consortium secret yet): set it up with a transaction');
-  },
-  delete: (): void => undefined,
-};
-
-/** The zero key stands for "no caller" (genesis deployment, anonymous calls). */
-export const ANONYMOUS_CALLER = ZERO_HASH;
+export { ANONYMOUS_CALLER };
 
 interface PendingBlock {
   header: BlockHeader;
@@ -270,6 +258,7 @@ export class Enclave {
    * transaction (it is then kept opened, so execution does not open it again).
    */
   #targetProblem(tx: SignedTx, hash: string, chainId: string): { code: string; message: string } | null {
+    if (tx.contract === CONSORTIUM_CONTRACT) return this.#governanceProblem(tx);
     const deployment = this.#deployments.get(tx.contract);
     if (!deployment) return { code: 'TX_UNKNOWN_CONTRACT', message: `no contract named "${tx.contract}"` };
     const opened = this.#executor.open(tx, hash, chainId);
@@ -281,6 +270,27 @@ export class Enclave {
     const problem = this.#executor.admissible(tx, opened);
     if (!problem && opened.resultKey) this.#rememberOpened(hash, opened);
     return problem;
+  }
+
+  /**
+   * A governance transaction is tried on the committed state (on a layer that
+   * is dropped): a non-member, a malformed or inapplicable action, a vote on a
+   * closed proposal is refused here with its code, before it reaches a block.
+   * Membership is checked first, so an outsider cannot make the enclave load
+   * a bundle.
+   */
+  #governanceProblem(tx: SignedTx): { code: string; message: string } | null {
+    if (isSealedTx(tx)) return { code: 'TX_MALFORMED', message: 'governance transactions are public: send them in the clear' };
+    const readonly = Object.prototype.hasOwnProperty.call(SYSTEM_METHODS, tx.method) ? SYSTEM_METHODS[tx.method] : undefined;
+    if (readonly === undefined) return { code: 'TX_UNKNOWN_METHOD', message: `contract "${CONSORTIUM_CONTRACT}" has no method "${tx.method}"` };
+    if (readonly) return { code: 'TX_READONLY_METHOD', message: `"${CONSORTIUM_CONTRACT}.${tx.method}" is read-only: use chain_call, not a transaction` };
+    const gasProblem = this.#executor.admissible(tx, tx);
+    if (gasProblem) return gasProblem;
+    const view = this.#view!;
+    const head = this.#head!;
+    const ctx = { chainId: view.chainId, height: head.height + 1, time: head.time, validators: view.validatorKeys, genesis: this.#genesis! };
+    const outcome = runSystemTx(new StateOverlay(this.#state), tx, view.validatorKeys, this.#executor.governance(ctx, this.#state));
+    return outcome.error;
   }
 
   #rememberOpened(hash: string, opened: OpenedCall): void {
@@ -346,7 +356,8 @@ export class Enclave {
     }
     this.#genesis = request.genesis;
     this.#genesisHash = genesisHash(request.genesis);
-    this.#view = view;
+    // The genesis made the genesis block; the next block runs under what governance made of it since.
+    this.#view = chainViewAt(request.genesis, this.#state);
     this.#nodeId = request.nodeId;
     const secretsChanged = this.#reconcileSecrets();
     this.#calls?.start();
@@ -358,6 +369,7 @@ export class Enclave {
       signer: { lastSign: identity.lastSign, lock: identity.lock },
       sealed: moved || secretsChanged ? identity.seal() : null,
       secrets: this.#secretStatus(),
+      view: this.#view,
     };
   }
 
@@ -450,7 +462,7 @@ export class Enclave {
         contract.initArgs,
         { contract: contract.name, caller: ANONYMOUS_CALLER, blockHeight: 0, blockTime: genesis.time, readonly: false },
         CALL_GAS_LIMIT,
-        deployment.bundle.manifest.confidential === true ? NO_STATE_AT_GENESIS : contractStateAccess(txOverlay, contract.name),
+        deployment.bundle.manifest.confidential === true ? NO_STATE_AT_DEPLOYMENT : contractStateAccess(txOverlay, contract.name),
       );
       if (outcome.status !== 'success') {
         throw new ChainError('ECALL_INVALID', `invalid genesis: deploying "${contract.name}" failed: ${outcome.error?.message ?? ''}`);
@@ -509,7 +521,7 @@ export class Enclave {
     const added: SignedTx[] = candidate
       ? [secretCommitTx(view.chainId, this.#identity!.signer, readNonce(this.#state, self), { generation: candidate.generation, publicKey: candidate.publicKey })]
       : [];
-    const ctx = { chainId: view.chainId, height, time: blockTime, validators: view.validatorKeys };
+    const ctx = { chainId: view.chainId, height, time: blockTime, validators: view.validatorKeys, genesis: this.#genesis! };
     const output = this.#executor.execute(this.#state, ctx, view.consensus, added.length > 0 ? [...added, ...txs] : txs, 'propose');
     const included = output.includedIndexes.filter((i) => i >= added.length).map((i) => i - added.length);
     const addedIncluded = added.filter((_, i) => output.includedIndexes.includes(i));
@@ -544,7 +556,7 @@ export class Enclave {
     if (!view.validatorKeys.includes(header.proposer)) fail('the proposer is not a validator');
     if (header.validatorSetHash !== view.validatorSetHash) fail('validatorSetHash is not the validator set of this height');
     if (header.policyHash !== view.policyHash) fail('policyHash is not the attestation policy of this height');
-    const ctx = { chainId: view.chainId, height: header.height, time: header.time, validators: view.validatorKeys };
+    const ctx = { chainId: view.chainId, height: header.height, time: header.time, validators: view.validatorKeys, genesis: this.#genesis! };
     const output = this.#executor.execute(this.#state, ctx, view.consensus, txs, 'validate');
     const tree = this.#state.treeAfter(output.writeSet);
     const expected = { txRoot: txRootOf(output.txHashes), receiptsRoot: receiptsRootOf(output.receipts), stateRoot: stateRootHex(tree) };
@@ -627,11 +639,18 @@ export class Enclave {
     this.#setHead(pending.header);
     this.#pending.clear();
     if (pending.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
+    const viewChanged = pending.writeSet.some(([key]) => isConfigKey(key));
+    if (viewChanged) this.#view = chainViewAt(this.#genesis!, this.#state);
     this.#calls?.committed({ height: pending.header.height, time: pending.header.time, writeSet: pending.writeSet });
     for (const hash of pending.txHashes) this.#forgetOpened(hash);
     const secretsChanged = pending.writeSet.some(([key]) => key.startsWith(stateKey.secret(0).slice(0, -1))) && this.#reconcileSecrets();
     const moved = this.#learnOwnSignature(certificate);
-    return { height: pending.header.height, sealed: moved || secretsChanged ? this.#identity!.seal() : null, secrets: this.#secretStatus() };
+    return {
+      height: pending.header.height,
+      sealed: moved || secretsChanged ? this.#identity!.seal() : null,
+      secrets: this.#secretStatus(),
+      view: viewChanged ? this.#view! : null,
+    };
   }
 
   /**
@@ -647,7 +666,7 @@ export class Enclave {
   }
 
   #querySnapshot(): QuerySnapshot {
-    return { chainId: this.#view!.chainId, height: this.#head!.height, time: this.#head!.time, entries: this.#state.entries() };
+    return { chainId: this.#view!.chainId, height: this.#head!.height, time: this.#head!.time, entries: this.#state.entries(), genesis: this.#genesis! };
   }
 
   /**
@@ -670,7 +689,7 @@ export class Enclave {
     if (this.#calls) return this.#calls.call({ type: 'call', ...request, auth: null }, caller, CALL_GAS_LIMIT);
     return this.#executor.call(
       this.#state,
-      { chainId: view.chainId, height: head.height, time: head.time },
+      { chainId: view.chainId, height: head.height, time: head.time, genesis: this.#genesis! },
       request.contract,
       request.method,
       request.args,

@@ -13,13 +13,15 @@ import {
   type JsonValue,
   type Receipt,
   type SignedTx,
+  ZERO_HASH,
 } from '../../consensus/index.js';
 import type { ContractBundle } from '../bundle/index.js';
 import { callBaseCost, type ContractRuntime, type StateAccess } from '../sandbox/index.js';
 import { StateOverlay, stateKey, type StateReader, type StateWrite } from './state.js';
 import { confidentialStateAccess, type StateCipher } from './confidential-state.js';
 import type { Generation } from './consortium-keys.js';
-import { CONSORTIUM_CONTRACT, SYSTEM_TX_GAS, runSystemTx } from './system-contract.js';
+import { COMMIT_SECRET_METHOD, CONSORTIUM_CONTRACT, SYSTEM_TX_GAS, callSystem, runSystemTx } from './system-contract.js';
+import { readConfig, type ContractHost, type GovernanceContext, type GovernanceGenesis } from './governance/index.js';
 
 /** What the executor needs of the consortium secret (consortium-keys.ts). */
 export interface ExecutionKeys {
@@ -58,6 +60,33 @@ export interface BlockContext {
   time: number;
   /** The validators' vote keys at this height (who may send system transactions). */
   validators?: readonly string[];
+  /** What governance starts from (members, policy, parameters); without it governance transactions are refused. */
+  genesis?: GovernanceGenesis;
+}
+
+/** The zero key stands for "no caller" (deployment, anonymous calls). */
+export const ANONYMOUS_CALLER = ZERO_HASH;
+
+/**
+ * A confidential contract's init sees empty state and may not write: its
+ * state is stored sealed under the consortium secret, which not every enclave
+ * holds when the deployment runs. It sets itself up with a transaction.
+ */
+export const NO_STATE_AT_DEPLOYMENT: StateAccess = {
+  get: () => null,
+  set: (): never => {
+    throw new ChainError('ECALL_INVALID', 'a confidential contract cannot write state when it is deployed (not every enclave holds the consortium secret then): set it up with a transaction');
+  },
+  delete: (): void => undefined,
+};
+
+/**
+ * The gas a member's system transaction (governance) uses: a fixed cost plus
+ * its arguments' bytes, as a contract call's base cost counts them. An
+ * enclave's own commitSecret uses SYSTEM_TX_GAS.
+ */
+export function systemTxGas(args: readonly JsonValue[], method?: string): number {
+  return method === COMMIT_SECRET_METHOD ? SYSTEM_TX_GAS : SYSTEM_TX_GAS + callBaseCost(args);
 }
 
 /** Why a transaction could not be part of a block at all (as opposed to a failed receipt). */
@@ -245,6 +274,11 @@ export class BlockExecutor {
    * contracts change with governance, so it may have been known when sent.)
    */
   admissible(tx: Pick<SignedTx, 'contract' | 'gasLimit'>, call: Pick<OpenedCall, 'method' | 'args'>): TxProblem | null {
+    if (tx.contract === CONSORTIUM_CONTRACT) {
+      const gas = systemTxGas(call.args, call.method);
+      if (tx.gasLimit < gas) return { code: 'TX_GAS_LIMIT', message: `gasLimit ${tx.gasLimit} is below the ${gas} gas this system transaction uses` };
+      return null;
+    }
     const base = callBaseCost(call.args);
     if (tx.gasLimit < base) {
       return { code: 'TX_GAS_LIMIT', message: `gasLimit ${tx.gasLimit} is below the base cost ${base} of this call (see the gas schedule)` };
@@ -282,10 +316,12 @@ export class BlockExecutor {
       error: { code, message },
     });
     if (tx.contract === CONSORTIUM_CONTRACT && !isSealedTx(tx)) {
-      const outcome = runSystemTx(block, tx, ctx.validators ?? []);
-      if (outcome.error) return failed(outcome.error.code, outcome.error.message, SYSTEM_TX_GAS);
+      const gas = systemTxGas(tx.args, tx.method);
+      if (tx.gasLimit < gas) return failed('OUT_OF_GAS', `this system transaction uses ${gas} gas`, tx.gasLimit);
+      const outcome = runSystemTx(block, tx, ctx.validators ?? [], this.governance(ctx, block));
+      if (outcome.error) return failed(outcome.error.code, outcome.error.message, gas);
       const events = outcome.events.map((e) => ({ contract: tx.contract, name: e.name, data: e.data }));
-      return { txHash: hash, index, status: 'success', gasUsed: SYSTEM_TX_GAS, result: null, events, error: null };
+      return { txHash: hash, index, status: 'success', gasUsed: gas, result: outcome.result, events, error: null };
     }
     const deployment = this.deployments(tx.contract);
     if (!deployment) return failed('UNKNOWN_CONTRACT', `no contract named "${tx.contract}"`);
@@ -315,6 +351,34 @@ export class BlockExecutor {
     return { txHash: hash, index, status: 'success', gasUsed: outcome.gasUsed, result: outcome.result, events, error: null };
   }
 
+  /**
+   * What governance needs at this block: its genesis, the height, and the
+   * sandbox to check a proposed bundle loads and to run a deployed contract's
+   * init (with the chain's largest gas limit; a confidential contract's init
+   * writes nothing, as at genesis).
+   */
+  governance(ctx: BlockContext, block: StateReader): GovernanceContext | undefined {
+    if (!ctx.genesis) return undefined;
+    const maxGas = readConfig(block, ctx.genesis).consensus.maxGasLimit;
+    const contracts: ContractHost = {
+      validate: (bundle) => this.runtime.validate(bundle)?.message ?? null,
+      init: (name, bundle, initArgs, state) => {
+        const layer = new StateOverlay(state);
+        const outcome = this.runtime.deploy(
+          bundle,
+          initArgs,
+          { contract: name, caller: ANONYMOUS_CALLER, blockHeight: ctx.height, blockTime: ctx.time, readonly: false },
+          maxGas,
+          bundle.manifest.confidential === true ? NO_STATE_AT_DEPLOYMENT : contractStateAccess(layer, name),
+        );
+        if (outcome.status !== 'success') return `${outcome.error?.code ?? 'CONTRACT_ERROR'}: ${outcome.error?.message ?? 'failed'}`;
+        layer.mergeInto(state);
+        return null;
+      },
+    };
+    return { genesis: ctx.genesis, height: ctx.height, contracts };
+  }
+
   /** A confidential contract's state cipher; SECRET_UNAVAILABLE while this enclave does not hold the secret. */
   #cipherOf(deployment: Deployment): StateCipher | undefined {
     if (deployment.bundle.manifest.confidential !== true) return undefined;
@@ -333,6 +397,10 @@ export class BlockExecutor {
     caller: string,
     gasLimit: number,
   ): { result: JsonValue; gasUsed: number } {
+    if (contract === CONSORTIUM_CONTRACT) {
+      if (!ctx.genesis) throw new ChainError('ENCLAVE_UNAVAILABLE', 'governance is not loaded yet');
+      return { result: callSystem(base, { genesis: ctx.genesis, height: ctx.height }, method, args, caller), gasUsed: 0 };
+    }
     const deployment = this.deployments(contract);
     if (!deployment) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${contract}"`);
     const spec = methodOf(deployment.bundle, method);

@@ -3,6 +3,7 @@ import type { ExcludedTx } from './executor.js';
 import type { AdmissionClaim } from './peer-evidence.js';
 import type { SealedRelease } from './secret-release.js';
 import type { StateWrite } from './state.js';
+import type { ChainView } from './chain-view.js';
 
 /**
  * The ecalls: the only way the host reaches the enclave. Each request and each
@@ -145,6 +146,8 @@ export interface InitResponse {
   /** Present when the enclave built the genesis block (a fresh chain). */
   genesisBlock: { header: BlockHeader; receipts: Receipt[]; writeSet: StateWrite[] } | null;
   secrets: SecretStatus;
+  /** The chain view of the next block (the genesis, with what governance changed since). */
+  view: ChainView;
 }
 
 export interface BlockResult {
@@ -174,6 +177,8 @@ export interface CommitResult {
    */
   sealed: string | null;
   secrets: SecretStatus;
+  /** The chain view of the next block, when this block changed it (governance); null otherwise. */
+  view: ChainView | null;
 }
 
 /** The enclave's verdict on one transaction offered to the mempool, with its sender's committed next nonce. */

@@ -1,4 +1,4 @@
-import type { JsonValue } from '../../consensus/index.js';
+import type { Genesis, JsonValue } from '../../consensus/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { BlockExecutor, readDeployments, type Deployment } from './executor.js';
 import type { CallRequest } from './protocol.js';
@@ -11,6 +11,8 @@ export interface QuerySnapshot {
   height: number;
   time: number;
   entries: [string, string][];
+  /** What governance starts from (the members and settings its read-only methods show). */
+  genesis: Genesis;
 }
 
 /** One committed block's changes, in commit order. */
@@ -32,6 +34,7 @@ export class QueryEngine {
   /** Made at the first call: a node that serves no calls never pays for a second sandbox. */
   #executor: Promise<BlockExecutor> | undefined;
   #chainId = '';
+  #genesis: Genesis | undefined;
   #keys = new ConsortiumKeys();
   #height = 0;
   #time = 0;
@@ -39,6 +42,7 @@ export class QueryEngine {
   load(snapshot: QuerySnapshot): void {
     this.#state.load(snapshot.entries);
     this.#chainId = snapshot.chainId;
+    this.#genesis = snapshot.genesis;
     this.#height = snapshot.height;
     this.#time = snapshot.time;
     this.#reloadDeployments();
@@ -64,7 +68,7 @@ export class QueryEngine {
     }));
     return (await this.#executor).call(
       this.#state,
-      { chainId: this.#chainId, height: this.#height, time: this.#time },
+      { chainId: this.#chainId, height: this.#height, time: this.#time, ...(this.#genesis ? { genesis: this.#genesis } : {}) },
       request.contract,
       request.method,
       request.args,

@@ -1,13 +1,30 @@
-import { canonicalize, isHexOfLength, signTx, type Ed25519Signer, type JsonValue, type SignedPlainTx } from '../../consensus/index.js';
+import { ChainError, canonicalize, isHexOfLength, signTx, type Ed25519Signer, type JsonValue, type SignedPlainTx } from '../../consensus/index.js';
 import { stateKey, type StateOverlay, type StateReader } from './state.js';
+import {
+  listProposals,
+  memberByKey,
+  propose,
+  proposalAt,
+  readConfig,
+  requiredApprovals,
+  vote,
+  withdraw,
+  type GovernanceContext,
+  type ProposalState,
+} from './governance/index.js';
 
 /**
  * The chain's built-in system contract, `consortium`, which no bundle can
- * claim (the name is reserved). Today it has one method: `commitSecret(generation,
- * publicKey)`, the public commitment of a consortium-secret generation (its
- * network encryption key). Only a validator's enclave sends it, signed with
- * its vote key, and only as the proposer of a block while the ledger has no
- * commitment for that generation; the first committed is final.
+ * claim (the name is reserved). It is part of the enclave program, so the
+ * enclave measurement covers its code. Its methods:
+ *  - `commitSecret(generation, publicKey)`, the public commitment of a
+ *    consortium-secret generation (its network encryption key). Only a
+ *    validator's enclave sends it, signed with its vote key, and only as the
+ *    proposer of a block while the ledger has no commitment for that
+ *    generation; the first committed is final.
+ *  - governance (governance/): `propose(actions, approve?)`, `vote(id, approve)`,
+ *    `withdraw(id)`, sent by members; read-only `members()`, `proposal(id)`,
+ *    `proposals(state?, limit?)`.
  */
 export const CONSORTIUM_CONTRACT = 'consortium';
 export const COMMIT_SECRET_METHOD = 'commitSecret';
@@ -42,10 +59,45 @@ export function readCommitment(state: StateReader, generation: number): SecretCo
   return text === undefined ? undefined : (JSON.parse(text) as SecretCommitment);
 }
 
-/** Runs a system transaction; an error message when it fails (the receipt says why), null when it succeeded. */
-export function runSystemTx(block: StateOverlay, tx: SignedPlainTx, validators: readonly string[]): { error: { code: string; message: string } | null; events: { name: string; data: JsonValue }[] } {
-  const fail = (message: string) => ({ error: { code: 'SYSTEM_TX_REFUSED', message }, events: [] });
-  if (tx.method !== COMMIT_SECRET_METHOD) return fail(`the system contract has no method "${tx.method}"`);
+/** The system contract's methods a client may send or call, and whether each is read-only. */
+export const SYSTEM_METHODS: Readonly<Record<string, boolean>> = Object.freeze({
+  propose: false,
+  vote: false,
+  withdraw: false,
+  members: true,
+  proposal: true,
+  proposals: true,
+});
+
+const GOVERNANCE_TXS = { propose, vote, withdraw } as const;
+
+export interface SystemOutcome {
+  error: { code: string; message: string } | null;
+  result: JsonValue;
+  events: { name: string; data: JsonValue }[];
+}
+
+/**
+ * Runs a system transaction on `block`. A refused one changes nothing and
+ * its receipt says why (the code is the ChainError's: GOV_NOT_MEMBER, …).
+ */
+export function runSystemTx(block: StateOverlay, tx: SignedPlainTx, validators: readonly string[], governance: GovernanceContext | undefined): SystemOutcome {
+  const fail = (code: string, message: string): SystemOutcome => ({ error: { code, message }, result: null, events: [] });
+  if (tx.method === COMMIT_SECRET_METHOD) return commitSecret(block, tx, validators);
+  const handler = Object.prototype.hasOwnProperty.call(GOVERNANCE_TXS, tx.method) ? GOVERNANCE_TXS[tx.method as keyof typeof GOVERNANCE_TXS] : undefined;
+  if (!handler) return fail('SYSTEM_TX_REFUSED', `the system contract has no method "${tx.method}"`);
+  if (!governance) return fail('SYSTEM_TX_REFUSED', 'governance is not available here');
+  try {
+    const outcome = handler(block, governance, tx.from, tx.args);
+    return { error: null, result: outcome.result, events: outcome.events };
+  } catch (err) {
+    if (err instanceof ChainError && err.code.startsWith('GOV_')) return fail(err.code, err.message);
+    throw err;
+  }
+}
+
+function commitSecret(block: StateOverlay, tx: SignedPlainTx, validators: readonly string[]): SystemOutcome {
+  const fail = (message: string): SystemOutcome => ({ error: { code: 'SYSTEM_TX_REFUSED', message }, result: null, events: [] });
   if (!validators.includes(tx.from)) return fail('only a validator\'s enclave commits a consortium secret');
   const [generation, publicKey] = tx.args;
   if (tx.args.length !== 2 || generation !== 1 || !isHexOfLength(publicKey, 32)) {
@@ -54,5 +106,36 @@ export function runSystemTx(block: StateOverlay, tx: SignedPlainTx, validators: 
   if (readCommitment(block, generation) !== undefined) return fail(`generation ${generation} is already committed`);
   const commitment: SecretCommitment = { generation, publicKey };
   block.write(stateKey.secret(generation), canonicalize(commitment as unknown as JsonValue));
-  return { error: null, events: [{ name: 'SecretCommitted', data: commitment as unknown as JsonValue }] };
+  return { error: null, result: null, events: [{ name: 'SecretCommitted', data: commitment as unknown as JsonValue }] };
+}
+
+const PROPOSAL_STATES: readonly ProposalState[] = ['open', 'accepted', 'rejected', 'withdrawn', 'expired', 'failed'];
+const MAX_LISTED = 100;
+
+/** A read-only call to the system contract, at the committed height. Throws ChainError (CALL_FAILED, GOV_PROPOSAL_NOT_FOUND). */
+export function callSystem(state: StateReader, governance: Pick<GovernanceContext, 'genesis' | 'height'>, method: string, args: JsonValue[], caller: string): JsonValue {
+  const { genesis, height } = governance;
+  const bad = (message: string): never => {
+    throw new ChainError('CALL_FAILED', message, { contractCode: 'INVALID_ARGS', gasUsed: 0 });
+  };
+  switch (method) {
+    case 'members': {
+      if (args.length !== 0) bad('members takes no arguments');
+      const config = readConfig(state, genesis);
+      return { members: config.members, threshold: requiredApprovals(config), isMember: memberByKey(config, caller) !== undefined } as unknown as JsonValue;
+    }
+    case 'proposal':
+      if (args.length !== 1) bad('proposal takes (id)');
+      return proposalAt(state, genesis, height, args[0]) as unknown as JsonValue;
+    case 'proposals': {
+      const [only, limit] = args;
+      if (args.length > 2) bad('proposals takes (state?, limit?)');
+      if (only !== undefined && only !== null && !PROPOSAL_STATES.includes(only as ProposalState)) bad(`state must be one of ${PROPOSAL_STATES.join(', ')}`);
+      if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LISTED)) bad(`limit must be 1 to ${MAX_LISTED}`);
+      const filter = { limit: (limit as number | undefined) ?? MAX_LISTED, ...(typeof only === 'string' ? { state: only as ProposalState } : {}) };
+      return listProposals(state, genesis, height, filter) as unknown as JsonValue;
+    }
+    default:
+      throw new ChainError('TX_UNKNOWN_METHOD', `contract "${CONSORTIUM_CONTRACT}" has no method "${method}"`);
+  }
 }

@@ -24,6 +24,12 @@ export interface AdmissionTransport {
 export interface AdmissionServiceOptions {
   transport: AdmissionTransport;
   genesis: Genesis;
+  /**
+   * The attestation policy in force now (governance changes it: a measurement
+   * allowed for a rolling upgrade, an old one retired); the genesis policy
+   * when absent.
+   */
+  policy?: () => Genesis['policy'];
   /** genesisHash(genesis): sent with every challenge and bound in every answer's evidence. */
   genesisHash: string;
   /** This node's identity (its libp2p peer id). */
@@ -306,7 +312,7 @@ export class AdmissionService {
       return this.#unanswered(peerId, epoch, 'evidence not verified: the peer asks to be admitted too often', budget.retryAfterMs);
     }
     const decision = evaluateAdmission(answer.claim, {
-      genesis: this.#o.genesis,
+      genesis: this.#o.policy ? { ...this.#o.genesis, policy: this.#o.policy() } : this.#o.genesis,
       authenticatedNodeId: peerId,
       freshness: admissionFreshness(this.#o.genesisHash, challenge),
       now: new Date(this.#o.clock.now()),

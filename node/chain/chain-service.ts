@@ -15,7 +15,7 @@ import {
   type SignedTx,
   type SignerLock,
 } from '../../consensus/index.js';
-import { type BlockResult, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
+import { CONSORTIUM_CONTRACT, SYSTEM_METHODS, genesisChainView, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -77,6 +77,9 @@ export class ChainService implements ChainApi {
   /** The freshness value the start-up evidence binds (chosen here; it only has to be unique). */
   #startFreshness = '';
   #contracts: ContractInfo[] = [];
+  /** The chain view of the next block, as the enclave reports it (at init, and after each block that changed it). */
+  #view: ChainView;
+  readonly #viewListeners = new Set<(view: ChainView) => void>();
   #methods = new Map<string, Map<string, boolean>>();
   readonly #proposalTxs = new Map<string, SignedTx>();
   /** The confidential contracts (their manifests say so). */
@@ -101,10 +104,15 @@ export class ChainService implements ChainApi {
   constructor(options: ChainServiceOptions) {
     this.#o = options;
     this.#genesisHash = genesisHash(options.genesis);
+    this.#view = genesisChainView(options.genesis);
+    // The admission's limit follows the view as governance changes it.
+    const view = (): ChainView => this.#view;
     this.mempool = new Mempool(options.mempool);
     this.#admission = new TxAdmission({
       chainId: options.genesis.chainId,
-      maxGasLimit: options.genesis.consensus.maxGasLimit,
+      get maxGasLimit() {
+        return view().consensus.maxGasLimit;
+      },
       mempool: this.mempool,
       verify: (txs) => options.enclave.admitTxs(txs),
       checkTarget: (contract, method) => this.#checkTarget(contract, method),
@@ -152,6 +160,7 @@ export class ChainService implements ChainApi {
     });
     this.#identity = init.identity;
     this.#resume = init.signer;
+    this.#view = init.view;
     if (init.genesisBlock) {
       const { header, receipts, writeSet } = init.genesisBlock;
       const hash = headerHash(header);
@@ -207,7 +216,9 @@ export class ChainService implements ChainApi {
     if (result.header.height !== this.#tip.height + 1 || result.header.parentHash !== headerHash(this.#tip)) {
       return Promise.reject(new ChainError('BLOCK_INVALID', `block ${result.header.height} does not extend the tip ${this.#tip.height}`));
     }
-    const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash, certificate);
+    const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash, certificate).then((committed) => {
+      if (committed.view) this.#setView(committed.view, result.header.height + 1);
+    });
     const advanced = this.#applied(result, txs);
     this.mempool.remove(result.txHashes);
     // After the removal: a sender's queued transaction may continue from its new committed nonce.
@@ -219,6 +230,23 @@ export class ChainService implements ChainApi {
     this.#persisting = write.catch(() => {});
     write.catch((err: unknown) => this.#o.onFatal(err instanceof Error ? err : new Error(String(err))));
     return write;
+  }
+
+  /** The chain view of the next block: validators, policy, consensus parameters and members, as governance left them. */
+  view(): ChainView {
+    return this.#view;
+  }
+
+  /** Called with the new view whenever a committed block changed it. */
+  onViewChange(listener: (view: ChainView) => void): () => void {
+    this.#viewListeners.add(listener);
+    return () => this.#viewListeners.delete(listener);
+  }
+
+  #setView(view: ChainView, height: number): void {
+    this.#view = view;
+    this.#o.log.info('governance changed the chain view', { fromHeight: height, policyHash: view.policyHash, members: view.members.length, threshold: view.threshold });
+    for (const listener of this.#viewListeners) listener(view);
   }
 
   onBlock(listener: BlockListener): () => void {
@@ -306,7 +334,7 @@ export class ChainService implements ChainApi {
     if (full && block.txHashes.length > 0) {
       // Before reading them: a committed block's transactions are at most maxBlockBytes (and maxTxBytes each),
       // plus the view's hash and position fields (under 256 bytes a transaction).
-      const { maxBlockBytes, maxTxBytes } = this.#o.genesis.consensus;
+      const { maxBlockBytes, maxTxBytes } = this.#view.consensus;
       const count = block.txHashes.length;
       await budget?.reserve(Math.min(maxBlockBytes, count * maxTxBytes) + count * 256);
       const stored = await this.#o.store.getTxs(block.txHashes);
@@ -372,6 +400,14 @@ export class ChainService implements ChainApi {
 
   /** `method` is null for a sealed transaction: the enclave opens it and checks the method. */
   #checkTarget(contract: string, method: string | null): void {
+    if (contract === CONSORTIUM_CONTRACT) {
+      // The enclave tries a governance transaction on the committed state (membership, actions, the proposal's state).
+      if (method === null) throw new ChainError('TX_MALFORMED', 'governance transactions are public: send them in the clear');
+      const readonly = Object.prototype.hasOwnProperty.call(SYSTEM_METHODS, method) ? SYSTEM_METHODS[method] : undefined;
+      if (readonly === undefined) throw new ChainError('TX_UNKNOWN_METHOD', `contract "${contract}" has no method "${method}"`);
+      if (readonly) throw new ChainError('TX_READONLY_METHOD', `"${contract}.${method}" is read-only: use chain_call, not a transaction`);
+      return;
+    }
     const methods = this.#methods.get(contract);
     if (!methods) throw new ChainError('TX_UNKNOWN_CONTRACT', `no contract named "${contract}"`);
     const confidential = this.#confidential.has(contract);

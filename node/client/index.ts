@@ -25,6 +25,16 @@ import {
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
+import {
+  governanceResult,
+  governanceTx,
+  type GovernanceActionInput,
+  type GovernanceMembersView,
+  type GovernanceMethod,
+  type GovernanceResult,
+  type ProposalState,
+  type ProposalView,
+} from './governance.js';
 import { asErrorObject, ClientError, RpcError } from './errors.js';
 import type { RpcMethodName, RpcParams, RpcResult } from './methods.js';
 import { unsendableParams } from './sendable.js';
@@ -48,6 +58,7 @@ export type {
 export type { OpenRpcDocument } from '../rpc/openrpc.js';
 export type { AttestationTokenView, EncryptionKeyView, SealedCallView } from '../chain/api.js';
 export * from './confidential.js';
+export * from './governance.js';
 
 export interface CloisterClientOptions {
   /** Default: the global fetch. */
@@ -308,6 +319,50 @@ export class CloisterClient {
   }
 
   /** Every node of the consortium as this node sees it: admitted or refused (with the reason). */
+  /** The consortium's members and the approvals a proposal needs now. */
+  members(): Promise<GovernanceMembersView> {
+    return this.request('gov_members');
+  }
+
+  /** A proposal with its votes, tally and state; RpcError GOV_PROPOSAL_NOT_FOUND when there is none. */
+  getProposal(id: number): Promise<ProposalView> {
+    return this.request('gov_getProposal', id);
+  }
+
+  /** Proposals, newest first. */
+  listProposals(state?: ProposalState, limit?: number): Promise<ProposalView[]> {
+    return this.request('gov_listProposals', state, limit);
+  }
+
+  /**
+   * Proposes actions as a member; with `approve` the member's approval comes
+   * with it (a member who alone is the threshold passes it at once). Waits
+   * for the receipt: resolves with the proposal's id and state; RpcError when
+   * the node refused it (GOV_NOT_MEMBER, GOV_ACTION_INVALID, …), GovernanceTxFailed
+   * when a block refused it.
+   */
+  propose(signer: Ed25519Signer, actions: readonly GovernanceActionInput[], options: WaitOptions & { approve?: boolean } = {}): Promise<GovernanceResult> {
+    const args: JsonValue[] = [actions as unknown as JsonValue];
+    if (options.approve) args.push(true);
+    return this.#governance(signer, 'propose', args, options);
+  }
+
+  /** Votes on a proposal as a member; resolves with the proposal's state after the vote (accepted when it decided it). */
+  vote(signer: Ed25519Signer, id: number, approve: boolean, options: WaitOptions = {}): Promise<GovernanceResult> {
+    return this.#governance(signer, 'vote', [id, approve], options);
+  }
+
+  /** Withdraws an open proposal (its proposer only). */
+  withdraw(signer: Ed25519Signer, id: number, options: WaitOptions = {}): Promise<GovernanceResult> {
+    return this.#governance(signer, 'withdraw', [id], options);
+  }
+
+  async #governance(signer: Ed25519Signer, method: GovernanceMethod, args: JsonValue[], options: WaitOptions): Promise<GovernanceResult> {
+    const [{ chainId }, nonce] = await Promise.all([this.status(), this.getNonce(signer.publicKey)]);
+    const hash = await this.sendTransaction(governanceTx(chainId, signer, nonce, method, args));
+    return governanceResult(hash, await this.waitForReceipt(hash, options));
+  }
+
   nodes(): Promise<NodeView[]> {
     return this.request('net_nodes');
   }

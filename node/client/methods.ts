@@ -12,6 +12,7 @@ import type {
 import type { CallAuth, Genesis, JsonValue, SignedTx } from '../../consensus/index.js';
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
+import type { GovernanceMembersView, ProposalState, ProposalView } from './governance.js';
 
 /** Every RPC method's positional params and result, for typed calls. */
 export interface RpcMethodMap {
@@ -32,6 +33,9 @@ export interface RpcMethodMap {
   contract_list: { params: []; result: ContractView[] };
   node_status: { params: []; result: StatusView };
   net_nodes: { params: []; result: NodeView[] };
+  gov_members: { params: []; result: GovernanceMembersView };
+  gov_getProposal: { params: [id: number]; result: ProposalView };
+  gov_listProposals: { params: [state?: ProposalState, limit?: number]; result: ProposalView[] };
 }
 
 export type RpcMethodName = keyof RpcMethodMap;
@@ -54,6 +58,9 @@ export const RPC_METHOD_NAMES = [
   'tee_getAttestationToken',
   'contract_list',
   'node_status',
+  'gov_members',
+  'gov_getProposal',
+  'gov_listProposals',
   'net_nodes',
   'rpc.discover',
 ] as const satisfies readonly RpcMethodName[];

@@ -16,7 +16,7 @@ import { checkCertifiedBlock, type CertifiedBlock } from './certified-block.js';
 
 export interface BlockSyncOptions {
   /** The chain view whose validators certify the blocks synced. */
-  view: ChainView;
+  view: () => ChainView;
   chain: ChainService;
   store: ChainStore;
   enclave: EnclaveHost;
@@ -144,7 +144,7 @@ export class BlockSync {
 
   /** Transactions by hash, from the mempool or the committed chain (a peer rebuilding a compact proposal). */
   async #serveTxs(hashes: unknown): Promise<Uint8Array> {
-    const max = this.#o.view.consensus.maxBlockTxs;
+    const max = this.#o.view().consensus.maxBlockTxs;
     if (!Array.isArray(hashes) || hashes.length > max || !hashes.every((h) => isHexOfLength(h, 32))) return encode({ error: 'BAD_REQUEST' });
     const mempool = this.#o.chain.mempool;
     const txs: (SignedTx | null)[] = hashes.map((h: string) => mempool.get(h) ?? this.#o.chain.proposalTx(h) ?? null);
@@ -204,7 +204,7 @@ export class BlockSync {
       const block = raw as Partial<SyncedBlock>;
       if (!block?.header || typeof block.header !== 'object') break;
       if (block.header.height <= chain.tip.height) continue; // consensus committed it meanwhile
-      const { view } = this.#o;
+      const view = this.#o.view();
       const problem = checkCertifiedBlock(block, chain.tip, view.chainId, view.validatorKeys, view.quorum);
       if (problem) {
         log.warn('peer sent a block that does not verify', { peer, height: block.header.height, problem });

@@ -75,7 +75,7 @@ export interface ConsensusStore {
 
 export interface ConsensusServiceOptions {
   /** The chain view (validators, parameters) of the heights this node decides. */
-  view: ChainView;
+  view: () => ChainView;
   chain: ConsensusChain;
   enclave: ConsensusEnclave;
   store: ConsensusStore;
@@ -182,8 +182,8 @@ export class ConsensusService {
   constructor(options: ConsensusServiceOptions) {
     this.#o = options;
     this.#self = options.selfKey;
-    this.#selfNodeId = options.view.validators.find((v) => v.voteKey === this.#self)?.nodeId ?? '';
-    this.#validatorKeys = new Set(options.view.validatorKeys);
+    this.#selfNodeId = options.view().validators.find((v) => v.voteKey === this.#self)?.nodeId ?? '';
+    this.#validatorKeys = new Set(options.view().validatorKeys);
     this.#guard = new DoubleSignGuard(options.signer.lastSign);
   }
 
@@ -240,7 +240,7 @@ export class ConsensusService {
 
   /** Gossips every piece of evidence again (e.g. to a peer that just joined). */
   regossipEvidence(): void {
-    for (const e of this.#evidence.values()) this.#publish({ type: 'evidence', chainId: this.#o.view.chainId, seq: this.#seq++, evidence: e });
+    for (const e of this.#evidence.values()) this.#publish({ type: 'evidence', chainId: this.#o.view().chainId, seq: this.#seq++, evidence: e });
   }
 
   /** Block sync committed a certified block (already executed and committed in the enclave). */
@@ -254,7 +254,8 @@ export class ConsensusService {
   // ------------------------------------------------------------ start-up
 
   async #newMachine(): Promise<TendermintMachine> {
-    const { view, chain } = this.#o;
+    const { chain } = this.#o;
+    const view = this.#o.view();
     const height = chain.tip.height + 1;
     const { propose, vote } = { propose: view.consensus.timeoutProposeMs, vote: view.consensus.timeoutVoteMs };
     const resume = await this.#resumeState(height);
@@ -331,7 +332,7 @@ export class ConsensusService {
   // ------------------------------------------------------------ gossip in
 
   #check(data: Uint8Array, from: string): ValidationOutcome<unknown> {
-    const view = this.#o.view;
+    const view = this.#o.view();
     const outcome = checkConsensusMessage(data, from, {
       chainId: view.chainId,
       validators: this.#validatorKeys,
@@ -388,7 +389,7 @@ export class ConsensusService {
     if (missing.length > 0) {
       // The relaying peer may have forwarded the proposal without holding every
       // transaction itself: then ask the proposer's node, then the others.
-      const validators = this.#o.view.validators;
+      const validators = this.#o.view().validators;
       const proposerNode = validators.find((v) => v.voteKey === cp.proposer)?.nodeId;
       const others = validators.map((v) => v.nodeId).filter((id) => id !== this.#selfNodeId);
       const peers = [...new Set([from, ...(proposerNode ? [proposerNode] : []), ...others])].filter((id) => id !== this.#selfNodeId);
@@ -483,7 +484,7 @@ export class ConsensusService {
       case 'broadcastProposal': {
         const { block } = action.proposal.proposal;
         const hashes = this.#txHashesOf.get(headerHash(block.header)) ?? block.txs.map(txHash);
-        this.#publish({ type: 'proposal', chainId: this.#o.view.chainId, seq: this.#seq++, proposal: compactProposal(action.proposal, hashes) });
+        this.#publish({ type: 'proposal', chainId: this.#o.view().chainId, seq: this.#seq++, proposal: compactProposal(action.proposal, hashes) });
         break;
       }
       case 'validateProposal':
@@ -500,7 +501,7 @@ export class ConsensusService {
         void this.#signVote(action.vote, action.justification ?? []);
         break;
       case 'broadcastVote':
-        this.#publish({ type: 'vote', chainId: this.#o.view.chainId, seq: this.#seq++, vote: action.vote });
+        this.#publish({ type: 'vote', chainId: this.#o.view().chainId, seq: this.#seq++, vote: action.vote });
         break;
       case 'scheduleTimeout': {
         const timer = setTimeout(() => {
@@ -558,7 +559,7 @@ export class ConsensusService {
         if (this.#awaitingBlock?.timer !== timer) return;
         this.#awaitingBlock = undefined;
         this.#refused(vote.type, vote.height, vote.round, refusal);
-      }, this.#o.view.consensus.timeoutProposeMs);
+      }, this.#o.view().consensus.timeoutProposeMs);
       this.#timers.add(timer);
       this.#awaitingBlock = { vote, justification, timer, refusal };
       this.#o.log.info('signing our last vote again once its block is executed here', { height: vote.height, round: vote.round, step: vote.type });
@@ -663,7 +664,7 @@ export class ConsensusService {
       this.#o.log.error('could not keep equivocation evidence', { error: (err as Error).message });
     }
     this.#o.log.warn('equivocation', { validator: evidence.validator, kind: evidence.kind, height: evidence.height, round: evidence.round, seenHere });
-    this.#publish({ type: 'evidence', chainId: this.#o.view.chainId, seq: this.#seq++, evidence });
+    this.#publish({ type: 'evidence', chainId: this.#o.view().chainId, seq: this.#seq++, evidence });
   }
 
   #publish(message: ConsensusMessage): void {
@@ -680,7 +681,8 @@ export class ConsensusService {
    * enclave execute it.
    */
   async #build(height: number, round: number): Promise<void> {
-    const { chain, view, clock } = this.#o;
+    const { chain, clock } = this.#o;
+    const view = this.#o.view();
     const params = view.consensus;
     const mempool = chain.mempool;
     const still = (): boolean => {

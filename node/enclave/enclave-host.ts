@@ -7,6 +7,7 @@ import {
   encodeMessage,
   type AdmissionResult,
   type BlockResult,
+  type ChainView,
   type CommitResult,
   type ContractInfo,
   type EcallRequest,
@@ -187,11 +188,11 @@ export class EnclaveHost {
    * the certificate moved the enclave's safety record forward, the new seal is
    * stored before this resolves.
    */
-  async commitBlock(blockHash: string, certificate: CommitCertificate): Promise<{ height: number }> {
+  async commitBlock(blockHash: string, certificate: CommitCertificate): Promise<{ height: number; view: ChainView | null }> {
     const out = await this.#ecall<CommitResult>({ type: 'commitBlock', blockHash, certificate });
     if (out.sealed !== null) await this.#sealed.write(out.sealed);
     this.onSecrets?.(out.secrets);
-    return { height: out.height };
+    return { height: out.height, view: out.view };
   }
 
   /** A read-only call; at most maxCallsInFlight wait at once (ENCLAVE_BUSY beyond). */

@@ -164,9 +164,23 @@ const CHAIN = {
     message: 'Encryption key not verified',
     description: "The network encryption key's evidence does not verify against the genesis: nothing was encrypted or sent.",
   },
+  GOV_NOT_MEMBER: { code: -32080, message: 'Not a member', description: 'Only a member of the consortium proposes, votes or withdraws (gov_members lists them).' },
+  GOV_ACTION_INVALID: {
+    code: -32081,
+    message: 'Governance action invalid',
+    description: 'A proposed action is unknown, malformed, or cannot apply to the chain as it is (a bundle that does not load, a name in use, a member that does not exist, …); the message says which.',
+  },
+  GOV_PROPOSAL_NOT_FOUND: { code: -32082, message: 'Proposal not found', description: 'No proposal has this id.' },
+  GOV_PROPOSAL_CLOSED: {
+    code: -32083,
+    message: 'Proposal closed',
+    description: 'The proposal is no longer open (accepted, rejected, withdrawn, expired or failed): it takes no more votes.',
+  },
+  GOV_ALREADY_VOTED: { code: -32084, message: 'Already voted', description: 'This member already voted on the proposal; a vote is final.' },
+  GOV_NOT_PROPOSER: { code: -32085, message: 'Not the proposer', description: 'Only the member who made a proposal withdraws it.' },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
 
-/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32099 are free for later families. */
+/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32069, -32075..-32079 and -32086..-32099 are free for later families. */
 export const RPC_ERRORS = { ...STANDARD, ...SERVER, ...CHAIN } as const;
 
 export type RpcErrorName = keyof typeof RPC_ERRORS;

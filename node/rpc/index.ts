@@ -1,6 +1,7 @@
 export { JsonRpcServer, type JsonRpcServerOptions } from './server.js';
 export { chainMethods } from './methods.js';
 export { networkMethods, type NetworkApi, type NodeView } from './network-methods.js';
+export { governanceMethods, type GovernanceApi } from './governance-methods.js';
 export { MethodTable } from './table.js';
 export { Dispatcher, replyText, type DispatcherOptions, type DispatchOptions, type RpcReply } from './dispatch.js';
 export { DEFAULT_RPC_LIMITS, RPC_LIMIT_NAMES, resolveRpcLimits, type RpcLimits } from './limits.js';

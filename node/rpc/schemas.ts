@@ -304,3 +304,34 @@ export const nodeEntry: JsonSchema = {
     doubleSignRisk: { type: 'string', description: 'This node only: why it refuses to sign (another copy of its vote key signed).' },
   },
 };
+
+export const governanceMembersView: JsonSchema = {
+  title: 'GovernanceMembers',
+  ...object({
+    members: { type: 'array', items: object({ id: { type: 'string' }, publicKey: address }) },
+    threshold: { type: 'integer', minimum: 1, description: 'Approvals a proposal needs.' },
+    isMember: { type: 'boolean', description: 'Whether the caller is a member (false for an anonymous call).' },
+  }),
+};
+
+export const proposalView: JsonSchema = {
+  title: 'Proposal',
+  ...object(
+    {
+      id: { type: 'integer', minimum: 1 },
+      proposer: { type: 'string', description: "The proposer's member id." },
+      proposerKey: address,
+      actions: { type: 'array', items: { type: 'object', description: 'An action: {type, …} (see the README, Governance).' } },
+      height: { ...uint, description: 'The height of the block the proposal was made in.' },
+      expiresAt: { ...uint, description: 'The last height at which it takes votes.' },
+      votes: { type: 'object', additionalProperties: { type: 'boolean' }, description: 'member id → approve (true) or reject (false).' },
+      state: { type: 'string', enum: ['open', 'accepted', 'rejected', 'withdrawn', 'expired', 'failed'] },
+      approvals: uint,
+      rejections: uint,
+      required: { type: 'integer', minimum: 1, description: 'Approvals it needs (the threshold of the members now).' },
+      closedAt: { ...uint, description: 'The height at which it was decided or withdrawn.' },
+      failure: { type: 'string', description: 'Why its actions did not apply (state failed).' },
+    },
+    ['closedAt', 'failure'],
+  ),
+};

@@ -122,7 +122,7 @@ function harness(
   };
   const store = new MemoryStore();
   const service = new ConsensusService({
-    view: genesisChainView(genesis),
+    view: () => genesisChainView(genesis),
     chain,
     enclave,
     store,

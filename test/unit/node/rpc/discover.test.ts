@@ -20,6 +20,8 @@ import {
   TOKEN,
   FakeApi,
   NODES,
+  MEMBERS,
+  PROPOSAL,
   RECEIPT,
   STATUS,
   TX_VIEW,
@@ -94,6 +96,9 @@ describe('rpc.discover', () => {
       contract_list: [CONTRACTS, []],
       node_status: [STATUS, { ...STATUS, consensus: { height: 2, round: 0, step: 'propose' }, validators: 4, connectedPeers: 3, admittedPeers: 2, syncing: false, secrets: { held: [1], missing: [] } }],
       net_nodes: [NODES, []],
+      gov_members: [MEMBERS],
+      gov_getProposal: [PROPOSAL, (({ closedAt: _c, failure: _f, ...open }) => ({ ...open, state: 'open' }))(PROPOSAL)],
+      gov_listProposals: [[PROPOSAL], []],
     };
     for (const method of doc.methods) {
       if (method.name === 'rpc.discover') continue;

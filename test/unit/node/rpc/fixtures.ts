@@ -12,9 +12,27 @@ import type {
   StatusView,
   TransactionView,
 } from '../../../../node/chain/api.js';
-import { JsonRpcServer, chainMethods, networkMethods, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
+import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
 
 export const h = (c: string): string => c.repeat(64);
+
+export const MEMBERS = { members: [{ id: 'member-1', publicKey: h('1') }, { id: 'member-2', publicKey: h('2') }], threshold: 2, isMember: false };
+
+export const PROPOSAL = {
+  id: 3,
+  proposer: 'member-1',
+  proposerKey: h('1'),
+  actions: [{ type: 'deployContract', name: 'counter', measurement: h('c'), version: '1.0.0', codeBytes: 321, initArgs: [] }],
+  height: 10,
+  expiresAt: 100_010,
+  votes: { 'member-1': true, 'member-2': false },
+  state: 'failed',
+  approvals: 1,
+  rejections: 1,
+  required: 2,
+  closedAt: 12,
+  failure: 'action 1: a contract named "counter" is deployed already (upgrade it instead)',
+};
 
 export const TX = {
   chainId: 'test-chain',
@@ -232,7 +250,7 @@ export interface Harness {
 /** Starts a real server on 127.0.0.1, port 0, over a fresh FakeApi. */
 export async function startServer(options: Partial<JsonRpcServerOptions> = {}, api = new FakeApi()): Promise<Harness> {
   const logger = new MemoryLogger();
-  const server = new JsonRpcServer({ methods: [...chainMethods(api), ...networkMethods({ nodes: () => NODES })], logger, ...options });
+  const server = new JsonRpcServer({ methods: [...chainMethods(api), ...governanceMethods(api), ...networkMethods({ nodes: () => NODES })], logger, ...options });
   await server.start();
   return { api, logger, server, url: server.url };
 }

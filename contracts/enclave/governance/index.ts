@@ -1,0 +1,4 @@
+export * from './records.js';
+export * from './actions.js';
+export * from './proposals.js';
+export * from './errors.js';
