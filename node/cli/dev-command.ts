@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DevChainError, prepareDevChain } from '../dev/dev-chain.js';
+import { DevChainError, checkContractsDeployed, prepareDevChain } from '../dev/dev-chain.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { CliError, parsePort } from './errors.js';
 import { runNode } from './run-node.js';
@@ -25,7 +25,7 @@ export function registerDevCommand(program: Command): void {
     .option('--rpc-port <port>', 'JSON-RPC port (0 picks a free one)', parsePort, 8545)
     .option('--rpc-host <host>', 'JSON-RPC listen address', '127.0.0.1')
     .option('--fresh', 'wipe the data directory first', false)
-    .option('--contract <dir...>', 'also deploy these contract bundles at genesis (new chains only)')
+    .option('--contract <dir...>', 'also deploy these contract bundles at genesis; on an existing chain, refuse to run unless it runs exactly these bundles')
     .option('--log-format <format>', 'pretty or json', 'pretty')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(async (opts: DevOptions) => runDev(opts));
@@ -54,5 +54,14 @@ async function runDev(opts: DevOptions): Promise<void> {
   const { config, created } = prepared;
   log.info(created ? 'created a new development chain' : 'resuming the development chain', { dataDir });
 
-  await runNode(config, log, 'Cloister dev chain');
+  const extra = created ? [] : (opts.contract ?? []).map((dir) => resolve(dir));
+  const rpcUrl = opts.rpcPort === 0 ? 'URL' : `http://${opts.rpcHost}:${opts.rpcPort}`;
+  await runNode(config, log, 'Cloister dev chain', async (node) => {
+    try {
+      await checkContractsDeployed(node.chain.listContracts(), extra, { dataDir, rpcUrl });
+    } catch (err) {
+      if (err instanceof DevChainError) throw new CliError(err.message);
+      throw err;
+    }
+  });
 }

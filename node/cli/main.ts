@@ -4,6 +4,7 @@ import { registerAttestationCommand } from './attestation-command.js';
 import { registerDevCommand } from './dev-command.js';
 import { registerDevnetCommand } from './devnet-command.js';
 import { registerGenesisCommand } from './genesis-command.js';
+import { registerGovCommands } from './gov-command.js';
 import { registerNodeCommand } from './node-command.js';
 import { CliError } from './errors.js';
 import { registerKeysCommand } from './keys-command.js';
@@ -26,7 +27,7 @@ function buildProgram(): Command {
   registerGenesisCommand(program);
   registerKeysCommand(program);
   registerRpcCommands(program);
-  registerMeasureCommands(program);
+  registerGovCommands(program, registerMeasureCommands(program));
   registerAttestationCommand(program);
   // Every subcommand exits through the handler below instead of process.exit.
   const overrideAll = (cmd: Command): void => {

@@ -3,21 +3,15 @@ import { ContractRuntime, bundleMeasurement, loadBundleFromDir, type ContractBun
 import { measureEnclaveProgram } from '../enclave/measurement.js';
 import { CliError } from './errors.js';
 
-export function registerMeasureCommands(program: Command): void {
+/** Registers `contract check|measure` and `enclave measure`; returns the `contract` command (governance adds deploy and upgrade to it). */
+export function registerMeasureCommands(program: Command): Command {
   const contract = program.command('contract').description('contract bundles');
   contract
     .command('check <path>')
     .description('load a contract bundle in the sandbox as a chain would: manifest and code errors with their line and column')
     .option('--json', 'print {"name","measurement","methods"} as JSON when it loads', false)
     .action(async (path: string, opts: { json: boolean }) => {
-      const bundle = await loadBundle(path, `${path}: `);
-      const runtime = await ContractRuntime.create({ maxCachedBundles: 1 });
-      try {
-        const problem = runtime.validate(bundle);
-        if (problem) throw new CliError(`${path}: ${problem.message}`);
-      } finally {
-        runtime.dispose();
-      }
+      const bundle = await loadCheckedBundle(path);
       const measurement = bundleMeasurement(bundle);
       const methods = Object.entries(bundle.manifest.methods).map(([name, spec]) => ({ name, readonly: (spec as { readonly: boolean }).readonly }));
       if (opts.json) process.stdout.write(JSON.stringify({ name: bundle.manifest.name, measurement, methods }) + '\n');
@@ -52,6 +46,20 @@ export function registerMeasureCommands(program: Command): void {
         process.stdout.write(m.measurement + '\n');
       }
     });
+  return contract;
+}
+
+/** A bundle directory that loads in the sandbox as a chain would load it; a CliError naming the file, line and column otherwise. */
+export async function loadCheckedBundle(path: string): Promise<ContractBundle> {
+  const bundle = await loadBundle(path, `${path}: `);
+  const runtime = await ContractRuntime.create({ maxCachedBundles: 1 });
+  try {
+    const problem = runtime.validate(bundle);
+    if (problem) throw new CliError(`${path}: ${problem.message}`);
+  } finally {
+    runtime.dispose();
+  }
+  return bundle;
 }
 
 /** A bundle directory, or one CLI error line saying why it is not one. */

@@ -110,7 +110,7 @@ export class NodeLink {
   }
 }
 
-function linkTo(url: string): NodeLink {
+export function linkTo(url: string): NodeLink {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -126,7 +126,7 @@ function linkTo(url: string): NodeLink {
  * answering for a while (restarting, busy) is asked again until then: the
  * transaction is in its mempool or in a block, and may still commit.
  */
-async function awaitReceipt(node: NodeLink, hash: string, timeoutMs: number): Promise<ReceiptView> {
+export async function awaitReceipt(node: NodeLink, hash: string, timeoutMs: number): Promise<ReceiptView> {
   const deadline = Date.now() + timeoutMs;
   let lastFailure: string | undefined;
   for (;;) {
@@ -150,7 +150,7 @@ async function awaitReceipt(node: NodeLink, hash: string, timeoutMs: number): Pr
   }
 }
 
-const print = (value: unknown): void => {
+export const print = (value: unknown): void => {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 };
 
@@ -219,7 +219,7 @@ interface SendOptions extends TrustOptions {
   timeout: number;
 }
 
-function loadKey(file: string): ReturnType<typeof readKeyFile> {
+export function loadKey(file: string): ReturnType<typeof readKeyFile> {
   try {
     return readKeyFile(file);
   } catch (err) {

@@ -6,8 +6,9 @@ import { CloisterNode } from '../node.js';
  * Runs one node in this process until SIGINT or SIGTERM: starts it, prints the
  * ready line scripts wait for, reports progress once a second, and stops in
  * order. A fatal error (enclave gone, disk failing) exits with status 1.
+ * `beforeReady` may refuse to go on (the node is then stopped and its error thrown).
  */
-export async function runNode(config: NodeConfig, log: Logger, label: string): Promise<void> {
+export async function runNode(config: NodeConfig, log: Logger, label: string, beforeReady?: (node: CloisterNode) => Promise<void>): Promise<void> {
   let exiting = false;
   const node = new CloisterNode({
     config,
@@ -27,6 +28,15 @@ export async function runNode(config: NodeConfig, log: Logger, label: string): P
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
   await node.start();
+  if (beforeReady) {
+    try {
+      await beforeReady(node);
+    } catch (err) {
+      exiting = true;
+      await node.stop();
+      throw err;
+    }
+  }
   const status = node.chain.status();
   // The one line scripts and tests wait for.
   process.stdout.write(`${label} ready: JSON-RPC ${node.rpcUrl} (chain ${status.chainId}, height ${status.height})\n`);

@@ -8,7 +8,7 @@ import {
   type GenesisContract,
   type JsonValue,
 } from '../../consensus/index.js';
-import { bundleMeasurement, loadBundleFromDir, parseManifest } from '../../contracts/index.js';
+import { bundleMeasurement, loadBundleFromDir } from '../../contracts/index.js';
 import { provisionNode } from '../enclave/provision.js';
 import type { Logger } from '../log/logger.js';
 import { readNodeConfig, writeNodeConfig } from '../config/read-config.js';
@@ -47,7 +47,7 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   const memberFile = join(dataDir, 'member.json');
   const configFile = join(dataDir, 'config.json');
   if (existsSync(genesisFile) && existsSync(configFile)) {
-    await checkContractsDeployed(readGenesisFile(genesisFile), options.extraContracts ?? [], dataDir);
+    // The bundles are compared with what the chain runs once the node is up (governance may have upgraded them since the genesis).
     const stored = readNodeConfig(configFile);
     return { config: { ...stored, rpc: { ...stored.rpc, host: options.rpcHost ?? '127.0.0.1', port: options.rpcPort } }, created: false };
   }
@@ -94,26 +94,32 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
 }
 
 /**
- * `--contract DIR` on a chain that exists: each bundle must be the one the chain
- * deployed. Otherwise the node would run the old code without a word (an edited
- * contract silently ignored), so it says which and what to do instead.
+ * `--contract DIR` on a chain that exists: each bundle must be the one the
+ * chain runs now (deployed at genesis or by governance since). Otherwise the
+ * node would run the old code without a word (an edited contract silently
+ * ignored), so it says which, and the command that deploys or upgrades it.
  */
-async function checkContractsDeployed(genesis: Genesis, dirs: string[], dataDir: string): Promise<void> {
+export async function checkContractsDeployed(
+  running: readonly { name: string; measurement: string }[],
+  dirs: readonly string[],
+  where: { dataDir: string; rpcUrl: string },
+): Promise<void> {
+  const member = join(where.dataDir, 'member.json');
   for (const dir of dirs) {
     const bundle = await loadBundleFromDir(dir);
     const name = bundle.manifest.name;
-    const deployed = genesis.contracts.find((c) => c.name === name);
+    const deployed = running.find((c) => c.name === name);
     if (!deployed) {
       throw new DevChainError(
-        `contract "${name}" (${dir}) is not deployed on the chain in ${dataDir}, which was made without it: start a new chain with --fresh to deploy it`,
+        `contract "${name}" (${dir}) is not deployed on the chain in ${where.dataDir}: deploy it with ` +
+          `\`cloister contract deploy --rpc ${where.rpcUrl} --key ${member} ${dir}\` while the chain runs (or start a new chain with --fresh)`,
       );
     }
-    const running = bundleMeasurement({ manifest: parseManifest(deployed.manifest), code: deployed.code });
     const given = bundleMeasurement(bundle);
-    if (running !== given) {
+    if (deployed.measurement !== given) {
       throw new DevChainError(
-        `contract "${name}" in ${dir} (measurement ${given.slice(0, 16)}…) differs from the one the chain in ${dataDir} deployed (${running.slice(0, 16)}…), ` +
-          'which is what would run: start a new chain with --fresh to deploy the new code (upgrading a deployed contract in place comes with governance)',
+        `contract "${name}" in ${dir} (measurement ${given.slice(0, 16)}…) differs from the one the chain in ${where.dataDir} runs (${deployed.measurement.slice(0, 16)}…), ` +
+          `which is what would run: upgrade it, keeping its state, with \`cloister contract upgrade --rpc ${where.rpcUrl} --key ${member} ${name} ${dir}\` while the chain runs (or start a new chain with --fresh)`,
       );
     }
   }
