@@ -214,6 +214,7 @@ export class CloisterNode {
       onFatal: this.#onFatal,
     });
     this.#consensus = consensus;
+    this.chain.onViewChange(() => consensus.viewChanged());
     this.chain.setStatusExtension(() => {
       const nodes = this.#admission?.nodes() ?? [];
       return {

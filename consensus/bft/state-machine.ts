@@ -37,7 +37,7 @@ export class TendermintMachine {
   readonly #members: Set<string>;
   readonly #quorum: number;
   readonly #f: number;
-  readonly #timeouts: Record<TimeoutKind, TimeoutParams>;
+  #timeouts: Record<TimeoutKind, TimeoutParams>;
   readonly #maxFutureRounds: number;
 
   #started = false;
@@ -598,6 +598,15 @@ export class TendermintMachine {
     const vote: Vote = { chainId: this.chainId, type, height: this.#height, round: this.#round, blockHash };
     this.#requested.set(`${this.#round}/${type}`, vote);
     this.#out.push(justification ? { type: 'signVote', vote, justification } : { type: 'signVote', vote });
+  }
+
+  /**
+   * New timeouts (the members changed the consensus parameters): they apply to
+   * the timeouts scheduled from now on. Timeouts bound liveness only, never
+   * safety, so changing them mid-height is safe.
+   */
+  setTimeouts(timeouts: Partial<Record<TimeoutKind, TimeoutParams>>): void {
+    this.#timeouts = { ...this.#timeouts, ...timeouts };
   }
 
   #schedule(kind: TimeoutKind, round: number): void {

@@ -47,6 +47,9 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
   const InternalErrorCtor = InternalError;
   const MAX_DEPTH = 64;
   const MAX_MESSAGE = 1000;
+  // Where an uncaught error was thrown, from its stack (QuickJS writes "at f (contract.js:LINE:COLUMN)").
+  const execRegExp = uncurry(RegExp.prototype.exec);
+  const PLACE = /contract\.js:(\d+)(?::(\d+))?/;
 
   // 1. Only deterministic language built-ins stay global.
   const KEEP = {
@@ -225,6 +228,12 @@ export const PRELUDE_SOURCE = String.raw`(function setup(hGet, hSet, hDel, hEmit
         message = StringCtor(e.message);
         if (message === 'out of memory') code = 'OUT_OF_MEMORY';
         else if (message === 'stack overflow' || message === 'Maximum call stack size exceeded') code = 'STACK_OVERFLOW';
+        else {
+          // The contract's line, so that its developer finds the throw (the same on every node: it depends on the code only).
+          const stack = e.stack;
+          const at = typeof stack === 'string' ? execRegExp(PLACE, stack) : null;
+          if (at !== null) message = message + ' (at contract.js:' + at[1] + (at[2] !== undefined ? ':' + at[2] : '') + ')';
+        }
       } else {
         message = 'uncaught ' + StringCtor(e);
       }

@@ -25,6 +25,7 @@ import {
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import { RpcBatch, type BatchEntry, type Settled } from './batch.js';
+import type { ChainView } from '../../contracts/index.js';
 import {
   governanceResult,
   governanceTx,
@@ -59,6 +60,7 @@ export type { OpenRpcDocument } from '../rpc/openrpc.js';
 export type { AttestationTokenView, EncryptionKeyView, SealedCallView } from '../chain/api.js';
 export * from './confidential.js';
 export * from './governance.js';
+export type { ChainView } from '../../contracts/index.js';
 
 export interface CloisterClientOptions {
   /** Default: the global fetch. */
@@ -322,6 +324,11 @@ export class CloisterClient {
   /** The consortium's members and the approvals a proposal needs now. */
   members(): Promise<GovernanceMembersView> {
     return this.request('gov_members');
+  }
+
+  /** The chain view the next block runs under (validators, policy, parameters, members), with its hashes. */
+  chainView(): Promise<ChainView> {
+    return this.request('gov_chainView');
   }
 
   /** A proposal with its votes, tally and state; RpcError GOV_PROPOSAL_NOT_FOUND when there is none. */

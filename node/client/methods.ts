@@ -13,6 +13,7 @@ import type { CallAuth, Genesis, JsonValue, SignedTx } from '../../consensus/ind
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import type { GovernanceMembersView, ProposalState, ProposalView } from './governance.js';
+import type { ChainView } from '../../contracts/index.js';
 
 /** Every RPC method's positional params and result, for typed calls. */
 export interface RpcMethodMap {
@@ -34,6 +35,7 @@ export interface RpcMethodMap {
   node_status: { params: []; result: StatusView };
   net_nodes: { params: []; result: NodeView[] };
   gov_members: { params: []; result: GovernanceMembersView };
+  gov_chainView: { params: []; result: ChainView };
   gov_getProposal: { params: [id: number]; result: ProposalView };
   gov_listProposals: { params: [state?: ProposalState, limit?: number]; result: ProposalView[] };
 }
@@ -59,6 +61,7 @@ export const RPC_METHOD_NAMES = [
   'contract_list',
   'node_status',
   'gov_members',
+  'gov_chainView',
   'gov_getProposal',
   'gov_listProposals',
   'net_nodes',

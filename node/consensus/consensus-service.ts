@@ -16,6 +16,7 @@ import {
   type ProposalBlock,
   type ResumeState,
   type SignedTx,
+  type ConsensusParams,
   type SignedVote,
   type SignerLock,
   type Vote,
@@ -238,6 +239,11 @@ export class ConsensusService {
     return [...this.#evidence.values()];
   }
 
+  /** The chain view changed (governance): the machine takes the consensus parameters' timeouts from now on. */
+  viewChanged(): void {
+    this.#machine?.setTimeouts(timeoutsOf(this.#o.view().consensus));
+  }
+
   /** Gossips every piece of evidence again (e.g. to a peer that just joined). */
   regossipEvidence(): void {
     for (const e of this.#evidence.values()) this.#publish({ type: 'evidence', chainId: this.#o.view().chainId, seq: this.#seq++, evidence: e });
@@ -257,7 +263,6 @@ export class ConsensusService {
     const { chain } = this.#o;
     const view = this.#o.view();
     const height = chain.tip.height + 1;
-    const { propose, vote } = { propose: view.consensus.timeoutProposeMs, vote: view.consensus.timeoutVoteMs };
     const resume = await this.#resumeState(height);
     if (resume) this.#o.log.info('resuming consensus after the enclave\'s last signature', { height, round: resume.round, locked: resume.lock?.blockHash ?? null });
     return new TendermintMachine({
@@ -265,11 +270,7 @@ export class ConsensusService {
       validators: view.validatorKeys,
       self: this.#self,
       height,
-      timeouts: {
-        propose: { baseMs: propose, incrementMs: Math.ceil(propose / 2) },
-        prevote: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
-        precommit: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
-      },
+      timeouts: timeoutsOf(view.consensus),
       ...(resume ? { resume } : {}),
     });
   }
@@ -831,4 +832,14 @@ function safeTxHash(tx: SignedTx): string | null {
   } catch {
     return null;
   }
+}
+
+/** The machine's timeouts from the consensus parameters: each later round waits half as long again. */
+function timeoutsOf(params: ConsensusParams): Record<'propose' | 'prevote' | 'precommit', { baseMs: number; incrementMs: number }> {
+  const { timeoutProposeMs: propose, timeoutVoteMs: vote } = params;
+  return {
+    propose: { baseMs: propose, incrementMs: Math.ceil(propose / 2) },
+    prevote: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
+    precommit: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
+  };
 }

@@ -1,10 +1,13 @@
 import type { JsonValue } from '../../consensus/index.js';
+import type { ChainView } from '../../contracts/index.js';
 import { defineMethod, type RpcMethod } from './method.js';
 import * as s from './schemas.js';
 
 /** What the governance methods read: the system contract's read-only methods, through the enclave's call path. */
 export interface GovernanceApi {
   call(contract: string, method: string, args: JsonValue[]): Promise<{ result: JsonValue }>;
+  /** The chain view of the next block, as this node's enclave reports it. */
+  view(): ChainView;
 }
 
 const SYSTEM_CONTRACT = 'consortium';
@@ -29,6 +32,14 @@ export function governanceMethods(api: GovernanceApi): RpcMethod[] {
       errors: READ_ERRORS,
       concurrency: { maxInFlight: 8, maxWaiting: 128 },
       handler: () => read('members', []),
+    }),
+    defineMethod({
+      name: 'gov_chainView',
+      summary:
+        "The chain view the next block runs under: validators, attestation policy (with the allowed measurements), consensus parameters, members and threshold, with the validator-set and policy hashes its header commits to. The genesis, with every governance change committed so far; an auditor replaying the ledger's governance transactions gets the same.",
+      params: [],
+      result: { name: 'view', schema: s.chainView },
+      handler: () => api.view() as unknown as JsonValue,
     }),
     defineMethod({
       name: 'gov_getProposal',

@@ -335,3 +335,19 @@ export const proposalView: JsonSchema = {
     ['closedAt', 'failure'],
   ),
 };
+
+export const chainView: JsonSchema = {
+  title: 'ChainView',
+  ...object({
+    chainId: { type: 'string' },
+    validators: { type: 'array', items: object({ nodeId: { type: 'string' }, voteKey: address }) },
+    validatorKeys: { type: 'array', items: address },
+    quorum: { type: 'integer', minimum: 1 },
+    validatorSetHash: hash32,
+    policy: { type: 'object', description: 'The attestation policy (attestation/README.md).' },
+    policyHash: hash32,
+    consensus: { type: 'object', additionalProperties: { type: 'integer' }, description: 'The consensus parameters (README, Configuration).' },
+    members: { type: 'array', items: object({ id: { type: 'string' }, publicKey: address }) },
+    threshold: { type: 'integer', minimum: 1 },
+  }),
+};

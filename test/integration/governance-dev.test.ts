@@ -4,7 +4,7 @@
  * and upgrade at runtime, the developer's loop with `dev --contract`, and
  * every governance refusal with its code.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloisterClient, RpcError } from '../../node/client/index.js';
@@ -12,25 +12,12 @@ import { writeKeyFile } from '../../node/keys/key-file.js';
 import { generateEd25519KeyPair } from '../../consensus/index.js';
 import { cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
 import { execute, newSigner } from '../helpers/tx.js';
-
-/** A bundle directory: a note board whose `post` keeps a count; v2 doubles what `count` reports. */
-function noteBoard(version: 1 | 2, name = 'notes'): string {
-  const dir = join(tempDir(), name);
-  mkdirSync(dir, { recursive: true });
-  const methods: Record<string, { readonly: boolean }> = { post: { readonly: false }, count: { readonly: true } };
-  if (version === 2) methods['doubled'] = { readonly: true };
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ name, version: `${version}.0.0`, methods }));
-  const code = [
-    "export function post(text) { const n = (cloister.state.get('n') ?? 0) + 1; cloister.state.set('n', n); return n; }",
-    "export function count() { return cloister.state.get('n') ?? 0; }",
-    version === 2 ? 'export function doubled() { return 2 * count(); }' : '',
-  ].join('\n');
-  writeFileSync(join(dir, 'contract.js'), code + '\n');
-  return dir;
-}
+import { noteBoard } from '../helpers/note-board.js';
 
 const json = (text: string): Record<string, unknown> => JSON.parse(text) as Record<string, unknown>;
 
+/** Bundles and key files this file makes (removed at the end). */
+const scratch = tempDir();
 let node: TestNode;
 let client: CloisterClient;
 let member: string;
@@ -38,17 +25,20 @@ let v1: string;
 let v2: string;
 
 beforeAll(async () => {
-  v1 = noteBoard(1);
-  v2 = noteBoard(2);
+  v1 = noteBoard(scratch, 1);
+  v2 = noteBoard(scratch, 2);
   node = await startNode(tempDir(), ['--contract', v1]);
   client = new CloisterClient(node.rpcUrl);
   member = join(node.dataDir, 'member.json');
 });
-afterAll(cleanupNodes);
+afterAll(async () => {
+  await cleanupNodes();
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 describe('a contract developer on a dev chain', () => {
   it('deploys a contract at runtime with one command: the one member is a majority', async () => {
-    const tally = noteBoard(1, 'tally');
+    const tally = noteBoard(scratch, 1, 'tally');
     const out = await runCli(['contract', 'deploy', '--rpc', node.rpcUrl, '--key', member, tally]);
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
@@ -75,7 +65,7 @@ describe('a contract developer on a dev chain', () => {
     expect(stale.code).toBe(1);
     expect(stale.stderr).toMatch(/contract "notes" in .* differs from the one the chain in .* runs/);
     expect(stale.stderr).toContain(`cloister contract upgrade --rpc URL --key ${member} notes ${v1}`);
-    const unknown = await runCli(['dev', '--data', node.dataDir, '--rpc-port', '0', '--contract', noteBoard(1, 'never')]);
+    const unknown = await runCli(['dev', '--data', node.dataDir, '--rpc-port', '0', '--contract', noteBoard(scratch, 1, 'never')]);
     expect(unknown.code, unknown.stderr).toBe(1);
     expect(unknown.stderr.split('\n').find((l) => l.startsWith('error:'))).toMatch(/contract "never" .* is not deployed on the chain .*`cloister contract deploy --rpc URL/);
 
@@ -88,7 +78,7 @@ describe('a contract developer on a dev chain', () => {
 describe('governance through the CLI', () => {
   let outsider: string;
   beforeAll(() => {
-    outsider = join(tempDir(), 'outsider.json');
+    outsider = join(scratch, 'outsider.json');
     writeKeyFile(outsider, generateEd25519KeyPair());
   });
 
@@ -118,7 +108,7 @@ describe('governance through the CLI', () => {
   it('refuses every malformed or unauthorised input with its code, and nothing changes', async () => {
     const before = await client.listProposals();
     const refusals: [string[], RegExp][] = [
-      [['gov', 'propose', '--rpc', node.rpcUrl, '--key', join(tempDir(), 'missing.json'), '--set-threshold', '1'], /missing\.json/],
+      [['gov', 'propose', '--rpc', node.rpcUrl, '--key', join(scratch, 'missing.json'), '--set-threshold', '1'], /missing\.json/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--remove-member', 'nobody'], /"nobody" is not a member \(GOV_ACTION_INVALID\)/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--rotate-secret'], /not supported by this chain version yet \(GOV_ACTION_INVALID\)/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--allow-measurement', 'virtual=zz'], /48 bytes of lowercase hex \(GOV_ACTION_INVALID\)/],
@@ -127,7 +117,7 @@ describe('governance through the CLI', () => {
       [['gov', 'vote', '--rpc', node.rpcUrl, '--key', member, '--proposal', '99', '--reject'], /no proposal 99 \(GOV_PROPOSAL_NOT_FOUND\)/],
       [['gov', 'vote', '--rpc', node.rpcUrl, '--key', member, '--proposal', '1'], /exactly one of --approve and --reject/],
       [['gov', 'show', '--rpc', node.rpcUrl, '--proposal', '99'], /no proposal 99 \(GOV_PROPOSAL_NOT_FOUND\)/],
-      [['contract', 'deploy', '--rpc', node.rpcUrl, '--key', member, join(tempDir(), 'nothing')], /does not exist/],
+      [['contract', 'deploy', '--rpc', node.rpcUrl, '--key', member, join(scratch, 'nothing')], /does not exist/],
     ];
     for (const [args, message] of refusals) {
       const out = await runCli(args);
@@ -135,9 +125,9 @@ describe('governance through the CLI', () => {
       expect(out.stderr, args.join(' ')).toMatch(message);
     }
     // An outsider's key: refused at the node, before any block.
-    const strangerFile = join(tempDir(), 'stranger.json');
+    const strangerFile = join(scratch, 'stranger.json');
     writeKeyFile(strangerFile, generateEd25519KeyPair());
-    const notMember = await runCli(['contract', 'deploy', '--rpc', node.rpcUrl, '--key', strangerFile, noteBoard(1, 'intruder')]);
+    const notMember = await runCli(['contract', 'deploy', '--rpc', node.rpcUrl, '--key', strangerFile, noteBoard(scratch, 1, 'intruder')]);
     expect(notMember.code).toBe(1);
     expect(notMember.stderr).toMatch(/is not a member of the consortium \(GOV_NOT_MEMBER\)/);
     const stranger = newSigner();

@@ -83,6 +83,20 @@ describe('TendermintMachine', () => {
     expect(of(next, 'scheduleTimeout')[0]).toMatchObject({ kind: 'propose', round: 1, durationMs: 110 });
   });
 
+  it('takes new timeouts (governance changed the parameters) for the timeouts it schedules from then on', () => {
+    const m = machine();
+    expect(of(feed(m, { type: 'start' }), 'scheduleTimeout')[0]).toMatchObject({ kind: 'propose', round: 0, durationMs: 100 });
+    m.setTimeouts({ prevote: { baseMs: 700, incrementMs: 50 }, propose: { baseMs: 900, incrementMs: 450 } });
+    feed(m, { type: 'timeout', kind: 'propose', height: 1, round: 0 });
+    let acts: BftAction[] = [];
+    for (const i of others) acts.push(...feed(m, vote(i, 'prevote', 0, null)));
+    expect(of(acts, 'scheduleTimeout')).toEqual([expect.objectContaining({ kind: 'prevote', round: 0, durationMs: 700 })]);
+    feed(m, { type: 'timeout', kind: 'prevote', height: 1, round: 0 });
+    for (const i of others) feed(m, vote(i, 'precommit', 0, null));
+    acts = feed(m, { type: 'timeout', kind: 'precommit', height: 1, round: 0 });
+    expect(of(acts, 'scheduleTimeout')[0]).toMatchObject({ kind: 'propose', round: 1, durationMs: 1350 });
+  });
+
   it('validates before voting, prevotes nil for an invalid block, commits with a verifiable certificate', () => {
     const m = machine();
     feed(m, { type: 'start' });

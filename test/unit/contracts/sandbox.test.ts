@@ -186,14 +186,14 @@ describe('calls and results', () => {
 });
 
 describe('failures', () => {
-  it('reports a thrown Error as CONTRACT_ERROR with its message', () => {
+  it('reports a thrown Error as CONTRACT_ERROR with its message and the line and column in contract.js where it was thrown', () => {
     expect(call(basic, 'throwValue', ['error'])).toMatchObject({
       status: 'failed',
       result: null,
       events: [],
-      error: { code: 'CONTRACT_ERROR', message: 'bad thing' },
+      error: { code: 'CONTRACT_ERROR', message: 'bad thing (at contract.js:19:40)' },
     });
-    expect(call(basic, 'throwValue', ['type']).error?.code).toBe('CONTRACT_ERROR');
+    expect(call(basic, 'throwValue', ['type']).error).toEqual({ code: 'CONTRACT_ERROR', message: expect.stringMatching(/^cannot read property 'x' of null \(at contract\.js:20:\d+\)$/) });
     expect(call(basic, 'throwValue', ['string']).error).toEqual({ code: 'CONTRACT_ERROR', message: 'uncaught plain string' });
     expect(call(basic, 'throwValue', ['object']).error?.code).toBe('CONTRACT_ERROR');
   });

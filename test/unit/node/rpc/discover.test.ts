@@ -21,6 +21,7 @@ import {
   FakeApi,
   NODES,
   MEMBERS,
+  CHAIN_VIEW,
   PROPOSAL,
   RECEIPT,
   STATUS,
@@ -97,6 +98,7 @@ describe('rpc.discover', () => {
       node_status: [STATUS, { ...STATUS, consensus: { height: 2, round: 0, step: 'propose' }, validators: 4, connectedPeers: 3, admittedPeers: 2, syncing: false, secrets: { held: [1], missing: [] } }],
       net_nodes: [NODES, []],
       gov_members: [MEMBERS],
+      gov_chainView: [CHAIN_VIEW],
       gov_getProposal: [PROPOSAL, (({ closedAt: _c, failure: _f, ...open }) => ({ ...open, state: 'open' }))(PROPOSAL)],
       gov_listProposals: [[PROPOSAL], []],
     };

@@ -157,9 +157,26 @@ export interface Call {
 }
 
 /** A fake ChainApi that records calls; override any method per test. */
+export const CHAIN_VIEW = {
+  chainId: 'test-chain',
+  validators: [{ nodeId: '12D3KooWA', voteKey: h('e') }],
+  validatorKeys: [h('e')],
+  quorum: 1,
+  validatorSetHash: h('1'),
+  policy: { allowedPlatforms: ['virtual'], allowVirtual: true, measurements: { virtual: ['ab'.repeat(48)] } },
+  policyHash: h('2'),
+  consensus: { maxBlockTxs: 2000, timeoutProposeMs: 3000 },
+  members: MEMBERS.members,
+  threshold: 2,
+};
+
 export class FakeApi implements ChainApi {
   readonly calls: Call[] = [];
   height = 1;
+
+  view(): typeof CHAIN_VIEW {
+    return CHAIN_VIEW;
+  }
 
   #record(method: string, ...args: unknown[]): void {
     this.calls.push({ method, args });
