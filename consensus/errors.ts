@@ -41,7 +41,8 @@ export type ChainErrorCode =
   | 'GOV_PROPOSAL_NOT_FOUND'
   | 'GOV_PROPOSAL_CLOSED'
   | 'GOV_ALREADY_VOTED'
-  | 'GOV_NOT_PROPOSER';
+  | 'GOV_NOT_PROPOSER'
+  | 'GOV_HANDOVER_INVALID';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

@@ -81,6 +81,7 @@ export class CloisterNode {
       log: log.child({ component: 'chain' }),
       ...(virtualRootPem ? { virtualRoot: virtualRootPem } : {}),
       onFatal: this.#onFatal,
+      successorIdentityFile: paths.successorIdentity,
     });
     const rpcLog = log.child({ component: 'rpc' });
     const { host, port, corsOrigins, ...rpcLimits } = config.rpc;
@@ -135,7 +136,7 @@ export class CloisterNode {
       privateKey,
       listen: p2p.listen,
       peers: p2p.peers,
-      allowedPeerIds: genesis.validators.map((v) => v.nodeId),
+      allowedPeerIds: this.chain.view().validators.map((v) => v.nodeId),
       // Gossip and sync only with peers whose enclave this node admitted, while it is admitted.
       isAdmitted: (peer) => this.#admission?.isAdmitted(peer) ?? false,
       log,
@@ -148,6 +149,7 @@ export class CloisterNode {
       transport: network,
       genesis,
       policy: () => this.chain.view().policy as unknown as Genesis['policy'],
+      validators: () => this.chain.view().validators as Genesis['validators'],
       genesisHash: genesisHash(genesis),
       selfNodeId: this.config.nodeId,
       evidenceFor: async (challenge) => {
@@ -170,6 +172,8 @@ export class CloisterNode {
       },
     });
     this.#admission = admission;
+    // Governance added or removed a validator: only the validators in force may connect.
+    this.chain.onViewChange((view) => network.setAllowedPeers(view.validators.map((v) => v.nodeId)));
     this.#sync = new BlockSync({
       view: () => this.chain.view(),
       chain: this.chain,
@@ -199,6 +203,7 @@ export class CloisterNode {
   #startConsensus(): void {
     const consensus = new ConsensusService({
       view: () => this.chain.view(),
+      nodeId: this.config.nodeId,
       chain: this.chain,
       enclave: this.#enclave,
       store: this.#store,

@@ -32,11 +32,18 @@ const STEP_ORDER: Record<Step, number> = { propose: 0, prevote: 1, precommit: 2 
  */
 export class TendermintMachine {
   readonly chainId: string;
-  readonly validators: readonly string[];
+  /** The validators of the current height (governance may change them from one height to the next). */
+  validators: readonly string[];
   readonly self: string;
-  readonly #members: Set<string>;
-  readonly #quorum: number;
-  readonly #f: number;
+  #members: Set<string>;
+  #quorum: number;
+  #f: number;
+  /**
+   * The next height's validator set, per block hash, for the blocks of this
+   * height that change it (the host's enclave says so when it executes one).
+   * Deciding such a block moves the machine to the new set.
+   */
+  #nextSets = new Map<string, readonly string[]>();
   #timeouts: Record<TimeoutKind, TimeoutParams>;
   readonly #maxFutureRounds: number;
 
@@ -67,8 +74,7 @@ export class TendermintMachine {
   #out: BftAction[] = [];
 
   constructor(config: BftConfig) {
-    if (config.validators.length === 0) throw new TypeError('the validator set is empty');
-    if (new Set(config.validators).size !== config.validators.length) throw new TypeError('duplicate validator');
+    checkValidatorSet(config.validators);
     if (!Number.isSafeInteger(config.height) || config.height < 0) throw new TypeError('height must be a non-negative integer');
     this.chainId = config.chainId;
     this.validators = [...config.validators];
@@ -177,7 +183,7 @@ export class TendermintMachine {
         }
         break;
       case 'proposalBuilt':
-        this.#onProposalBuilt(input.height, input.round, input.block);
+        this.#onProposalBuilt(input.height, input.round, input.block, input.nextValidators);
         break;
       case 'proposalSigned':
         this.#onProposalSigned(input.proposal, input.signature);
@@ -188,6 +194,7 @@ export class TendermintMachine {
       case 'proposalValidated':
         if (input.height === this.#height && this.#validity.get(input.blockHash) === 'pending') {
           this.#validity.set(input.blockHash, input.valid ? 'valid' : 'invalid');
+          if (input.valid) this.#noteNextSet(input.blockHash, input.nextValidators);
         }
         break;
       case 'voteSigned':
@@ -205,7 +212,7 @@ export class TendermintMachine {
         this.#onTimeout(input.kind, input.height, input.round);
         break;
       case 'blockCommittedBySync':
-        this.#onSynced(input.block, input.certificate);
+        this.#onSynced(input.block, input.certificate, input.nextValidators);
         break;
       case 'gossipTick':
         this.#gossip();
@@ -219,13 +226,15 @@ export class TendermintMachine {
 
   // ------------------------------------------------------------ inputs
 
-  #onProposalBuilt(height: number, round: number, block: ProposalBlock): void {
+  #onProposalBuilt(height: number, round: number, block: ProposalBlock, nextValidators: readonly string[] | undefined): void {
     const p = this.#proposing;
     if (!p || p.requested !== 'build' || p.height !== height || p.round !== round) return;
     if (height !== this.#height || round !== this.#round) return;
     if (block.header.height !== height || block.header.chainId !== this.chainId) return;
     // The host's enclave built and executed it: no need to re-execute our own block.
-    this.#validity.set(headerHash(block.header), 'valid');
+    const hash = headerHash(block.header);
+    this.#validity.set(hash, 'valid');
+    this.#noteNextSet(hash, nextValidators);
     this.#proposing = { height, round, requested: 'sign' };
     this.#out.push({ type: 'signProposal', proposal: { chainId: this.chainId, height, round, polRound: -1, block } });
   }
@@ -342,7 +351,14 @@ export class TendermintMachine {
     }
   }
 
-  #onSynced(block: ProposalBlock, certificate: CommitCertificate): void {
+  /** Remembers the validator set a block of this height hands over to the next height (when it changes it). */
+  #noteNextSet(blockHash: string, nextValidators: readonly string[] | undefined): void {
+    if (nextValidators === undefined) return;
+    checkValidatorSet(nextValidators);
+    this.#nextSets.set(blockHash, [...nextValidators]);
+  }
+
+  #onSynced(block: ProposalBlock, certificate: CommitCertificate, nextValidators: readonly string[] | undefined): void {
     const height = block?.header?.height;
     if (!Number.isSafeInteger(height) || height < this.#height) return;
     const hash = headerHash(block.header);
@@ -354,7 +370,8 @@ export class TendermintMachine {
       signature: s.signature,
     }));
     this.#lastCommit = { proposal: null, precommits };
-    this.#enterHeight(height + 1);
+    if (nextValidators !== undefined) checkValidatorSet(nextValidators);
+    this.#enterHeight(height + 1, nextValidators);
     if (this.#started) this.#startRound(0);
   }
 
@@ -555,11 +572,26 @@ export class TendermintMachine {
     };
     this.#out.push({ type: 'commit', height: this.#height, block: sp.proposal.block, certificate });
     this.#lastCommit = { proposal: sp, precommits };
-    this.#enterHeight(this.#height + 1);
+    this.#enterHeight(this.#height + 1, this.#nextSets.get(hash));
     this.#startRound(0);
   }
 
-  #enterHeight(height: number): void {
+  /**
+   * Moves to `height`, under `nextValidators` when the decided block changed
+   * the validator set. Messages held for that height were checked against the
+   * old set, so they are dropped then: gossip brings them again (gossipTick),
+   * and a vote of a validator that left must not count.
+   */
+  #enterHeight(height: number, nextValidators?: readonly string[]): void {
+    const changed = nextValidators !== undefined && (nextValidators.length !== this.validators.length || nextValidators.some((v, i) => v !== this.validators[i]));
+    if (changed) {
+      this.validators = [...nextValidators];
+      this.#members = new Set(this.validators);
+      this.#quorum = quorumSize(this.validators.length);
+      this.#f = faultTolerance(this.validators.length);
+      this.#next = new HeightState(height);
+    }
+    this.#nextSets.clear();
     this.#height = height;
     this.#round = 0;
     this.#step = 'propose';
@@ -635,4 +667,9 @@ export class TendermintMachine {
     this.#evidenceSeen.add(key);
     this.#out.push({ type: 'equivocation', evidence });
   }
+}
+
+function checkValidatorSet(validators: readonly string[]): void {
+  if (validators.length === 0) throw new TypeError('the validator set is empty');
+  if (new Set(validators).size !== validators.length) throw new TypeError('duplicate validator');
 }

@@ -131,13 +131,20 @@ export type BftInput =
   /** Start deciding `config.height` at round 0. */
   | { type: 'start' }
   /** Answer to buildProposal: the block the host's enclave built and executed. */
-  | { type: 'proposalBuilt'; height: number; round: number; block: ProposalBlock }
+  | {
+      type: 'proposalBuilt';
+      height: number;
+      round: number;
+      block: ProposalBlock;
+      /** The validator set of the next height when this block changes it (governance); else absent. */
+      nextValidators?: readonly string[];
+    }
   /** Answer to signProposal: the enclave's signature over proposalMessage(proposal). */
   | { type: 'proposalSigned'; proposal: Proposal; signature: string }
   /** A proposal from the network (signature checked by the machine). */
   | { type: 'proposalReceived'; proposal: SignedProposal }
   /** Answer to validateProposal: did re-execution in this node's enclave reproduce the roots? */
-  | { type: 'proposalValidated'; height: number; blockHash: string; valid: boolean }
+  | { type: 'proposalValidated'; height: number; blockHash: string; valid: boolean; nextValidators?: readonly string[] }
   /** Answer to signVote: the enclave's signature over voteMessage(vote). */
   | { type: 'voteSigned'; vote: Vote; signature: string }
   /**
@@ -154,7 +161,7 @@ export type BftInput =
   /** A timeout the host scheduled from a scheduleTimeout action has expired. */
   | { type: 'timeout'; kind: TimeoutKind; height: number; round: number }
   /** The host synced (and executed) this block with a certificate: jump to height + 1. */
-  | { type: 'blockCommittedBySync'; block: ProposalBlock; certificate: CommitCertificate }
+  | { type: 'blockCommittedBySync'; block: ProposalBlock; certificate: CommitCertificate; nextValidators?: readonly string[] }
   /** Periodic gossip: re-emit the messages peers may have missed (Tendermint assumes gossip). */
   | { type: 'gossipTick' };
 

@@ -126,10 +126,17 @@ export function verifyCertificate(
   return seen.size >= quorum;
 }
 
-/** Quorum for n validators tolerating f = floor((n-1)/3) Byzantine ones: 2f+1. */
+/**
+ * Quorum for n validators tolerating f = floor((n-1)/3) Byzantine ones:
+ * ceil((n+f+1)/2), the smallest size whose any two sets share f+1 validators
+ * (so at least one honest one), while the n-f honest ones still make one.
+ * It is 2f+1 when n = 3f+1 (4 → 3, 7 → 5); for the other sizes governance can
+ * make it is more: 5 → 4, 6 → 4, 3 → 2, 2 → 2 (2f+1 would let two disjoint
+ * halves of 5 validators, or one of 3, commit different blocks).
+ */
 export function quorumSize(n: number): number {
   const f = Math.floor((n - 1) / 3);
-  return 2 * f + 1;
+  return Math.ceil((n + f + 1) / 2);
 }
 
 const HEADER_KEYS = ['chainId', 'height', 'parentHash', 'time', 'proposer', 'txRoot', 'receiptsRoot', 'stateRoot', 'validatorSetHash', 'policyHash'];

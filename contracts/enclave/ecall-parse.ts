@@ -13,6 +13,7 @@ import {
   type SignedVote,
 } from '../../consensus/index.js';
 import type { EcallRequest, EcallType } from './protocol.js';
+import type { AdmissionClaim } from './peer-evidence.js';
 
 /**
  * Parses an ecall request inside the enclave. The host is untrusted: a
@@ -51,6 +52,7 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   signVote: ['vote', 'justification'],
   signProposal: ['proposal'],
   listContracts: [],
+  signHandover: ['claim', 'nonce', 'now'],
 };
 
 function invalid(why: string): never {
@@ -186,6 +188,17 @@ export function parseEcall(raw: unknown): EcallRequest {
         nonce: hash32(raw.nonce, 'nonce'),
         peerNodeId: shortString(raw.peerNodeId, 'peerNodeId'),
         claim: claim as unknown as Extract<EcallRequest, { type: 'releaseSecret' }>['claim'],
+        now: nonNegativeInt(raw.now, 'now'),
+      };
+    }
+    case 'signHandover': {
+      const claim = raw.claim;
+      // Judged by successorProblem (evaluateAdmission); here only its outline.
+      if (!isRecord(claim) || Object.keys(claim).length !== 3) invalid('claim must be {nodeId, publicKeys, evidence}');
+      return {
+        type,
+        claim: claim as unknown as AdmissionClaim,
+        nonce: nonNegativeInt(raw.nonce, 'nonce'),
         now: nonNegativeInt(raw.now, 'now'),
       };
     }

@@ -2,6 +2,9 @@ import {
   ChainError,
   ZERO_HASH,
   isSealedTx,
+  signTx,
+  quorumSize,
+  type GenesisValidator,
   checkCallAuth,
   canonicalize,
   checkChildHeader,
@@ -37,7 +40,7 @@ import { evaluationTime, issueAttestationToken, reportDataFor, verifyEvidence } 
 import { bundleMeasurement, parseManifest, type ContractBundle } from '../bundle/index.js';
 import { ContractRuntime } from '../sandbox/index.js';
 import { parseEcall } from './ecall-parse.js';
-import { ANONYMOUS_CALLER, BlockExecutor, NO_STATE_AT_DEPLOYMENT, contractStateAccess, readDeployments, readNonce, type Deployment, type ExecutionOutput, type OpenedCall } from './executor.js';
+import { ANONYMOUS_CALLER, BlockExecutor, NO_STATE_AT_DEPLOYMENT, contractStateAccess, systemTxGas, readDeployments, readNonce, type Deployment, type ExecutionOutput, type OpenedCall } from './executor.js';
 import type { QuerySnapshot } from './query-engine.js';
 import type {
   AdmissionResult,
@@ -59,7 +62,7 @@ import type {
 } from './protocol.js';
 import { ConsortiumKeys, STATE_KEY_GENERATION } from './consortium-keys.js';
 import { CONSORTIUM_CONTRACT, SYSTEM_METHODS, readCommitments, runSystemTx, secretCommitTx } from './system-contract.js';
-import { evaluateAdmission } from './peer-evidence.js';
+import { evaluateAdmission, type AdmissionClaim } from './peer-evidence.js';
 import { ChallengeBook, openRelease, releaseFreshness, sealRelease } from './secret-release.js';
 import { admissionFreshness } from './peer-evidence.js';
 import { randomBytes } from 'node:crypto';
@@ -67,7 +70,7 @@ import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state
 import { SealedIdentity } from './sealed-identity.js';
 import { QueryLane } from './query-lane.js';
 import { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
-import { isConfigKey } from './governance/index.js';
+import { HANDOVER_METHOD, govKey, isConfigKey, successorProblem, validatorsAt } from './governance/index.js';
 import { VerifiedSet } from './verified-set.js';
 import { VerifierPool } from './verifier-pool.js';
 
@@ -207,6 +210,8 @@ export class Enclave {
         return this.#signVote(request.vote, request.justification);
       case 'signProposal':
         return this.#signProposal(request.proposal);
+      case 'signHandover':
+        return this.#signHandover(request.claim, request.nonce, request.now);
     }
   }
 
@@ -412,29 +417,27 @@ export class Enclave {
     if (header.height === 0) {
       const rebuilt = this.#buildGenesis(genesis, view);
       if (headerHash(rebuilt.header) !== hash) throw new ChainError('STATE_INVALID', 'the stored genesis block is not the one this genesis makes');
-    } else {
-      this.#requireCertified(header, hash, certificate, view);
+    } else if (!certificate || certificate.height !== header.height || certificate.blockHash !== hash) {
+      throw new ChainError('STATE_INVALID', `the stored head ${header.height} has no commit certificate for its header`);
     }
     this.#state.load(state);
-    if (this.#state.root !== header.stateRoot) {
+    const refuse = (why: string): never => {
       this.#state = new CommittedState();
       this.#deployments.clear();
-      throw new ChainError(
-        'STATE_INVALID',
-        `the stored state does not match the state root of the last certified block ${header.height} (the database was altered or is damaged)`,
-      );
+      throw new ChainError('STATE_INVALID', why);
+    };
+    if (this.#state.root !== header.stateRoot) {
+      refuse(`the stored state does not match the state root of the last certified block ${header.height} (the database was altered or is damaged)`);
+    }
+    if (header.height > 0) {
+      // Signed by the validators of the head's height (the state, now known to be the head's, says which: the head may have changed them).
+      const keys = validatorsAt(this.#state, genesis, header.height).map((v) => v.voteKey);
+      if (!verifyCertificate(view.chainId, certificate!, keys, quorumSize(keys.length))) {
+        refuse(`the commit certificate of the stored head ${header.height} does not verify`);
+      }
     }
     this.#setHead(header);
     this.#reloadDeployments();
-  }
-
-  #requireCertified(header: BlockHeader, hash: string, certificate: CommitCertificate | null, view: ChainView): void {
-    if (!certificate || certificate.height !== header.height || certificate.blockHash !== hash) {
-      throw new ChainError('STATE_INVALID', `the stored head ${header.height} has no commit certificate for its header`);
-    }
-    if (!verifyCertificate(view.chainId, certificate, view.validatorKeys, view.quorum)) {
-      throw new ChainError('STATE_INVALID', `the commit certificate of the stored head ${header.height} does not verify`);
-    }
   }
 
   /** Deploys the genesis contracts on an empty state and returns the genesis block (state untouched). */
@@ -572,6 +575,7 @@ export class Enclave {
     this.#pending.set(blockHash, { header, writeSet: output.writeSet, tree, txHashes: output.txHashes });
     const nonces = [...output.nonces];
     const contractsChanged = output.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')));
+    const validatorsWrite = output.writeSet.find(([key]) => key === govKey.validators)?.[1];
     return {
       header,
       blockHash,
@@ -582,6 +586,7 @@ export class Enclave {
       excluded: output.excluded,
       nonces,
       contractsChanged,
+      nextValidators: typeof validatorsWrite === 'string' ? (JSON.parse(validatorsWrite) as GenesisValidator[]) : null,
       added: [],
     };
   }
@@ -663,6 +668,27 @@ export class Enclave {
     const self = this.#identity!.signer.publicKey;
     if (!certificate.signatures.some((s) => s.validator === self)) return false;
     return this.#identity!.advancePast({ height: certificate.height, round: certificate.round, step: SIGN_STEP.precommit, value: certificate.blockHash });
+  }
+
+  /**
+   * Hands this validator's place to its successor: a new program's enclave on
+   * the same node, whose claim (its keys, evidence binding them to this node
+   * and this handover) this enclave checks first against the policy in force,
+   * as every enclave will again when the transaction executes. Signs the
+   * `handover` transaction with this enclave's vote key; its private key never
+   * leaves, the successor keeps its own.
+   */
+  #signHandover(claim: AdmissionClaim, nonce: number, now: number): SignedTx {
+    const view = this.#viewOrThrow();
+    const signer = this.#identity!.signer;
+    const place = view.validators.find((v) => v.voteKey === signer.publicKey);
+    if (!place) throw new ChainError('GOV_HANDOVER_INVALID', 'this enclave holds no validator place to hand over');
+    const at = new Date(Math.max(now, this.#head!.time));
+    const problem = successorProblem(claim, { genesis: this.#genesis!, policy: view.policy as unknown as JsonValue, nodeId: place.nodeId, fromVoteKey: signer.publicKey, now: at });
+    if (problem !== null) throw new ChainError('GOV_HANDOVER_INVALID', problem);
+    const args = [claim as unknown as JsonValue];
+    const body = { chainId: view.chainId, from: signer.publicKey, nonce, contract: CONSORTIUM_CONTRACT, method: HANDOVER_METHOD, args, gasLimit: systemTxGas(args, HANDOVER_METHOD) };
+    return signTx(body, signer);
   }
 
   #querySnapshot(): QuerySnapshot {

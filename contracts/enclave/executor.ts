@@ -9,6 +9,7 @@ import {
   sealResult,
   sha256Hex,
   type ConsensusParams,
+  type Genesis,
   type ContractEvent,
   type JsonValue,
   type Receipt,
@@ -21,7 +22,7 @@ import { StateOverlay, stateKey, type StateReader, type StateWrite } from './sta
 import { confidentialStateAccess, type StateCipher } from './confidential-state.js';
 import type { Generation } from './consortium-keys.js';
 import { COMMIT_SECRET_METHOD, CONSORTIUM_CONTRACT, SYSTEM_TX_GAS, callSystem, runSystemTx } from './system-contract.js';
-import { readConfig, type ContractHost, type GovernanceContext, type GovernanceGenesis } from './governance/index.js';
+import { readConfig, type ContractHost, type GovernanceContext } from './governance/index.js';
 
 /** What the executor needs of the consortium secret (consortium-keys.ts). */
 export interface ExecutionKeys {
@@ -61,7 +62,7 @@ export interface BlockContext {
   /** The validators' vote keys at this height (who may send system transactions). */
   validators?: readonly string[];
   /** What governance starts from (members, policy, parameters); without it governance transactions are refused. */
-  genesis?: GovernanceGenesis;
+  genesis?: Genesis;
 }
 
 /** The zero key stands for "no caller" (deployment, anonymous calls). */
@@ -376,7 +377,7 @@ export class BlockExecutor {
         return null;
       },
     };
-    return { genesis: ctx.genesis, height: ctx.height, contracts };
+    return { genesis: ctx.genesis, height: ctx.height, time: ctx.time, contracts };
   }
 
   /** A confidential contract's state cipher; SECRET_UNAVAILABLE while this enclave does not hold the secret. */

@@ -1,4 +1,4 @@
-import type { BlockHeader, CallAuth, CommitCertificate, Genesis, JsonValue, LastSign, Receipt, SealedPayload, SignedTx, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
+import type { BlockHeader, CallAuth, CommitCertificate, Genesis, GenesisValidator, JsonValue, LastSign, Receipt, SealedPayload, SignedTx, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
 import type { ExcludedTx } from './executor.js';
 import type { AdmissionClaim } from './peer-evidence.js';
 import type { SealedRelease } from './secret-release.js';
@@ -33,7 +33,13 @@ export type EcallRequest =
   | { type: 'nonces'; addresses: string[] }
   | { type: 'signVote'; vote: Vote; justification: SignedVote[] }
   | { type: 'signProposal'; proposal: ProposalToSign }
-  | { type: 'listContracts' };
+  | { type: 'listContracts' }
+  /**
+   * A validator's enclave hands its place to its successor (a new program's
+   * enclave on the same node): it checks the successor's claim and returns
+   * the `handover` transaction signed with its vote key, with this nonce.
+   */
+  | { type: 'signHandover'; claim: AdmissionClaim; nonce: number; now: number };
 
 export type EcallType = EcallRequest['type'];
 
@@ -164,6 +170,8 @@ export interface BlockResult {
   nonces: [address: string, nextNonce: number][];
   /** True when the block deploys, upgrades or retires a contract (the host then asks listContracts again). */
   contractsChanged: boolean;
+  /** The validators of the next height when this block changes them (governance: a node added or removed); null otherwise. */
+  nextValidators: GenesisValidator[] | null;
   /** Transactions the proposing enclave put first in its block itself (a system transaction: the secret's commitment). */
   added: SignedTx[];
 }

@@ -1,6 +1,8 @@
 import { ChainError, canonicalize, isHexOfLength, signTx, type Ed25519Signer, type JsonValue, type SignedPlainTx } from '../../consensus/index.js';
 import { stateKey, type StateOverlay, type StateReader } from './state.js';
 import {
+  HANDOVER_METHOD,
+  handover,
   listProposals,
   memberByKey,
   propose,
@@ -23,8 +25,9 @@ import {
  *    proposer of a block while the ledger has no commitment for that
  *    generation; the first committed is final.
  *  - governance (governance/): `propose(actions, approve?)`, `vote(id, approve)`,
- *    `withdraw(id)`, sent by members; read-only `members()`, `proposal(id)`,
- *    `proposals(state?, limit?)`.
+ *    `withdraw(id)`, sent by members; `handover(successorClaim)`, sent by a
+ *    validator's enclave handing its place to its successor (a rolling
+ *    upgrade); read-only `members()`, `proposal(id)`, `proposals(state?, limit?)`.
  */
 export const CONSORTIUM_CONTRACT = 'consortium';
 export const COMMIT_SECRET_METHOD = 'commitSecret';
@@ -64,12 +67,13 @@ export const SYSTEM_METHODS: Readonly<Record<string, boolean>> = Object.freeze({
   propose: false,
   vote: false,
   withdraw: false,
+  handover: false,
   members: true,
   proposal: true,
   proposals: true,
 });
 
-const GOVERNANCE_TXS = { propose, vote, withdraw } as const;
+const GOVERNANCE_TXS = { propose, vote, withdraw, [HANDOVER_METHOD]: handover } as const;
 
 export interface SystemOutcome {
   error: { code: string; message: string } | null;

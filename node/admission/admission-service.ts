@@ -30,6 +30,8 @@ export interface AdmissionServiceOptions {
    * when absent.
    */
   policy?: () => Genesis['policy'];
+  /** The validators in force now (governance adds and removes them); the genesis's when absent. */
+  validators?: () => Genesis['validators'];
   /** genesisHash(genesis): sent with every challenge and bound in every answer's evidence. */
   genesisHash: string;
   /** This node's identity (its libp2p peer id). */
@@ -175,7 +177,7 @@ export class AdmissionService {
 
   constructor(options: AdmissionServiceOptions) {
     this.#o = options;
-    const validators = new Set(options.genesis.validators.map((v) => v.nodeId));
+    const validators = new Set((options.validators?.() ?? options.genesis.validators).map((v) => v.nodeId));
     for (const [nodeId, until] of options.attestations?.initial ?? []) if (validators.has(nodeId)) this.#attestedUntil.set(nodeId, until);
     this.#refreshMs = options.refreshMs ?? 60_000;
     this.#graceMs = options.unansweredGraceMs ?? 15_000;
@@ -312,7 +314,7 @@ export class AdmissionService {
       return this.#unanswered(peerId, epoch, 'evidence not verified: the peer asks to be admitted too often', budget.retryAfterMs);
     }
     const decision = evaluateAdmission(answer.claim, {
-      genesis: this.#o.policy ? { ...this.#o.genesis, policy: this.#o.policy() } : this.#o.genesis,
+      genesis: { ...this.#o.genesis, policy: this.#o.policy?.() ?? this.#o.genesis.policy, validators: this.#validators() },
       authenticatedNodeId: peerId,
       freshness: admissionFreshness(this.#o.genesisHash, challenge),
       now: new Date(this.#o.clock.now()),
@@ -384,7 +386,7 @@ export class AdmissionService {
    * challenge does not end it at once.
    */
   isVoteKeyAdmitted(voteKey: string): boolean {
-    const node = this.#o.genesis.validators.find((v) => v.voteKey === voteKey);
+    const node = this.#validators().find((v) => v.voteKey === voteKey);
     const until = node === undefined ? undefined : this.#attestedUntil.get(node.nodeId);
     return until !== undefined && this.#o.clock.now() <= until;
   }
@@ -397,9 +399,13 @@ export class AdmissionService {
     return { nodeId: peerId, admitted: false, reason: { code: 'UNREACHABLE', message: `no verified answer to an admission challenge since ${since}` } };
   }
 
-  /** One entry per validator in genesis (other than this node): admitted, refused with a reason, or not yet seen. */
+  #validators(): Genesis['validators'] {
+    return this.#o.validators?.() ?? this.#o.genesis.validators;
+  }
+
+  /** One entry per validator in force (other than this node): admitted, refused with a reason, or not yet seen. */
   nodes(): NodeEntry[] {
-    return this.#o.genesis.validators
+    return this.#validators()
       .filter((v) => v.nodeId !== this.#o.selfNodeId)
       .map((v) => ({ ...(this.decision(v.nodeId) ?? { nodeId: v.nodeId, admitted: false }), connected: this.#connected.has(v.nodeId) }));
   }

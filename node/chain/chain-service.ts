@@ -49,6 +49,8 @@ export interface ChainServiceOptions {
   virtualRoot?: string;
   /** Called when the chain cannot go on (the enclave died, the disk failed): the process should exit. */
   onFatal: (err: Error) => void;
+  /** The successor identity a new enclave program made for a handover (used when the sealed identity is another program's). */
+  successorIdentityFile?: string;
 }
 
 type BlockListener = (block: StoredBlock) => void;
@@ -141,16 +143,9 @@ export class ChainService implements ChainApi {
       log.info('resuming chain', { height: head.height, hash: head.hash, stateEntries: state.length });
     }
     enclave.start();
-    const opened = await enclave.openIdentity();
+    const opened = await enclave.openIdentity(this.#o.successorIdentityFile);
     this.#resume = { lastSign: opened.lastSign, lock: opened.lock };
     const keys = opened.publicKeys;
-    const self = genesis.validators.find((v) => v.nodeId === this.#o.nodeId);
-    if (self && self.voteKey !== keys.vote) {
-      throw new ChainError(
-        'SEAL_INVALID',
-        `this node's enclave vote key ${keys.vote} is not the one the genesis lists for node ${this.#o.nodeId} (${self.voteKey}): the sealed identity belongs to another node or enclave program`,
-      );
-    }
     this.#startFreshness = randomBytes(16).toString('hex');
     const init = await enclave.init({
       genesis,
@@ -161,6 +156,17 @@ export class ChainService implements ChainApi {
     this.#identity = init.identity;
     this.#resume = init.signer;
     this.#view = init.view;
+    // The chain view, not the genesis, says which key this node votes with: a handover may have changed it.
+    const self = init.view.validators.find((v) => v.nodeId === this.#o.nodeId);
+    if (self && self.voteKey !== keys.vote) {
+      if (!opened.successor) {
+        throw new ChainError(
+          'SEAL_INVALID',
+          `this node's enclave vote key ${keys.vote} is not the one the chain lists for node ${this.#o.nodeId} (${self.voteKey}): the sealed identity belongs to another node or enclave program`,
+        );
+      }
+      log.warn('this enclave is the successor of the validator the chain lists for this node: it votes once the handover is committed', { voteKey: keys.vote, listed: self.voteKey });
+    }
     if (init.genesisBlock) {
       const { header, receipts, writeSet } = init.genesisBlock;
       const hash = headerHash(header);

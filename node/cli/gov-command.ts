@@ -76,9 +76,10 @@ async function actionsOf(opts: ProposeOptions): Promise<GovernanceActionInput[]>
   if (opts.setThreshold !== undefined) actions.push({ type: 'setThreshold', threshold: opts.setThreshold });
   for (const file of opts.addNode) {
     const node = readJsonFile(file, '--add-node') as { nodeId?: unknown; voteKey?: unknown };
-    actions.push({ type: 'addNode', nodeId: node.nodeId, voteKey: node.voteKey } as unknown as GovernanceActionInput);
+    if (typeof node.nodeId !== 'string' || typeof node.voteKey !== 'string') throw new CliError(`--add-node ${file}: the JSON \`cloister node init\` printed, with "nodeId" and "voteKey"`);
+    actions.push({ type: 'addNode', nodeId: node.nodeId, voteKey: node.voteKey });
   }
-  for (const nodeId of opts.removeNode) actions.push({ type: 'removeNode', nodeId } as unknown as GovernanceActionInput);
+  for (const nodeId of opts.removeNode) actions.push({ type: 'removeNode', nodeId });
   for (const [flag, list, type] of [
     ['--allow-measurement', opts.allowMeasurement, 'allowMeasurement'],
     ['--retire-measurement', opts.retireMeasurement, 'retireMeasurement'],

@@ -9,9 +9,11 @@ import { readGenesisFile } from '../dev/dev-chain.js';
 import { createLogger } from '../log/logger.js';
 import { CliError, collect } from './errors.js';
 import { runNode } from './run-node.js';
+import { registerHandoverCommands } from './handover-command.js';
 
 export function registerNodeCommand(program: Command): void {
   const node = program.command('node').description('prepare or run a node of a consortium');
+  registerHandoverCommands(node);
   node
     .command('init')
     .description("make a node's network key and its enclave's sealed vote key; prints the node id and vote key for `cloister genesis --node`")
@@ -65,7 +67,11 @@ export function registerNodeCommand(program: Command): void {
         throw new CliError(`genesis ${config.genesisFile}: ${(err as Error).message}`);
       }
       if (!genesis.validators.some((v) => v.nodeId === config.nodeId)) {
-        throw new CliError(`node "${config.nodeId}" is not a validator in ${config.genesisFile}`);
+        // A node the members add by governance: it syncs from its peers, and votes from the height they added it at.
+        if (!config.p2p || config.p2p.peers.length === 0) {
+          throw new CliError(`node "${config.nodeId}" is not a validator in ${config.genesisFile}: to join by governance it needs a "p2p" section with the validators as peers, to sync from`);
+        }
+        process.stderr.write(`note: node ${config.nodeId} is not a genesis validator: it syncs from its peers, and takes part once the members add it (\`cloister gov propose --add-node\`)\n`);
       }
       if (genesis.validators.length > 1 && !config.p2p) {
         throw new CliError(`the genesis has ${genesis.validators.length} validators: the config needs a "p2p" section (listen addresses and peers)`);
@@ -116,7 +122,7 @@ async function nodeConfigFrom(opts: NodeConfigOptions): Promise<NodeConfig> {
     throw new CliError(`the genesis has ${genesis.validators.length} validators: give --p2p-listen (and --peer for the others)`);
   }
   if (!genesis.validators.some((v) => v.nodeId === nodeId)) {
-    process.stderr.write(`note: node ${nodeId} is not a validator in ${opts.genesis}; \`node start\` needs it to be\n`);
+    process.stderr.write(`note: node ${nodeId} is not a validator in ${opts.genesis}: it syncs from its peers and takes part once the members add it (\`cloister gov propose --add-node\`)\n`);
   }
   return {
     dataDir,

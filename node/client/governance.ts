@@ -23,7 +23,9 @@ export type GovernanceActionInput =
   | { type: 'allowMeasurement'; platform: string; measurement: string }
   | { type: 'retireMeasurement'; platform: string; measurement: string }
   | { type: 'setPolicy'; policy: JsonValue }
-  | { type: 'setConsensus'; params: Record<string, number> };
+  | { type: 'setConsensus'; params: Record<string, number> }
+  | { type: 'addNode'; nodeId: string; voteKey: string }
+  | { type: 'removeNode'; nodeId: string };
 
 export type GovernanceMethod = 'propose' | 'vote' | 'withdraw';
 

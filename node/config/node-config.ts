@@ -38,12 +38,15 @@ export function nodePaths(dataDir: string): {
   db: string;
   nodeKey: string;
   sealedIdentity: string;
+  /** The identity a new enclave program makes for a handover (`cloister node successor`), used once the old one no longer opens. */
+  successorIdentity: string;
   virtualPlatformSecret: string;
 } {
   return {
     db: join(dataDir, 'db'),
     nodeKey: join(dataDir, 'node-key'),
     sealedIdentity: join(dataDir, 'enclave', 'sealed-identity.json'),
+    successorIdentity: join(dataDir, 'enclave', 'successor', 'sealed-identity.json'),
     virtualPlatformSecret: join(dataDir, 'enclave', 'virtual-platform-secret'),
   };
 }

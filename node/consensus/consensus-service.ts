@@ -77,6 +77,8 @@ export interface ConsensusStore {
 export interface ConsensusServiceOptions {
   /** The chain view (validators, parameters) of the heights this node decides. */
   view: () => ChainView;
+  /** This node's id (its libp2p peer id). */
+  nodeId: string;
   chain: ConsensusChain;
   enclave: ConsensusEnclave;
   store: ConsensusStore;
@@ -147,7 +149,6 @@ export class ConsensusService {
   readonly #o: ConsensusServiceOptions;
   readonly #self: string;
   readonly #selfNodeId: string;
-  readonly #validatorKeys: Set<string>;
   readonly #guard: DoubleSignGuard;
   #machine: TendermintMachine | undefined;
   /** What this node's enclave built or re-executed, by block hash (current height only). */
@@ -183,8 +184,7 @@ export class ConsensusService {
   constructor(options: ConsensusServiceOptions) {
     this.#o = options;
     this.#self = options.selfKey;
-    this.#selfNodeId = options.view().validators.find((v) => v.voteKey === this.#self)?.nodeId ?? '';
-    this.#validatorKeys = new Set(options.view().validatorKeys);
+    this.#selfNodeId = options.nodeId;
     this.#guard = new DoubleSignGuard(options.signer.lastSign);
   }
 
@@ -244,6 +244,18 @@ export class ConsensusService {
     this.#machine?.setTimeouts(timeoutsOf(this.#o.view().consensus));
   }
 
+  /**
+   * Whose consensus messages count: the validators of the heights this node
+   * decides, the current one and (around a change by governance) the next.
+   */
+  #validatorKeys(): Set<string> {
+    const view = this.#o.view().validatorKeys;
+    const machine = this.#machine?.validators ?? view;
+    if (this.#keysOf?.view !== view || this.#keysOf.machine !== machine) this.#keysOf = { view, machine, keys: new Set([...view, ...machine]) };
+    return this.#keysOf.keys;
+  }
+  #keysOf: { view: readonly string[]; machine: readonly string[]; keys: Set<string> } | undefined;
+
   /** Gossips every piece of evidence again (e.g. to a peer that just joined). */
   regossipEvidence(): void {
     for (const e of this.#evidence.values()) this.#publish({ type: 'evidence', chainId: this.#o.view().chainId, seq: this.#seq++, evidence: e });
@@ -254,7 +266,8 @@ export class ConsensusService {
     this.#executed.clear();
     this.#forgetProposalsUpTo(block.header.height);
     this.#lastCommitAt = this.#o.clock.now();
-    this.#feed({ type: 'blockCommittedBySync', block, certificate });
+    // Committed by now, so the view is the next height's (its validators, when the block changed them).
+    this.#feed({ type: 'blockCommittedBySync', block, certificate, nextValidators: this.#o.view().validatorKeys });
   }
 
   // ------------------------------------------------------------ start-up
@@ -336,7 +349,7 @@ export class ConsensusService {
     const view = this.#o.view();
     const outcome = checkConsensusMessage(data, from, {
       chainId: view.chainId,
-      validators: this.#validatorKeys,
+      validators: this.#validatorKeys(),
       admitted: (key) => key === this.#self || this.#o.admitted(key),
       height: this.#machine?.snapshot.height ?? this.#o.chain.tip.height + 1,
       maxBlockTxs: view.consensus.maxBlockTxs,
@@ -670,7 +683,7 @@ export class ConsensusService {
 
   #publish(message: ConsensusMessage): void {
     const network = this.#o.network;
-    if (!network || this.#validatorKeys.size === 1) return;
+    if (!network || this.#validatorKeys().size === 1) return;
     network.publishConsensus(encodeConsensusMessage(message)).catch((err: unknown) => {
       this.#o.log.debug('consensus gossip not sent', { type: message.type, error: (err as Error).message });
     });
@@ -723,7 +736,7 @@ export class ConsensusService {
     this.#executed.set(result.blockHash, { result, txs: blockTxs });
     this.#rememberHashes(result.blockHash, result.txHashes);
     this.#o.log.debug('proposal built', { height, round, txs: blockTxs.length, ms: clock.now() - building });
-    this.#feed({ type: 'proposalBuilt', height, round, block: { header: result.header, txs: blockTxs } });
+    this.#feed({ type: 'proposalBuilt', height, round, block: { header: result.header, txs: blockTxs }, ...nextValidatorsOf(result) });
   }
 
   /** Has our enclave execute a block; true when it reproduced the block's hash (every root matches). */
@@ -755,7 +768,8 @@ export class ConsensusService {
     }
     // The round timeline (debug): how long re-execution took, against the propose timeout.
     this.#o.log.debug('proposal executed', { height, block: blockHash.slice(0, 12), txs: block.txs.length, valid, ms: this.#o.clock.now() - started });
-    this.#feed({ type: 'proposalValidated', height, blockHash, valid });
+    const executed = this.#executed.get(blockHash)?.result;
+    this.#feed({ type: 'proposalValidated', height, blockHash, valid, ...(valid && executed ? nextValidatorsOf(executed) : {}) });
   }
 
   #commit(height: number, block: ProposalBlock, certificate: CommitCertificate): void {
@@ -842,4 +856,9 @@ function timeoutsOf(params: ConsensusParams): Record<'propose' | 'prevote' | 'pr
     prevote: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
     precommit: { baseMs: vote, incrementMs: Math.ceil(vote / 2) },
   };
+}
+
+/** The machine's input for a block that changes the validator set (governance): the next height's vote keys. */
+function nextValidatorsOf(result: BlockResult): { nextValidators?: string[] } {
+  return result.nextValidators ? { nextValidators: result.nextValidators.map((v) => v.voteKey) } : {};
 }

@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SealedStore } from './sealed-store.js';
-import { ChainError, type CommitCertificate, type LastSign, type SignedVote, type SignerLock } from '../../consensus/index.js';
+import { ChainError, type CommitCertificate, type LastSign, type SignedTx, type SignedVote, type SignerLock } from '../../consensus/index.js';
 import {
   decodeMessage,
   encodeMessage,
@@ -47,7 +48,7 @@ export class EnclaveHost {
   #calls = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (err: Error) => void }>();
   #stopped = false;
   /** Where the sealed identity is kept; written in signing order, so a newer blob is never overwritten by an older one. */
-  readonly #sealed: SealedStore;
+  #sealed: SealedStore;
   /** Read-only calls waiting for the enclave: bounded, so a flood of calls cannot queue without end. */
   #callsInFlight = 0;
   /** Told what the enclave holds of the consortium secret after init, each commit and each release it takes. */
@@ -149,13 +150,26 @@ export class EnclaveHost {
    * start) and stores it sealed again. Returns the enclave's public keys and
    * its safety state (where consensus resumes after a restart).
    */
-  async openIdentity(): Promise<{ publicKeys: Record<string, string>; lastSign: LastSign | null; lock: SignerLock | null }> {
-    const blobs = await this.#sealed.open();
-    const out = await this.#ecall<UnsealResponse>({ type: 'unseal', sealed: blobs.map((b) => b.text) });
+  async openIdentity(successorFile?: string): Promise<{ publicKeys: Record<string, string>; lastSign: LastSign | null; lock: SignerLock | null; successor: boolean }> {
+    let blobs = await this.#sealed.open();
+    let out: UnsealResponse;
+    try {
+      out = await this.#ecall<UnsealResponse>({ type: 'unseal', sealed: blobs.map((b) => b.text) });
+    } catch (err) {
+      // Another program sealed the identity (the node was upgraded): its successor identity, made by this program for the handover, is used.
+      if (!(err instanceof ChainError && err.code === 'SEAL_INVALID') || successorFile === undefined || !existsSync(successorFile)) throw err;
+      this.log.info('the sealed identity belongs to another enclave program: using the successor identity this program made', { file: successorFile });
+      this.#sealed = new SealedStore(successorFile);
+      blobs = await this.#sealed.open();
+      out = await this.#ecall<UnsealResponse>({ type: 'unseal', sealed: blobs.map((b) => b.text) });
+      this.#sealed.startAfter(out.from === null ? null : (blobs[out.from]?.slot ?? null));
+      await this.#sealed.write(out.sealed);
+      return { publicKeys: out.publicKeys, lastSign: out.lastSign, lock: out.lock, successor: true };
+    }
     // Never overwrite the blob the enclave opened first: a torn write would then lose the newest state.
     this.#sealed.startAfter(out.from === null ? null : (blobs[out.from]?.slot ?? null));
     await this.#sealed.write(out.sealed);
-    return { publicKeys: out.publicKeys, lastSign: out.lastSign, lock: out.lock };
+    return { publicKeys: out.publicKeys, lastSign: out.lastSign, lock: out.lock, successor: false };
   }
 
   /** Initialises the enclave (a fresh chain, or resuming the stored head); stores the seal when init moved the safety record. */
@@ -278,6 +292,11 @@ export class EnclaveHost {
     const out = await this.#ecall<SignResult>({ type: 'signProposal', proposal });
     await this.#sealed.write(out.sealed);
     return { validator: out.validator, signature: out.signature };
+  }
+
+  /** The `handover` transaction to the successor whose claim this is, signed by this enclave's vote key (it checks the claim first). */
+  signHandover(claim: AdmissionClaim, nonce: number): Promise<SignedTx> {
+    return this.#ecall({ type: 'signHandover', claim, nonce, now: Date.now() });
   }
 
   /** The committed next nonce of each address, as the enclave's state has it. */

@@ -458,6 +458,26 @@ export class NetworkService extends EventEmitter {
     this.scheduleDial(peer);
   }
 
+  /**
+   * The consortium's nodes changed (governance added or removed a validator):
+   * only these may connect from now on. A node that left is disconnected.
+   */
+  setAllowedPeers(ids: readonly string[]): void {
+    const next = new Set(ids);
+    const gone = [...this.allowed].filter((id) => !next.has(id));
+    this.allowed.clear();
+    for (const id of next) this.allowed.add(id);
+    for (const id of gone) {
+      this.log.info('peer is no longer a member of the consortium; disconnecting', { peer: id });
+      const peer = this.configured.get(id);
+      if (peer) {
+        clearTimeout(peer.timer);
+        this.configured.delete(id);
+      }
+      this.node?.hangUp(peerIdFromString(id)).catch(() => {});
+    }
+  }
+
   /** Dials an address once and waits for the connection (throws on refusal). */
   async connect(addr: string, timeoutMs = 5000): Promise<void> {
     const node = this.requireNode();

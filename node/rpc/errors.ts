@@ -178,9 +178,14 @@ const CHAIN = {
   },
   GOV_ALREADY_VOTED: { code: -32084, message: 'Already voted', description: 'This member already voted on the proposal; a vote is final.' },
   GOV_NOT_PROPOSER: { code: -32085, message: 'Not the proposer', description: 'Only the member who made a proposal withdraws it.' },
+  GOV_HANDOVER_INVALID: {
+    code: -32086,
+    message: 'Handover invalid',
+    description: "A validator's handover to its successor enclave is refused: not signed by the validator's current vote key, or the successor's evidence does not bind it to the node and the handover, or the policy in force does not allow its program.",
+  },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
 
-/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32069, -32075..-32079 and -32086..-32099 are free for later families. */
+/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32069, -32075..-32079 and -32087..-32099 are free for later families. */
 export const RPC_ERRORS = { ...STANDARD, ...SERVER, ...CHAIN } as const;
 
 export type RpcErrorName = keyof typeof RPC_ERRORS;

@@ -27,7 +27,7 @@ export function networkMethods(api: NetworkApi): RpcMethod[] {
     defineMethod({
       name: 'net_nodes',
       summary:
-        'One entry per genesis validator: whether its enclave evidence verified (admitted), its platform and measurement, and when refused, the reason (a code and a message naming what failed).',
+        'One entry per validator in force (the genesis\'s, as governance changed them): whether its enclave evidence verified (admitted), its platform and measurement, and when refused, the reason (a code and a message naming what failed).',
       params: [],
       result: { name: 'nodes', schema: { type: 'array', items: s.nodeEntry } },
       handler: () => api.nodes(),

@@ -533,6 +533,31 @@ export class Consortium {
     return { client: new CloisterClient(proc.rpcUrl, { timeoutMs: 10_000 }), pid: proc.child.pid!, logFile };
   }
 
+  /**
+   * Prepares one more node as an operator joining the consortium would, with
+   * the CLI: `node init` (its network key and enclave vote key) and `node
+   * config` (the genesis, its ports, the other nodes as peers). It becomes
+   * node n+1 here (start, client, kill work on it); it is a validator only
+   * once the members add it. Returns what `node init` printed.
+   */
+  async provisionNode(): Promise<{ index: number; nodeId: string; voteKey: string; platform: string; measurement: string }> {
+    const index = this.nodes.length + 1;
+    const dir = join(this.dir, `node-${index}`);
+    const [rpcPort, p2pPort] = [await findFreePortRange(1), await findFreePortRange(1)];
+    const virtualRoot = this.config(1).enclave.virtualRootFile;
+    const init = await runProgram(ROOT, ['node', 'init', '--data', dir, '--virtual-root', virtualRoot]);
+    if (init.code !== 0) throw new Error(`node init failed (${init.code}): ${init.stderr}`);
+    const provisioned = JSON.parse(init.stdout) as { nodeId: string; voteKey: string; platform: string; measurement: string };
+    const configFile = join(dir, 'config.json');
+    const peers = this.nodes.flatMap((n) => ['--peer', `/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.nodeId}`]);
+    const level = this.config(1).log.level;
+    const args = ['node', 'config', '--data', dir, '--genesis', this.genesisFile, '--rpc-port', String(rpcPort), '--p2p-listen', `/ip4/127.0.0.1/tcp/${p2pPort}`, ...peers];
+    const config = await runProgram(ROOT, [...args, '--virtual-root', virtualRoot, '--log-level', level, '--out', configFile]);
+    if (config.code !== 0) throw new Error(`node config failed (${config.code}): ${config.stderr}`);
+    this.nodes.push({ index, dir, configFile, nodeId: provisioned.nodeId, rpcPort, p2pPort, logFile: join(this.dir, 'logs', `node-${index}.log`) });
+    return { index, ...provisioned };
+  }
+
   /** A load generator sending signed `counter.increment` transactions round-robin to the given nodes. */
   load(options: Omit<LoadOptions, 'consortium'> = {}): LoadGenerator {
     return new LoadGenerator({ consortium: this, ...options });

@@ -32,16 +32,16 @@ export type GovernanceAction =
   | { type: 'allowMeasurement'; platform: string; measurement: string }
   | { type: 'retireMeasurement'; platform: string; measurement: string }
   | { type: 'setPolicy'; policy: JsonValue }
-  | { type: 'setConsensus'; params: Partial<ConsensusParams> };
+  | { type: 'setConsensus'; params: Partial<ConsensusParams> }
+  | { type: 'addNode'; nodeId: string; voteKey: string }
+  | { type: 'removeNode'; nodeId: string };
 
 export type ActionType = GovernanceAction['type'];
 
 /** Actions governance will take but this chain version does not apply yet: refused by name, not as unknown. */
-const NOT_YET = new Map<string, string>([
-  ['addNode', 'adding a validator'],
-  ['removeNode', 'removing a validator'],
-  ['rotateSecret', 'rotating the consortium secret'],
-]);
+const NOT_YET = new Map<string, string>([['rotateSecret', 'rotating the consortium secret']]);
+/** A libp2p peer id as the node prints it (base58btc, or a CID in base32). */
+const NODE_ID_RE = /^[1-9A-HJ-NP-Za-km-z]{32,128}$|^b[a-z2-7]{32,128}$/;
 
 export const MAX_ACTIONS = 32;
 const MEMBER_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -145,6 +145,19 @@ export function parseAction(raw: unknown, index: number): GovernanceAction {
       }
       return { type, params: params as Partial<ConsensusParams> };
     }
+    case 'addNode': {
+      fields(index, raw, ['nodeId', 'voteKey']);
+      const { nodeId, voteKey } = raw;
+      if (typeof nodeId !== 'string' || !NODE_ID_RE.test(nodeId)) return invalid(index, 'nodeId must be a node id as `cloister node init` prints it');
+      if (!isHexOfLength(voteKey, 32)) return invalid(index, 'voteKey must be the enclave vote key `cloister node init` printed (32 bytes of lowercase hex)');
+      const problem = classifyEd25519PublicKey(voteKey);
+      if (problem) return invalid(index, `voteKey is not an acceptable ed25519 key: ${describeEd25519KeyProblem(problem)}`);
+      return { type, nodeId, voteKey };
+    }
+    case 'removeNode':
+      fields(index, raw, ['nodeId']);
+      if (typeof raw['nodeId'] !== 'string') return invalid(index, 'nodeId must be a validator\'s node id');
+      return { type, nodeId: raw['nodeId'] };
     default:
       return invalid(index, `unknown action "${type}"`);
   }
@@ -176,8 +189,17 @@ export interface AppliedEvent {
  * Applies the actions in order to `state` and `config` (both changed in
  * place); throws GOV_ACTION_INVALID naming the first that cannot apply. The
  * caller applies to a scratch layer and keeps it only when this returns.
+ * `check` (a proposal being made) does everything but run a deployed
+ * contract's init.
  */
-export function applyActions(actions: readonly GovernanceAction[], state: StateOverlay, config: GovernanceConfig, host: ContractHost, height: number): AppliedEvent[] {
+export function applyActions(
+  actions: readonly GovernanceAction[],
+  state: StateOverlay,
+  config: GovernanceConfig,
+  host: ContractHost,
+  height: number,
+  mode: 'apply' | 'check' = 'apply',
+): AppliedEvent[] {
   const events: AppliedEvent[] = [];
   actions.forEach((action, index) => {
     const deployedRecord = (name: string): { measurement: string; bundle: ContractBundle } | undefined => {
@@ -195,7 +217,9 @@ export function applyActions(actions: readonly GovernanceAction[], state: StateO
         loads(action.bundle);
         const measurement = bundleMeasurement(action.bundle);
         state.write(stateKey.deployment(action.name), canonicalize({ name: action.name, measurement, bundle: action.bundle } as unknown as JsonValue));
-        const failed = host.init(action.name, action.bundle, action.initArgs, state);
+        // Checking a proposal does not run init: it may take up to the chain's gas limit, and a proposal
+        // (each member may make many) must cost little until it passes; init then runs once, and a failure fails the proposal.
+        const failed = mode === 'apply' ? host.init(action.name, action.bundle, action.initArgs, state) : null;
         if (failed !== null) invalid(index, `deploying "${action.name}" failed: ${failed}`);
         events.push({ name: 'ContractDeployed', data: { name: action.name, measurement } });
         break;
@@ -263,6 +287,18 @@ export function applyActions(actions: readonly GovernanceAction[], state: StateO
       case 'setConsensus':
         config.consensus = { ...config.consensus, ...action.params };
         events.push({ name: 'ConsensusSet', data: action.params as unknown as JsonValue });
+        break;
+      case 'addNode':
+        if (config.validators.some((v) => v.nodeId === action.nodeId)) invalid(index, `node ${action.nodeId} is a validator already`);
+        if (config.validators.some((v) => v.voteKey === action.voteKey)) invalid(index, 'this vote key belongs to a validator already');
+        config.validators = [...config.validators, { nodeId: action.nodeId, voteKey: action.voteKey }];
+        events.push({ name: 'NodeAdded', data: { nodeId: action.nodeId, voteKey: action.voteKey, fromHeight: height + 1 } });
+        break;
+      case 'removeNode':
+        if (!config.validators.some((v) => v.nodeId === action.nodeId)) invalid(index, `node ${action.nodeId} is not a validator`);
+        if (config.validators.length === 1) invalid(index, 'the last validator cannot be removed');
+        config.validators = config.validators.filter((v) => v.nodeId !== action.nodeId);
+        events.push({ name: 'NodeRemoved', data: { nodeId: action.nodeId, fromHeight: height + 1 } });
         break;
     }
   });

@@ -7,7 +7,8 @@ export type GovernanceErrorCode =
   | 'GOV_PROPOSAL_NOT_FOUND'
   | 'GOV_PROPOSAL_CLOSED'
   | 'GOV_ALREADY_VOTED'
-  | 'GOV_NOT_PROPOSER';
+  | 'GOV_NOT_PROPOSER'
+  | 'GOV_HANDOVER_INVALID';
 
 export function govError(code: GovernanceErrorCode, message: string): ChainError {
   return new ChainError(code, message);

@@ -1,4 +1,4 @@
-import { ChainError, canonicalize, type JsonValue } from '../../../consensus/index.js';
+import { ChainError, canonicalize, type Genesis, type JsonValue } from '../../../consensus/index.js';
 import { bundleMeasurement } from '../../bundle/index.js';
 import { StateOverlay, type StateReader } from '../state.js';
 import { applyActions, parseActions, type AppliedEvent, type ContractHost, type GovernanceAction } from './actions.js';
@@ -48,8 +48,10 @@ export interface ProposalView extends Omit<StoredProposal, 'state' | 'actions'> 
 }
 
 export interface GovernanceContext {
-  genesis: GovernanceGenesis;
+  genesis: Genesis;
   height: number;
+  /** The block's time, ms. */
+  time: number;
   contracts: ContractHost;
 }
 
@@ -122,7 +124,7 @@ function decide(state: StateOverlay, ctx: GovernanceContext, p: StoredProposal):
     const after = structuredClone(config);
     try {
       const events = applyActions(p.actions, layer, after, ctx.contracts, ctx.height);
-      writeConfig((key, value) => layer.write(key, value), config, after);
+      writeConfig(layer, config, after, ctx.height + 1);
       layer.mergeInto(state);
       Object.assign(p, { state: 'accepted', closedAt: ctx.height });
       return [{ name: 'ProposalAccepted', data: { id: p.id } }, ...events];
@@ -147,7 +149,7 @@ export function propose(state: StateOverlay, ctx: GovernanceContext, from: strin
   const member = requireMember(state, ctx, from);
   const actions = parseActions(args[0]);
   // Checked against the chain as it is now, on a layer that is dropped: a proposal that could not apply today is refused.
-  applyActions(actions, new StateOverlay(state), structuredClone(readConfig(state, ctx.genesis)), ctx.contracts, ctx.height);
+  applyActions(actions, new StateOverlay(state), structuredClone(readConfig(state, ctx.genesis)), ctx.contracts, ctx.height, 'check');
   const next = state.read(govKey.nextProposal);
   const id = next === undefined ? 1 : (JSON.parse(next) as number);
   state.write(govKey.nextProposal, String(id + 1));
@@ -203,11 +205,15 @@ export function proposalAt(state: StateReader, genesis: GovernanceGenesis, heigh
   return viewOf(readProposal(state, id), state, genesis, height);
 }
 
-/** The newest proposals first, at most `limit`, optionally only those in one state. */
+/** Most proposals one listing looks at (newest first): a listing's cost stays bounded however long the history. */
+export const MAX_PROPOSALS_SCANNED = 1000;
+
+/** The newest proposals first, at most `limit`, optionally only those in one state (among the newest MAX_PROPOSALS_SCANNED). */
 export function listProposals(state: StateReader, genesis: GovernanceGenesis, height: number, filter: { state?: ProposalState; limit: number }): ProposalView[] {
   const next = state.read(govKey.nextProposal);
+  const newest = next === undefined ? 0 : (JSON.parse(next) as number) - 1;
   const out: ProposalView[] = [];
-  for (let id = next === undefined ? 0 : (JSON.parse(next) as number) - 1; id >= 1 && out.length < filter.limit; id--) {
+  for (let id = newest; id >= 1 && id > newest - MAX_PROPOSALS_SCANNED && out.length < filter.limit; id--) {
     const view = proposalAt(state, genesis, height, id);
     if (filter.state === undefined || view.state === filter.state) out.push(view);
   }

@@ -123,6 +123,33 @@ describe('TendermintMachine', () => {
     expect(of(nil, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', blockHash: null });
   });
 
+  it('decides a block that changes the validator set, then counts the next height under the new set only', () => {
+    const newcomer = new Ed25519Signer(generateEd25519KeyPair().privateKey);
+    const leaving = others[2]!;
+    const next = [...validators.filter((_, i) => i !== leaving), newcomer.publicKey];
+    const m = machine();
+    feed(m, { type: 'start' });
+    const b = block('a');
+    const hash = headerHash(b.header);
+    feed(m, proposal(b, 0));
+    feed(m, { type: 'proposalValidated', height: 1, blockHash: hash, valid: true, nextValidators: next });
+    // A vote for height 2 from the validator that is leaving arrives early: held against the old set, then dropped.
+    feed(m, vote(leaving, 'prevote', 0, null, 2));
+    for (const i of others.slice(0, 2)) feed(m, vote(i, 'prevote', 0, hash));
+    let commit: BftAction[] = [];
+    for (const i of others.slice(0, 2)) commit = feed(m, vote(i, 'precommit', 0, hash));
+    expect(of(commit, 'commit')[0]!.height).toBe(1);
+    expect(m.validators).toEqual(next);
+    expect(m.quorum).toBe(quorumSize(4));
+    expect(m.proposer(2, 0)).toBe(proposerFor(next, 2, 0));
+    // At height 2 the leaver's vote does not count, the newcomer's does.
+    const v: Vote = { chainId: CHAIN, type: 'prevote', height: 2, round: 0, blockHash: null };
+    feed(m, vote(leaving, 'prevote', 0, null, 2));
+    feed(m, { type: 'voteReceived', vote: { vote: v, validator: newcomer.publicKey, signature: newcomer.sign(voteMessage(v)) } });
+    expect(m.rounds()[0]!.senders).toEqual([next.indexOf(newcomer.publicKey)]);
+    expect(m.rounds()[0]!.prevotes).toEqual({ nil: 1 });
+  });
+
   it('a locked validator prevotes nil for a different fresh proposal, but follows a newer proof of lock', () => {
     const m = machine();
     feed(m, { type: 'start' });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize, type JsonValue } from '../../../consensus/index.js';
-import { PROPOSAL_LIFETIME_BLOCKS, bundleMeasurement, systemTxGas, chainViewAt, genesisChainView, loadBundleFromDir, type ContractBundle } from '../../../contracts/index.js';
+import { PROPOSAL_LIFETIME_BLOCKS, bundleMeasurement, systemTxGas, validatorsAt, chainViewAt, genesisChainView, loadBundleFromDir, type ContractBundle } from '../../../contracts/index.js';
 import { GovernanceChain, VIRTUAL_MEASUREMENT, governanceGenesis } from '../../helpers/governance-chain.js';
 import { newSigner } from '../../helpers/tx.js';
 
@@ -91,6 +91,18 @@ describe('proposals', () => {
     expect(chain.call('token', 'owner')).toBe(dave.publicKey);
   });
 
+  it("a contract's init runs only when the proposal passes: an init that throws fails the proposal, with the contract's line", () => {
+    const manifest = { ...counter.manifest, name: 'fussy', methods: { ...counter.manifest.methods, init: { readonly: false } } };
+    const fussy = { manifest, code: counter.code + "\nexport function init(limit) {\n  if (limit > 10) throw new Error('limit too high');\n}\n" };
+    const made = chain.run(alice, 'consortium', 'propose', [[deploy(fussy as ContractBundle, 'fussy', [99])], true]);
+    expect(made).toMatchObject({ status: 'success', result: { state: 'open' } });
+    const decided = chain.run(bob, 'consortium', 'vote', [(made.result as { id: number }).id, true]);
+    expect(decided.result).toMatchObject({ state: 'failed' });
+    const failure = (chain.call('consortium', 'proposal', [(made.result as { id: number }).id]) as { failure: string }).failure;
+    expect(failure).toMatch(/action 1: deploying "fussy" failed: CONTRACT_ERROR: limit too high \(at contract\.js:\d+:\d+\)/);
+    expect(chain.run(carol, 'fussy', 'increment', []).error?.code).toBe('UNKNOWN_CONTRACT');
+  });
+
   it('rejected once the threshold is out of reach; withdrawn by its proposer; neither applies anything', () => {
     const before = chain.governanceRecords().filter(([k]) => k.startsWith('k:'));
     const made = chain.run(alice, 'consortium', 'propose', [[deploy(counter, 'counter2')]]);
@@ -133,6 +145,7 @@ describe('refusals: a clear code, and nothing changes but the sender\'s nonce', 
     ['a non-member proposes', () => chain.tx(outsider, 'consortium', 'propose', [[{ type: 'setThreshold', threshold: 1 }]]), 'GOV_NOT_MEMBER', /not a member/],
     ['an unknown action', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'mintMoney' }]]), 'GOV_ACTION_INVALID', /action 1: unknown action "mintMoney"/],
     ['an action not supported yet', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'rotateSecret' }]]), 'GOV_ACTION_INVALID', /not supported by this chain version yet/],
+    ['a node id that is not one', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'addNode', nodeId: 'node 5', voteKey: alice.publicKey }]]), 'GOV_ACTION_INVALID', /nodeId must be a node id/],
     ['a malformed bundle', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'deployContract', name: 'x', bundle: { manifest: {}, code: 'x' } }]]), 'GOV_ACTION_INVALID', /bundle is not valid/],
     [
       'a bundle that does not load',
@@ -234,6 +247,38 @@ describe('members, threshold, policy and parameters', () => {
     expect(canonicalize(c.view().policy as unknown as JsonValue)).toBe(canonicalize(policy));
     const bad = c.run(alice, 'consortium', 'propose', [[{ type: 'setPolicy', policy: { allowedPlatforms: ['mainframe'] } }]]);
     expect(bad.error).toMatchObject({ code: 'GOV_ACTION_INVALID' });
+  });
+
+  it('adding and removing a validator changes the set from the next height; the set of earlier heights is kept for a restart', () => {
+    const before = c.view();
+    const node = { nodeId: '12D3KooWQsyhJ2gR4m5uHpWCsN8gKVFU3Gd1aXbKxF7f3JdZK8QE', voteKey: newSigner().publicKey };
+    const { height } = (() => {
+      const made = c.run(alice, 'consortium', 'propose', [[{ type: 'addNode', ...node }], true]);
+      const { id } = made.result as { id: number };
+      const decided = c.run(bob, 'consortium', 'vote', [id, true]);
+      expect(decided.result).toMatchObject({ state: 'accepted' });
+      expect(decided.events.find((e) => e.name === 'NodeAdded')!.data).toEqual({ ...node, fromHeight: c.height + 1 });
+      return { height: c.height };
+    })();
+    const after = c.view();
+    expect(after.validators).toEqual([...before.validators, node]);
+    expect(after.quorum).toBe(2);
+    expect(after.validatorSetHash).not.toBe(before.validatorSetHash);
+    // The block that added it was certified by the set before; the next one by the new set.
+    expect(validatorsAt(c.state, c.genesis, height)).toEqual(before.validators);
+    expect(validatorsAt(c.state, c.genesis, height + 1)).toEqual(after.validators);
+
+    const dup = c.run(alice, 'consortium', 'propose', [[{ type: 'addNode', ...node }]]);
+    expect(dup.error!.message).toMatch(/is a validator already/);
+    const badKey = c.run(alice, 'consortium', 'propose', [[{ type: 'addNode', nodeId: node.nodeId.replace('Q', 'R'), voteKey: '00'.repeat(32) }]]);
+    expect(badKey.error).toMatchObject({ code: 'GOV_ACTION_INVALID' });
+    expect(c.run(alice, 'consortium', 'propose', [[{ type: 'removeNode', nodeId: 'nobody' }]]).error!.message).toMatch(/not a validator/);
+
+    expect(pass(c, [{ type: 'removeNode', nodeId: node.nodeId }]).state).toBe('accepted');
+    expect(c.view().validators).toEqual(before.validators);
+    expect(c.view().validatorSetHash).toBe(before.validatorSetHash);
+    const last = c.run(alice, 'consortium', 'propose', [[{ type: 'removeNode', nodeId: before.validators[0]!.nodeId }]]);
+    expect(last.error!.message).toMatch(/the last validator cannot be removed/);
   });
 
   it('the view read back from the state is the genesis view until governance changes something', async () => {

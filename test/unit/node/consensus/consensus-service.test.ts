@@ -123,6 +123,7 @@ function harness(
   const store = new MemoryStore();
   const service = new ConsensusService({
     view: () => genesisChainView(genesis),
+    nodeId: genesis.validators[0]!.nodeId,
     chain,
     enclave,
     store,
