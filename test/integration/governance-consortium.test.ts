@@ -84,7 +84,7 @@ describe('a 4-node consortium governed by its members', () => {
     expect(load.acked.length).toBeGreaterThan(0);
     await c.assertNoLostTxs(load.acked, c.all, 60_000);
     await c.assertSameBlocks(c.all);
-  });
+  }, 180_000);
 
   it('a policy change takes effect at the next height on every node: its header commits to the new policy, and the nodes still admit each other', async () => {
     const before = await c.client(1).chainView();
@@ -105,7 +105,7 @@ describe('a 4-node consortium governed by its members', () => {
       const others = (await c.netNodes(i)).filter((n) => !n.self);
       expect(others.every((n) => n.admitted), `node ${i}: ${JSON.stringify(others)}`).toBe(true);
     }
-  });
+  }, 180_000);
 
   it('membership and threshold change by vote: a new member votes, a removed one no longer can', async () => {
     const newcomer = newSigner();
@@ -116,7 +116,7 @@ describe('a 4-node consortium governed by its members', () => {
     expect(decided.proposal.state).toBe('accepted');
     const refused = await c.client(2).propose(members[3]!, [{ type: 'setThreshold', threshold: 1 }]).catch((e: unknown) => e);
     expect((refused as RpcError).chainCode).toBe('GOV_NOT_MEMBER');
-  });
+  }, 180_000);
 
   it('refuses malformed and unauthorised governance transactions at the node, with their codes', async () => {
     const client: CloisterClient = c.client(2);
@@ -133,7 +133,7 @@ describe('a 4-node consortium governed by its members', () => {
     expect(await refusal(client.vote(members[1]!, open.proposal.id, true))).toBe('GOV_ALREADY_VOTED');
     expect((await client.withdraw(members[0]!, open.proposal.id, WAIT)).proposal.state).toBe('withdrawn');
     expect((await client.listProposals()).length).toBe(before.length + 1);
-  });
+  }, 180_000);
 
   it("replaying the ledger's governance transactions rebuilds exactly the chain view the nodes use", async () => {
     const genesis = readGenesisFile(c.genesisFile);
@@ -164,5 +164,5 @@ describe('a 4-node consortium governed by its members', () => {
     } finally {
       replay.runtime.dispose();
     }
-  });
+  }, 180_000);
 });

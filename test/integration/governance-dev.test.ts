@@ -49,7 +49,7 @@ describe('a contract developer on a dev chain', () => {
     expect((proposal['actions'] as { measurement: string }[])[0]!.measurement).toBe(measured['measurement']);
     expect((await client.listContracts()).map((c) => c.name)).toContain('tally');
     expect((await execute(client, newSigner(), 'tally', 'post', ['hi'])).result).toBe(1);
-  });
+  }, 180_000);
 
   it('upgrades a contract keeping its state; `dev --contract` then refuses the old bundle, naming the command, and runs the new one', async () => {
     const writer = newSigner();
@@ -72,7 +72,7 @@ describe('a contract developer on a dev chain', () => {
     node = await startNode(node.dataDir, ['--contract', v2]);
     client = new CloisterClient(node.rpcUrl);
     expect((await client.call('notes', 'count', [])).result).toBe(2);
-  });
+  }, 180_000);
 });
 
 describe('governance through the CLI', () => {
@@ -80,7 +80,7 @@ describe('governance through the CLI', () => {
   beforeAll(() => {
     outsider = join(scratch, 'outsider.json');
     writeKeyFile(outsider, generateEd25519KeyPair());
-  });
+  }, 180_000);
 
   it('shows the members, the proposals and one proposal', async () => {
     expect(json((await runCli(['gov', 'members', '--rpc', node.rpcUrl])).stdout)).toMatchObject({ threshold: 1, members: [{ id: 'dev' }] });
@@ -88,7 +88,7 @@ describe('governance through the CLI', () => {
     expect(list.map((p) => p.id)).toEqual([2, 1]);
     const shown = await runCli(['gov', 'show', '--rpc', node.rpcUrl, '--proposal', '2']);
     expect(json(shown.stdout)).toMatchObject({ id: 2, state: 'accepted', actions: [{ type: 'upgradeContract', name: 'notes' }] });
-  });
+  }, 180_000);
 
   it('a proposal left open is voted on, or withdrawn by its proposer', async () => {
     const made = await runCli(['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--add-member', `ops=${outsider}`]);
@@ -103,7 +103,7 @@ describe('governance through the CLI', () => {
     const second = json((await runCli(['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--set-threshold', '2'])).stdout);
     const withdrawn = await runCli(['gov', 'withdraw', '--rpc', node.rpcUrl, '--key', member, '--proposal', String(second['id'])]);
     expect(json(withdrawn.stdout)).toMatchObject({ state: 'withdrawn' });
-  });
+  }, 180_000);
 
   it('refuses every malformed or unauthorised input with its code, and nothing changes', async () => {
     const before = await client.listProposals();
@@ -135,5 +135,5 @@ describe('governance through the CLI', () => {
     expect(err).toBeInstanceOf(RpcError);
     expect((err as RpcError).chainCode).toBe('GOV_NOT_MEMBER');
     expect(await client.listProposals()).toEqual(before);
-  });
+  }, 180_000);
 });

@@ -91,7 +91,7 @@ describe('validators join and leave by governance', () => {
     const stats = (await c.client(fifth.index).sealedCall('analytics', 'stats', ['oncology'], key)).result as { count: number };
     expect(stats.count).toBeGreaterThanOrEqual(1);
     await c.assertSameBlocks([1, 2, 3, 4, fifth.index]);
-  });
+  }, 180_000);
 
   it('a validator down across a validator-set change catches up; a removed validator signs no more', async () => {
     await c.stop(4);
@@ -111,5 +111,5 @@ describe('validators join and leave by governance', () => {
     await waitUntil(async () => (await signersOf(1, await c.height(1))).includes((await c.client(4).chainView()).validators[3]!.voteKey), 60_000, 'node 4 to sign again');
     // The removed node is no longer admitted by the others.
     await waitUntil(async () => !(await c.netNodes(1)).some((n) => n.id === fifth.nodeId), 30_000, 'node 1 to forget the removed node');
-  });
+  }, 180_000);
 });

@@ -1,4 +1,4 @@
-import { genesisHash, type Genesis, type JsonValue } from '../../../consensus/index.js';
+import { genesisHash, sha256Hex, type Genesis, type JsonValue } from '../../../consensus/index.js';
 import { evaluateAdmission, type AdmissionClaim } from '../peer-evidence.js';
 import type { StateOverlay } from '../state.js';
 import { govError } from './errors.js';
@@ -20,9 +20,13 @@ import type { GovernanceOutcome } from './proposals.js';
  */
 export const HANDOVER_METHOD = 'handover';
 
-/** The freshness a successor's evidence binds: this genesis, the node, and the vote key it takes over from. */
+/**
+ * The freshness a successor's evidence binds: this genesis, the node, and the
+ * vote key it takes over from (hashed, to fit the 128 characters evidence
+ * freshness may have).
+ */
 export function handoverFreshness(genesisHashHex: string, nodeId: string, fromVoteKey: string): string {
-  return `cloister/handover/v1:${genesisHashHex}:${nodeId}:${fromVoteKey}`;
+  return `cloister/handover/v1:${sha256Hex(`${genesisHashHex}:${nodeId}:${fromVoteKey}`)}`;
 }
 
 export interface HandoverContext {
