@@ -14,7 +14,10 @@ import { StateCipher } from './confidential-state.js';
  * see system-contract.ts). Every enclave makes a candidate for generation 1
  * when its identity is made; the first candidate committed is the secret, the
  * others are dropped, and their enclaves receive the committed one by attested
- * release from a peer (secret-release.ts).
+ * release from a peer (secret-release.ts). A rotation (governance) asks for
+ * the next generation: a proposer holding every generation makes a candidate
+ * for it and commits it the same way. Older generations stay held, so what
+ * was sealed to them still opens (and state keys stay generation 1's).
  */
 export interface Generation {
   generation: number;
@@ -120,9 +123,20 @@ export class ConsortiumKeys {
     return newest === 0 ? undefined : this.usable(newest);
   }
 
-  /** The candidate this enclave would commit when the ledger has no generation yet. */
-  candidate(): Generation | undefined {
-    return this.#committed.size === 0 ? this.#held.get(STATE_KEY_GENERATION) : undefined;
+  /**
+   * The candidate this enclave would commit: its generation-1 candidate while
+   * the ledger has no generation yet, or its candidate for the generation a
+   * rotation asked for (`requested`) while none is committed.
+   */
+  candidate(requested: number | null = null): Generation | undefined {
+    if (this.#committed.size === 0) return this.#held.get(STATE_KEY_GENERATION);
+    if (requested !== null && !this.#committed.has(requested)) return this.#held.get(requested);
+    return undefined;
+  }
+
+  /** Whether this enclave holds a secret for the generation (committed or a candidate). */
+  holds(generation: number): boolean {
+    return this.#held.has(generation);
   }
 
   isCommitted(generation: number): boolean {

@@ -70,7 +70,7 @@ import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state
 import { SealedIdentity } from './sealed-identity.js';
 import { QueryLane } from './query-lane.js';
 import { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
-import { HANDOVER_METHOD, govKey, isConfigKey, successorProblem, validatorsAt } from './governance/index.js';
+import { HANDOVER_METHOD, govKey, isConfigKey, requestedSecretGeneration, successorProblem, validatorsAt } from './governance/index.js';
 import { VerifiedSet } from './verified-set.js';
 import { VerifierPool } from './verifier-pool.js';
 
@@ -519,8 +519,17 @@ export class Enclave {
     if (!view.validatorKeys.includes(self)) throw new ChainError('BLOCK_INVALID', 'this enclave is not a validator: it does not propose');
     const height = parent.height + 1;
     const blockTime = Math.max(time, parent.time);
-    // While the ledger has no consortium secret, the proposer commits its own candidate's public key, first in its block.
-    const candidate = this.#keys.candidate();
+    // While the ledger has no consortium secret, or a rotation asked for the next generation, the proposer
+    // commits its own candidate's public key, first in its block. A rotation candidate is made here, by an
+    // enclave that holds every generation so far, and kept in the identity: the proposal's signature seals it
+    // to disk before the block leaves this node, so the generation is never committed without a holder.
+    const requested = requestedSecretGeneration(this.#state);
+    if (requested !== null && this.#keys.latest()?.generation === requested - 1 && !this.#keys.holds(requested)) {
+      const secret = ConsortiumKeys.newSecret();
+      this.#identity!.keepSecret(requested, secret);
+      this.#keys.hold(requested, secret);
+    }
+    const candidate = this.#keys.candidate(requested);
     const added: SignedTx[] = candidate
       ? [secretCommitTx(view.chainId, this.#identity!.signer, readNonce(this.#state, self), { generation: candidate.generation, publicKey: candidate.publicKey })]
       : [];

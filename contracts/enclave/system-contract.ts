@@ -1,6 +1,9 @@
 import { ChainError, canonicalize, isHexOfLength, signTx, type Ed25519Signer, type JsonValue, type SignedPlainTx } from '../../consensus/index.js';
 import { stateKey, type StateOverlay, type StateReader } from './state.js';
 import {
+  govKey,
+  latestSecretGeneration,
+  requestedSecretGeneration,
   HANDOVER_METHOD,
   handover,
   listProposals,
@@ -21,9 +24,10 @@ import {
  * enclave measurement covers its code. Its methods:
  *  - `commitSecret(generation, publicKey)`, the public commitment of a
  *    consortium-secret generation (its network encryption key). Only a
- *    validator's enclave sends it, signed with its vote key, and only as the
- *    proposer of a block while the ledger has no commitment for that
- *    generation; the first committed is final.
+ *    validator's enclave sends it, signed with its vote key, as the proposer
+ *    of a block: generation 1 while the ledger has none, a later one only
+ *    when a rotation asked for it (`g:secretRequested`); the first committed
+ *    is final.
  *  - governance (governance/): `propose(actions, approve?)`, `vote(id, approve)`,
  *    `withdraw(id)`, sent by members; `handover(successorClaim)`, sent by a
  *    validator's enclave handing its place to its successor (a rolling
@@ -104,12 +108,15 @@ function commitSecret(block: StateOverlay, tx: SignedPlainTx, validators: readon
   const fail = (message: string): SystemOutcome => ({ error: { code: 'SYSTEM_TX_REFUSED', message }, result: null, events: [] });
   if (!validators.includes(tx.from)) return fail('only a validator\'s enclave commits a consortium secret');
   const [generation, publicKey] = tx.args;
-  if (tx.args.length !== 2 || generation !== 1 || !isHexOfLength(publicKey, 32)) {
-    return fail('commitSecret takes (1, a 32-byte public key in hex); later generations come with rotation');
+  // Generation 1 while the chain has none; a later one only when a rotation asked for it, and only once.
+  const expected = latestSecretGeneration(block) === 0 ? 1 : requestedSecretGeneration(block);
+  if (tx.args.length !== 2 || expected === null || generation !== expected || !isHexOfLength(publicKey, 32)) {
+    return fail(`commitSecret takes (${expected ?? 'a generation governance asked for'}, a 32-byte public key in hex)`);
   }
   if (readCommitment(block, generation) !== undefined) return fail(`generation ${generation} is already committed`);
   const commitment: SecretCommitment = { generation, publicKey };
   block.write(stateKey.secret(generation), canonicalize(commitment as unknown as JsonValue));
+  if (generation > 1) block.write(govKey.secretRequested, null);
   return { error: null, result: null, events: [{ name: 'SecretCommitted', data: commitment as unknown as JsonValue }] };
 }
 

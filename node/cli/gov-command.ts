@@ -95,7 +95,7 @@ async function actionsOf(opts: ProposeOptions): Promise<GovernanceActionInput[]>
     if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new CliError(`--set-consensus ${opts.setConsensus}: a JSON object of consensus parameters`);
     actions.push({ type: 'setConsensus', params: params as Record<string, number> });
   }
-  if (opts.rotateSecret) actions.push({ type: 'rotateSecret' } as unknown as GovernanceActionInput);
+  if (opts.rotateSecret) actions.push({ type: 'rotateSecret' });
   if (actions.length === 0) throw new CliError('name at least one action (--deploy-contract, --add-member, … see --help)');
   return actions;
 }

@@ -1,6 +1,5 @@
 import { signTx, type Ed25519Signer, type JsonValue, type SignedTx } from '../../consensus/index.js';
-import { CONSORTIUM_CONTRACT, systemTxGas, type ProposalState } from '../../contracts/index.js';
-import type { ContractBundle } from '../../contracts/index.js';
+import { CONSORTIUM_CONTRACT, systemTxGas, type GovernanceAction, type ProposalState } from '../../contracts/index.js';
 import type { ReceiptView } from '../chain/api.js';
 
 export type { ProposalState, ProposalView } from '../../contracts/index.js';
@@ -12,20 +11,10 @@ export interface GovernanceMembersView {
   isMember: boolean;
 }
 
-/** A governance action as a proposal carries it (see the README's Governance section). */
-export type GovernanceActionInput =
-  | { type: 'deployContract'; name: string; bundle: ContractBundle; initArgs?: JsonValue[] }
-  | { type: 'upgradeContract'; name: string; bundle: ContractBundle }
-  | { type: 'retireContract'; name: string }
-  | { type: 'addMember'; id: string; publicKey: string }
-  | { type: 'removeMember'; id: string }
-  | { type: 'setThreshold'; threshold: number }
-  | { type: 'allowMeasurement'; platform: string; measurement: string }
-  | { type: 'retireMeasurement'; platform: string; measurement: string }
-  | { type: 'setPolicy'; policy: JsonValue }
-  | { type: 'setConsensus'; params: Record<string, number> }
-  | { type: 'addNode'; nodeId: string; voteKey: string }
-  | { type: 'removeNode'; nodeId: string };
+type DeployAction = Extract<GovernanceAction, { type: 'deployContract' }>;
+
+/** A governance action as a proposal carries it (see the README's Governance section); a deployment's initArgs default to none. */
+export type GovernanceActionInput = Exclude<GovernanceAction, DeployAction> | (Omit<DeployAction, 'initArgs'> & { initArgs?: JsonValue[] });
 
 export type GovernanceMethod = 'propose' | 'vote' | 'withdraw';
 

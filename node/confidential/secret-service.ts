@@ -115,26 +115,33 @@ export class SecretService {
     });
   }
 
-  /** Asks each admitted peer in turn until one releases the secret to this enclave. */
+  /**
+   * Asks each admitted peer in turn until this enclave holds every committed
+   * generation. A peer releases what it holds, which may not be all: just
+   * after a rotation only the proposer that made the new generation holds it,
+   * so the round goes on to the next peer, and the next round starts from
+   * another one.
+   */
   async #fetchRound(): Promise<void> {
     const peers = this.#o.admittedPeers();
     if (peers.length === 0) return;
+    const first = this.#nextPeer++;
     for (let i = 0; i < peers.length && this.#running && this.#missing.length > 0; i++) {
-      const peer = peers[(this.#nextPeer + i) % peers.length]!;
+      const peer = peers[(first + i) % peers.length]!;
       try {
         const { nonce } = (await this.#ask(peer, { type: 'challenge' })) as { nonce: string };
         const claim = await this.#o.enclave.secretRequest(nonce);
         const release = (await this.#ask(peer, { type: 'release', nonce, claim })) as SealedRelease;
         const status = await this.#o.enclave.acceptSecret(release);
-        this.#o.log.info('consortium secret received by attested release', { from: peer, generations: status.held });
+        this.#o.log.info('consortium secret received by attested release', { from: peer, generations: status.held, missing: status.missing });
         this.update(status);
-        return;
+        if (status.missing.length === 0) return;
       } catch (err) {
         const code = err instanceof ChainError || err instanceof SecretRefused ? err.code : 'NETWORK';
         this.#o.log.debug('a peer did not release the consortium secret', { peer, code, error: (err as Error).message });
       }
     }
-    this.#nextPeer++;
+    if (this.#missing.length === 0) return;
     this.#o.log.info('waiting for the consortium secret', { missing: this.#missing, peersAsked: peers.length });
   }
 

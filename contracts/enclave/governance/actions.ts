@@ -13,7 +13,7 @@ import {
 import { bundleMeasurement, parseBundle, RESERVED_CONTRACT_NAMES, type ContractBundle } from '../../bundle/index.js';
 import { stateKey, type StateOverlay } from '../state.js';
 import { govError } from './errors.js';
-import { govKey, type GovernanceConfig } from './records.js';
+import { govKey, latestSecretGeneration, requestedSecretGeneration, type GovernanceConfig } from './records.js';
 
 /**
  * The changes a proposal makes, applied in order when it passes. Every action
@@ -34,12 +34,13 @@ export type GovernanceAction =
   | { type: 'setPolicy'; policy: JsonValue }
   | { type: 'setConsensus'; params: Partial<ConsensusParams> }
   | { type: 'addNode'; nodeId: string; voteKey: string }
-  | { type: 'removeNode'; nodeId: string };
+  | { type: 'removeNode'; nodeId: string }
+  | { type: 'rotateSecret' };
 
 export type ActionType = GovernanceAction['type'];
 
 /** Actions governance will take but this chain version does not apply yet: refused by name, not as unknown. */
-const NOT_YET = new Map<string, string>([['rotateSecret', 'rotating the consortium secret']]);
+const NOT_YET = new Map<string, string>();
 /** A libp2p peer id as the node prints it (base58btc, or a CID in base32). */
 const NODE_ID_RE = /^[1-9A-HJ-NP-Za-km-z]{32,128}$|^b[a-z2-7]{32,128}$/;
 
@@ -154,6 +155,9 @@ export function parseAction(raw: unknown, index: number): GovernanceAction {
       if (problem) return invalid(index, `voteKey is not an acceptable ed25519 key: ${describeEd25519KeyProblem(problem)}`);
       return { type, nodeId, voteKey };
     }
+    case 'rotateSecret':
+      fields(index, raw, []);
+      return { type };
     case 'removeNode':
       fields(index, raw, ['nodeId']);
       if (typeof raw['nodeId'] !== 'string') return invalid(index, 'nodeId must be a validator\'s node id');
@@ -294,6 +298,15 @@ export function applyActions(
         config.validators = [...config.validators, { nodeId: action.nodeId, voteKey: action.voteKey }];
         events.push({ name: 'NodeAdded', data: { nodeId: action.nodeId, voteKey: action.voteKey, fromHeight: height + 1 } });
         break;
+      case 'rotateSecret': {
+        // The next proposer whose enclave holds every generation makes the new one and commits its public key.
+        const latest = latestSecretGeneration(state);
+        if (latest === 0) invalid(index, 'the chain has no consortium secret yet: its first generation comes with its first blocks');
+        if (requestedSecretGeneration(state) !== null) invalid(index, `generation ${latest + 1} of the consortium secret is being made already`);
+        state.write(govKey.secretRequested, String(latest + 1));
+        events.push({ name: 'SecretRotationRequested', data: { generation: latest + 1 } });
+        break;
+      }
       case 'removeNode':
         if (!config.validators.some((v) => v.nodeId === action.nodeId)) invalid(index, `node ${action.nodeId} is not a validator`);
         if (config.validators.length === 1) invalid(index, 'the last validator cannot be removed');

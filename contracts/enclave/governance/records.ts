@@ -23,6 +23,8 @@ import type { StateReader } from '../state.js';
  *                      the head's height)
  *   g:nextProposal     the id the next proposal gets
  *   g:proposal:<id>    a proposal, its votes and its outcome
+ *   g:secretRequested  the consortium-secret generation a rotation asked for,
+ *                      until a proposer's enclave commits it
  *   g:retired:<name>   a retired contract's name (never deployed again, so its
  *                      old state cannot reappear under new code)
  */
@@ -33,6 +35,7 @@ export const govKey = {
   consensus: 'g:consensus',
   validators: 'g:validators',
   validatorsBefore: 'g:validatorsBefore',
+  secretRequested: 'g:secretRequested',
   nextProposal: 'g:nextProposal',
   proposal: (id: number): string => `g:proposal:${id}`,
   retired: (name: string): string => `g:retired:${name}`,
@@ -111,4 +114,17 @@ export function validatorsAt(state: StateReader, genesis: GovernanceGenesis, hei
   const before = readRecord<{ height: number; validators: GenesisValidator[] } | null>(state, govKey.validatorsBefore, null);
   if (before !== null && height < before.height) return before.validators;
   return readConfig(state, genesis).validators;
+}
+
+/** The newest committed consortium-secret generation (0 when none): generations are committed in order, 1, 2, … */
+export function latestSecretGeneration(state: StateReader): number {
+  let g = 0;
+  while (state.read(`s:secret:${g + 1}`) !== undefined) g++;
+  return g;
+}
+
+/** The generation a rotation asked for and no enclave has committed yet, or null. */
+export function requestedSecretGeneration(state: StateReader): number | null {
+  const text = state.read(govKey.secretRequested);
+  return text === undefined ? null : (JSON.parse(text) as number);
 }

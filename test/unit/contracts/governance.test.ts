@@ -4,8 +4,9 @@
  * sandbox on an in-memory state, as an enclave runs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalize, type JsonValue } from '../../../consensus/index.js';
-import { PROPOSAL_LIFETIME_BLOCKS, bundleMeasurement, systemTxGas, validatorsAt, chainViewAt, genesisChainView, loadBundleFromDir, type ContractBundle } from '../../../contracts/index.js';
+import { Ed25519Signer, canonicalize, genesisHash, type JsonValue } from '../../../consensus/index.js';
+import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
+import { PROPOSAL_LIFETIME_BLOCKS, bundleMeasurement, handoverFreshness, systemTxGas, validatorsAt, chainViewAt, genesisChainView, loadBundleFromDir, type ContractBundle } from '../../../contracts/index.js';
 import { GovernanceChain, VIRTUAL_MEASUREMENT, governanceGenesis } from '../../helpers/governance-chain.js';
 import { newSigner } from '../../helpers/tx.js';
 
@@ -144,7 +145,7 @@ describe('refusals: a clear code, and nothing changes but the sender\'s nonce', 
   const cases: [string, () => ReturnType<GovernanceChain['tx']>, string, RegExp][] = [
     ['a non-member proposes', () => chain.tx(outsider, 'consortium', 'propose', [[{ type: 'setThreshold', threshold: 1 }]]), 'GOV_NOT_MEMBER', /not a member/],
     ['an unknown action', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'mintMoney' }]]), 'GOV_ACTION_INVALID', /action 1: unknown action "mintMoney"/],
-    ['an action not supported yet', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'rotateSecret' }]]), 'GOV_ACTION_INVALID', /not supported by this chain version yet/],
+    ['a rotation before the chain has a secret', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'rotateSecret' }]]), 'GOV_ACTION_INVALID', /no consortium secret yet/],
     ['a node id that is not one', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'addNode', nodeId: 'node 5', voteKey: alice.publicKey }]]), 'GOV_ACTION_INVALID', /nodeId must be a node id/],
     ['a malformed bundle', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'deployContract', name: 'x', bundle: { manifest: {}, code: 'x' } }]]), 'GOV_ACTION_INVALID', /bundle is not valid/],
     [
@@ -320,5 +321,86 @@ describe('replaying the ledger', () => {
       live.runtime.dispose();
       replay.runtime.dispose();
     }
+  });
+});
+
+describe('a validator hands its place over to its successor enclave (rolling upgrade)', () => {
+  const root = generateVirtualRoot();
+  const oldEnclave = new Ed25519Signer('07'.repeat(32));
+  const successor = newSigner();
+  let h: GovernanceChain;
+  beforeAll(async () => {
+    const genesis = governanceGenesis(members);
+    h = await GovernanceChain.create({ ...genesis, enclave: { ...genesis.enclave, virtualRoots: [root.publicKeyPem] } });
+  });
+  afterAll(() => h.runtime.dispose());
+
+  /** The successor's claim: its keys and virtual evidence binding them to `nodeId` and this handover. */
+  function claimFor(options: { nodeId?: string; measurement?: string; fromVoteKey?: string; voteKey?: string } = {}): JsonValue {
+    const nodeId = options.nodeId ?? 'node-1';
+    const publicKeys = { vote: options.voteKey ?? successor.publicKey, encryption: 'ee'.repeat(32) };
+    const freshness = handoverFreshness(genesisHash(h.genesis), nodeId, options.fromVoteKey ?? oldEnclave.publicKey);
+    const evidence = createVirtualEvidence({
+      rootPrivateKeyPem: root.privateKeyPem,
+      measurement: Buffer.from(options.measurement ?? VIRTUAL_MEASUREMENT, 'hex'),
+      reportData: reportDataFor({ publicKeys, chainId: h.genesis.chainId, nodeId, freshness }),
+    });
+    return { nodeId, publicKeys, evidence: Buffer.from(evidence).toString('base64') };
+  }
+
+  const refusals: [string, () => ReturnType<GovernanceChain['tx']>, RegExp][] = [
+    ['signed by a key that holds no validator place', () => h.tx(alice, 'consortium', 'handover', [claimFor()]), /only a validator's enclave hands its place over/],
+    ['a claim for another node', () => h.tx(oldEnclave, 'consortium', 'handover', [claimFor({ nodeId: 'node-2' })]), /must be for node node-1/],
+    ['a program the policy does not allow', () => h.tx(oldEnclave, 'consortium', 'handover', [claimFor({ measurement: 'cd'.repeat(48) })]), /MEASUREMENT_NOT_ALLOWED/],
+    ['evidence made for another handover (replayed)', () => h.tx(oldEnclave, 'consortium', 'handover', [claimFor({ fromVoteKey: alice.publicKey })]), /REPORT_DATA_MISMATCH/],
+    ['a successor with the same key', () => h.tx(oldEnclave, 'consortium', 'handover', [claimFor({ voteKey: oldEnclave.publicKey })]), /same vote key/],
+  ];
+  for (const [what, make, message] of refusals) {
+    it(`refuses ${what}, and changes nothing`, () => {
+      const before = h.view();
+      const { receipts } = h.block([make()]);
+      expect(receipts[0]).toMatchObject({ status: 'failed', error: { code: 'GOV_HANDOVER_INVALID' } });
+      expect(receipts[0]!.error!.message).toMatch(message);
+      expect(h.view()).toEqual(before);
+    });
+  }
+
+  it('takes the successor key from the next height, keeping the node its place in the set', () => {
+    const before = h.view();
+    const { receipts } = h.block([h.tx(oldEnclave, 'consortium', 'handover', [claimFor()])]);
+    expect(receipts[0]).toMatchObject({ status: 'success', result: { nodeId: 'node-1', voteKey: successor.publicKey, fromHeight: h.height + 1 } });
+    expect(h.view().validators).toEqual([{ nodeId: 'node-1', voteKey: successor.publicKey }]);
+    expect(validatorsAt(h.state, h.genesis, h.height)).toEqual(before.validators);
+    // The old key holds no place any more: it cannot hand over again.
+    const again = h.block([h.tx(oldEnclave, 'consortium', 'handover', [claimFor()])]);
+    expect(again.receipts[0]!.error!.message).toMatch(/only a validator's enclave/);
+  });
+});
+
+describe('rotating the consortium secret', () => {
+  const enclave = new Ed25519Signer('07'.repeat(32));
+  let r: GovernanceChain;
+  beforeAll(async () => {
+    r = await GovernanceChain.create(governanceGenesis(members));
+  });
+  afterAll(() => r.runtime.dispose());
+  const commit = (generation: number, key = newSigner().publicKey) => r.block([r.tx(enclave, 'consortium', 'commitSecret', [generation, key])]).receipts[0]!;
+
+  it('asks for the next generation; a validator\'s enclave commits it once; older generations stay committed', () => {
+    expect(commit(2).error!.message).toMatch(/commitSecret takes \(1,/);
+    expect(commit(1).status).toBe('success');
+    expect(commit(2).error!.message).toMatch(/a generation governance asked for/);
+    expect(pass(r, [{ type: 'rotateSecret' }]).state).toBe('accepted');
+    expect(r.state.read('g:secretRequested')).toBe('2');
+    const pending = r.run(alice, 'consortium', 'propose', [[{ type: 'rotateSecret' }]]);
+    expect(pending.error!.message).toMatch(/generation 2 of the consortium secret is being made already/);
+    expect(r.block([r.tx(alice, 'consortium', 'commitSecret', [2, newSigner().publicKey])]).receipts[0]!.error!.message).toMatch(/only a validator's enclave/);
+    expect(commit(3).error!.message).toMatch(/commitSecret takes \(2,/);
+    expect(commit(2).status).toBe('success');
+    expect(r.state.read('g:secretRequested')).toBeUndefined();
+    expect(commit(2).error!.code).toBe('SYSTEM_TX_REFUSED');
+    expect(r.state.read('s:secret:1')).toBeDefined();
+    expect(pass(r, [{ type: 'rotateSecret' }]).state).toBe('accepted');
+    expect(r.state.read('g:secretRequested')).toBe('3');
   });
 });
