@@ -3,7 +3,7 @@ import { bundleMeasurement } from '../../bundle/index.js';
 import { StateOverlay, type StateReader } from '../state.js';
 import { applyActions, parseActions, type AppliedEvent, type ContractHost, type GovernanceAction } from './actions.js';
 import { govError } from './errors.js';
-import { govKey, memberByKey, readConfig, requiredApprovals, writeConfig, type GovernanceGenesis } from './records.js';
+import { govKey, memberByKey, readConfig, requiredApprovals, writeConfig, type GovernanceConfig, type GovernanceGenesis } from './records.js';
 
 /**
  * Proposals and votes: the consortium's constitution (CCF's propose, vote,
@@ -124,6 +124,7 @@ function decide(state: StateOverlay, ctx: GovernanceContext, p: StoredProposal):
     const after = structuredClone(config);
     try {
       const events = applyActions(p.actions, layer, after, ctx.contracts, ctx.height);
+      withinStartupLimits(after, ctx.genesis);
       writeConfig(layer, config, after, ctx.height + 1);
       layer.mergeInto(state);
       Object.assign(p, { state: 'accepted', closedAt: ctx.height });
@@ -149,7 +150,9 @@ export function propose(state: StateOverlay, ctx: GovernanceContext, from: strin
   const member = requireMember(state, ctx, from);
   const actions = parseActions(args[0]);
   // Checked against the chain as it is now, on a layer that is dropped: a proposal that could not apply today is refused.
-  applyActions(actions, new StateOverlay(state), structuredClone(readConfig(state, ctx.genesis)), ctx.contracts, ctx.height, 'check');
+  const checked = structuredClone(readConfig(state, ctx.genesis));
+  applyActions(actions, new StateOverlay(state), checked, ctx.contracts, ctx.height, 'check');
+  withinStartupLimits(checked, ctx.genesis);
   const next = state.read(govKey.nextProposal);
   const id = next === undefined ? 1 : (JSON.parse(next) as number);
   state.write(govKey.nextProposal, String(id + 1));
@@ -218,4 +221,15 @@ export function listProposals(state: StateReader, genesis: GovernanceGenesis, he
     if (filter.state === undefined || view.state === filter.state) out.push(view);
   }
   return out;
+}
+
+/**
+ * What governance cannot raise: a node sizes its network's message limit from
+ * the genesis's maxBlockBytes when it starts (a proposal carries its block),
+ * so larger blocks would not reach the other validators.
+ */
+function withinStartupLimits(config: GovernanceConfig, genesis: Genesis): void {
+  if (config.consensus.maxBlockBytes > genesis.consensus.maxBlockBytes) {
+    throw govError('GOV_ACTION_INVALID', `maxBlockBytes cannot go above the genesis's ${genesis.consensus.maxBlockBytes} (the nodes' network message limit is set from it)`);
+  }
 }
