@@ -18,6 +18,7 @@ interface DevnetOptions {
   p2pBasePort: number;
   fresh: boolean;
   logLevel?: string;
+  contract?: string[];
 }
 
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -44,6 +45,7 @@ export function registerDevnetCommand(program: Command): void {
     .option('--rpc-base-port <port>', 'node i serves JSON-RPC on this port + i - 1', parseBasePort, 8545)
     .option('--p2p-base-port <port>', 'node i listens for peers on this port + i - 1', parseBasePort, 7701)
     .option('--fresh', 'wipe the devnet directory first', false)
+    .option('--contract <dir...>', 'also deploy these contract bundles at genesis; on an existing devnet, refuse unless its genesis deployed exactly these')
     .option('--log-level <level>', "the nodes' log level: debug, info, warn or error (default info; a resumed devnet keeps its own)")
     .action(async (opts: DevnetOptions) => runDevnet(opts));
   devnet
@@ -86,6 +88,7 @@ async function runDevnet(opts: DevnetOptions): Promise<void> {
     now: Date.now(),
     log,
     ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel as LogLevel } : {}),
+    extraContracts: (opts.contract ?? []).map((dir) => resolve(dir)),
   });
   const genesis = readGenesisFile(prepared.genesisFile);
   say(`Cloister devnet: ${prepared.nodes.length} node${prepared.nodes.length === 1 ? '' : 's'} in ${dataDir} (${prepared.created ? 'new' : 'resumed'})`);

@@ -68,14 +68,7 @@ export async function prepareDevChain(options: DevChainOptions): Promise<{ confi
   config.nodeId = node.nodeId;
   if (!existsSync(memberFile)) writeKeyFile(memberFile, generateEd25519KeyPair());
   const member = readKeyFile(memberFile);
-  const contracts = await exampleContracts(member.publicKey);
-  for (const dir of options.extraContracts ?? []) {
-    const bundle = await loadBundleFromDir(dir);
-    if (contracts.some((c) => c.name === bundle.manifest.name)) {
-      throw new Error(`a contract named "${bundle.manifest.name}" is already deployed`);
-    }
-    contracts.push({ name: bundle.manifest.name, manifest: bundle.manifest as unknown as JsonValue, code: bundle.code, initArgs: [] });
-  }
+  const contracts = await withExtraContracts(await exampleContracts(member.publicKey), options.extraContracts ?? []);
   const { measurement } = node;
   const genesis: Genesis = {
     chainId: DEV_CHAIN_ID,
@@ -123,6 +116,17 @@ export async function checkContractsDeployed(
       );
     }
   }
+}
+
+/** The genesis contracts with the bundles in `dirs` added (deployed at genesis, without init arguments). */
+export async function withExtraContracts(contracts: GenesisContract[], dirs: readonly string[]): Promise<GenesisContract[]> {
+  const out = [...contracts];
+  for (const dir of dirs) {
+    const bundle = await loadBundleFromDir(dir);
+    if (out.some((c) => c.name === bundle.manifest.name)) throw new DevChainError(`a contract named "${bundle.manifest.name}" is already deployed`);
+    out.push({ name: bundle.manifest.name, manifest: bundle.manifest as unknown as JsonValue, code: bundle.code, initArgs: [] });
+  }
+  return out;
 }
 
 /** A development chain cannot be prepared as asked; the message says what to do. */

@@ -8,7 +8,8 @@ import {
 } from '../../consensus/index.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { readNodeConfig, writeNodeConfig } from '../config/read-config.js';
-import { exampleContracts, readGenesisFile } from '../dev/dev-chain.js';
+import { exampleContracts, readGenesisFile, withExtraContracts } from '../dev/dev-chain.js';
+import { bundleMeasurement, loadBundleFromDir, parseManifest } from '../../contracts/index.js';
 import { provisionNode } from '../enclave/provision.js';
 import { loadOrCreateVirtualRoot } from '../enclave/virtual-platform.js';
 import { readKeyFile, writeKeyFile } from '../keys/key-file.js';
@@ -23,7 +24,8 @@ export type DevnetSetupErrorCode =
   | 'DEVNET_SIZE_MISMATCH'
   | 'DEVNET_INCOMPLETE'
   | 'DEVNET_NOT_A_DEVNET_DIR'
-  | 'DEVNET_MEASUREMENT_MISMATCH';
+  | 'DEVNET_MEASUREMENT_MISMATCH'
+  | 'DEVNET_CONTRACT_DIFFERS';
 
 export class DevnetSetupError extends Error {
   override readonly name = 'DevnetSetupError';
@@ -51,6 +53,8 @@ export interface PrepareDevnetOptions {
   log: Logger;
   /** The nodes' log level; default info (and the stored one when resuming). */
   logLevel?: LogLevel;
+  /** Extra contract bundle directories deployed at genesis (a new devnet); on a resumed one each must be the one its genesis deployed. */
+  extraContracts?: string[];
 }
 
 export interface DevnetNode {
@@ -95,7 +99,10 @@ export async function prepareDevnet(opts: PrepareDevnetOptions): Promise<Prepare
   if (opts.fresh) wipe(resolve(opts.dataDir), paths);
   mkdirSync(resolve(opts.dataDir), { recursive: true });
   // genesis.json is written last, so its presence means the devnet was made completely.
-  if (existsSync(paths.genesis)) return resume(opts, paths);
+  if (existsSync(paths.genesis)) {
+    await checkExtraContracts(opts, paths);
+    return resume(opts, paths);
+  }
   return create(opts, paths);
 }
 
@@ -157,6 +164,33 @@ function describeNodes(opts: PrepareDevnetOptions, paths: ReturnType<typeof devn
 }
 
 /**
+ * `--contract DIR` on a devnet that exists: each bundle must be the one its
+ * genesis deployed, or the devnet would run other code than the developer
+ * edited without a word. (A bundle upgraded by governance since is compared
+ * with the genesis's too: deploy and upgrade at runtime with `cloister
+ * contract deploy|upgrade`, without --contract.)
+ */
+async function checkExtraContracts(opts: PrepareDevnetOptions, paths: ReturnType<typeof devnetPaths>): Promise<void> {
+  const genesis = readGenesisFile(paths.genesis);
+  const rpc = `http://127.0.0.1:${opts.rpcBasePort}`;
+  const member = join(resolve(opts.dataDir), 'member-1.json');
+  for (const dir of opts.extraContracts ?? []) {
+    const bundle = await loadBundleFromDir(dir);
+    const name = bundle.manifest.name;
+    const deployed = genesis.contracts.find((c) => c.name === name);
+    const how = deployed
+      ? `upgrade it while the devnet runs: \`cloister contract upgrade --rpc ${rpc} --key ${member} ${name} ${dir}\` (with a majority of the members' votes)`
+      : `deploy it while the devnet runs: \`cloister contract deploy --rpc ${rpc} --key ${member} ${dir}\` (with a majority of the members' votes)`;
+    if (!deployed || bundleMeasurement({ manifest: parseManifest(deployed.manifest), code: deployed.code }) !== bundleMeasurement(bundle)) {
+      throw new DevnetSetupError(
+        'DEVNET_CONTRACT_DIFFERS',
+        `contract "${name}" in ${dir} is not the one the devnet in ${resolve(opts.dataDir)} deployed at genesis: ${how}, or start a new devnet with --fresh`,
+      );
+    }
+  }
+}
+
+/**
  * Resumes a devnet made earlier. The configs are rewritten with the ports asked
  * for now, so `cloister node start --config` by hand starts a node where the
  * devnet said it would be.
@@ -211,7 +245,7 @@ async function create(opts: PrepareDevnetOptions, paths: ReturnType<typeof devne
     time: opts.now,
     members,
     validators: provisioned.map((p) => ({ nodeId: p.nodeId, voteKey: p.voteKey })),
-    contracts: await exampleContracts(members[0]!.publicKey),
+    contracts: await withExtraContracts(await exampleContracts(members[0]!.publicKey), opts.extraContracts ?? []),
     enclave: { measurements: { virtual: [measurement] }, virtualRoots: [root.publicKeyPem] },
     // As in the dev chain: only the virtual platform, only this enclave program.
     policy: { allowedPlatforms: ['virtual'], allowVirtual: true, allowDebug: false, measurements: { virtual: [measurement] } },

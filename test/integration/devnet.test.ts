@@ -22,6 +22,7 @@ import { DevnetSupervisor, DevnetSupervisorError, refuseRunningDevnet, type Node
 import { silentLogger } from '../../node/log/logger.js';
 import { CLI, ROOT, runCli, tempDir } from '../helpers/dev-node.js';
 import { execute } from '../helpers/tx.js';
+import { noteBoard } from '../helpers/note-board.js';
 import { findFreePortRange } from '../../scripts/bench/free-ports.js';
 
 // Everything this file starts, so afterAll can clean up even after a failed assertion.
@@ -212,6 +213,20 @@ describe('prepareDevnet', () => {
     expect((wiped as DevnetSetupError).code).toBe('DEVNET_NOT_A_DEVNET_DIR');
     expect(existsSync(join(other, 'precious.txt'))).toBe(true);
   });
+
+  it('deploys --contract bundles at genesis; on a resumed devnet it refuses one its genesis did not deploy, naming the command that does', async () => {
+    const scratch = newDir('cloister-devnet-contracts-');
+    const notes = noteBoard(scratch, 1);
+    const withNotes = { ...base, nodes: 1, dataDir: join(scratch, 'devnet'), extraContracts: [notes] };
+    const made = await prepareDevnet(withNotes);
+    expect(readGenesisFile(made.genesisFile).contracts.map((c) => c.name)).toEqual(['counter', 'token', 'analytics', 'notes']);
+    expect((await prepareDevnet(withNotes)).created).toBe(false);
+    const edited = await prepareDevnet({ ...withNotes, extraContracts: [noteBoard(scratch, 2)] }).catch((e: unknown) => e);
+    expect((edited as DevnetSetupError).code).toBe('DEVNET_CONTRACT_DIFFERS');
+    expect((edited as Error).message).toContain(`cloister contract upgrade --rpc http://127.0.0.1:18545 --key ${join(scratch, 'devnet', 'member-1.json')} notes`);
+    const other = await prepareDevnet({ ...withNotes, extraContracts: [noteBoard(scratch, 1, 'tally')] }).catch((e: unknown) => e);
+    expect((other as Error).message).toContain('cloister contract deploy --rpc');
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------
