@@ -110,7 +110,7 @@ describe('governance through the CLI', () => {
     const refusals: [string[], RegExp][] = [
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', join(scratch, 'missing.json'), '--set-threshold', '1'], /missing\.json/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--remove-member', 'nobody'], /"nobody" is not a member \(GOV_ACTION_INVALID\)/],
-      [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--rotate-secret'], /not supported by this chain version yet \(GOV_ACTION_INVALID\)/],
+      [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--set-threshold', '5'], /the threshold 5 would exceed the 2 members \(GOV_ACTION_INVALID\)/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--allow-measurement', 'virtual=zz'], /48 bytes of lowercase hex \(GOV_ACTION_INVALID\)/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member], /name at least one action/],
       [['gov', 'vote', '--rpc', node.rpcUrl, '--key', member, '--proposal', '1', '--approve'], /proposal 1 is accepted \(GOV_PROPOSAL_CLOSED\)/],
