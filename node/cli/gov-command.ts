@@ -198,6 +198,14 @@ export function registerGovCommands(program: Command, contract: Command): void {
       print(await node.ask(`reading proposal ${opts.proposal}`, (c) => c.getProposal(opts.proposal)));
     });
   gov
+    .command('view')
+    .description('print the chain view the next block runs under (validators, policy, consensus parameters, members), as JSON: save it from your own node for `--chain-view`')
+    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .action(async (opts: { rpc: string }) => {
+      const node = linkTo(opts.rpc);
+      print(await node.ask('reading the chain view', (c) => c.chainView()));
+    });
+  gov
     .command('members')
     .description('print the members and the approvals a proposal needs, as JSON')
     .requiredOption('--rpc <url>', 'JSON-RPC endpoint')

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ChainError, Ed25519Signer, genesisHash, signTx, type Genesis, type JsonValue } from '../../consensus/index.js';
 import {
@@ -158,6 +159,24 @@ export const print = (value: unknown): void => {
 interface TrustOptions {
   genesis?: string;
   genesisHash?: string;
+  /** A chain view (gov_chainView's JSON) the user trusts: validators and policy governance changed since the genesis. */
+  chainView?: string;
+}
+
+/** The validators and policy of a chain view file the user trusts (what `cloister gov view` printed from their own node). */
+function trustedView(file: string | undefined): { validators: Genesis['validators']; policy: Genesis['policy'] } | undefined {
+  if (file === undefined) return undefined;
+  let view: { validators?: unknown; policy?: unknown };
+  try {
+    view = parseJsonArg(readFileSync(file, 'utf8'), `--chain-view ${file}`) as { validators?: unknown; policy?: unknown };
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`--chain-view ${file}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(view?.validators) || typeof view.policy !== 'object' || view.policy === null) {
+    throw new CliError(`--chain-view ${file}: a chain view has "validators" and "policy" (gov_chainView's answer)`);
+  }
+  return { validators: view.validators as Genesis['validators'], policy: view.policy as Genesis['policy'] };
 }
 
 /**
@@ -190,11 +209,12 @@ async function trustedGenesis(node: NodeLink, opts: TrustOptions, contract: stri
 }
 
 /** The network key, verified against the genesis; refused (nothing sent) when its evidence does not verify. */
-async function verifiedKey(node: NodeLink, genesis: Genesis): Promise<VerifiedEncryptionKey> {
+async function verifiedKey(node: NodeLink, genesis: Genesis, chainView?: string): Promise<VerifiedEncryptionKey> {
+  const trusted = trustedView(chainView);
   const nonce = newNonce();
   const view = await node.ask('fetching the network encryption key', (c) => c.getEncryptionKey(nonce));
   try {
-    return verifyEncryptionKey(view, { genesis, nonce });
+    return verifyEncryptionKey(view, { genesis, nonce, ...(trusted ? { view: trusted } : {}) });
   } catch (err) {
     if (err instanceof ChainError && err.code === 'KEY_UNVERIFIED') throw new CliError(`${err.message}; nothing was sent`);
     throw err;
@@ -235,7 +255,7 @@ async function sendTx(opts: SendOptions): Promise<void> {
   const { chainId } = await node.ask('reading the chain id', (c) => c.status());
   // A confidential contract's call is sealed to the network key, verified first against the genesis.
   const confidential = await isConfidential(node, opts.contract);
-  const key = confidential ? await verifiedKey(node, await trustedGenesis(node, opts, opts.contract)) : undefined;
+  const key = confidential ? await verifiedKey(node, await trustedGenesis(node, opts, opts.contract), opts.chainView) : undefined;
   const nonce = opts.nonce ?? (await node.ask("asking for the sender's next nonce", (c) => c.getNonce(signer.publicKey)));
   const body = { chainId, from: signer.publicKey, nonce, contract: opts.contract, method: opts.method, args, gasLimit: opts.gas };
   const sealed = key ? sealTransaction(body, signer, key) : undefined;
@@ -275,6 +295,7 @@ export function registerRpcCommands(program: Command): void {
     .option('--timeout <ms>', 'how long --wait waits', parsePositiveInt, 60_000)
     .option('--genesis <file>', 'confidential contracts: the genesis that the network key\'s evidence is verified against')
     .option('--genesis-hash <hex>', 'confidential contracts: use the genesis the node serves if its hash is this one')
+    .option('--chain-view <file>', "confidential contracts: a chain view you trust (`cloister gov view` from your own node) when governance changed the validators or policy since the genesis")
     .action(sendTx);
 
   program
@@ -287,13 +308,14 @@ export function registerRpcCommands(program: Command): void {
     .option('--key <file>', 'call as this key\'s owner: the call is signed with it (without it, the caller is anonymous)')
     .option('--genesis <file>', 'confidential contracts: the genesis that the network key\'s evidence is verified against')
     .option('--genesis-hash <hex>', 'confidential contracts: use the genesis the node serves if its hash is this one')
+    .option('--chain-view <file>', 'confidential contracts: a chain view you trust, when governance changed the validators or policy')
     .action(async (opts: TrustOptions & { rpc: string; contract: string; method: string; args: string; key?: string }) => {
       const args = parseArgs(opts.args);
       const signer = opts.key === undefined ? undefined : new Ed25519Signer(loadKey(opts.key).privateKey);
       const node = linkTo(opts.rpc);
       if (await isConfidential(node, opts.contract)) {
         // Sealed both ways: the call (and the signature, with --key) to the network key, the answer to us.
-        const key = await verifiedKey(node, await trustedGenesis(node, opts, opts.contract));
+        const key = await verifiedKey(node, await trustedGenesis(node, opts, opts.contract), opts.chainView);
         const out = await node.ask(`calling ${opts.contract}.${opts.method} (sealed)`, (c) =>
           c.sealedCall(opts.contract, opts.method, args, key, signer ? { signer } : undefined),
         );

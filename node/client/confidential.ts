@@ -28,6 +28,22 @@ export interface VerifiedEncryptionKey {
   measurement: string;
 }
 
+/** What a client trusts a network key's evidence against. */
+export interface EncryptionKeyTrust {
+  genesis: Genesis;
+  /** The client's challenge the evidence must bind. */
+  nonce: string;
+  now?: Date;
+  /**
+   * The validators and policy in force, when governance changed them since
+   * the genesis (a node added, a handover in a rolling upgrade, a new
+   * measurement allowed): a chain view the client trusts (from its own
+   * member's node, or its auditor's replay of the ledger), never the word of
+   * the node whose key is checked. The genesis still pins the chain and the roots.
+   */
+  view?: { validators: Genesis['validators']; policy: Genesis['policy'] };
+}
+
 /**
  * Checks a tee_getEncryptionKey answer against the consortium's genesis, the
  * client's trust anchor: the evidence must verify to a root the genesis pins
@@ -38,7 +54,7 @@ export interface VerifiedEncryptionKey {
  * Anything else is KEY_UNVERIFIED and nothing is to be sealed to the key:
  * a swapped key (a man in the middle) fails here.
  */
-export function verifyEncryptionKey(view: EncryptionKeyView, trust: { genesis: Genesis; nonce: string; now?: Date }): VerifiedEncryptionKey {
+export function verifyEncryptionKey(view: EncryptionKeyView, trust: EncryptionKeyTrust): VerifiedEncryptionKey {
   const refuse = (why: string): never => {
     throw new ChainError('KEY_UNVERIFIED', `the network encryption key is not accepted: ${why}`);
   };
@@ -51,7 +67,12 @@ export function verifyEncryptionKey(view: EncryptionKeyView, trust: { genesis: G
   if (ev.publicKeys?.['network'] !== view.publicKey) refuse('the evidence does not bind this key');
   const decision = evaluateAdmission(
     { nodeId: ev.nodeId, publicKeys: ev.publicKeys, evidence: ev.evidence },
-    { genesis: trust.genesis, authenticatedNodeId: ev.nodeId, freshness: trust.nonce, now: trust.now ?? new Date() },
+    {
+      genesis: trust.view ? { ...trust.genesis, validators: trust.view.validators, policy: trust.view.policy } : trust.genesis,
+      authenticatedNodeId: ev.nodeId,
+      freshness: trust.nonce,
+      now: trust.now ?? new Date(),
+    },
   );
   if (!decision.admitted) refuse(`${decision.reason!.code}: ${decision.reason!.message}`);
   return { generation: view.generation, publicKey: new Uint8Array(Buffer.from(view.publicKey, 'hex')), nodeId: ev.nodeId, measurement: decision.measurement ?? '' };

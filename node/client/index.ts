@@ -19,6 +19,7 @@ import {
   sealTransaction,
   SealingSessions,
   verifyEncryptionKey,
+  type EncryptionKeyTrust,
   type OpenedAnswer,
   type VerifiedEncryptionKey,
 } from './confidential.js';
@@ -252,12 +253,14 @@ export class CloisterClient {
   /**
    * The network encryption key, verified against the genesis (the trust
    * anchor) with a fresh challenge: throws ChainError KEY_UNVERIFIED when its
-   * evidence does not verify, and then nothing must be sealed to it.
+   * evidence does not verify, and then nothing must be sealed to it. With
+   * `chainView`, the validators and policy governance has changed since the
+   * genesis, as a view the caller trusts (see EncryptionKeyTrust).
    */
-  async encryptionKey(genesis: Genesis, now?: Date): Promise<VerifiedEncryptionKey> {
+  async encryptionKey(genesis: Genesis, now?: Date, chainView?: EncryptionKeyTrust['view']): Promise<VerifiedEncryptionKey> {
     const nonce = newNonce();
     const view = await this.getEncryptionKey(nonce);
-    return verifyEncryptionKey(view, { genesis, nonce, ...(now ? { now } : {}) });
+    return verifyEncryptionKey(view, { genesis, nonce, ...(now ? { now } : {}), ...(chainView ? { view: chainView } : {}) });
   }
 
   /**

@@ -6,9 +6,11 @@
  * commits under load and loses nothing. The members then retire the old
  * measurement: a node still on the old program is refused by its peers.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ed25519Signer } from '../../consensus/index.js';
+import { Ed25519Signer, type ChainError } from '../../consensus/index.js';
+import { readGenesisFile } from '../../node/dev/dev-chain.js';
 import type { CloisterClient } from '../../node/client/index.js';
 import { readKeyFile } from '../../node/keys/key-file.js';
 import { Consortium, ROOT, cleanupConsortia, makeModifiedProgram, measurementOf, runProgram, waitUntil } from '../helpers/consortium.js';
@@ -95,5 +97,20 @@ describe('a rolling enclave upgrade', () => {
     const view = await c.client(2).chainView();
     expect(view.policy.measurements.virtual).toEqual([newMeasurement]);
     expect(new Set(view.validators.map((v) => v.voteKey)).size).toBe(4);
+
+    // A client trusting the genesis alone no longer accepts any node's network key (new program, new vote keys);
+    // with a chain view it trusts (saved from its own node) it does, and its sealed transactions run.
+    const genesis = readGenesisFile(c.genesisFile);
+    const refused = await c.client(1).encryptionKey(genesis).catch((e: unknown) => e);
+    expect((refused as ChainError).code).toBe('KEY_UNVERIFIED');
+    const viewFile = join(c.dir, 'chain-view.json');
+    const saved = await runProgram(ROOT, ['gov', 'view', '--rpc', c.client(3).url]);
+    writeFileSync(viewFile, saved.stdout);
+    const sent = await runProgram(ROOT, [
+      'tx', 'send', '--rpc', c.client(1).url, '--key', join(c.dir, 'member-2.json'), '--contract', 'analytics', '--method', 'submit',
+      '--args', '["radiology", 3]', '--genesis', c.genesisFile, '--chain-view', viewFile, '--wait',
+    ]);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect((JSON.parse(sent.stdout) as { opened: { error: unknown } }).opened.error).toBeNull();
   }, 400_000);
 });
