@@ -105,9 +105,16 @@ export function parseGenesis(raw: unknown): Genesis {
   if (typeof g.chainId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(g.chainId)) fail('chainId');
   if (typeof g.time !== 'number' || !Number.isSafeInteger(g.time) || g.time < 0) fail('time');
   if (!Array.isArray(g.members)) fail('members must be an array');
+  const memberIds = new Set<string>();
+  const memberKeys = new Set<string>();
   for (const m of g.members as unknown[]) {
     const member = m as Record<string, unknown>;
     if (typeof member?.id !== 'string' || !isHexOfLength(member.publicKey, 32)) fail('each member needs an id and a 32-byte publicKey');
+    // Member ids key a proposal's votes: each once, and never "__proto__".
+    if (member.id === '__proto__') fail('a member id cannot be "__proto__"');
+    if (memberIds.has(member.id as string) || memberKeys.has(member.publicKey as string)) fail(`member "${String(member.id)}" is listed twice (by id or key)`);
+    memberIds.add(member.id as string);
+    memberKeys.add(member.publicKey as string);
     refuseKey(`member "${String(member.id)}" publicKey`, member.publicKey as string);
   }
   if (!Array.isArray(g.validators) || g.validators.length === 0) fail('validators must be a non-empty array');

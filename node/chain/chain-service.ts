@@ -162,7 +162,8 @@ export class ChainService implements ChainApi {
       if (!opened.successor) {
         throw new ChainError(
           'SEAL_INVALID',
-          `this node's enclave vote key ${keys.vote} is not the one the chain lists for node ${this.#o.nodeId} (${self.voteKey}): the sealed identity belongs to another node or enclave program`,
+          `this node's enclave vote key ${keys.vote} is not the one the chain lists for node ${this.#o.nodeId} (${self.voteKey}): the sealed identity belongs to another node or enclave program ` +
+            '(after a handover, start the node with the new program, whose successor identity the chain lists)',
         );
       }
       log.warn('this enclave is the successor of the validator the chain lists for this node: it votes once the handover is committed', { voteKey: keys.vote, listed: self.voteKey });

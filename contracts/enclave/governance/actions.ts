@@ -94,7 +94,8 @@ export function parseAction(raw: unknown, index: number): GovernanceAction {
     case 'addMember': {
       fields(index, raw, ['id', 'publicKey']);
       const { id, publicKey } = raw;
-      if (typeof id !== 'string' || !MEMBER_ID_RE.test(id)) return invalid(index, 'id must be 1 to 64 letters, digits, ".", "_" or "-"');
+      // Member ids key a proposal's votes: "__proto__" would not be a key of its own there.
+      if (typeof id !== 'string' || !MEMBER_ID_RE.test(id) || id === '__proto__') return invalid(index, 'id must be 1 to 64 letters, digits, ".", "_" or "-" (not "__proto__")');
       if (!isHexOfLength(publicKey, 32)) return invalid(index, 'publicKey must be an ed25519 public key (32 bytes of lowercase hex)');
       const problem = classifyEd25519PublicKey(publicKey);
       if (problem) return invalid(index, `publicKey is not an acceptable ed25519 key: ${describeEd25519KeyProblem(problem)}`);

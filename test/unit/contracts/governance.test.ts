@@ -4,7 +4,7 @@
  * sandbox on an in-memory state, as an enclave runs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ed25519Signer, canonicalize, genesisHash, type JsonValue } from '../../../consensus/index.js';
+import { Ed25519Signer, canonicalize, genesisHash, parseGenesis, type JsonValue } from '../../../consensus/index.js';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
 import { PROPOSAL_LIFETIME_BLOCKS, bundleMeasurement, handoverFreshness, systemTxGas, validatorsAt, chainViewAt, genesisChainView, loadBundleFromDir, type ContractBundle } from '../../../contracts/index.js';
 import { GovernanceChain, VIRTUAL_MEASUREMENT, governanceGenesis } from '../../helpers/governance-chain.js';
@@ -146,6 +146,7 @@ describe('refusals: a clear code, and nothing changes but the sender\'s nonce', 
     ['a non-member proposes', () => chain.tx(outsider, 'consortium', 'propose', [[{ type: 'setThreshold', threshold: 1 }]]), 'GOV_NOT_MEMBER', /not a member/],
     ['an unknown action', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'mintMoney' }]]), 'GOV_ACTION_INVALID', /action 1: unknown action "mintMoney"/],
     ['a rotation before the chain has a secret', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'rotateSecret' }]]), 'GOV_ACTION_INVALID', /no consortium secret yet/],
+    ['a member id that would not key its votes', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'addMember', id: '__proto__', publicKey: dave.publicKey }]]), 'GOV_ACTION_INVALID', /not "__proto__"/],
     ['a node id that is not one', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'addNode', nodeId: 'node 5', voteKey: alice.publicKey }]]), 'GOV_ACTION_INVALID', /nodeId must be a node id/],
     ['a malformed bundle', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'deployContract', name: 'x', bundle: { manifest: {}, code: 'x' } }]]), 'GOV_ACTION_INVALID', /bundle is not valid/],
     [
@@ -292,6 +293,17 @@ describe('members, threshold, policy and parameters', () => {
     } finally {
       fresh.runtime.dispose();
     }
+  });
+});
+
+describe('the genesis members', () => {
+  it('are each listed once, and none is "__proto__" (member ids key the votes)', () => {
+    const genesis = governanceGenesis(members) as unknown as Record<string, unknown>;
+    const twice = { ...genesis, members: [...(genesis['members'] as unknown[]), { id: 'alice', publicKey: dave.publicKey }] };
+    expect(() => parseGenesis(JSON.parse(JSON.stringify(twice)))).toThrow(/member "alice" is listed twice/);
+    const proto = { ...genesis, members: [{ id: '__proto__', publicKey: dave.publicKey }] };
+    expect(() => parseGenesis(JSON.parse(JSON.stringify(proto)))).toThrow(/cannot be "__proto__"/);
+    expect(parseGenesis(JSON.parse(JSON.stringify(genesis)))).toBeDefined();
   });
 });
 
