@@ -7,8 +7,11 @@ import { spawnDevNode, type SpawnedNode } from '../../scripts/bench/spawn-node.j
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'bin/cloister.js');
 
+/** A new temporary directory; cleanupNodes (in a test file's afterAll) removes it with the nodes' data. */
 export function tempDir(prefix = 'cloister-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
 }
 
 export interface TestNode extends SpawnedNode {
