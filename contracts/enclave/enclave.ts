@@ -61,10 +61,9 @@ import type {
   UnsealResponse,
 } from './protocol.js';
 import { ConsortiumKeys, STATE_KEY_GENERATION } from './consortium-keys.js';
-import { CONSORTIUM_CONTRACT, SYSTEM_METHODS, readCommitments, runSystemTx, secretCommitTx } from './system-contract.js';
-import { evaluateAdmission, type AdmissionClaim } from './peer-evidence.js';
+import { CONSORTIUM_CONTRACT, readCommitments, runSystemTx, secretCommitTx, systemTxProblem } from './system-contract.js';
+import { admissionFreshness, evaluateAdmission, type AdmissionClaim } from './peer-evidence.js';
 import { ChallengeBook, openRelease, releaseFreshness, sealRelease } from './secret-release.js';
-import { admissionFreshness } from './peer-evidence.js';
 import { randomBytes } from 'node:crypto';
 import { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 import { SealedIdentity } from './sealed-identity.js';
@@ -285,10 +284,8 @@ export class Enclave {
    * a bundle.
    */
   #governanceProblem(tx: SignedTx): { code: string; message: string } | null {
-    if (isSealedTx(tx)) return { code: 'TX_MALFORMED', message: 'governance transactions are public: send them in the clear' };
-    const readonly = Object.prototype.hasOwnProperty.call(SYSTEM_METHODS, tx.method) ? SYSTEM_METHODS[tx.method] : undefined;
-    if (readonly === undefined) return { code: 'TX_UNKNOWN_METHOD', message: `contract "${CONSORTIUM_CONTRACT}" has no method "${tx.method}"` };
-    if (readonly) return { code: 'TX_READONLY_METHOD', message: `"${CONSORTIUM_CONTRACT}.${tx.method}" is read-only: use chain_call, not a transaction` };
+    const outline = systemTxProblem(isSealedTx(tx) ? null : tx.method);
+    if (outline || isSealedTx(tx)) return outline;
     const gasProblem = this.#executor.admissible(tx, tx);
     if (gasProblem) return gasProblem;
     const view = this.#view!;
@@ -692,7 +689,7 @@ export class Enclave {
     const signer = this.#identity!.signer;
     const place = view.validators.find((v) => v.voteKey === signer.publicKey);
     if (!place) throw new ChainError('GOV_HANDOVER_INVALID', 'this enclave holds no validator place to hand over');
-    const at = new Date(Math.max(now, this.#head!.time));
+    const at = this.#evaluationTime(now);
     const problem = successorProblem(claim, { genesis: this.#genesis!, policy: view.policy as unknown as JsonValue, nodeId: place.nodeId, fromVoteKey: signer.publicKey, now: at });
     if (problem !== null) throw new ChainError('GOV_HANDOVER_INVALID', problem);
     const args = [claim as unknown as JsonValue];

@@ -6,7 +6,7 @@ export { BlockExecutor, readDeployments, readNonce, systemTxGas, type Deployment
 export { CommittedState, StateOverlay, stateKey, type StateWrite } from './state.js';
 export { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
 export * from './peer-evidence.js';
-export { CONSORTIUM_CONTRACT, COMMIT_SECRET_METHOD, SYSTEM_METHODS, readCommitments, type SecretCommitment } from './system-contract.js';
+export { CONSORTIUM_CONTRACT, COMMIT_SECRET_METHOD, SYSTEM_METHODS, readCommitments, systemTxProblem, type SecretCommitment } from './system-contract.js';
 export * from './governance/index.js';
 export { ConsortiumKeys, STATE_KEY_GENERATION, type Generation } from './consortium-keys.js';
 export { StateCipher, confidentialStateAccess } from './confidential-state.js';

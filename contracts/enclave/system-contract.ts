@@ -77,6 +77,19 @@ export const SYSTEM_METHODS: Readonly<Record<string, boolean>> = Object.freeze({
   proposals: true,
 });
 
+/**
+ * Why a transaction to the system contract can never be included, from its
+ * outline alone (sealed, an unknown or a read-only method); null when it may
+ * be. The host's mempool and the enclave's admission both ask.
+ */
+export function systemTxProblem(method: string | null): { code: 'TX_MALFORMED' | 'TX_UNKNOWN_METHOD' | 'TX_READONLY_METHOD'; message: string } | null {
+  if (method === null) return { code: 'TX_MALFORMED', message: 'governance transactions are public: send them in the clear' };
+  const readonly = Object.prototype.hasOwnProperty.call(SYSTEM_METHODS, method) ? SYSTEM_METHODS[method] : undefined;
+  if (readonly === undefined) return { code: 'TX_UNKNOWN_METHOD', message: `contract "${CONSORTIUM_CONTRACT}" has no method "${method}"` };
+  if (readonly) return { code: 'TX_READONLY_METHOD', message: `"${CONSORTIUM_CONTRACT}.${method}" is read-only: use chain_call, not a transaction` };
+  return null;
+}
+
 const GOVERNANCE_TXS = { propose, vote, withdraw, [HANDOVER_METHOD]: handover } as const;
 
 export interface SystemOutcome {

@@ -15,7 +15,7 @@ import {
   type SignedTx,
   type SignerLock,
 } from '../../consensus/index.js';
-import { CONSORTIUM_CONTRACT, SYSTEM_METHODS, genesisChainView, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
+import { CONSORTIUM_CONTRACT, genesisChainView, systemTxProblem, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -409,10 +409,8 @@ export class ChainService implements ChainApi {
   #checkTarget(contract: string, method: string | null): void {
     if (contract === CONSORTIUM_CONTRACT) {
       // The enclave tries a governance transaction on the committed state (membership, actions, the proposal's state).
-      if (method === null) throw new ChainError('TX_MALFORMED', 'governance transactions are public: send them in the clear');
-      const readonly = Object.prototype.hasOwnProperty.call(SYSTEM_METHODS, method) ? SYSTEM_METHODS[method] : undefined;
-      if (readonly === undefined) throw new ChainError('TX_UNKNOWN_METHOD', `contract "${contract}" has no method "${method}"`);
-      if (readonly) throw new ChainError('TX_READONLY_METHOD', `"${contract}.${method}" is read-only: use chain_call, not a transaction`);
+      const problem = systemTxProblem(method);
+      if (problem) throw new ChainError(problem.code, problem.message);
       return;
     }
     const methods = this.#methods.get(contract);

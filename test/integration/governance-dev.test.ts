@@ -4,7 +4,7 @@
  * and upgrade at runtime, the developer's loop with `dev --contract`, and
  * every governance refusal with its code.
  */
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloisterClient, RpcError } from '../../node/client/index.js';
@@ -107,7 +107,10 @@ describe('governance through the CLI', () => {
 
   it('refuses every malformed or unauthorised input with its code, and nothing changes', async () => {
     const before = await client.listProposals();
+    const notANode = join(scratch, 'not-a-node.json');
+    writeFileSync(notANode, JSON.stringify({ nodeId: 5 }));
     const refusals: [string[], RegExp][] = [
+      [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--add-node', notANode], /--add-node .*not-a-node\.json: the JSON `cloister node init` printed/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', join(scratch, 'missing.json'), '--set-threshold', '1'], /missing\.json/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--remove-member', 'nobody'], /"nobody" is not a member \(GOV_ACTION_INVALID\)/],
       [['gov', 'propose', '--rpc', node.rpcUrl, '--key', member, '--set-threshold', '5'], /the threshold 5 would exceed the 2 members \(GOV_ACTION_INVALID\)/],

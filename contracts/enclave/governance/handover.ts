@@ -1,4 +1,5 @@
 import { genesisHash, sha256Hex, type Genesis, type JsonValue } from '../../../consensus/index.js';
+import { evaluationTime } from '../../../attestation/index.js';
 import { evaluateAdmission, type AdmissionClaim } from '../peer-evidence.js';
 import type { StateOverlay } from '../state.js';
 import { govError } from './errors.js';
@@ -67,7 +68,7 @@ export function handover(state: StateOverlay, ctx: HandoverContext, from: string
     throw govError('GOV_HANDOVER_INVALID', `the successor claim must be for node ${place.nodeId}`);
   }
   // 2. The successor's evidence: genuine, binding its keys to this node and this handover, and allowed by the policy in force.
-  const problem = successorProblem(claim, { genesis: ctx.genesis, policy: config.policy, nodeId: place.nodeId, fromVoteKey: from, now: new Date(ctx.time) });
+  const problem = successorProblem(claim, { genesis: ctx.genesis, policy: config.policy, nodeId: place.nodeId, fromVoteKey: from, now: evaluationTime(ctx.time) });
   if (problem !== null) throw govError('GOV_HANDOVER_INVALID', problem);
   const voteKey = claim.publicKeys['vote']!;
   // 3. A key no other validator holds.
