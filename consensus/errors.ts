@@ -42,7 +42,9 @@ export type ChainErrorCode =
   | 'GOV_PROPOSAL_CLOSED'
   | 'GOV_ALREADY_VOTED'
   | 'GOV_NOT_PROPOSER'
-  | 'GOV_HANDOVER_INVALID';
+  | 'GOV_HANDOVER_INVALID'
+  | 'STATE_PROOF_UNAVAILABLE'
+  | 'STATE_PROOF_CONFIDENTIAL';
 
 export class ChainError extends Error {
   override readonly name = 'ChainError';

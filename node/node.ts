@@ -172,6 +172,7 @@ export class CloisterNode {
       },
     });
     this.#admission = admission;
+    this.chain.setPeerAttestations((keys) => admission.attestationsFor(keys));
     // Governance added or removed a validator: only the validators in force may connect.
     this.chain.onViewChange((view) => network.setAllowedPeers(view.validators.map((v) => v.nodeId)));
     this.#sync = new BlockSync({

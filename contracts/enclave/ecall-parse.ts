@@ -30,6 +30,8 @@ const MAX_SEALED_BLOBS = 4;
 const MAX_SEALED_BYTES = 64 * 1024;
 const MAX_JUSTIFICATION = 1024;
 const MAX_ID = 256;
+/** A contract key is at most 256 bytes (the sandbox refuses longer), plus `c:<contract>:`. */
+const MAX_STATE_KEY = 400;
 
 const FIELDS: Record<EcallType, readonly string[]> = {
   unseal: ['sealed'],
@@ -52,6 +54,7 @@ const FIELDS: Record<EcallType, readonly string[]> = {
   signVote: ['vote', 'justification'],
   signProposal: ['proposal'],
   listContracts: [],
+  stateProof: ['key', 'height'],
   signHandover: ['claim', 'nonce', 'now'],
 };
 
@@ -236,5 +239,7 @@ export function parseEcall(raw: unknown): EcallRequest {
     }
     case 'listContracts':
       return { type };
+    case 'stateProof':
+      return { type, key: shortString(raw.key, 'key', MAX_STATE_KEY), height: raw.height === null ? null : nonNegativeInt(raw.height, 'height') };
   }
 }

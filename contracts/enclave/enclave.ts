@@ -18,6 +18,7 @@ import {
   sealCallResult,
   sha256Hex,
   signingMessage,
+  stateProof,
   stateRootHex,
   toHex,
   txRootOf,
@@ -43,6 +44,9 @@ import { parseEcall } from './ecall-parse.js';
 import { ANONYMOUS_CALLER, BlockExecutor, NO_STATE_AT_DEPLOYMENT, contractStateAccess, systemTxGas, readDeployments, readNonce, type Deployment, type ExecutionOutput, type OpenedCall } from './executor.js';
 import type { QuerySnapshot } from './query-engine.js';
 import type {
+  ProvedStateValue,
+  StateProofResult,
+  ViewTransitionProof,
   AdmissionResult,
   BlockResult,
   CallRequest,
@@ -71,6 +75,7 @@ import { QueryLane } from './query-lane.js';
 import { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
 import { HANDOVER_METHOD, govKey, isConfigKey, requestedSecretGeneration, successorProblem, validatorsAt } from './governance/index.js';
 import { VerifiedSet } from './verified-set.js';
+import { RecentStates } from './recent-states.js';
 import { VerifierPool } from './verifier-pool.js';
 
 /** What the enclave asks of its platform: evidence over the report data it chose, and its sealing key. */
@@ -130,6 +135,8 @@ export class Enclave {
   #headHash = '';
   #deployments = new Map<string, Deployment>();
   #pending = new Map<string, PendingBlock>();
+  /** The state of the last committed heights, for state proofs. */
+  readonly #recent = new RecentStates();
   #executor: BlockExecutor;
   readonly #verified = new VerifiedSet();
   readonly #keys = new ConsortiumKeys();
@@ -201,6 +208,8 @@ export class Enclave {
         return this.#acceptSecret(request.release);
       case 'listContracts':
         return this.#listContracts();
+      case 'stateProof':
+        return this.#stateProof(request.key, request.height);
       case 'admitTxs':
         return this.#admitTxs(request.txs);
       case 'nonces':
@@ -354,6 +363,7 @@ export class Enclave {
       genesisBlock = this.#buildGenesis(request.genesis, view);
       this.#state.apply(genesisBlock.writeSet);
       this.#setHead(genesisBlock.header);
+      this.#recent.reset(0, this.#state.tree);
       this.#reloadDeployments();
     }
     this.#genesis = request.genesis;
@@ -434,6 +444,7 @@ export class Enclave {
       }
     }
     this.#setHead(header);
+    this.#recent.reset(header.height, this.#state.tree);
     this.#reloadDeployments();
   }
 
@@ -497,6 +508,32 @@ export class Enclave {
   #setHead(header: BlockHeader): void {
     this.#head = header;
     this.#headHash = headerHash(header);
+  }
+
+  /**
+   * A proof of one state key's value (or absence) under the state root of a
+   * recent committed height (the head when null). The host cannot make one:
+   * the tree lives here. It reveals nothing the host does not store already.
+   */
+  #stateProof(key: string, height: number | null): StateProofResult {
+    this.#viewOrThrow();
+    const at = height ?? this.#head!.height;
+    const tree = this.#recent.treeAt(at);
+    if (tree === undefined) {
+      const heights = this.#recent.heights();
+      throw new ChainError('STATE_PROOF_UNAVAILABLE', `no state proof at height ${at}: this node proves the state of its last ${heights.length} heights (${heights[0]}..${heights[heights.length - 1]})`, {
+        oldest: heights[0] ?? null,
+        head: this.#head!.height,
+      });
+    }
+    return { height: at, value: this.#recent.valueAt(key, at, this.#state), proof: stateProof(tree, key) };
+  }
+
+  /** The proved values of the settings a header commits to (validators, policy) under the head's state root. */
+  #viewTransition(): ViewTransitionProof {
+    const tree = this.#state.tree;
+    const entry = (key: string): ProvedStateValue => ({ value: this.#state.read(key) ?? null, proof: stateProof(tree, key) });
+    return { height: this.#head!.height, validators: entry(govKey.validators), policy: entry(govKey.policy) };
   }
 
   #reloadDeployments(): void {
@@ -646,12 +683,15 @@ export class Enclave {
     if (!verifyCertificate(view.chainId, certificate, view.validatorKeys, view.quorum)) {
       throw new ChainError('CERTIFICATE_INVALID', `the certificate of block ${pending.header.height} does not verify`);
     }
+    const overwritten = this.#recent.committing(pending.writeSet, this.#state);
     this.#state.apply(pending.writeSet, pending.tree);
     this.#setHead(pending.header);
+    this.#recent.committed(pending.header.height, pending.tree, overwritten);
     this.#pending.clear();
     if (pending.writeSet.some(([key]) => key.startsWith(stateKey.deployment('')))) this.#reloadDeployments();
     const viewChanged = pending.writeSet.some(([key]) => isConfigKey(key));
     if (viewChanged) this.#view = chainViewAt(this.#genesis!, this.#state);
+    const headerSettingsChanged = pending.writeSet.some(([key]) => key === govKey.validators || key === govKey.policy);
     this.#calls?.committed({ height: pending.header.height, time: pending.header.time, writeSet: pending.writeSet });
     for (const hash of pending.txHashes) this.#forgetOpened(hash);
     const secretsChanged = pending.writeSet.some(([key]) => key.startsWith(stateKey.secret(0).slice(0, -1))) && this.#reconcileSecrets();
@@ -661,6 +701,7 @@ export class Enclave {
       sealed: moved || secretsChanged ? this.#identity!.seal() : null,
       secrets: this.#secretStatus(),
       view: viewChanged ? this.#view! : null,
+      viewTransition: headerSettingsChanged ? this.#viewTransition() : null,
     };
   }
 

@@ -1,4 +1,4 @@
-import type { BlockHeader, CallAuth, CommitCertificate, Genesis, GenesisValidator, JsonValue, LastSign, Receipt, SealedPayload, SignedTx, SignedVote, SignerLock, Vote } from '../../consensus/index.js';
+import type { BlockHeader, CallAuth, CommitCertificate, Genesis, GenesisValidator, JsonValue, LastSign, Receipt, SealedPayload, SignedTx, SignedVote, SignerLock, StateProof, Vote } from '../../consensus/index.js';
 import type { ExcludedTx } from './executor.js';
 import type { AdmissionClaim } from './peer-evidence.js';
 import type { SealedRelease } from './secret-release.js';
@@ -34,6 +34,8 @@ export type EcallRequest =
   | { type: 'signVote'; vote: Vote; justification: SignedVote[] }
   | { type: 'signProposal'; proposal: ProposalToSign }
   | { type: 'listContracts' }
+  /** A proof of a state key (its full key, e.g. c:<contract>:<key>) at a recent committed height, the head when null. */
+  | { type: 'stateProof'; key: string; height: number | null }
   /**
    * A validator's enclave hands its place to its successor (a new program's
    * enclave on the same node): it checks the successor's claim and returns
@@ -187,6 +189,38 @@ export interface CommitResult {
   secrets: SecretStatus;
   /** The chain view of the next block, when this block changed it (governance); null otherwise. */
   view: ChainView | null;
+  /**
+   * When this block changed the validators or the attestation policy (what
+   * the next header commits to): their values proved under this block's
+   * state root, kept by the host so that proofs and ledger checks can follow
+   * the change from the genesis without the state. Null otherwise.
+   */
+  viewTransition: ViewTransitionProof | null;
+}
+
+/** A state value (canonical JSON text; null when absent) with its proof under a state root. */
+export interface ProvedStateValue {
+  value: string | null;
+  proof: StateProof;
+}
+
+/**
+ * The validator set and the attestation policy records (g:validators,
+ * g:policy) after block `height`, proved under its header's state root: the
+ * view of height + 1 is the genesis with these records. A record that is
+ * absent (null) means the genesis setting.
+ */
+export interface ViewTransitionProof {
+  height: number;
+  validators: ProvedStateValue;
+  policy: ProvedStateValue;
+}
+
+/** The answer to a stateProof ecall. */
+export interface StateProofResult {
+  height: number;
+  value: string | null;
+  proof: StateProof;
 }
 
 /** The enclave's verdict on one transaction offered to the mempool, with its sender's committed next nonce. */

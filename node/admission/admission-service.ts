@@ -14,6 +14,7 @@ import {
 import { ConcurrencyLimit } from './concurrency-limit.js';
 import { admissionFreshness, evaluateAdmission, type AdmissionClaim, type AdmissionDecision } from '../../contracts/index.js';
 import { TokenBuckets } from './token-buckets.js';
+import type { SignerAttestation } from '../proofs/index.js';
 
 /** The admission transport (the network service's admission protocol). */
 export interface AdmissionTransport {
@@ -130,6 +131,8 @@ export class AdmissionService {
   readonly #graceMs: number;
   readonly #answerTimeoutMs: number;
   readonly #records = new Map<string, PeerRecord>();
+  /** The evidence that last admitted each peer (only validators are admitted, so bounded by the validator set). */
+  readonly #evidence = new Map<string, SignerAttestation>();
   /**
    * Until when each peer's enclave counts as attested: its evidence verified
    * by this node, not refused since, and verified again recently enough
@@ -325,6 +328,10 @@ export class AdmissionService {
     const wasAdmitted = this.isAdmitted(peerId);
     this.#record(peerId, decision);
     if (decision.admitted) {
+      const { nodeId, evidence } = answer.claim as AdmissionClaim;
+      this.#evidence.set(peerId, { validator: decision.publicKeys!.vote!, nodeId, publicKeys: decision.publicKeys!, freshness: admissionFreshness(this.#o.genesisHash, challenge), evidence });
+    }
+    if (decision.admitted) {
       if (!wasAdmitted) this.#o.log.info('admitted peer', { peer: peerId, platform: decision.platform, measurement: decision.measurement });
       this.#o.onAdmitted?.(peerId);
     } else {
@@ -385,6 +392,16 @@ export class AdmissionService {
    * proposals count only then. Unlike isAdmitted, a disconnect or a missed
    * challenge does not end it at once.
    */
+  /**
+   * The last evidence that admitted each of these enclaves (by vote key), with
+   * the challenge it answered: what a proof carries so that anyone can check
+   * the signer was attested, as this node did.
+   */
+  attestationsFor(voteKeys: readonly string[]): SignerAttestation[] {
+    const wanted = new Set(voteKeys);
+    return [...this.#evidence.values()].filter((a) => wanted.has(a.validator));
+  }
+
   isVoteKeyAdmitted(voteKey: string): boolean {
     const node = this.#validators().find((v) => v.voteKey === voteKey);
     const until = node === undefined ? undefined : this.#attestedUntil.get(node.nodeId);

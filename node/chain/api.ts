@@ -1,3 +1,4 @@
+import type { ReceiptProof, StateValueProof } from '../proofs/index.js';
 import type { BlockHeader, CallAuth, CommitCertificate, ContractEvent, Genesis, JsonValue, SealedPayload, SignedTx } from '../../consensus/index.js';
 
 /** A block as the JSON-RPC API returns it. */
@@ -153,4 +154,8 @@ export interface ChainApi {
   /** The enclave's evidence: made at start, or fresh for the caller's `nonce`. */
   getEvidence(nonce?: string): EvidenceView | Promise<EvidenceView>;
   listContracts(): ContractView[];
+  /** Everything a client needs to verify offline that a committed transaction and its receipt are in the ledger (null: not committed here). */
+  getReceiptProof(hash: string): Promise<ReceiptProof | null>;
+  /** A public contract's key (its value, or its absence) proved under the state root of a recent height (the head when absent). */
+  getStateProof(contract: string, key: string, height?: number): Promise<StateValueProof>;
 }

@@ -15,7 +15,7 @@ import {
   type SignedTx,
   type SignerLock,
 } from '../../consensus/index.js';
-import { CONSORTIUM_CONTRACT, genesisChainView, systemTxProblem, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest } from '../../contracts/index.js';
+import { CONSORTIUM_CONTRACT, genesisChainView, systemTxProblem, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest, type ViewTransitionProof } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -36,6 +36,8 @@ import type {
   ViewBudget,
 } from './api.js';
 import type { Clock } from './clock.js';
+import { ProofBuilder } from './proof-builder.js';
+import type { ReceiptProof, SignerAttestation, StateValueProof } from '../proofs/index.js';
 
 export interface ChainServiceOptions {
   genesis: Genesis;
@@ -101,6 +103,8 @@ export class ChainService implements ChainApi {
   #listeners = new Set<BlockListener>();
   #txListeners = new Set<(tx: SignedTx) => Promise<void> | void>();
   #statusExtension: () => Partial<StatusView> = () => ({});
+  #peerAttestations: (voteKeys: readonly string[]) => SignerAttestation[] = () => [];
+  readonly #proofs: ProofBuilder;
   #started = false;
 
   constructor(options: ChainServiceOptions) {
@@ -110,6 +114,14 @@ export class ChainService implements ChainApi {
     // The admission's limit follows the view as governance changes it.
     const view = (): ChainView => this.#view;
     this.mempool = new Mempool(options.mempool);
+    this.#proofs = new ProofBuilder({
+      genesis: options.genesis,
+      store: options.store,
+      enclave: options.enclave,
+      attestations: async (keys) => this.#attestations(keys),
+      durable: () => this.#persisting,
+      isConfidential: (contract) => this.#confidential.has(contract),
+    });
     this.#admission = new TxAdmission({
       chainId: options.genesis.chainId,
       get maxGasLimit() {
@@ -225,14 +237,15 @@ export class ChainService implements ChainApi {
     }
     const enclaveCommit = this.#o.enclave.commitBlock(result.blockHash, certificate).then((committed) => {
       if (committed.view) this.#setView(committed.view, result.header.height + 1);
+      return committed;
     });
     const advanced = this.#applied(result, txs);
     this.mempool.remove(result.txHashes);
     // After the removal: a sender's queued transaction may continue from its new committed nonce.
     for (const [sender, nonce] of advanced) this.mempool.committed(sender, nonce);
     const write = this.#persisting.then(async () => {
-      await enclaveCommit;
-      await this.#persist(result, certificate, txs);
+      const committed = await enclaveCommit;
+      await this.#persist(result, certificate, txs, committed.viewTransition);
     });
     this.#persisting = write.catch(() => {});
     write.catch((err: unknown) => this.#o.onFatal(err instanceof Error ? err : new Error(String(err))));
@@ -300,9 +313,9 @@ export class ChainService implements ChainApi {
   }
 
   /** Writes a committed block in one atomic batch, then serves it. */
-  async #persist(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[]): Promise<void> {
+  async #persist(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[], viewTransition: ViewTransitionProof | null): Promise<void> {
     const block: StoredBlock = { hash: result.blockHash, header: result.header, txHashes: result.txHashes, certificate };
-    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet);
+    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet, viewTransition);
     this.#setHead(result.header);
     for (const hash of result.txHashes) this.#committing.delete(hash);
     if (result.contractsChanged) await this.#refreshContracts();
@@ -403,6 +416,27 @@ export class ChainService implements ChainApi {
   /** Adds consensus and network facts to status (the node composes them). */
   setStatusExtension(extension: () => Partial<StatusView>): void {
     this.#statusExtension = extension;
+  }
+
+  /** Where proofs find the evidence of peers' enclaves (the admission service, which verified it). */
+  setPeerAttestations(source: (voteKeys: readonly string[]) => SignerAttestation[]): void {
+    this.#peerAttestations = source;
+  }
+
+  /** This enclave's start evidence, and what the peer source knows of the others. */
+  #attestations(voteKeys: readonly string[]): SignerAttestation[] {
+    const own = this.getEvidence() as EvidenceView;
+    const self: SignerAttestation = { validator: own.publicKeys.vote!, nodeId: own.nodeId, publicKeys: own.publicKeys, freshness: own.freshness, evidence: own.evidence };
+    const others = this.#peerAttestations(voteKeys.filter((k) => k !== self.validator));
+    return voteKeys.includes(self.validator) ? [self, ...others] : others;
+  }
+
+  getReceiptProof(hash: string): Promise<ReceiptProof | null> {
+    return this.#proofs.receiptProof(hash);
+  }
+
+  getStateProof(contract: string, key: string, height?: number): Promise<StateValueProof> {
+    return this.#proofs.stateProof(contract, key, height ?? null);
   }
 
   /** `method` is null for a sealed transaction: the enclave opens it and checks the method. */

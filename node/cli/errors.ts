@@ -33,3 +33,9 @@ export function parsePositiveInt(text: string): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`not a positive integer: ${text}`);
   return n;
 }
+
+export function parseNonNegativeInt(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new CliError(`not a non-negative integer: ${text}`);
+  return n;
+}

@@ -14,4 +14,6 @@ export const EXIT = {
   TX_FAILED: 3,
   /** `tx send`: the transaction was (or may have been) sent, but no receipt came: `--wait` timed out or the node stopped answering. */
   TX_OUTCOME_UNKNOWN: 4,
+  /** `receipt verify`, `state verify`, `call --prove`, `ledger verify`: the proof or the ledger does not verify (the message names the check). */
+  PROOF_INVALID: 6,
 } as const;

@@ -10,6 +10,7 @@ import { CliError } from './errors.js';
 import { registerKeysCommand } from './keys-command.js';
 import { registerMeasureCommands } from './measure-commands.js';
 import { registerRpcCommands } from './rpc-commands.js';
+import { registerProofCommands } from './proof-commands.js';
 
 function buildProgram(): Command {
   const program = new Command();
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerGenesisCommand(program);
   registerKeysCommand(program);
   registerRpcCommands(program);
+  registerProofCommands(program);
   registerGovCommands(program, registerMeasureCommands(program));
   registerAttestationCommand(program);
   // Every subcommand exits through the handler below instead of process.exit.

@@ -17,6 +17,7 @@ import { readGenesisFile } from '../dev/dev-chain.js';
 import { KeyFileError, readKeyFile } from '../keys/key-file.js';
 import { CliError, parseJsonArg, parsePositiveInt } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { loadGenesis, provedCallResult } from './proof-commands.js';
 
 const DEFAULT_GAS_LIMIT = 1_000_000;
 const RECEIPT_POLL_MS = 250;
@@ -309,7 +310,8 @@ export function registerRpcCommands(program: Command): void {
     .option('--genesis <file>', 'confidential contracts: the genesis that the network key\'s evidence is verified against')
     .option('--genesis-hash <hex>', 'confidential contracts: use the genesis the node serves if its hash is this one')
     .option('--chain-view <file>', 'confidential contracts: a chain view you trust, when governance changed the validators or policy')
-    .action(async (opts: TrustOptions & { rpc: string; contract: string; method: string; args: string; key?: string }) => {
+    .option('--prove <stateKey>', "for a method that returns a plain state read: check the result is this key's value, proved under a certified state root (needs --genesis)")
+    .action(async (opts: TrustOptions & { rpc: string; contract: string; method: string; args: string; key?: string; prove?: string }) => {
       const args = parseArgs(opts.args);
       const signer = opts.key === undefined ? undefined : new Ed25519Signer(loadKey(opts.key).privateKey);
       const node = linkTo(opts.rpc);
@@ -322,10 +324,20 @@ export function registerRpcCommands(program: Command): void {
         process.stdout.write(JSON.stringify(out.result) + '\n');
         return;
       }
-      const out = await node.ask(`calling ${opts.contract}.${opts.method}`, (c) =>
-        signer ? c.call(opts.contract, opts.method, args, { signer }) : c.call(opts.contract, opts.method, args),
-      );
-      process.stdout.write(JSON.stringify(out.result) + '\n');
+      const call = async (): Promise<JsonValue> =>
+        (
+          await node.ask(`calling ${opts.contract}.${opts.method}`, (c) =>
+            signer ? c.call(opts.contract, opts.method, args, { signer }) : c.call(opts.contract, opts.method, args),
+          )
+        ).result;
+      if (opts.prove !== undefined) {
+        if (opts.genesis === undefined) throw new CliError('--prove needs --genesis: the proof is verified against it');
+        const { result, height } = await provedCallResult(opts.rpc, opts.contract, opts.prove, loadGenesis(opts.genesis), call);
+        process.stdout.write(JSON.stringify(result) + '\n');
+        process.stderr.write(`proved: the result is the value of ${opts.contract}/${opts.prove} after block ${height}\n`);
+        return;
+      }
+      process.stdout.write(JSON.stringify(await call()) + '\n');
     });
 
   program

@@ -41,6 +41,7 @@ import { asErrorObject, ClientError, RpcError } from './errors.js';
 import type { RpcMethodName, RpcParams, RpcResult } from './methods.js';
 import { unsendableParams } from './sendable.js';
 import { postJson, type FetchLike, type TransportOptions } from './transport.js';
+import { verifyReceiptProof, verifyStateValueProof, type ReceiptProof, type StateValueProof, type VerifiedReceipt, type VerifiedStateValue } from '../proofs/index.js';
 
 export { RpcError, ClientError, type ClientErrorKind } from './errors.js';
 export type { NodeView } from '../rpc/network-methods.js';
@@ -61,6 +62,7 @@ export type { OpenRpcDocument } from '../rpc/openrpc.js';
 export type { AttestationTokenView, EncryptionKeyView, SealedCallView } from '../chain/api.js';
 export * from './confidential.js';
 export * from './governance.js';
+export * from '../proofs/index.js';
 export type { ChainView } from '../../contracts/index.js';
 
 export interface CloisterClientOptions {
@@ -227,6 +229,32 @@ export class CloisterClient {
 
   getTransactionReceipt(hash: string): Promise<ReceiptView | null> {
     return this.request('chain_getTransactionReceipt', hash);
+  }
+
+  /** The node's proof that a committed transaction and its receipt are in the ledger (null: not committed there). Verify it with verifyReceiptProof. */
+  getReceiptProof(hash: string): Promise<ReceiptProof | null> {
+    return this.request('chain_getReceiptProof', hash);
+  }
+
+  /** A public contract's key proved under the state root of a recent height (the head by default). Verify it with verifyStateValueProof. */
+  getStateProof(contract: string, key: string, height?: number): Promise<StateValueProof> {
+    return height === undefined ? this.request('chain_getStateProof', contract, key) : this.request('chain_getStateProof', contract, key, height);
+  }
+
+  /**
+   * A committed transaction's receipt, trusting the node for nothing: its
+   * proof, verified against the genesis the caller holds (null: not committed
+   * on that node). Throws ProofError when the proof does not verify.
+   */
+  async verifiedReceipt(hash: string, genesis: Genesis, options: { now?: Date } = {}): Promise<VerifiedReceipt | null> {
+    const proof = await this.getReceiptProof(hash);
+    return proof === null ? null : verifyReceiptProof(proof, genesis, { now: options.now ?? new Date() });
+  }
+
+  /** A public contract's key, trusting the node for nothing: its state proof, verified against the genesis the caller holds. */
+  async verifiedState(contract: string, key: string, genesis: Genesis, options: { height?: number; now?: Date } = {}): Promise<VerifiedStateValue> {
+    const proof = await this.getStateProof(contract, key, options.height);
+    return verifyStateValueProof(proof, genesis, { now: options.now ?? new Date() });
   }
 
   getNonce(address: string): Promise<number> {

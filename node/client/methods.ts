@@ -14,6 +14,7 @@ import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import type { GovernanceMembersView, ProposalState, ProposalView } from './governance.js';
 import type { ChainView } from '../../contracts/index.js';
+import type { ReceiptProof, StateValueProof } from '../proofs/index.js';
 
 /** Every RPC method's positional params and result, for typed calls. */
 export interface RpcMethodMap {
@@ -24,6 +25,8 @@ export interface RpcMethodMap {
   chain_sendTransaction: { params: [tx: SignedTx]; result: string };
   chain_getTransaction: { params: [hash: string]; result: TransactionView | null };
   chain_getTransactionReceipt: { params: [hash: string]; result: ReceiptView | null };
+  chain_getReceiptProof: { params: [hash: string]; result: ReceiptProof | null };
+  chain_getStateProof: { params: [contract: string, key: string, height?: number]; result: StateValueProof };
   chain_getNonce: { params: [address: string]; result: number };
   /** The plain form; a confidential contract's sealed form is CloisterClient.sealedCall (params [contract, sealed], result SealedCallView). */
   chain_call: { params: [contract: string, method: string, args: JsonValue[], auth?: CallAuth]; result: CallResultView };
@@ -52,6 +55,8 @@ export const RPC_METHOD_NAMES = [
   'chain_sendTransaction',
   'chain_getTransaction',
   'chain_getTransactionReceipt',
+  'chain_getReceiptProof',
+  'chain_getStateProof',
   'chain_getNonce',
   'chain_call',
   'tee_getEncryptionKey',

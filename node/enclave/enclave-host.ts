@@ -8,9 +8,9 @@ import {
   encodeMessage,
   type AdmissionResult,
   type BlockResult,
-  type ChainView,
   type CommitResult,
   type ContractInfo,
+  type StateProofResult,
   type EcallRequest,
   type EcallResponse,
   type InitRequest,
@@ -202,11 +202,11 @@ export class EnclaveHost {
    * the certificate moved the enclave's safety record forward, the new seal is
    * stored before this resolves.
    */
-  async commitBlock(blockHash: string, certificate: CommitCertificate): Promise<{ height: number; view: ChainView | null }> {
+  async commitBlock(blockHash: string, certificate: CommitCertificate): Promise<Pick<CommitResult, 'height' | 'view' | 'viewTransition'>> {
     const out = await this.#ecall<CommitResult>({ type: 'commitBlock', blockHash, certificate });
     if (out.sealed !== null) await this.#sealed.write(out.sealed);
     this.onSecrets?.(out.secrets);
-    return { height: out.height, view: out.view };
+    return { height: out.height, view: out.view, viewTransition: out.viewTransition };
   }
 
   /** A read-only call; at most maxCallsInFlight wait at once (ENCLAVE_BUSY beyond). */
@@ -311,5 +311,10 @@ export class EnclaveHost {
 
   listContracts(): Promise<ContractInfo[]> {
     return this.#ecall({ type: 'listContracts' });
+  }
+
+  /** A proof of a full state key's value at a recent committed height (the head when null), from the enclave's state tree. */
+  stateProof(key: string, height: number | null): Promise<StateProofResult> {
+    return this.#ecall({ type: 'stateProof', key, height });
   }
 }

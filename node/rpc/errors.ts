@@ -183,9 +183,19 @@ const CHAIN = {
     message: 'Handover invalid',
     description: "A validator's handover to its successor enclave is refused: not signed by the validator's current vote key, or the successor's evidence does not bind it to the node and the handover, or the policy in force does not allow its program.",
   },
+  STATE_PROOF_UNAVAILABLE: {
+    code: -32090,
+    message: 'State proof unavailable',
+    description: 'The node proves the state of its last 16 committed heights only (data.oldest, data.head); ask for a recent height, or for the head.',
+  },
+  STATE_PROOF_CONFIDENTIAL: {
+    code: -32091,
+    message: 'State proof of a confidential contract',
+    description: "A confidential contract's state is stored encrypted under keys only enclaves hold: there is no public value to prove.",
+  },
 } as const satisfies Record<ChainErrorCode, ErrorCodeEntry>;
 
-/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32069, -32075..-32079 and -32087..-32099 are free for later families. */
+/** Every error Cloister's JSON-RPC interface returns, by name. -32063..-32069, -32075..-32079 and -32087..-32089 and -32092..-32099 are free for later families. */
 export const RPC_ERRORS = { ...STANDARD, ...SERVER, ...CHAIN } as const;
 
 export type RpcErrorName = keyof typeof RPC_ERRORS;

@@ -107,6 +107,32 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       handler: (hash: string) => api.getTransactionReceipt(hash),
     }),
     defineMethod({
+      name: 'chain_getReceiptProof',
+      summary: 'Everything needed to verify offline that a committed transaction and its receipt are in the ledger, or null.',
+      description:
+        'The transaction and its Merkle path to the header\'s txRoot; the receipt exactly as hashed and its path to receiptsRoot; the header and its commit certificate; every governance change of the validators or policy since the genesis (each a certified block and the new records proved under its state root); and each signer\'s attestation evidence. Verify with `cloister receipt verify` or verifyReceiptProof (exported by the package): it needs only the genesis.',
+      params: [{ name: 'hash', schema: s.hash32 }],
+      result: { name: 'proof', schema: s.nullable(s.receiptProof) },
+      errors: ['NOT_FOUND', 'SERVER_BUSY'],
+      concurrency: { maxInFlight: 8, maxWaiting: 256 },
+      handler: (hash: string) => api.getReceiptProof(hash),
+    }),
+    defineMethod({
+      name: 'chain_getStateProof',
+      summary: "A public contract's key, its value (or absence) proved under the state root of a recent height (the head by default), with the certified header.",
+      description:
+        'The node proves its last 16 heights. A confidential contract\'s state is stored encrypted: its keys cannot be proved (STATE_PROOF_CONFIDENTIAL). Verify with `cloister state verify` or verifyStateValueProof.',
+      params: [
+        { name: 'contract', schema: s.contractName },
+        { name: 'key', summary: 'The key in the contract\'s state (what the contract passes to state.get).', schema: { type: 'string', minLength: 1, maxLength: 256 } },
+        { name: 'height', summary: 'A recent committed height (default: the head).', schema: s.uint, required: false },
+      ],
+      result: { name: 'proof', schema: s.stateValueProof },
+      errors: ['STATE_PROOF_UNAVAILABLE', 'STATE_PROOF_CONFIDENTIAL', 'ENCLAVE_UNAVAILABLE', 'SERVER_BUSY'],
+      concurrency: { maxInFlight: 8, maxWaiting: 256 },
+      handler: (contract: string, key: string, height?: number) => (height === undefined ? api.getStateProof(contract, key) : api.getStateProof(contract, key, height)),
+    }),
+    defineMethod({
       name: 'chain_getNonce',
       summary: "The sender's next nonce, counting transactions waiting in the mempool.",
       params: [{ name: 'address', schema: s.address }],

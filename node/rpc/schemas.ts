@@ -351,3 +351,25 @@ export const chainView: JsonSchema = {
     threshold: { type: 'integer', minimum: 1 },
   }),
 };
+
+const merklePath: JsonSchema = object({ index: uint, size: uint, path: { type: 'array', items: hash32 } });
+const certifiedHeader: JsonSchema = {
+  type: 'object',
+  description:
+    'A header, its commit certificate, the governance changes of the validators or policy since the genesis ({header, certificate, proof: {height, validators, policy}}), and one attestation per signer ({validator, nodeId, publicKeys, freshness, evidence}).',
+  required: ['header', 'certificate', 'transitions', 'attestations'],
+};
+
+export const receiptProof: JsonSchema = {
+  type: 'object',
+  description: 'A receipt proof (kind "cloister/receipt-proof/v1"): tx, txPath, receipt (exactly as hashed), receiptPath, block.',
+  properties: { kind: { type: 'string' }, tx: signedTx, txPath: merklePath, receipt: { type: 'object' }, receiptPath: merklePath, block: certifiedHeader },
+  required: ['kind', 'tx', 'txPath', 'receipt', 'receiptPath', 'block'],
+};
+
+export const stateValueProof: JsonSchema = {
+  type: 'object',
+  description: 'A state proof (kind "cloister/state-proof/v1"): contract, key, value (null: absent), proof (the sparse Merkle path), block.',
+  properties: { kind: { type: 'string' }, contract: contractName, key: { type: 'string' }, value: anyJson, proof: { type: 'object' }, block: certifiedHeader },
+  required: ['kind', 'contract', 'key', 'value', 'proof', 'block'],
+};

@@ -1,6 +1,6 @@
 import { Level } from 'level';
 import type { BlockHeader, CommitCertificate, EquivocationEvidence, Receipt, SignedProposal, SignedTx, SignedVote } from '../../consensus/index.js';
-import type { StateWrite } from '../../contracts/index.js';
+import type { StateWrite, ViewTransitionProof } from '../../contracts/index.js';
 
 /** How a block is kept: the header, its transactions' hashes and its commit certificate. */
 export interface StoredBlock {
@@ -62,10 +62,13 @@ export interface OwnVotesRecord {
  *   meta:votes          OwnVotesRecord of the height being decided (overwritten at each own vote)
  *   e:<validator>/<height>/<round>/<step>   EquivocationEvidence, kept forever
  *   a:<node id>         until when that peer's enclave counts as attested (ms since the epoch)
+ *   vt:<height, 16 hex> ViewTransitionProof: the block at that height changed the validators or the
+ *                       policy; the new records proved under its state root (for proofs and ledger checks)
  * Each committed block is one atomic, synced batch: after a crash the store
  * holds every block up to meta:head and nothing of the next.
  */
 const heightKey = (height: number): string => `b:${height.toString(16).padStart(16, '0')}`;
+const transitionKey = (height: number): string => `vt:${height.toString(16).padStart(16, '0')}`;
 
 export class ChainStore {
   readonly #db: Level<string, string>;
@@ -126,6 +129,18 @@ export class ChainStore {
     return this.#getJson<StoredReceipt>(`r:${hash}`);
   }
 
+  async getReceipts(hashes: readonly string[]): Promise<(StoredReceipt | undefined)[]> {
+    const values = await this.#db.getMany(hashes.map((h) => `r:${h}`));
+    return values.map((v) => (v === undefined ? undefined : (JSON.parse(v) as StoredReceipt)));
+  }
+
+  /** The governance changes of the validators or the policy at heights below `belowHeight`, in height order. */
+  async viewTransitions(belowHeight = Number.MAX_SAFE_INTEGER): Promise<ViewTransitionProof[]> {
+    const out: ViewTransitionProof[] = [];
+    for await (const value of this.#db.values({ gte: 'vt:', lt: transitionKey(Math.min(belowHeight, 2 ** 52)) })) out.push(JSON.parse(value) as ViewTransitionProof);
+    return out;
+  }
+
   /** Every state entry, in key order (for loading the enclave at start). */
   async *stateEntries(): AsyncGenerator<[string, string]> {
     for await (const [key, value] of this.#db.iterator({ gt: 's:', lt: 's;' })) {
@@ -182,8 +197,15 @@ export class ChainStore {
   }
 
   /** Writes one committed block and everything it changed in one atomic, synced batch. */
-  async commitBlock(block: StoredBlock, txs: readonly SignedTx[], receipts: readonly Receipt[], writeSet: readonly StateWrite[]): Promise<void> {
+  async commitBlock(
+    block: StoredBlock,
+    txs: readonly SignedTx[],
+    receipts: readonly Receipt[],
+    writeSet: readonly StateWrite[],
+    viewTransition: ViewTransitionProof | null = null,
+  ): Promise<void> {
     const batch = this.#db.batch();
+    if (viewTransition) batch.put(transitionKey(viewTransition.height), JSON.stringify(viewTransition));
     const { hash, header } = block;
     batch.put(heightKey(header.height), JSON.stringify(block));
     batch.put(`bh:${hash}`, String(header.height));

@@ -1,0 +1,131 @@
+import {
+  headerHash,
+  parseBlockHeader,
+  parseCommitCertificate,
+  verifyCertificate,
+  verifyStateProof,
+  type BlockHeader,
+  type CommitCertificate,
+  type Genesis,
+} from '../../consensus/index.js';
+import { chainViewAt, evaluateAdmission, genesisChainView, govKey, type ChainView, type ProvedStateValue } from '../../contracts/index.js';
+import { ProofError } from './errors.js';
+import type { SignerAttestation, VerifiedHeader, VerifiedSigner, ViewTransition } from './types.js';
+
+export interface VerifyOptions {
+  /** When the signers' evidence is evaluated (certificate validity, TCB dates). */
+  now: Date;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses a header and its certificate, and checks that the certificate is for this header. */
+function certified(rawHeader: unknown, rawCertificate: unknown, genesis: Genesis, what: string): { header: BlockHeader; certificate: CommitCertificate; hash: string } {
+  let header: BlockHeader;
+  let certificate: CommitCertificate;
+  try {
+    header = parseBlockHeader(rawHeader, `${what} header`);
+    certificate = parseCommitCertificate(rawCertificate);
+  } catch (err) {
+    throw new ProofError('PROOF_MALFORMED', `${what}: ${(err as Error).message}`);
+  }
+  if (header.chainId !== genesis.chainId) {
+    throw new ProofError('WRONG_CHAIN', `${what} is of chain "${header.chainId}", the genesis is of "${genesis.chainId}"`);
+  }
+  const hash = headerHash(header);
+  if (certificate.blockHash !== hash || certificate.height !== header.height) {
+    throw new ProofError('CERTIFICATE', `${what}: the certificate is for block ${certificate.blockHash} at height ${certificate.height}, not this header (${hash} at ${header.height})`);
+  }
+  return { header, certificate, hash };
+}
+
+/** Checks the header's commitments to the view, then that a quorum of the view's validators precommitted it. */
+function checkAgainstView(header: BlockHeader, certificate: CommitCertificate, view: ChainView, what: string): void {
+  if (header.validatorSetHash !== view.validatorSetHash) {
+    throw new ProofError(
+      'VALIDATOR_SET',
+      `${what} commits to validator set ${header.validatorSetHash}, but the genesis and the proof's governance changes lead to ${view.validatorSetHash} (a change is missing, or the header is not of this consortium)`,
+    );
+  }
+  if (header.policyHash !== view.policyHash) {
+    throw new ProofError('POLICY', `${what} commits to attestation policy ${header.policyHash}, but the genesis and the proof's governance changes lead to ${view.policyHash}`);
+  }
+  if (!verifyCertificate(view.chainId, certificate, view.validatorKeys, view.quorum)) {
+    throw new ProofError('CERTIFICATE', `${what}: the commit certificate is not ${view.quorum} valid precommits of the ${view.validatorKeys.length} validators of height ${header.height}`);
+  }
+}
+
+function provedRecord(raw: unknown, stateRoot: string, key: string, what: string): string | null {
+  if (!isRecord(raw) || !(raw.value === null || typeof raw.value === 'string')) throw new ProofError('PROOF_MALFORMED', `${what}: ${key} is not {value, proof}`);
+  const { value, proof } = raw as unknown as ProvedStateValue;
+  if (!verifyStateProof(stateRoot, key, value, proof)) throw new ProofError('VIEW_TRANSITION', `${what}: the value of ${key} does not verify under its state root`);
+  return value;
+}
+
+/**
+ * Follows the governance changes of the validators and policy from the
+ * genesis: each change is a block certified by the set in force before it,
+ * whose state root proves the new records. Returns the view of `height`.
+ */
+export function viewAtHeight(genesis: Genesis, transitions: unknown, height: number): ChainView {
+  if (!Array.isArray(transitions)) throw new ProofError('PROOF_MALFORMED', 'transitions must be an array');
+  let view = genesisChainView(genesis);
+  let last = -1;
+  for (const raw of transitions as unknown[]) {
+    if (!isRecord(raw) || !isRecord(raw.proof)) throw new ProofError('PROOF_MALFORMED', 'a transition is not {header, certificate, proof}');
+    const t = raw as unknown as ViewTransition;
+    const what = `the governance change at height ${String(t.proof.height)}`;
+    const { header, certificate } = certified(t.header, t.certificate, genesis, what);
+    if (t.proof.height !== header.height) throw new ProofError('PROOF_MALFORMED', `${what}: its records are for height ${String(t.proof.height)}, its header is ${header.height}`);
+    if (header.height <= last || header.height >= height) {
+      throw new ProofError('PROOF_MALFORMED', `${what}: transitions must be in increasing height order, below the proved height ${height}`);
+    }
+    checkAgainstView(header, certificate, view, what);
+    const records = new Map<string, string>();
+    const validators = provedRecord(t.proof.validators, header.stateRoot, govKey.validators, what);
+    const policy = provedRecord(t.proof.policy, header.stateRoot, govKey.policy, what);
+    if (validators !== null) records.set(govKey.validators, validators);
+    if (policy !== null) records.set(govKey.policy, policy);
+    try {
+      view = chainViewAt(genesis, { read: (key) => records.get(key) });
+    } catch (err) {
+      throw new ProofError('VIEW_TRANSITION', `${what}: its records are not a validator set and policy (${(err as Error).message})`);
+    }
+    last = header.height;
+  }
+  return view;
+}
+
+/** Checks each certificate signer's evidence as a node checks a peer's at admission, against the view of the height. */
+function checkSigners(certificate: CommitCertificate, attestations: unknown, view: ChainView, genesis: Genesis, now: Date): VerifiedSigner[] {
+  if (!Array.isArray(attestations)) throw new ProofError('PROOF_MALFORMED', 'attestations must be an array');
+  const byKey = new Map<string, SignerAttestation>();
+  for (const a of attestations as unknown[]) if (isRecord(a) && typeof a.validator === 'string') byKey.set(a.validator, a as unknown as SignerAttestation);
+  const context = { ...genesis, validators: [...view.validators], policy: view.policy as unknown as Genesis['policy'] };
+  return certificate.signatures.map(({ validator }) => {
+    const a = byKey.get(validator);
+    if (!a) throw new ProofError('ATTESTATION', `no evidence for certificate signer ${validator}`);
+    const place = view.validators.find((v) => v.voteKey === validator)!;
+    if (a.nodeId !== place.nodeId) throw new ProofError('ATTESTATION', `the evidence for signer ${validator} is for node ${String(a.nodeId)}, the validator set lists ${place.nodeId}`);
+    if (typeof a.freshness !== 'string' || a.freshness.length > 1024) throw new ProofError('PROOF_MALFORMED', `the evidence for signer ${validator} has no freshness value`);
+    const decision = evaluateAdmission({ nodeId: a.nodeId, publicKeys: a.publicKeys, evidence: a.evidence }, { genesis: context, authenticatedNodeId: place.nodeId, freshness: a.freshness, now });
+    if (!decision.admitted) throw new ProofError('ATTESTATION', `signer ${validator} (node ${place.nodeId}): ${decision.reason!.code}: ${decision.reason!.message}`);
+    return { validator, nodeId: place.nodeId, platform: decision.platform!, measurement: decision.measurement! };
+  });
+}
+
+/**
+ * Checks a certified header against the genesis: its chain, the governance
+ * changes that lead to its height's validators and policy, its commitments to
+ * them, a quorum of their precommits, and each signer's evidence.
+ */
+export function verifyCertifiedHeader(raw: unknown, genesis: Genesis, options: VerifyOptions): VerifiedHeader & { header: BlockHeader } {
+  if (!isRecord(raw)) throw new ProofError('PROOF_MALFORMED', 'block must be {header, certificate, transitions, attestations}');
+  const { header, certificate, hash } = certified(raw.header, raw.certificate, genesis, 'the block');
+  const view = viewAtHeight(genesis, raw.transitions, header.height);
+  checkAgainstView(header, certificate, view, `block ${header.height}`);
+  const signers = checkSigners(certificate, raw.attestations, view, genesis, options.now);
+  return { header, height: header.height, blockHash: hash, time: header.time, signers };
+}
