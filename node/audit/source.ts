@@ -66,7 +66,7 @@ function bundleDirs(dir: string): string[] {
 export async function sourceBundles(source: string | undefined, contractDirs: readonly string[]): Promise<Map<string, { dir: string; measurement: string }>> {
   const dirs = [...(source === undefined ? [] : [join(resolve(source), 'contracts', 'examples')]), ...contractDirs.map((d) => resolve(d))];
   const bundles = new Map<string, { dir: string; measurement: string }>();
-  for (const dir of dirs.filter((d) => d !== undefined)) {
+  for (const dir of dirs) {
     for (const bundleDir of bundleDirs(dir)) {
       let bundle;
       try {
