@@ -14,6 +14,8 @@ export const EXIT = {
   TX_FAILED: 3,
   /** `tx send`: the transaction was (or may have been) sent, but no receipt came: `--wait` timed out or the node stopped answering. */
   TX_OUTCOME_UNKNOWN: 4,
+  /** `audit`: the audit ran and found something (a node unreachable, a measurement that differs…); each finding is named. */
+  AUDIT_FINDINGS: 5,
   /** `receipt verify`, `state verify`, `call --prove`, `ledger verify`: the proof or the ledger does not verify (the message names the check). */
   PROOF_INVALID: 6,
 } as const;

@@ -1,6 +1,7 @@
 import '../polyfills.js';
 import { Command, CommanderError } from 'commander';
 import { registerAttestationCommand } from './attestation-command.js';
+import { registerAuditCommand } from './audit-command.js';
 import { registerDevCommand } from './dev-command.js';
 import { registerDevnetCommand } from './devnet-command.js';
 import { registerGenesisCommand } from './genesis-command.js';
@@ -31,6 +32,7 @@ function buildProgram(): Command {
   registerProofCommands(program);
   registerGovCommands(program, registerMeasureCommands(program));
   registerAttestationCommand(program);
+  registerAuditCommand(program);
   // Every subcommand exits through the handler below instead of process.exit.
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();

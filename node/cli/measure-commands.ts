@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ContractRuntime, bundleMeasurement, loadBundleFromDir, type ContractBundle } from '../../contracts/index.js';
 import { measureEnclaveProgram } from '../enclave/measurement.js';
@@ -33,10 +34,11 @@ export function registerMeasureCommands(program: Command): Command {
     .command('measure')
     .description('print the measurement (SHA-384) of the enclave program, recomputable from the built files')
     .option('--json', 'print {"measurement","files"} listing every measured file', false)
-    .action((opts: { json: boolean }) => {
+    .option('--source <dir>', "another built checkout's program (its dist/ and node_modules) instead of this installation's")
+    .action((opts: { json: boolean; source?: string }) => {
       let m;
       try {
-        m = measureEnclaveProgram();
+        m = opts.source === undefined ? measureEnclaveProgram() : measureEnclaveProgram(resolve(opts.source));
       } catch (err) {
         throw new CliError((err as Error).message);
       }
