@@ -12,7 +12,8 @@ import type { CloisterClient } from '../../node/client/index.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
 import { readKeyFile } from '../../node/keys/key-file.js';
 import { Consortium, cleanupConsortia, waitUntil } from '../helpers/consortium.js';
-import { executeSealed, newSigner } from '../helpers/tx.js';
+import { execute, executeSealed, newSigner } from '../helpers/tx.js';
+import { verifyReceiptProof } from '../../node/proofs/index.js';
 
 const WAIT = { timeoutMs: 60_000, pollMs: 50 };
 let c: Consortium;
@@ -90,6 +91,18 @@ describe('validators join and leave by governance', () => {
     expect(receipt.status).toBe('success');
     const stats = (await c.client(fifth.index).sealedCall('analytics', 'stats', ['oncology'], key)).result as { count: number };
     expect(stats.count).toBeGreaterThanOrEqual(1);
+    // Its receipt verifies offline from the genesis alone, across the validator-set change (the proof carries
+    // the block that added the fifth, certified by the four, and the new set proved under its state root);
+    // the sender opens the sealed answer the receipt commits to and finds what the node told it.
+    const proof = (await c.client(1).getReceiptProof(sent.hash))!;
+    expect(proof.block.transitions.map((t) => t.proof.height)).toEqual([added!]);
+    const verified = verifyReceiptProof(proof, genesis, { now: new Date() });
+    expect(verified.signers.length).toBeGreaterThanOrEqual(4);
+    expect(sent.open({ ...receipt, sealed: proof.receipt.sealed! }).opened).toEqual(receipt.opened);
+    if (verified.height > added!) {
+      const withoutChange = { ...proof, block: { ...proof.block, transitions: [] } };
+      expect(() => verifyReceiptProof(withoutChange, genesis, { now: new Date() })).toThrow(expect.objectContaining({ code: 'VALIDATOR_SET' }));
+    }
     await c.assertSameBlocks([1, 2, 3, 4, fifth.index]);
   }, 180_000);
 
@@ -109,6 +122,11 @@ describe('validators join and leave by governance', () => {
     await c.assertSameBlocks([1, 2, 3, 4]);
     // Node 4 votes again: its signature shows up in new certificates.
     await waitUntil(async () => (await signersOf(1, await c.height(1))).includes((await c.client(4).chainView()).validators[3]!.voteKey), 60_000, 'node 4 to sign again');
+    // A receipt after both changes, from the node that synced across them, verifies from the genesis alone.
+    const after = await execute(c.client(4), newSigner(), 'counter', 'increment');
+    const proof = (await c.client(4).getReceiptProof(after.txHash))!;
+    expect(proof.block.transitions).toHaveLength(2);
+    expect(verifyReceiptProof(proof, readGenesisFile(c.genesisFile), { now: new Date() }).receipt.status).toBe('success');
     // The removed node is no longer admitted by the others.
     await waitUntil(async () => !(await c.netNodes(1)).some((n) => n.id === fifth.nodeId), 30_000, 'node 1 to forget the removed node');
   }, 180_000);
