@@ -1,4 +1,5 @@
 import type { ReceiptProof, StateValueProof } from '../proofs/index.js';
+import type { ViewTransitionProof } from '../../contracts/index.js';
 import type { BlockHeader, CallAuth, CommitCertificate, ContractEvent, Genesis, JsonValue, SealedPayload, SignedTx } from '../../consensus/index.js';
 
 /** A block as the JSON-RPC API returns it. */
@@ -158,4 +159,6 @@ export interface ChainApi {
   getReceiptProof(hash: string): Promise<ReceiptProof | null>;
   /** A public contract's key (its value, or its absence) proved under the state root of a recent height (the head when absent). */
   getStateProof(contract: string, key: string, height?: number): Promise<StateValueProof>;
+  /** The blocks that changed the validators or the policy, from `fromHeight`, with the new records proved under their state roots. */
+  getViewTransitions(fromHeight: number, limit: number): Promise<ViewTransitionProof[]>;
 }

@@ -431,6 +431,10 @@ export class ChainService implements ChainApi {
     return voteKeys.includes(self.validator) ? [self, ...others] : others;
   }
 
+  getViewTransitions(fromHeight: number, limit: number): Promise<ViewTransitionProof[]> {
+    return this.#o.store.viewTransitions(Number.MAX_SAFE_INTEGER, fromHeight, limit);
+  }
+
   getReceiptProof(hash: string): Promise<ReceiptProof | null> {
     return this.#proofs.receiptProof(hash);
   }

@@ -12,6 +12,7 @@ import { registerKeysCommand } from './keys-command.js';
 import { registerMeasureCommands } from './measure-commands.js';
 import { registerRpcCommands } from './rpc-commands.js';
 import { registerProofCommands } from './proof-commands.js';
+import { registerLedgerCommands } from './ledger-command.js';
 
 function buildProgram(): Command {
   const program = new Command();
@@ -30,6 +31,7 @@ function buildProgram(): Command {
   registerKeysCommand(program);
   registerRpcCommands(program);
   registerProofCommands(program);
+  registerLedgerCommands(program);
   registerGovCommands(program, registerMeasureCommands(program));
   registerAttestationCommand(program);
   registerAuditCommand(program);

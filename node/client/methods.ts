@@ -13,7 +13,7 @@ import type { CallAuth, Genesis, JsonValue, SignedTx } from '../../consensus/ind
 import type { OpenRpcDocument } from '../rpc/openrpc.js';
 import type { NodeView } from '../rpc/network-methods.js';
 import type { GovernanceMembersView, ProposalState, ProposalView } from './governance.js';
-import type { ChainView } from '../../contracts/index.js';
+import type { ChainView, ViewTransitionProof } from '../../contracts/index.js';
 import type { ReceiptProof, StateValueProof } from '../proofs/index.js';
 
 /** Every RPC method's positional params and result, for typed calls. */
@@ -27,6 +27,7 @@ export interface RpcMethodMap {
   chain_getTransactionReceipt: { params: [hash: string]; result: ReceiptView | null };
   chain_getReceiptProof: { params: [hash: string]; result: ReceiptProof | null };
   chain_getStateProof: { params: [contract: string, key: string, height?: number]; result: StateValueProof };
+  chain_getViewTransitions: { params: [fromHeight?: number]; result: ViewTransitionProof[] };
   chain_getNonce: { params: [address: string]; result: number };
   /** The plain form; a confidential contract's sealed form is CloisterClient.sealedCall (params [contract, sealed], result SealedCallView). */
   chain_call: { params: [contract: string, method: string, args: JsonValue[], auth?: CallAuth]; result: CallResultView };
@@ -57,6 +58,7 @@ export const RPC_METHOD_NAMES = [
   'chain_getTransactionReceipt',
   'chain_getReceiptProof',
   'chain_getStateProof',
+  'chain_getViewTransitions',
   'chain_getNonce',
   'chain_call',
   'tee_getEncryptionKey',

@@ -1,5 +1,5 @@
 export * from './types.js';
 export { ProofError, type ProofErrorCode } from './errors.js';
-export { verifyCertifiedHeader, viewAtHeight, type VerifyOptions } from './verify-header.js';
+export { checkAgainstView, verifyCertifiedHeader, viewAfter, viewAtHeight, type VerifyOptions } from './verify-header.js';
 export { verifyReceiptProof, type VerifiedReceipt } from './verify-receipt.js';
 export { verifyStateValueProof, type VerifiedStateValue } from './verify-state.js';

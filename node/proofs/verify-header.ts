@@ -8,7 +8,7 @@ import {
   type CommitCertificate,
   type Genesis,
 } from '../../consensus/index.js';
-import { chainViewAt, evaluateAdmission, genesisChainView, govKey, type ChainView, type ProvedStateValue } from '../../contracts/index.js';
+import { chainViewAt, evaluateAdmission, genesisChainView, govKey, type ChainView, type ProvedStateValue, type ViewTransitionProof } from '../../contracts/index.js';
 import { ProofError } from './errors.js';
 import type { SignerAttestation, VerifiedHeader, VerifiedSigner, ViewTransition } from './types.js';
 
@@ -42,7 +42,7 @@ function certified(rawHeader: unknown, rawCertificate: unknown, genesis: Genesis
 }
 
 /** Checks the header's commitments to the view, then that a quorum of the view's validators precommitted it. */
-function checkAgainstView(header: BlockHeader, certificate: CommitCertificate, view: ChainView, what: string): void {
+export function checkAgainstView(header: BlockHeader, certificate: CommitCertificate, view: ChainView, what: string): void {
   if (header.validatorSetHash !== view.validatorSetHash) {
     throw new ProofError(
       'VALIDATOR_SET',
@@ -65,6 +65,24 @@ function provedRecord(raw: unknown, stateRoot: string, key: string, what: string
 }
 
 /**
+ * The view after a block that changed the validators or the policy: the
+ * genesis with the records its transition proves under the block's state root
+ * (the block itself must already be checked against the view before it).
+ */
+export function viewAfter(genesis: Genesis, header: BlockHeader, proof: ViewTransitionProof, what = `the governance change at height ${header.height}`): ChainView {
+  const records = new Map<string, string>();
+  const validators = provedRecord(proof.validators, header.stateRoot, govKey.validators, what);
+  const policy = provedRecord(proof.policy, header.stateRoot, govKey.policy, what);
+  if (validators !== null) records.set(govKey.validators, validators);
+  if (policy !== null) records.set(govKey.policy, policy);
+  try {
+    return chainViewAt(genesis, { read: (key) => records.get(key) });
+  } catch (err) {
+    throw new ProofError('VIEW_TRANSITION', `${what}: its records are not a validator set and policy (${(err as Error).message})`);
+  }
+}
+
+/**
  * Follows the governance changes of the validators and policy from the
  * genesis: each change is a block certified by the set in force before it,
  * whose state root proves the new records. Returns the view of `height`.
@@ -83,16 +101,7 @@ export function viewAtHeight(genesis: Genesis, transitions: unknown, height: num
       throw new ProofError('PROOF_MALFORMED', `${what}: transitions must be in increasing height order, below the proved height ${height}`);
     }
     checkAgainstView(header, certificate, view, what);
-    const records = new Map<string, string>();
-    const validators = provedRecord(t.proof.validators, header.stateRoot, govKey.validators, what);
-    const policy = provedRecord(t.proof.policy, header.stateRoot, govKey.policy, what);
-    if (validators !== null) records.set(govKey.validators, validators);
-    if (policy !== null) records.set(govKey.policy, policy);
-    try {
-      view = chainViewAt(genesis, { read: (key) => records.get(key) });
-    } catch (err) {
-      throw new ProofError('VIEW_TRANSITION', `${what}: its records are not a validator set and policy (${(err as Error).message})`);
-    }
+    view = viewAfter(genesis, header, t.proof, what);
     last = header.height;
   }
   return view;

@@ -133,6 +133,14 @@ export function chainMethods(api: ChainApi): RpcMethod[] {
       handler: (contract: string, key: string, height?: number) => (height === undefined ? api.getStateProof(contract, key) : api.getStateProof(contract, key, height)),
     }),
     defineMethod({
+      name: 'chain_getViewTransitions',
+      summary: 'The blocks that changed the validators or the attestation policy (from fromHeight, at most 1000): each with the new records proved under its state root.',
+      description: 'What `cloister ledger verify --rpc` follows to check every certificate against the validators of its height.',
+      params: [{ name: 'fromHeight', summary: 'The first height to list (default 0).', schema: s.uint, required: false }],
+      result: { name: 'transitions', schema: { type: 'array', items: { type: 'object', description: '{height, validators: {value, proof}, policy: {value, proof}}' } } },
+      handler: (fromHeight?: number) => api.getViewTransitions(fromHeight ?? 0, 1000),
+    }),
+    defineMethod({
       name: 'chain_getNonce',
       summary: "The sender's next nonce, counting transactions waiting in the mempool.",
       params: [{ name: 'address', schema: s.address }],

@@ -134,10 +134,11 @@ export class ChainStore {
     return values.map((v) => (v === undefined ? undefined : (JSON.parse(v) as StoredReceipt)));
   }
 
-  /** The governance changes of the validators or the policy at heights below `belowHeight`, in height order. */
-  async viewTransitions(belowHeight = Number.MAX_SAFE_INTEGER): Promise<ViewTransitionProof[]> {
+  /** The governance changes of the validators or the policy at heights in [fromHeight, belowHeight), in height order, at most `limit`. */
+  async viewTransitions(belowHeight = Number.MAX_SAFE_INTEGER, fromHeight = 0, limit = Infinity): Promise<ViewTransitionProof[]> {
     const out: ViewTransitionProof[] = [];
-    for await (const value of this.#db.values({ gte: 'vt:', lt: transitionKey(Math.min(belowHeight, 2 ** 52)) })) out.push(JSON.parse(value) as ViewTransitionProof);
+    const range = { gte: transitionKey(fromHeight), lt: transitionKey(Math.min(belowHeight, 2 ** 52)), ...(Number.isFinite(limit) ? { limit } : {}) };
+    for await (const value of this.#db.values(range)) out.push(JSON.parse(value) as ViewTransitionProof);
     return out;
   }
 
