@@ -93,6 +93,13 @@ export class CloisterNode {
       cors: corsOrigins.length > 0 ? { allowedOrigins: corsOrigins } : undefined,
       ...rpcLimits,
       logger: { error: (m, f) => rpcLog.error(m, f), warn: (m, f) => rpcLog.warn(m, f) },
+      feed: {
+        onBlock: (listener) => this.chain.onBlock((block) => listener(block.header.height)),
+        blockNumber: () => this.chain.blockNumber(),
+        getBlockByNumber: (height, full) => this.chain.getBlockByNumber(height, full),
+        getTransaction: (hash) => this.chain.getTransaction(hash),
+        getTransactionReceipt: (hash) => this.chain.getTransactionReceipt(hash),
+      },
     });
   }
 
