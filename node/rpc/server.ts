@@ -13,6 +13,7 @@ import type { RpcMethod } from './method.js';
 import type { OpenRpcInfo } from './openrpc.js';
 import { errorResponse } from './protocol.js';
 import { RefusalLog } from './refusal-log.js';
+import { PAGE_HEADERS, type StaticPage } from './static-pages.js';
 import { subscriptionMethods } from './subscription-methods.js';
 import { SubscriptionHub, type BlockFeed } from './subscriptions.js';
 import { MethodTable } from './table.js';
@@ -38,6 +39,8 @@ export interface JsonRpcServerOptions extends Partial<RpcLimits> {
   logger?: RpcLogger;
   /** Committed blocks: with it, chain_subscribe / chain_unsubscribe are served on WebSockets. */
   feed?: BlockFeed;
+  /** Files served on GET / HEAD by path (the explorer: `/`, `/explorer.js`, `/explorer.css`); absent: none. */
+  pages?: ReadonlyMap<string, StaticPage>;
 }
 
 const JSON_HEADERS = {
@@ -101,6 +104,7 @@ export class JsonRpcServer {
   readonly #refusals: RefusalLog;
   readonly #connections = new WeakMap<Socket, Connection>();
   readonly #feed: BlockFeed | undefined;
+  readonly #pages: ReadonlyMap<string, StaticPage>;
   #hub: SubscriptionHub | undefined;
   #sockets: WebSocketEndpoint | undefined;
   #server: Server | undefined;
@@ -112,6 +116,7 @@ export class JsonRpcServer {
     this.#logger = options.logger ?? consoleLogger;
     this.limits = Object.freeze(resolveRpcLimits(options));
     this.#feed = options.feed;
+    this.#pages = options.pages ?? new Map();
     this.table = new MethodTable(options.feed ? [...options.methods, ...subscriptionMethods()] : options.methods, options.info);
     this.#dispatcher = new Dispatcher(this.table, {
       maxBatchSize: this.limits.maxBatchSize,
@@ -311,7 +316,17 @@ export class JsonRpcServer {
       if (method === 'GET' || method === 'HEAD') return this.#send(req, res, 200, { ok: true });
       return this.#send(req, res, 405, { error: 'Method Not Allowed' }, { Allow: 'GET, HEAD' });
     }
-    if (path !== '/') return this.#send(req, res, 404, { error: 'Not Found' });
+    const page = path === null ? undefined : this.#pages.get(path);
+    if (page && (method === 'GET' || method === 'HEAD')) {
+      if (this.#writeHead(req, res, 200, { ...PAGE_HEADERS, 'Content-Type': page.contentType, 'Content-Length': page.body.length })) {
+        res.end(method === 'HEAD' ? undefined : page.body);
+      }
+      return;
+    }
+    if (path !== '/') {
+      if (page) return this.#send(req, res, 405, { error: 'Method Not Allowed' }, { Allow: 'GET, HEAD' });
+      return this.#send(req, res, 404, { error: 'Not Found' });
+    }
     if (method === 'OPTIONS' && this.#cors.enabled) {
       return this.#send(req, res, 204, null, this.#cors.preflightHeaders(req));
     }
