@@ -12,6 +12,7 @@ import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type No
 import { SecretService } from './confidential/index.js';
 import type { SecretStatus } from '../contracts/index.js';
 import { ChainStore } from './storage/chain-store.js';
+import { explorerPages } from './explorer/assets.js';
 import type { PrivateKey } from '@libp2p/interface';
 import { genesisHash, type Genesis, type SignedTx } from '../consensus/index.js';
 
@@ -84,7 +85,9 @@ export class CloisterNode {
       successorIdentityFile: paths.successorIdentity,
     });
     const rpcLog = log.child({ component: 'rpc' });
-    const { host, port, corsOrigins, ...rpcLimits } = config.rpc;
+    const { host, port, corsOrigins, explorer, ...rpcLimits } = config.rpc;
+    const pages = explorer === false ? null : explorerPages();
+    if (explorer !== false && !pages) log.warn('the explorer page is not built (npm run build): GET / is not served');
     this.#rpc = new JsonRpcServer({
       methods: [...chainMethods(this.chain), ...governanceMethods(this.chain), ...networkMethods({ nodes: () => this.nodes() })],
       info: { title: 'Cloister JSON-RPC', version: '0.1.0' },
@@ -93,6 +96,14 @@ export class CloisterNode {
       cors: corsOrigins.length > 0 ? { allowedOrigins: corsOrigins } : undefined,
       ...rpcLimits,
       logger: { error: (m, f) => rpcLog.error(m, f), warn: (m, f) => rpcLog.warn(m, f) },
+      ...(pages ? { pages } : {}),
+      feed: {
+        onBlock: (listener) => this.chain.onBlock((block) => listener(block.header.height)),
+        blockNumber: () => this.chain.blockNumber(),
+        getBlockByNumber: (height, full) => this.chain.getBlockByNumber(height, full),
+        getTransaction: (hash) => this.chain.getTransaction(hash),
+        getTransactionReceipt: (hash) => this.chain.getTransactionReceipt(hash),
+      },
     });
   }
 

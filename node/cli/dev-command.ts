@@ -13,6 +13,8 @@ interface DevOptions {
   contract?: string[];
   logFormat: string;
   logLevel: string;
+  /** False with --no-explorer. */
+  explorer: boolean;
 }
 
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -28,6 +30,7 @@ export function registerDevCommand(program: Command): void {
     .option('--contract <dir...>', 'also deploy these contract bundles at genesis; on an existing chain, refuse to run unless it runs exactly these bundles')
     .option('--log-format <format>', 'pretty or json', 'pretty')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--no-explorer', 'do not serve the explorer page on GET / of the RPC port')
     .action(async (opts: DevOptions) => runDev(opts));
 }
 
@@ -51,7 +54,8 @@ async function runDev(opts: DevOptions): Promise<void> {
     if (err instanceof DevChainError) throw new CliError(err.message);
     throw err;
   }
-  const { config, created } = prepared;
+  const { created } = prepared;
+  const config = opts.explorer ? prepared.config : { ...prepared.config, rpc: { ...prepared.config.rpc, explorer: false } };
   log.info(created ? 'created a new development chain' : 'resuming the development chain', { dataDir });
 
   const extra = created ? [] : (opts.contract ?? []).map((dir) => resolve(dir));

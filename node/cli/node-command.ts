@@ -52,10 +52,12 @@ export function registerNodeCommand(program: Command): void {
     .command('start')
     .description('start one node from its config.json (data directory, genesis, RPC, enclave platform)')
     .requiredOption('--config <file>', "the node's config.json")
-    .action(async (opts: { config: string }) => {
+    .option('--no-explorer', 'do not serve the explorer page on GET / of the RPC port (whatever the config says)')
+    .action(async (opts: { config: string; explorer: boolean }) => {
       let config;
       try {
         config = readNodeConfig(opts.config);
+        if (!opts.explorer) config = { ...config, rpc: { ...config.rpc, explorer: false } };
       } catch (err) {
         if (err instanceof ConfigError) throw new CliError(err.message);
         throw err;

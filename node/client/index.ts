@@ -42,6 +42,7 @@ import type { RpcMethodName, RpcParams, RpcResult } from './methods.js';
 import { unsendableParams } from './sendable.js';
 import { postJson, type FetchLike, type TransportOptions } from './transport.js';
 import { verifyReceiptProof, verifyStateValueProof, type ReceiptProof, type StateValueProof, type VerifiedReceipt, type VerifiedStateValue } from '../proofs/index.js';
+import { SubscriptionSocket, type Subscription, type SubscriptionFilter, type SubscriptionKind, type SubscriptionResults } from './subscriptions.js';
 
 export { RpcError, ClientError, type ClientErrorKind } from './errors.js';
 export type { NodeView } from '../rpc/network-methods.js';
@@ -49,6 +50,7 @@ export { RpcBatch, BatchResults, type BatchHandle, type Settled } from './batch.
 export { RPC_METHOD_NAMES, type RpcMethodMap, type RpcMethodName, type RpcParams, type RpcResult } from './methods.js';
 export { RpcErrorCodes, RPC_ERRORS, type RpcErrorName } from '../rpc/errors.js';
 export type { FetchLike } from './transport.js';
+export type { EventNotification, Subscription, SubscriptionEnd, SubscriptionFilter, SubscriptionKind, SubscriptionResults } from './subscriptions.js';
 export type {
   BlockView,
   CallResultView,
@@ -102,6 +104,8 @@ export class CloisterClient {
   #nextId = 1;
   /** One sealing session per network key and sender: validators open a sender's later transactions without a new X25519 agreement. */
   readonly #sealing = new SealingSessions();
+  /** The WebSocket the subscriptions share, opened by the first subscribe. */
+  #socket: Promise<SubscriptionSocket> | undefined;
 
   constructor(url: string, options: CloisterClientOptions = {}) {
     this.url = url;
@@ -403,6 +407,44 @@ export class CloisterClient {
 
   nodes(): Promise<NodeView[]> {
     return this.request('net_nodes');
+  }
+
+  /**
+   * Subscribes over a WebSocket to the node's RPC URL (one socket shared by
+   * this client's subscriptions; the global WebSocket, or the `ws` package on
+   * Node 20). `onNotification` gets each item in order: newHeads a block (as
+   * getBlockByNumber(h, false)), receipts a receipt, events an
+   * EventNotification, from the first block committed after the call. Throws
+   * RpcError (INVALID_PARAMS, TOO_MANY_SUBSCRIPTIONS) or ClientError.
+   */
+  async subscribe<K extends SubscriptionKind>(
+    kind: K,
+    filter: SubscriptionFilter | undefined,
+    onNotification: (result: SubscriptionResults[K]) => void,
+  ): Promise<Subscription> {
+    const socket = await this.#subscriptionSocket();
+    return socket.subscribe(kind, filter, onNotification as (result: unknown) => void);
+  }
+
+  /** Closes the subscriptions' WebSocket (each subscription's `closed` resolves). */
+  async closeSubscriptions(): Promise<void> {
+    const socket = await this.#socket?.catch(() => undefined);
+    this.#socket = undefined;
+    if (!socket) return;
+    socket.close();
+    await socket.ended;
+  }
+
+  async #subscriptionSocket(): Promise<SubscriptionSocket> {
+    const opening = this.#socket;
+    if (opening) {
+      // Concurrent subscribes share the socket being opened.
+      const current = await opening.catch(() => undefined);
+      if (current?.isOpen) return current;
+      if (this.#socket !== opening) return this.#subscriptionSocket();
+    }
+    this.#socket = SubscriptionSocket.open(this.url, this.#transport.timeoutMs);
+    return this.#socket;
   }
 }
 

@@ -15,6 +15,7 @@ import type { NodeView } from '../rpc/network-methods.js';
 import type { GovernanceMembersView, ProposalState, ProposalView } from './governance.js';
 import type { ChainView, ViewTransitionProof } from '../../contracts/index.js';
 import type { ReceiptProof, StateValueProof } from '../proofs/index.js';
+import type { SubscriptionFilter, SubscriptionKind } from './subscriptions.js';
 
 /** Every RPC method's positional params and result, for typed calls. */
 export interface RpcMethodMap {
@@ -42,6 +43,9 @@ export interface RpcMethodMap {
   gov_chainView: { params: []; result: ChainView };
   gov_getProposal: { params: [id: number]; result: ProposalView };
   gov_listProposals: { params: [state?: ProposalState, limit?: number]; result: ProposalView[] };
+  /** WebSocket only (CloisterClient.subscribe); over HTTP the node answers WEBSOCKET_REQUIRED. */
+  chain_subscribe: { params: [kind: SubscriptionKind, filter?: SubscriptionFilter]; result: string };
+  chain_unsubscribe: { params: [id: string]; result: boolean };
 }
 
 export type RpcMethodName = keyof RpcMethodMap;
@@ -72,6 +76,8 @@ export const RPC_METHOD_NAMES = [
   'gov_getProposal',
   'gov_listProposals',
   'net_nodes',
+  'chain_subscribe',
+  'chain_unsubscribe',
   'rpc.discover',
 ] as const satisfies readonly RpcMethodName[];
 

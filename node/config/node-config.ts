@@ -17,6 +17,8 @@ export interface NodeConfig {
     port: number;
     /** Origins allowed to call from a browser; empty means no CORS headers at all. */
     corsOrigins: string[];
+    /** The explorer page on GET / (default true); `--no-explorer` turns it off. */
+    explorer?: boolean;
   } & Partial<RpcLimits>;
   /** libp2p; absent for a single-validator chain that talks to no one. */
   p2p?: {

@@ -39,6 +39,8 @@ export type RequestRefusal = 'TOO_MANY_REQUESTS' | 'SERVER_BUSY';
 interface ClientCounts {
   connections: number;
   requests: number;
+  /** Of its connections, those upgraded to a WebSocket. */
+  webSockets: number;
 }
 
 /**
@@ -50,8 +52,30 @@ export class ClientTracker {
   readonly #clients = new Map<string, ClientCounts>();
   #connections = 0;
   #requests = 0;
+  #webSockets = 0;
 
-  constructor(private readonly limits: Pick<RpcLimits, 'maxConnectionsPerClient' | 'maxRequestsPerClient' | 'maxRequestsInFlight'>) {}
+  constructor(private readonly limits: Pick<RpcLimits, 'maxConnectionsPerClient' | 'maxRequestsPerClient' | 'maxRequestsInFlight' | 'maxWebSockets'>) {}
+
+  /** Open WebSockets, all clients together. */
+  get webSockets(): number {
+    return this.#webSockets;
+  }
+
+  /**
+   * Counts a connection of `key` becoming a WebSocket; false (nothing counted)
+   * when maxWebSockets are open. It stays counted as a connection of its client
+   * too, so maxConnectionsPerClient bounds a client's WebSockets.
+   */
+  openWebSocket(key: string): boolean {
+    if (this.#webSockets >= this.limits.maxWebSockets) return false;
+    this.#counts(key).webSockets++;
+    this.#webSockets++;
+    return true;
+  }
+
+  closeWebSocket(key: string): void {
+    if (this.#release(key, 'webSockets')) this.#webSockets--;
+  }
 
   /** Open connections, all clients together. */
   get connections(): number {
@@ -90,13 +114,13 @@ export class ClientTracker {
 
   /** The counts of one client (zero when unknown), for tests and status. */
   of(key: string): Readonly<ClientCounts> {
-    return this.#clients.get(key) ?? { connections: 0, requests: 0 };
+    return this.#clients.get(key) ?? { connections: 0, requests: 0, webSockets: 0 };
   }
 
   #counts(key: string): ClientCounts {
     let counts = this.#clients.get(key);
     if (!counts) {
-      counts = { connections: 0, requests: 0 };
+      counts = { connections: 0, requests: 0, webSockets: 0 };
       this.#clients.set(key, counts);
     }
     return counts;
@@ -107,7 +131,7 @@ export class ClientTracker {
     const counts = this.#clients.get(key);
     if (!counts || counts[what] === 0) return false;
     counts[what]--;
-    if (counts.connections === 0 && counts.requests === 0) this.#clients.delete(key);
+    if (counts.connections === 0 && counts.requests === 0 && counts.webSockets === 0) this.#clients.delete(key);
     return true;
   }
 }

@@ -26,6 +26,11 @@ export class CorsPolicy {
     return this.#origins.size > 0;
   }
 
+  /** True when `origin` may call from a browser (a WebSocket has no preflight: the server checks its Origin itself). */
+  allows(origin: string): boolean {
+    return this.#any || this.#origins.has(origin);
+  }
+
   /** Headers for an actual (non-preflight) response. */
   headers(req: IncomingMessage): OutgoingHttpHeaders {
     if (!this.enabled) return {};

@@ -12,6 +12,7 @@ import {
   type JsonRpcResponse,
 } from './protocol.js';
 import { ResponseBudget, type EntryBudget, type ResponseLimits } from './response-budget.js';
+import type { RpcSession } from './session.js';
 import type { BoundMethod, MethodTable } from './table.js';
 
 export interface DispatcherOptions extends ResponseLimits {
@@ -28,6 +29,8 @@ export interface DispatchOptions {
   lease?: ByteLease;
   /** Set once the client is gone: entries not started yet are skipped. */
   signal?: { readonly aborted: boolean };
+  /** The WebSocket connection the payload came on (its subscriptions); absent over HTTP. */
+  session?: RpcSession;
 }
 
 /** The answer to one HTTP request. */
@@ -101,7 +104,7 @@ export class Dispatcher {
       const shape = inspectPayload(payload, maxDepth);
       if (shape.tooDeep) return this.#single(RpcFault.of('INVALID_REQUEST', { reason: `nested deeper than ${maxDepth}` }));
       // Almost every payload has only safe integers: then no param needs its numbers walked again.
-      const run: EntryRun = { budget: new ResponseBudget(this.options, dispatch.lease), checkNumbers: !shape.onlySafeIntegers };
+      const run: EntryRun = { budget: new ResponseBudget(this.options, dispatch.lease, dispatch.session), checkNumbers: !shape.onlySafeIntegers };
       if (!Array.isArray(payload)) {
         const answer = await this.#answer(payload, run);
         return answer === null ? null : reply(false, [answer]);

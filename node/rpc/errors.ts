@@ -82,6 +82,16 @@ const SERVER = {
     message: 'Batch budget exceeded',
     description: "This entry's response would exceed what the batch may send in all; data: { limit }. Ask for it in another request.",
   },
+  WEBSOCKET_REQUIRED: {
+    code: -32008,
+    message: 'WebSocket required',
+    description: 'Subscriptions live on a WebSocket connection: open one on the same URL (ws://host:port/) and call chain_subscribe there.',
+  },
+  TOO_MANY_SUBSCRIPTIONS: {
+    code: -32009,
+    message: 'Too many subscriptions',
+    description: 'This WebSocket already holds the most subscriptions the server allows; data: { limit }. Unsubscribe from some first.',
+  },
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** One entry per ChainErrorCode; `satisfies` makes a missing code a compile error. */

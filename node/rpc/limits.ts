@@ -28,6 +28,14 @@ export interface RpcLimits {
   maxBatchResponseBytes: number;
   /** A request's headers and body must arrive, and its response must be taken, within this time. */
   requestTimeoutMs: number;
+  /** Open WebSocket connections, all clients together (each also counts as a connection of its client); more are refused with HTTP 503. */
+  maxWebSockets: number;
+  /** Subscriptions open on one WebSocket; more are refused with TOO_MANY_SUBSCRIPTIONS. */
+  maxSubscriptionsPerSocket: number;
+  /** Bytes queued for one WebSocket that its client has not taken yet; past it the socket is closed (1008) and its subscriptions dropped. */
+  maxSocketBufferedBytes: number;
+  /** A WebSocket is pinged this often; one that has not answered the previous ping by then is cut. */
+  socketPingIntervalMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -45,6 +53,11 @@ export const DEFAULT_RPC_LIMITS: Readonly<RpcLimits> = Object.freeze({
   maxResponseBytes: 8 * MiB,
   maxBatchResponseBytes: 32 * MiB,
   requestTimeoutMs: 30_000,
+  maxWebSockets: 128,
+  maxSubscriptionsPerSocket: 64,
+  // A few full blocks' worth of notifications: a client this far behind is not catching up.
+  maxSocketBufferedBytes: 8 * MiB,
+  socketPingIntervalMs: 30_000,
 });
 
 export const RPC_LIMIT_NAMES = Object.keys(DEFAULT_RPC_LIMITS) as (keyof RpcLimits)[];

@@ -15,6 +15,13 @@ export interface ResultSpec {
   readonly schema: JsonSchema;
 }
 
+/** A JSON-RPC notification the server sends after a method's call (a subscription's items). */
+export interface NotificationSpec {
+  readonly name: string;
+  readonly summary: string;
+  readonly params: readonly ParamSpec[];
+}
+
 /** How many calls of a method may run at once across the server, and how many may wait for a turn. */
 export interface MethodConcurrency {
   readonly maxInFlight: number;
@@ -38,6 +45,8 @@ export interface RpcMethod {
   readonly result: ResultSpec;
   /** Application errors the method can answer with, for the OpenRPC document. */
   readonly errors?: readonly RpcErrorName[];
+  /** The notification the call leads the server to send, for the OpenRPC document (`x-notification`). */
+  readonly notification?: NotificationSpec;
   /** Absent: no limit beyond the server's. */
   readonly concurrency?: MethodConcurrency;
   readonly handler: (...args: never[]) => unknown;

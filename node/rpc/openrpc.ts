@@ -21,6 +21,8 @@ export interface OpenRpcMethod {
   params: { name: string; summary?: string; required: boolean; schema: unknown }[];
   result: { name: string; schema: unknown };
   errors: OpenRpcError[];
+  /** The notification this method leads the server to send (subscriptions). */
+  'x-notification'?: { name: string; summary: string; params: { name: string; summary?: string; schema: unknown }[] };
 }
 
 export interface OpenRpcDocument {
@@ -66,6 +68,14 @@ export function buildOpenRpcDocument(methods: readonly RpcMethod[], info: OpenRp
         ],
       };
       if (method.description !== undefined) entry.description = method.description;
+      if (method.notification) {
+        const { name, summary, params } = method.notification;
+        entry['x-notification'] = {
+          name,
+          summary,
+          params: params.map((p) => ({ name: p.name, ...(p.summary === undefined ? {} : { summary: p.summary }), schema: structuredClone(p.schema) })),
+        };
+      }
       return entry;
     }),
     'x-error-codes': Object.entries(RPC_ERRORS).map(([name, entry]: [string, ErrorCodeEntry]) => ({

@@ -1,5 +1,6 @@
 import type { ByteLease } from './byte-pool.js';
 import { RpcFault } from './errors.js';
+import type { RpcSession } from './session.js';
 
 export interface ResponseLimits {
   /** One JSON-RPC response. */
@@ -20,6 +21,8 @@ export interface CallContext {
    * they do not fit; may wait while other entries' reservations are settled.
    */
   reserve(bytes: number): Promise<void>;
+  /** The WebSocket connection the call came on; undefined over HTTP. */
+  readonly session?: RpcSession | undefined;
 }
 
 /**
@@ -40,6 +43,7 @@ export class ResponseBudget {
   constructor(
     readonly limits: ResponseLimits,
     private readonly lease?: ByteLease,
+    private readonly session?: RpcSession,
   ) {}
 
   /** Bytes of results serialized so far. */
@@ -49,7 +53,7 @@ export class ResponseBudget {
 
   /** A budget for one entry of the request. */
   entry(): EntryBudget {
-    return new EntryBudget(this);
+    return new EntryBudget(this, this.session);
   }
 
   async reserve(bytes: number): Promise<RpcFault | null> {
@@ -105,7 +109,10 @@ function busy(): RpcFault {
 export class EntryBudget implements CallContext {
   #reserved = 0;
 
-  constructor(private readonly request: ResponseBudget) {}
+  constructor(
+    private readonly request: ResponseBudget,
+    readonly session?: RpcSession,
+  ) {}
 
   async reserve(bytes: number): Promise<void> {
     const fault = this.#tooLarge(this.#reserved + bytes) ?? (await this.request.reserve(bytes));

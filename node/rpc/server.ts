@@ -13,7 +13,11 @@ import type { RpcMethod } from './method.js';
 import type { OpenRpcInfo } from './openrpc.js';
 import { errorResponse } from './protocol.js';
 import { RefusalLog } from './refusal-log.js';
+import { PAGE_HEADERS, type StaticPage } from './static-pages.js';
+import { subscriptionMethods } from './subscription-methods.js';
+import { SubscriptionHub, type BlockFeed } from './subscriptions.js';
 import { MethodTable } from './table.js';
+import { WebSocketEndpoint } from './ws-endpoint.js';
 
 /** The limits (see RpcLimits for each one and DEFAULT_RPC_LIMITS for the defaults), and: */
 export interface JsonRpcServerOptions extends Partial<RpcLimits> {
@@ -33,6 +37,10 @@ export interface JsonRpcServerOptions extends Partial<RpcLimits> {
   cors?: CorsOptions;
   /** Receives internal errors (with stacks) and refusals over the limits; default stderr. */
   logger?: RpcLogger;
+  /** Committed blocks: with it, chain_subscribe / chain_unsubscribe are served on WebSockets. */
+  feed?: BlockFeed;
+  /** Files served on GET / HEAD by path (the explorer: `/`, `/explorer.js`, `/explorer.css`); absent: none. */
+  pages?: ReadonlyMap<string, StaticPage>;
 }
 
 const JSON_HEADERS = {
@@ -95,6 +103,10 @@ export class JsonRpcServer {
   readonly #pool: BytePool;
   readonly #refusals: RefusalLog;
   readonly #connections = new WeakMap<Socket, Connection>();
+  readonly #feed: BlockFeed | undefined;
+  readonly #pages: ReadonlyMap<string, StaticPage>;
+  #hub: SubscriptionHub | undefined;
+  #sockets: WebSocketEndpoint | undefined;
   #server: Server | undefined;
   #state: State = 'idle';
   #port: number | undefined;
@@ -103,7 +115,9 @@ export class JsonRpcServer {
   constructor(options: JsonRpcServerOptions) {
     this.#logger = options.logger ?? consoleLogger;
     this.limits = Object.freeze(resolveRpcLimits(options));
-    this.table = new MethodTable(options.methods, options.info);
+    this.#feed = options.feed;
+    this.#pages = options.pages ?? new Map();
+    this.table = new MethodTable(options.feed ? [...options.methods, ...subscriptionMethods()] : options.methods, options.info);
     this.#dispatcher = new Dispatcher(this.table, {
       maxBatchSize: this.limits.maxBatchSize,
       maxDepth: options.maxDepth ?? 128,
@@ -134,8 +148,14 @@ export class JsonRpcServer {
   }
 
   /** What the server holds now: open connections, requests in flight, bytes of bodies and responses (for tests and status). */
-  get load(): { connections: number; requests: number; bytes: number } {
-    return { connections: this.#clients.connections, requests: this.#clients.requestsInFlight, bytes: this.#pool.used };
+  get load(): { connections: number; requests: number; bytes: number; webSockets: number; subscriptions: number } {
+    return {
+      connections: this.#clients.connections,
+      requests: this.#clients.requestsInFlight,
+      bytes: this.#pool.used,
+      webSockets: this.#clients.webSockets,
+      subscriptions: this.#hub?.subscriptions ?? 0,
+    };
   }
 
   async start(): Promise<void> {
@@ -155,6 +175,27 @@ export class JsonRpcServer {
     server.maxConnections = this.limits.maxConnections;
     server.on('drop', (data?: { remoteAddress?: string }) => this.#refusals.note('connections in all', clientKey(data?.remoteAddress)));
     server.on('connection', (socket: Socket) => this.#onConnection(socket));
+    const logger = this.#logger;
+    const limits = this.limits;
+    this.#hub = this.#feed && new SubscriptionHub(this.#feed, { ...limits, logger });
+    const sockets = new WebSocketEndpoint({
+      limits,
+      clients: this.#clients,
+      pool: this.#pool,
+      dispatcher: this.#dispatcher,
+      hub: this.#hub,
+      cors: this.#cors,
+      refusals: this.#refusals,
+      logger,
+    });
+    this.#sockets = sockets;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const connection = this.#connections.get(socket) ?? this.#track(socket, clientKey(socket.remoteAddress), false);
+      // The socket is the WebSocket's now: Node's request timers no longer apply, nor does the first-request timer.
+      clearTimeout(connection.firstRequestTimer);
+      connection.firstRequestTimer = undefined;
+      sockets.upgrade(req, socket, head, connection.client);
+    });
     // Malformed HTTP, oversized headers and slow headers: Node's default clientError
     // handling answers 400 / 431 / 408 and destroys the socket.
     this.#server = server;
@@ -169,6 +210,8 @@ export class JsonRpcServer {
     } catch (err) {
       this.#state = 'stopped';
       this.#server = undefined;
+      this.#hub?.stop();
+      void sockets.close(0);
       throw err;
     }
     server.on('error', (err) => this.#logger.error('JSON-RPC server error', { error: String(err) }));
@@ -182,7 +225,10 @@ export class JsonRpcServer {
     const server = this.#server;
     this.#state = 'stopped';
     if (!server) return (this.#stopping = Promise.resolve());
-    this.#stopping = new Promise<void>((resolve) => {
+    // WebSockets are no longer the HTTP server's connections: they are closed here (server.close waits for them).
+    this.#hub?.stop();
+    const socketsClosed = this.#sockets?.close(this.#stopGraceMs);
+    const httpClosed = new Promise<void>((resolve) => {
       const cut = setTimeout(() => server.closeAllConnections(), this.#stopGraceMs);
       cut.unref();
       server.close(() => {
@@ -191,6 +237,7 @@ export class JsonRpcServer {
       });
       server.closeIdleConnections();
     });
+    this.#stopping = Promise.all([httpClosed, socketsClosed]).then(() => {});
     return this.#stopping;
   }
 
@@ -269,7 +316,17 @@ export class JsonRpcServer {
       if (method === 'GET' || method === 'HEAD') return this.#send(req, res, 200, { ok: true });
       return this.#send(req, res, 405, { error: 'Method Not Allowed' }, { Allow: 'GET, HEAD' });
     }
-    if (path !== '/') return this.#send(req, res, 404, { error: 'Not Found' });
+    const page = path === null ? undefined : this.#pages.get(path);
+    if (page && (method === 'GET' || method === 'HEAD')) {
+      if (this.#writeHead(req, res, 200, { ...PAGE_HEADERS, 'Content-Type': page.contentType, 'Content-Length': page.body.length })) {
+        res.end(method === 'HEAD' ? undefined : page.body);
+      }
+      return;
+    }
+    if (path !== '/') {
+      if (page) return this.#send(req, res, 405, { error: 'Method Not Allowed' }, { Allow: 'GET, HEAD' });
+      return this.#send(req, res, 404, { error: 'Not Found' });
+    }
     if (method === 'OPTIONS' && this.#cors.enabled) {
       return this.#send(req, res, 204, null, this.#cors.preflightHeaders(req));
     }

@@ -38,7 +38,7 @@ describe('ClientTracker', () => {
     expect(tracker.requestsInFlight).toBe(1);
     tracker.closeConnection('a');
     tracker.closeConnection('a');
-    expect(tracker.of('a')).toEqual({ connections: 0, requests: 0 });
+    expect(tracker.of('a')).toEqual({ connections: 0, requests: 0, webSockets: 0 });
     tracker.closeConnection('b');
     tracker.endRequest('b');
     expect(tracker).toMatchObject({ connections: 0, requestsInFlight: 0 });

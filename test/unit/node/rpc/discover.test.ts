@@ -101,6 +101,8 @@ describe('rpc.discover', () => {
       gov_chainView: [CHAIN_VIEW],
       gov_getProposal: [PROPOSAL, (({ closedAt: _c, failure: _f, ...open }) => ({ ...open, state: 'open' }))(PROPOSAL)],
       gov_listProposals: [[PROPOSAL], []],
+      chain_subscribe: ['0123456789abcdef0123456789abcdef'],
+      chain_unsubscribe: [true, false],
     };
     for (const method of doc.methods) {
       if (method.name === 'rpc.discover') continue;

@@ -22,6 +22,8 @@ const SERVER = [
   'SERVER_BUSY',
   'RESPONSE_TOO_LARGE',
   'BATCH_BUDGET_EXCEEDED',
+  'WEBSOCKET_REQUIRED',
+  'TOO_MANY_SUBSCRIPTIONS',
 ];
 const CHAIN_CODES = Object.keys(RPC_ERRORS).filter((name) => !STANDARD.includes(name) && !SERVER.includes(name)) as ChainErrorCode[];
 

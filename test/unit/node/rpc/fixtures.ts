@@ -12,7 +12,7 @@ import type {
   StatusView,
   TransactionView,
 } from '../../../../node/chain/api.js';
-import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
+import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type BlockFeed, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
 
 export const h = (c: string): string => c.repeat(64);
 
@@ -265,9 +265,20 @@ export interface Harness {
 }
 
 /** Starts a real server on 127.0.0.1, port 0, over a fresh FakeApi. */
+/** A chain that commits nothing: the subscription methods are served (as on a node), no notification ever comes. */
+export function idleFeed(api: ChainApi): BlockFeed {
+  return {
+    onBlock: () => () => {},
+    blockNumber: () => 1,
+    getBlockByNumber: (height) => api.getBlockByNumber(height, false),
+    getTransaction: (hash) => api.getTransaction(hash),
+    getTransactionReceipt: (hash) => api.getTransactionReceipt(hash),
+  };
+}
+
 export async function startServer(options: Partial<JsonRpcServerOptions> = {}, api = new FakeApi()): Promise<Harness> {
   const logger = new MemoryLogger();
-  const server = new JsonRpcServer({ methods: [...chainMethods(api), ...governanceMethods(api), ...networkMethods({ nodes: () => NODES })], logger, ...options });
+  const server = new JsonRpcServer({ methods: [...chainMethods(api), ...governanceMethods(api), ...networkMethods({ nodes: () => NODES })], logger, feed: idleFeed(api), ...options });
   await server.start();
   return { api, logger, server, url: server.url };
 }

@@ -147,7 +147,7 @@ describe('requests in flight', () => {
       { jsonrpc: '2.0', id: 2, result: 3 },
     ]);
     expect((await post(t.url, blockNumber, ATTACKER)).status).toBe(200);
-    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0 }));
+    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0, webSockets: 0, subscriptions: 0 }));
   });
 
   it('past maxRequestsInFlight every client gets HTTP 503 SERVER_BUSY', async () => {
@@ -180,7 +180,7 @@ describe('requests in flight', () => {
     const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
     // The first two are answered, the third is refused and the connection closes: the other 47 are never read.
     expect(statuses).toEqual([200, 200, 429]);
-    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0 }));
+    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0, webSockets: 0, subscriptions: 0 }));
   });
 
   it('a client that disconnects frees its request only once the work is done', async () => {
@@ -196,7 +196,7 @@ describe('requests in flight', () => {
     expect(t.server.load.requests).toBe(1);
     expect((await post(t.url, blockNumber, ATTACKER)).status).toBe(429);
     gate.release();
-    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0 }));
+    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0, webSockets: 0, subscriptions: 0 }));
     expect((await post(t.url, blockNumber, ATTACKER)).status).toBe(200);
   });
 });
@@ -236,7 +236,7 @@ describe('bytes in flight', () => {
     socket.pause();
     socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
     await vi.waitFor(() => expect(t.server.load.bytes).toBeGreaterThan(24 * MiB), { timeout: 5_000 });
-    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0 }), { timeout: 5_000 });
+    await vi.waitFor(() => expect(t.server.load).toEqual({ connections: 0, requests: 0, bytes: 0, webSockets: 0, subscriptions: 0 }), { timeout: 5_000 });
     expect(socket.readableLength + socket.bytesRead).toBeLessThan(24 * MiB);
   });
 });

@@ -1,0 +1,25 @@
+// Bundles the explorer page (node/explorer/page) for the browser into dist/explorer: one script, one
+// stylesheet, one HTML file. The page is typechecked against the DOM with its own tsconfig first.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const page = join(root, 'node/explorer/page');
+const out = join(root, 'dist/explorer');
+
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(page, 'tsconfig.json')], { stdio: 'inherit' });
+mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: [join(page, 'main.ts')],
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  outfile: join(out, 'explorer.js'),
+  logLevel: 'warning',
+});
+copyFileSync(join(page, 'index.html'), join(out, 'index.html'));
+copyFileSync(join(page, 'explorer.css'), join(out, 'explorer.css'));
