@@ -21,5 +21,26 @@ await build({
   outfile: join(out, 'explorer.js'),
   logLevel: 'warning',
 });
+// The receipt verifier (node/proofs), the same code the CLI runs, built for the browser: node:crypto is
+// replaced by noble's SHA-2, ed25519 and P-384 (node/explorer/browser/node-crypto.cjs), Buffer by the buffer package.
+const browser = join(root, 'node/explorer/browser');
+const nodeBuiltins = {
+  name: 'node-builtins-for-the-browser',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: join(browser, args.path === 'node:crypto' ? 'node-crypto.cjs' : 'node-unavailable.cjs') }));
+  },
+};
+await build({
+  entryPoints: [join(browser, 'verifier-entry.ts')],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  outfile: join(out, 'explorer-verifier.js'),
+  plugins: [nodeBuiltins],
+  inject: [join(browser, 'buffer-global.js')],
+  logLevel: 'warning',
+});
 copyFileSync(join(page, 'index.html'), join(out, 'index.html'));
 copyFileSync(join(page, 'explorer.css'), join(out, 'explorer.css'));

@@ -67,7 +67,7 @@ export function registerLedgerCommands(program: Command): void {
       } catch (err) {
         if (err instanceof LedgerError) throw new CliError(`the ledger of ${source.describe} is invalid at ${err.message} (${err.code})`, EXIT.PROOF_INVALID);
         if (err instanceof LedgerSourceError) throw new CliError(err.message);
-        throw err;
+        throw new CliError(`reading the ledger of ${source.describe} failed after ${done} blocks: ${(err as Error).message}`);
       } finally {
         await source.close();
       }

@@ -9,6 +9,7 @@ const FILES: [path: string, file: string, contentType: string][] = [
   ['/', 'index.html', 'text/html; charset=utf-8'],
   ['/explorer.js', 'explorer.js', 'text/javascript; charset=utf-8'],
   ['/explorer.css', 'explorer.css', 'text/css; charset=utf-8'],
+  ['/explorer-verifier.js', 'explorer-verifier.js', 'text/javascript; charset=utf-8'],
 ];
 
 /** The explorer's files by path, read once; null when the build did not make them. */

@@ -14,6 +14,8 @@ export class LedgerSourceError extends Error {
   override readonly name = 'LedgerSourceError';
 }
 
+const RECEIPTS_PER_BATCH = 500;
+
 const initHashes = (genesis: Genesis): string[] => genesis.contracts.map((c) => sha256Hex(`genesis-init:${c.name}`));
 
 function asHashed(stored: StoredReceipt): Receipt {
@@ -91,7 +93,14 @@ export async function rpcSource(client: CloisterClient, genesis: Genesis, url: s
     if (!block) throw new LedgerSourceError(`${url} has no block ${h} (its head was ${head})`);
     const txs = (block.transactions as TransactionView[]).map(signedTxOf);
     const hashes = h === 0 ? initHashes(genesis) : (block.transactions as TransactionView[]).map((t) => t.hash);
-    const receipts = await Promise.all(hashes.map((hash) => client.getTransactionReceipt(hash)));
+    // Receipts by batches (a node bounds the requests of one client in flight, and the entries of a batch).
+    const receipts: (ReceiptView | null)[] = [];
+    for (let i = 0; i < hashes.length; i += RECEIPTS_PER_BATCH) {
+      const batch = client.batch();
+      const handles = hashes.slice(i, i + RECEIPTS_PER_BATCH).map((hash) => batch.add('chain_getTransactionReceipt', hash));
+      const results = await batch.send();
+      for (const handle of handles) receipts.push(results.value(handle));
+    }
     const transition = transitions.get(h);
     return {
       header: block.header,
@@ -105,7 +114,7 @@ export async function rpcSource(client: CloisterClient, genesis: Genesis, url: s
     describe: url,
     head,
     async *blocks() {
-      const AHEAD = 8;
+      const AHEAD = 4;
       const pending: Promise<LedgerBlock>[] = [];
       let next = 0;
       while (next <= head || pending.length > 0) {

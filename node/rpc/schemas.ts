@@ -357,6 +357,12 @@ const certifiedHeader: JsonSchema = {
   type: 'object',
   description:
     'A header, its commit certificate, the governance changes of the validators or policy since the genesis ({header, certificate, proof: {height, validators, policy}}), and one attestation per signer ({validator, nodeId, publicKeys, freshness, evidence}).',
+  properties: {
+    header: blockHeader,
+    certificate: commitCertificate,
+    transitions: { type: 'array', items: { type: 'object' } },
+    attestations: { type: 'array', items: { type: 'object' } },
+  },
   required: ['header', 'certificate', 'transitions', 'attestations'],
 };
 

@@ -340,6 +340,13 @@ export class Consortium {
     await Promise.all([...this.#running.keys()].map((i) => this.kill(i)));
   }
 
+  /** Node i's JSON-RPC endpoint (while it runs). */
+  rpcUrl(i: number): string {
+    const p = this.#running.get(i);
+    if (!p) throw new Error(`node ${i} is not running`);
+    return p.rpcUrl;
+  }
+
   client(i: number): CloisterClient {
     const c = this.#clients.get(i);
     if (!c) throw new Error(`node ${i} was never started`);

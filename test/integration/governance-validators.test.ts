@@ -14,6 +14,7 @@ import { readKeyFile } from '../../node/keys/key-file.js';
 import { Consortium, cleanupConsortia, waitUntil } from '../helpers/consortium.js';
 import { execute, executeSealed, newSigner } from '../helpers/tx.js';
 import { verifyReceiptProof } from '../../node/proofs/index.js';
+import { runCli } from '../helpers/dev-node.js';
 
 const WAIT = { timeoutMs: 60_000, pollMs: 50 };
 let c: Consortium;
@@ -127,6 +128,10 @@ describe('validators join and leave by governance', () => {
     const proof = (await c.client(4).getReceiptProof(after.txHash))!;
     expect(proof.block.transitions).toHaveLength(2);
     expect(verifyReceiptProof(proof, readGenesisFile(c.genesisFile), { now: new Date() }).receipt.status).toBe('success');
+    // The whole ledger verifies from the genesis, each certificate against the validators of its height.
+    const ledger = await runCli(['ledger', 'verify', '--rpc', c.rpcUrl(4), '--genesis', c.genesisFile, '--json']);
+    expect(ledger.code, ledger.stderr).toBe(0);
+    expect((JSON.parse(ledger.stdout) as { viewChanges: number[] }).viewChanges).toHaveLength(2);
     // The removed node is no longer admitted by the others.
     await waitUntil(async () => !(await c.netNodes(1)).some((n) => n.id === fifth.nodeId), 30_000, 'node 1 to forget the removed node');
   }, 180_000);

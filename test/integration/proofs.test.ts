@@ -6,13 +6,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ed25519Signer, generateEd25519KeyPair, headerHash, precommitFor, voteMessage, type Genesis } from '../../consensus/index.js';
 import { CloisterClient } from '../../node/client/index.js';
 import { EXIT } from '../../node/cli/exit-codes.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
 import { ProofError, verifyReceiptProof, verifyStateValueProof, type ReceiptProof, type StateValueProof } from '../../node/proofs/index.js';
-import { cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
+import { ROOT, cleanupNodes, runCli, startNode, tempDir, type TestNode } from '../helpers/dev-node.js';
 import { execute, newSigner } from '../helpers/tx.js';
 
 let node: TestNode;
@@ -107,6 +108,18 @@ describe('receipt proofs', () => {
     forged.block.header = header;
     forged.block.certificate = { height: header.height, round: 0, blockHash, signatures: outsiders.map((s) => ({ validator: s.publicKey, signature: s.sign(message) })) };
     expect(refusal(() => verifyReceiptProof(forged, genesis, now))).toBe('CERTIFICATE');
+  });
+
+  it("the explorer page's browser build of the verifier (noble in place of node:crypto) decides as the node's does", async () => {
+    const browserBuild = (await import(pathToFileURL(join(ROOT, 'dist/explorer/explorer-verifier.js')).href)) as { verifyReceiptProof: typeof verifyReceiptProof };
+    const proof = (await client.getReceiptProof(txHash))!;
+    expect(browserBuild.verifyReceiptProof(proof, genesis, now).signers[0]!.platform).toBe('virtual');
+    const altered = copy(proof);
+    altered.receipt.gasUsed += 1;
+    expect(() => browserBuild.verifyReceiptProof(altered, genesis, now)).toThrow(expect.objectContaining({ code: 'RECEIPT_PATH' }));
+    const forged = copy(proof);
+    forged.block.certificate.signatures[0]!.signature = flip(forged.block.certificate.signatures[0]!.signature);
+    expect(() => browserBuild.verifyReceiptProof(forged, genesis, now)).toThrow(expect.objectContaining({ code: 'CERTIFICATE' }));
   });
 
   it('a transaction that is not committed has no proof', async () => {

@@ -102,7 +102,7 @@ function txView(tx: Tx, receipt: Receipt | null): HTMLElement {
       : el('span', {}, receipt.error ? `${receipt.error.code}: ${receipt.error.message}` : `result ${json(receipt.result)}`);
   const events = el('ul', { class: 'events' }, ...(receipt?.events ?? []).map((e) => el('li', {}, `${e.contract}.${e.name} ${json(e.data)}`)));
   const verdict = el('span', { class: 'verdict' });
-  const verify = el('button', { type: 'button', class: 'verify', title: 'Fetch the receipt proof (verification is wired in later)' }, 'Verify');
+  const verify = el('button', { type: 'button', class: 'verify', title: 'Verify the receipt proof in this page, with the verifier of cloister receipt verify' }, 'Verify');
   verify.addEventListener('click', () => {
     verdict.textContent = '…';
     void verifyReceiptInPage(tx.hash).then((text) => (verdict.textContent = text));
