@@ -3,6 +3,7 @@ import {
   ZERO_HASH,
   isSealedTx,
   signTx,
+  canonicalBytes,
   quorumSize,
   type GenesisValidator,
   checkCallAuth,
@@ -75,6 +76,7 @@ import { QueryLane } from './query-lane.js';
 import { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
 import { HANDOVER_METHOD, govKey, isConfigKey, requestedSecretGeneration, successorProblem, validatorsAt } from './governance/index.js';
 import { VerifiedSet } from './verified-set.js';
+import { ATTEST_METHOD, checkLedgerAttestation, ledgerAttestationFreshness, needsLedgerAttestation } from './ledger-attestation.js';
 import { RecentStates } from './recent-states.js';
 import { VerifierPool } from './verifier-pool.js';
 
@@ -130,6 +132,10 @@ export class Enclave {
   #genesis: Genesis | undefined;
   #view: ChainView | undefined;
   #nodeId = '';
+  /** This program's measurement, once a report said it. */
+  #ownMeasurement: string | undefined;
+  /** The policy under which this enclave's own attestation claim was refused (it does not try again under it). */
+  #attestationRefusedUnder: string | undefined;
   #state = new CommittedState();
   #head: BlockHeader | undefined;
   #headHash = '';
@@ -180,7 +186,7 @@ export class Enclave {
       case 'init':
         return this.#init(request);
       case 'proposeBlock':
-        return this.#proposeBlock(request.time, request.txs);
+        return await this.#proposeBlock(request.time, request.txs);
       case 'executeBlock':
         return this.#executeBlock(request.header, request.txs);
       case 'commitBlock':
@@ -299,7 +305,7 @@ export class Enclave {
     if (gasProblem) return gasProblem;
     const view = this.#view!;
     const head = this.#head!;
-    const ctx = { chainId: view.chainId, height: head.height + 1, time: head.time, validators: view.validatorKeys, genesis: this.#genesis! };
+    const ctx = { chainId: view.chainId, height: head.height + 1, time: head.time, validators: view.validatorKeys, genesis: this.#genesis!, parentHash: this.#headHash };
     const outcome = runSystemTx(new StateOverlay(this.#state), tx, view.validatorKeys, this.#executor.governance(ctx, this.#state));
     return outcome.error;
   }
@@ -546,7 +552,35 @@ export class Enclave {
     return this.#view;
   }
 
-  #proposeBlock(time: number, txs: unknown[]): BlockResult {
+  /**
+   * The proposer's `attest` transaction, when the ledger has no evidence of
+   * this enclave yet, or only of another program, or older than the refresh
+   * interval: fresh evidence bound to the block's parent, signed with the vote
+   * key. None when the evidence would not fit in a transaction.
+   */
+  async #ledgerAttestationTx(view: ChainView, time: number, nonce: number): Promise<SignedTx | null> {
+    const signer = this.#identity!.signer;
+    // The program's measurement is learned from its first report: no report is made for a block that needs none.
+    if (this.#ownMeasurement !== undefined && !needsLedgerAttestation(this.#state, signer.publicKey, this.#ownMeasurement, time)) return null;
+    if (this.#attestationRefusedUnder === view.policyHash) return null;
+    const identity = await this.#evidence(ledgerAttestationFreshness(this.#genesisHash, this.#headHash));
+    this.#ownMeasurement = identity.measurement;
+    if (!needsLedgerAttestation(this.#state, signer.publicKey, identity.measurement, time)) return null;
+    const claim = { nodeId: this.#nodeId, publicKeys: identity.publicKeys, evidence: identity.evidence };
+    // What every enclave will check when it executes the block: a claim they would refuse is not sent (it would only
+    // spend a nonce), and not made again until the policy changes (this program, or this node, is not the one the chain lists).
+    const context = { genesis: this.#genesis!, height: this.#head!.height + 1, time, parentHash: this.#headHash, validators: view.validators, policy: view.policy as unknown as JsonValue };
+    if (!checkLedgerAttestation(claim, signer.publicKey, context).ok) {
+      this.#attestationRefusedUnder = view.policyHash;
+      return null;
+    }
+    const args = [claim as unknown as JsonValue];
+    const body = { chainId: view.chainId, from: signer.publicKey, nonce, contract: CONSORTIUM_CONTRACT, method: ATTEST_METHOD, args, gasLimit: systemTxGas(args, ATTEST_METHOD) };
+    if (body.gasLimit > view.consensus.maxGasLimit || canonicalBytes(body).length + 200 > view.consensus.maxTxBytes) return null;
+    return signTx(body, signer);
+  }
+
+  async #proposeBlock(time: number, txs: unknown[]): Promise<BlockResult> {
     const view = this.#viewOrThrow();
     const parent = this.#head!;
     const self = this.#identity!.signer.publicKey;
@@ -567,7 +601,9 @@ export class Enclave {
     const added: SignedTx[] = candidate
       ? [secretCommitTx(view.chainId, this.#identity!.signer, readNonce(this.#state, self), { generation: candidate.generation, publicKey: candidate.publicKey })]
       : [];
-    const ctx = { chainId: view.chainId, height, time: blockTime, validators: view.validatorKeys, genesis: this.#genesis! };
+    const attestation = await this.#ledgerAttestationTx(view, blockTime, readNonce(this.#state, self) + added.length);
+    if (attestation) added.push(attestation);
+    const ctx = { chainId: view.chainId, height, time: blockTime, validators: view.validatorKeys, genesis: this.#genesis!, parentHash: this.#headHash };
     const output = this.#executor.execute(this.#state, ctx, view.consensus, added.length > 0 ? [...added, ...txs] : txs, 'propose');
     const included = output.includedIndexes.filter((i) => i >= added.length).map((i) => i - added.length);
     const addedIncluded = added.filter((_, i) => output.includedIndexes.includes(i));
@@ -602,7 +638,7 @@ export class Enclave {
     if (!view.validatorKeys.includes(header.proposer)) fail('the proposer is not a validator');
     if (header.validatorSetHash !== view.validatorSetHash) fail('validatorSetHash is not the validator set of this height');
     if (header.policyHash !== view.policyHash) fail('policyHash is not the attestation policy of this height');
-    const ctx = { chainId: view.chainId, height: header.height, time: header.time, validators: view.validatorKeys, genesis: this.#genesis! };
+    const ctx = { chainId: view.chainId, height: header.height, time: header.time, validators: view.validatorKeys, genesis: this.#genesis!, parentHash: header.parentHash };
     const output = this.#executor.execute(this.#state, ctx, view.consensus, txs, 'validate');
     const tree = this.#state.treeAfter(output.writeSet);
     const expected = { txRoot: txRootOf(output.txHashes), receiptsRoot: receiptsRootOf(output.receipts), stateRoot: stateRootHex(tree) };

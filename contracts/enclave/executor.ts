@@ -63,6 +63,8 @@ export interface BlockContext {
   validators?: readonly string[];
   /** What governance starts from (members, policy, parameters); without it governance transactions are refused. */
   genesis?: Genesis;
+  /** The hash of the block this one builds on (what a validator's ledger attestation binds). */
+  parentHash?: string;
 }
 
 /** The zero key stands for "no caller" (deployment, anonymous calls). */
@@ -377,7 +379,7 @@ export class BlockExecutor {
         return null;
       },
     };
-    return { genesis: ctx.genesis, height: ctx.height, time: ctx.time, contracts };
+    return { genesis: ctx.genesis, height: ctx.height, time: ctx.time, parentHash: ctx.parentHash ?? ZERO_HASH, contracts };
   }
 
   /** A confidential contract's state cipher; SECRET_UNAVAILABLE while this enclave does not hold the secret. */

@@ -11,3 +11,4 @@ export * from './governance/index.js';
 export { ConsortiumKeys, STATE_KEY_GENERATION, type Generation } from './consortium-keys.js';
 export { StateCipher, confidentialStateAccess } from './confidential-state.js';
 export * from './secret-release.js';
+export { ATTEST_METHOD, LEDGER_ATTESTATION_REFRESH_MS, attestationKey, checkLedgerAttestation, ledgerAttestationFreshness, needsLedgerAttestation, readLedgerAttestation, type LedgerAttestationRecord } from './ledger-attestation.js';

@@ -1,5 +1,6 @@
 import { ChainError, canonicalize, isHexOfLength, signTx, type Ed25519Signer, type JsonValue, type SignedPlainTx } from '../../consensus/index.js';
 import { stateKey, type StateOverlay, type StateReader } from './state.js';
+import { ATTEST_METHOD, attest, readLedgerAttestation } from './ledger-attestation.js';
 import {
   govKey,
   latestSecretGeneration,
@@ -28,10 +29,14 @@ import {
  *    of a block: generation 1 while the ledger has none, a later one only
  *    when a rotation asked for it (`g:secretRequested`); the first committed
  *    is final.
+ *  - `attest(claim)`, a validator's attestation evidence, made for the block
+ *    that includes it and recorded on the ledger (ledger-attestation.ts).
+ *    Only a validator's enclave sends it, as a block's proposer.
  *  - governance (governance/): `propose(actions, approve?)`, `vote(id, approve)`,
  *    `withdraw(id)`, sent by members; `handover(successorClaim)`, sent by a
  *    validator's enclave handing its place to its successor (a rolling
- *    upgrade); read-only `members()`, `proposal(id)`, `proposals(state?, limit?)`.
+ *    upgrade); read-only `members()`, `proposal(id)`, `proposals(state?, limit?)`,
+ *    `attestations()` (each validator with its last evidence on the ledger).
  */
 export const CONSORTIUM_CONTRACT = 'consortium';
 export const COMMIT_SECRET_METHOD = 'commitSecret';
@@ -75,6 +80,7 @@ export const SYSTEM_METHODS: Readonly<Record<string, boolean>> = Object.freeze({
   members: true,
   proposal: true,
   proposals: true,
+  attestations: true,
 });
 
 /**
@@ -105,6 +111,16 @@ export interface SystemOutcome {
 export function runSystemTx(block: StateOverlay, tx: SignedPlainTx, validators: readonly string[], governance: GovernanceContext | undefined): SystemOutcome {
   const fail = (code: string, message: string): SystemOutcome => ({ error: { code, message }, result: null, events: [] });
   if (tx.method === COMMIT_SECRET_METHOD) return commitSecret(block, tx, validators);
+  if (tx.method === ATTEST_METHOD) {
+    if (!governance) return fail('SYSTEM_TX_REFUSED', 'attestations are not recorded here');
+    try {
+      const outcome = attest(block, governance, tx.from, tx.args);
+      return { error: null, ...outcome };
+    } catch (err) {
+      if (err instanceof ChainError) return fail('ATTESTATION_REFUSED', err.message);
+      throw err;
+    }
+  }
   const handler = Object.prototype.hasOwnProperty.call(GOVERNANCE_TXS, tx.method) ? GOVERNANCE_TXS[tx.method as keyof typeof GOVERNANCE_TXS] : undefined;
   if (!handler) return fail('SYSTEM_TX_REFUSED', `the system contract has no method "${tx.method}"`);
   if (!governance) return fail('SYSTEM_TX_REFUSED', 'governance is not available here');
@@ -158,6 +174,11 @@ export function callSystem(state: StateReader, governance: Pick<GovernanceContex
       if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LISTED)) bad(`limit must be 1 to ${MAX_LISTED}`);
       const filter = { limit: (limit as number | undefined) ?? MAX_LISTED, ...(typeof only === 'string' ? { state: only as ProposalState } : {}) };
       return listProposals(state, genesis, height, filter) as unknown as JsonValue;
+    }
+    case 'attestations': {
+      // The validators in force, each with the last evidence the ledger records of its enclave (null: none yet).
+      if (args.length !== 0) bad('attestations takes no arguments');
+      return readConfig(state, genesis).validators.map((v) => ({ ...v, attestation: readLedgerAttestation(state, v.voteKey) ?? null })) as unknown as JsonValue;
     }
     default:
       throw new ChainError('TX_UNKNOWN_METHOD', `contract "${CONSORTIUM_CONTRACT}" has no method "${method}"`);

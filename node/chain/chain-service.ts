@@ -4,6 +4,7 @@ import {
   genesisHash,
   headerHash,
   isHexOfLength,
+  isSealedTx,
   txHash,
   type BlockHeader,
   type CommitCertificate,
@@ -15,7 +16,7 @@ import {
   type SignedTx,
   type SignerLock,
 } from '../../consensus/index.js';
-import { CONSORTIUM_CONTRACT, genesisChainView, systemTxProblem, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest, type ViewTransitionProof } from '../../contracts/index.js';
+import { ATTEST_METHOD, CONSORTIUM_CONTRACT, genesisChainView, systemTxProblem, type BlockResult, type ChainView, type ContractInfo, type EnclaveIdentity, type InitRequest, type ViewTransitionProof } from '../../contracts/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { Logger } from '../log/logger.js';
 import { TxAdmission } from '../mempool/admission.js';
@@ -315,7 +316,11 @@ export class ChainService implements ChainApi {
   /** Writes a committed block in one atomic batch, then serves it. */
   async #persist(result: BlockResult, certificate: CommitCertificate, txs: SignedTx[], viewTransition: ViewTransitionProof | null): Promise<void> {
     const block: StoredBlock = { hash: result.blockHash, header: result.header, txHashes: result.txHashes, certificate };
-    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet, viewTransition);
+    // Validators' attestations recorded by this block, indexed for receipt proofs (public system transactions).
+    const ledgerAttestations = txs.flatMap((tx, i) =>
+      tx.contract === CONSORTIUM_CONTRACT && !isSealedTx(tx) && tx.method === ATTEST_METHOD && result.receipts[i]?.status === 'success' ? [{ voteKey: tx.from, txHash: result.txHashes[i]! }] : [],
+    );
+    await this.#o.store.commitBlock(block, txs, result.receipts, result.writeSet, { viewTransition, ledgerAttestations });
     this.#setHead(result.header);
     for (const hash of result.txHashes) this.#committing.delete(hash);
     if (result.contractsChanged) await this.#refreshContracts();

@@ -1,14 +1,14 @@
-import { ChainError, isHexOfLength, merkleProof, receiptLeaf, type Genesis, type JsonValue, type Receipt } from '../../consensus/index.js';
-import { stateKey } from '../../contracts/index.js';
+import { ChainError, genesisHash, isHexOfLength, isSealedTx, merkleProof, receiptLeaf, type Genesis, type JsonValue, type Receipt } from '../../consensus/index.js';
+import { ledgerAttestationFreshness, stateKey, type AdmissionClaim } from '../../contracts/index.js';
 import { RECEIPT_PROOF_KIND, STATE_PROOF_KIND, type CertifiedHeader, type ReceiptProof, type SignerAttestation, type StateValueProof, type ViewTransition } from '../proofs/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
 import type { ChainStore, StoredBlock, StoredReceipt } from '../storage/chain-store.js';
 
 export interface ProofBuilderOptions {
   genesis: Genesis;
-  store: Pick<ChainStore, 'getBlock' | 'getTx' | 'getReceipts' | 'viewTransitions'>;
+  store: Pick<ChainStore, 'getBlock' | 'getTx' | 'getReceipts' | 'viewTransitions' | 'ledgerAttestationAt'>;
   enclave: Pick<EnclaveHost, 'stateProof'>;
-  /** Evidence this node knows for these enclave vote keys (its own enclave's, and admitted peers'). */
+  /** Evidence this node knows for these enclave vote keys (its own enclave's, and admitted peers'), where the ledger has none. */
   attestations: (voteKeys: readonly string[]) => Promise<SignerAttestation[]>;
   /** Resolves once every block the enclave committed so far is written (a proof's header is then stored). */
   durable: () => Promise<void>;
@@ -23,7 +23,11 @@ export interface ProofBuilderOptions {
  * The node vouches for nothing here: a client verifies all of it (node/proofs).
  */
 export class ProofBuilder {
-  constructor(private readonly o: ProofBuilderOptions) {}
+  readonly #genesisHash: string;
+
+  constructor(private readonly o: ProofBuilderOptions) {
+    this.#genesisHash = genesisHash(o.genesis);
+  }
 
   async receiptProof(txHash: string): Promise<ReceiptProof | null> {
     if (!isHexOfLength(txHash, 32)) return null;
@@ -75,7 +79,32 @@ export class ProofBuilder {
       transitions.push({ header: at.header, certificate: at.certificate!, proof });
     }
     const signers = block.certificate!.signatures.map((s) => s.validator);
-    return { header: block.header, certificate: block.certificate!, transitions, attestations: await this.o.attestations(signers) };
+    const onLedger = (await Promise.all(signers.map((key) => this.#ledgerAttestation(key, block.header.height)))).filter((a) => a !== null);
+    const missing = signers.filter((key) => !onLedger.some((a) => a.validator === key));
+    const fromNode = missing.length > 0 ? await this.o.attestations(missing) : [];
+    return { header: block.header, certificate: block.certificate!, transitions, attestations: [...onLedger, ...fromNode] };
+  }
+
+  /** The signer's last `attest` transaction committed at or below `height`, with what proves it is in the ledger. */
+  async #ledgerAttestation(voteKey: string, height: number): Promise<SignerAttestation | null> {
+    const found = await this.o.store.ledgerAttestationAt(voteKey, height);
+    if (!found) return null;
+    const [stored, block] = await Promise.all([this.o.store.getTx(found.txHash), this.o.store.getBlock(found.height)]);
+    if (!stored || !block?.certificate || isSealedTx(stored.tx)) return null;
+    const claim = stored.tx.args[0] as unknown as AdmissionClaim;
+    return {
+      validator: voteKey,
+      nodeId: claim.nodeId,
+      publicKeys: claim.publicKeys,
+      freshness: ledgerAttestationFreshness(this.#genesisHash, block.header.parentHash),
+      evidence: claim.evidence,
+      ledger: {
+        tx: stored.tx,
+        txPath: merkleProof(block.txHashes.map((h) => Buffer.from(h, 'hex')), stored.index),
+        header: block.header,
+        certificate: block.certificate,
+      },
+    };
   }
 }
 

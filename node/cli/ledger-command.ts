@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { genesisHash, type Genesis } from '../../consensus/index.js';
 import { CloisterClient } from '../client/index.js';
-import { LEDGER_FILE_KIND, LedgerError, LedgerSourceError, LedgerVerifier, fileSource, rpcSource, storeSource, type LedgerFileHeader, type LedgerSource } from '../ledger/index.js';
+import { LEDGER_FILE_KIND, LedgerError, LedgerReexecutor, LedgerSourceError, LedgerVerifier, fileSource, rpcSource, storeSource, type LedgerFileHeader, type LedgerSource } from '../ledger/index.js';
 import { CliError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { loadGenesis } from './proof-commands.js';
@@ -52,16 +52,20 @@ export function registerLedgerCommands(program: Command): void {
     .option('--data <dir>', "a stopped node's data directory")
     .option('--rpc <url>', "a running node's JSON-RPC endpoint")
     .option('--file <file>', 'a ledger written by `cloister ledger export`')
+    .option('--reexecute', 'also execute every block again in an enclave of this program, in this process, and check its roots (stops at the first block with confidential transactions: only the consortium\'s enclaves can open them)', false)
+    .option('--require-attested', "refuse a certificate signed by a validator of which the ledger holds no evidence yet (by default counted in the summary)", false)
     .option('--json', 'print the summary as JSON', false)
-    .action(async (opts: SourceOptions & { genesis: string; json: boolean }) => {
+    .action(async (opts: SourceOptions & { genesis: string; json: boolean; requireAttested: boolean; reexecute: boolean }) => {
       const genesis = loadGenesis(opts.genesis);
       const source = await openSource(opts, genesis);
-      const verifier = new LedgerVerifier(genesis);
+      const verifier = new LedgerVerifier(genesis, { requireAttested: opts.requireAttested });
+      const reexecutor = opts.reexecute ? await LedgerReexecutor.create(genesis) : undefined;
       const report = progress(source.head + 1);
       let done = 0;
       try {
         for await (const block of source.blocks()) {
           verifier.add(block);
+          await reexecutor?.add(block);
           report(++done);
         }
       } catch (err) {
@@ -70,14 +74,23 @@ export function registerLedgerCommands(program: Command): void {
         throw new CliError(`reading the ledger of ${source.describe} failed after ${done} blocks: ${(err as Error).message}`);
       } finally {
         await source.close();
+        await reexecutor?.close();
       }
-      const summary = verifier.summary();
+      const reexecution = reexecutor ? { blocks: reexecutor.executed, stoppedAt: reexecutor.stoppedAt } : null;
+      const summary = { ...verifier.summary(), reexecution };
       if (summary.head < source.head) throw new CliError(`the ledger of ${source.describe} ends at ${summary.head}, before its head ${source.head}`, EXIT.PROOF_INVALID);
       if (opts.json) return print(summary);
       const changes = summary.viewChanges.length === 0 ? 'no validator or policy change' : `validators or policy changed at ${summary.viewChanges.join(', ')}`;
       process.stdout.write(
         `verified: ${summary.blocks} blocks (0..${summary.head}, head ${summary.headHash}) and ${summary.transactions} transactions of chain ${summary.chainId}; ` +
-          `every certificate a quorum of its height's validators; ${changes}; ${summary.validators} validators now\n`,
+          `every certificate a quorum of its height's validators; ${changes}; ${summary.validators} validators now; ` +
+          `${summary.attestations} attestations on the ledger, each verified again (${summary.attested.map((a) => `${a.voteKey.slice(0, 8)}… ${a.platform} ${a.measurement.slice(0, 12)}… at ${a.height}`).join(', ') || 'none'}); ` +
+          `${summary.signaturesBeforeAttestation} signatures made before their validator's first` +
+          (reexecution === null
+            ? ''
+            : `; re-executed ${reexecution.blocks} blocks, every root as committed` +
+              (reexecution.stoppedAt ? ` (stopped at block ${reexecution.stoppedAt.height}: ${reexecution.stoppedAt.reason})` : '')) +
+          '\n',
       );
     });
   ledger

@@ -43,7 +43,9 @@ function verified<T>(what: string, verify: () => T): T {
 
 function signersLine(v: VerifiedHeader): string {
   const kinds = [...new Set(v.signers.map((s) => `${s.platform} ${s.measurement.slice(0, 16)}…`))].join(', ');
-  return `certified by ${v.signers.length} attested validators (${kinds})`;
+  const onLedger = v.signers.filter((s) => s.attestedAt !== null);
+  const where = onLedger.length === v.signers.length ? 'each attested on the ledger' : `${onLedger.length} attested on the ledger, ${v.signers.length - onLedger.length} by the evidence the node holds`;
+  return `certified by ${v.signers.length} attested validators (${kinds}; ${where})`;
 }
 
 export function registerProofCommands(program: Command): void {

@@ -3,6 +3,7 @@ import {
   checkTxStateless,
   genesisHash,
   headerHash,
+  isSealedTx,
   parseBlockHeader,
   parseCommitCertificate,
   receiptsRootOf,
@@ -10,8 +11,9 @@ import {
   txRootOf,
   type BlockHeader,
   type Genesis,
+  type JsonValue,
 } from '../../consensus/index.js';
-import { genesisChainView, type ChainView } from '../../contracts/index.js';
+import { ATTEST_METHOD, CONSORTIUM_CONTRACT, checkLedgerAttestation, genesisChainView, type ChainView } from '../../contracts/index.js';
 import { ProofError, checkAgainstView, viewAfter } from '../proofs/index.js';
 import type { LedgerBlock } from './types.js';
 
@@ -20,7 +22,20 @@ export class LedgerError extends Error {
   override readonly name = 'LedgerError';
   constructor(
     readonly height: number,
-    readonly code: 'LEDGER_MALFORMED' | 'HASH_CHAIN' | 'TX_INVALID' | 'TX_ROOT' | 'RECEIPTS' | 'RECEIPTS_ROOT' | 'CERTIFICATE' | 'VALIDATOR_SET' | 'POLICY' | 'VIEW_TRANSITION' | 'GENESIS',
+    readonly code:
+      | 'LEDGER_MALFORMED'
+      | 'HASH_CHAIN'
+      | 'TX_INVALID'
+      | 'TX_ROOT'
+      | 'RECEIPTS'
+      | 'RECEIPTS_ROOT'
+      | 'CERTIFICATE'
+      | 'VALIDATOR_SET'
+      | 'POLICY'
+      | 'VIEW_TRANSITION'
+      | 'GENESIS'
+      | 'ATTESTATION'
+      | 'REEXECUTION',
     message: string,
   ) {
     super(`height ${height}: ${message}`);
@@ -37,6 +52,17 @@ export interface LedgerSummary {
   /** Heights whose block changed the validators or the policy (in force from the next height). */
   viewChanges: number[];
   validators: number;
+  /** Validators' `attest` transactions, each of whose evidence verified again here. */
+  attestations: number;
+  /** Certificate signatures by a validator the ledger held no evidence of yet (before its first turn as proposer). */
+  signaturesBeforeAttestation: number;
+  /** Each validator's last evidence on the ledger: its height, platform and measurement. */
+  attested: { voteKey: string; height: number; platform: string; measurement: string }[];
+}
+
+export interface LedgerVerifierOptions {
+  /** Refuse a certificate signed by a validator of which the ledger holds no evidence yet. */
+  requireAttested?: boolean;
 }
 
 /**
@@ -45,15 +71,23 @@ export interface LedgerSummary {
  * chain, every transaction's signature and the txRoot, the receipts and the
  * receiptsRoot, and the certificate against the validators of its height,
  * following governance's changes of the validators and policy (each proved
- * under the state root of the block that made it). Pure: no I/O, no clock.
+ * under the state root of the block that made it); and every validator's
+ * evidence the ledger records (`attest`), verified again as the enclaves did,
+ * counting the signatures made before a validator's first. Pure: no I/O, no clock.
  */
 export class LedgerVerifier {
   #view: ChainView;
   #previous: { header: BlockHeader; hash: string } | null = null;
   #transactions = 0;
   readonly #viewChanges: number[] = [];
+  readonly #attested = new Map<string, { height: number; platform: string; measurement: string }>();
+  #attestations = 0;
+  #signaturesBeforeAttestation = 0;
 
-  constructor(private readonly genesis: Genesis) {
+  constructor(
+    private readonly genesis: Genesis,
+    private readonly options: LedgerVerifierOptions = {},
+  ) {
     this.#view = genesisChainView(genesis);
   }
 
@@ -104,6 +138,9 @@ export class LedgerVerifier {
       transactions: this.#transactions,
       viewChanges: [...this.#viewChanges],
       validators: this.#view.validators.length,
+      attestations: this.#attestations,
+      signaturesBeforeAttestation: this.#signaturesBeforeAttestation,
+      attested: [...this.#attested].map(([voteKey, a]) => ({ voteKey, ...a })),
     };
   }
 
@@ -142,6 +179,15 @@ export class LedgerVerifier {
     }
     if (root !== header.receiptsRoot) fail('RECEIPTS_ROOT', "the receipts do not hash to the header's receiptsRoot (a status, gas, result, event or error was altered)");
     this.#transactions += hashes.length;
+    block.txs.forEach((tx, i) => {
+      if (tx.contract !== CONSORTIUM_CONTRACT || isSealedTx(tx) || tx.method !== ATTEST_METHOD || block.receipts[i]!.status !== 'success') return;
+      // Every validator's enclave accepted this evidence before the block was certified: it must verify here too.
+      const context = { genesis: this.genesis, height: header.height, time: header.time, parentHash: header.parentHash, validators: this.#view.validators, policy: this.#view.policy as unknown as JsonValue };
+      const checked = checkLedgerAttestation(tx.args[0], tx.from, context);
+      if (!checked.ok) fail('ATTESTATION', `transaction ${i} records evidence of ${tx.from} that does not verify: ${checked.message}`);
+      this.#attested.set(tx.from, { height: header.height, platform: checked.platform, measurement: checked.measurement });
+      this.#attestations++;
+    });
   }
 
   #checkCertificate(header: BlockHeader, hash: string, block: LedgerBlock, fail: (code: LedgerError['code'], m: string) => never): void {
@@ -152,6 +198,11 @@ export class LedgerVerifier {
       return fail('CERTIFICATE', (err as Error).message);
     }
     if (certificate.blockHash !== hash || certificate.height !== header.height) fail('CERTIFICATE', `the certificate is for block ${certificate.blockHash} at ${certificate.height}, not this one (${hash})`);
+    const before = certificate.signatures.filter((sig) => !this.#attested.has(sig.validator));
+    if (before.length > 0 && this.options.requireAttested) {
+      fail('ATTESTATION', `the certificate is signed by ${before.map((sig) => sig.validator).join(', ')}, of which the ledger holds no evidence yet`);
+    }
+    this.#signaturesBeforeAttestation += before.length;
     try {
       checkAgainstView(header, certificate, this.#view, `block ${header.height}`);
     } catch (err) {

@@ -24,6 +24,21 @@ export interface SignerAttestation {
   freshness: string;
   /** The evidence, base64. */
   evidence: string;
+  /**
+   * Where the ledger records this evidence: the signer's `attest`
+   * transaction, its path to the txRoot of the block that committed it, and
+   * that block's header and certificate. The evidence then binds the block's
+   * parent (freshness), so it was made at that height, and the verifier
+   * judges it at that block's time. Absent when the ledger holds none yet for
+   * this signer: the evidence is what the serving node verified (its own, or
+   * the peer's at its last admission).
+   */
+  ledger?: {
+    tx: SignedTx;
+    txPath: MerkleProof;
+    header: BlockHeader;
+    certificate: CommitCertificate;
+  };
 }
 
 /**
@@ -78,6 +93,8 @@ export interface VerifiedSigner {
   nodeId: string;
   platform: string;
   measurement: string;
+  /** The block whose `attest` transaction carries the evidence (null: the serving node's copy, not on the ledger). */
+  attestedAt: { height: number; time: number } | null;
 }
 
 /** What a verified header establishes. */

@@ -1,5 +1,12 @@
+import { evaluationTime } from '../../attestation/index.js';
 import {
+  canonicalize,
+  checkTxStateless,
+  genesisHash,
   headerHash,
+  isSealedTx,
+  verifyMerkleProof,
+  type JsonValue,
   parseBlockHeader,
   parseCommitCertificate,
   verifyCertificate,
@@ -8,7 +15,7 @@ import {
   type CommitCertificate,
   type Genesis,
 } from '../../consensus/index.js';
-import { chainViewAt, evaluateAdmission, genesisChainView, govKey, type ChainView, type ProvedStateValue, type ViewTransitionProof } from '../../contracts/index.js';
+import { ATTEST_METHOD, CONSORTIUM_CONTRACT, chainViewAt, evaluateAdmission, genesisChainView, govKey, ledgerAttestationFreshness, type ChainView, type ProvedStateValue, type ViewTransitionProof } from '../../contracts/index.js';
 import { ProofError } from './errors.js';
 import type { SignerAttestation, VerifiedHeader, VerifiedSigner, ViewTransition } from './types.js';
 
@@ -113,8 +120,22 @@ export function viewAtHeight(genesis: Genesis, transitions: unknown, height: num
   return view;
 }
 
-/** Checks each certificate signer's evidence as a node checks a peer's at admission, against the view of the height. */
-function checkSigners(certificate: CommitCertificate, attestations: unknown, view: ChainView, genesis: Genesis, now: Date): VerifiedSigner[] {
+/**
+ * Checks each certificate signer's evidence as a node checks a peer's at
+ * admission, against the validators and policy of the certified height. Where
+ * the evidence is on the ledger, also that it is: its `attest` transaction
+ * is in a block certified by the validators of that block's height, and the
+ * evidence binds that block's parent and is judged at that block's time.
+ */
+function checkSigners(
+  certificate: CommitCertificate,
+  attestations: unknown,
+  view: ChainView,
+  genesis: Genesis,
+  transitions: unknown,
+  height: number,
+  now: Date,
+): VerifiedSigner[] {
   if (!Array.isArray(attestations)) throw new ProofError('PROOF_MALFORMED', 'attestations must be an array');
   const byKey = new Map<string, SignerAttestation>();
   for (const a of attestations as unknown[]) if (isRecord(a) && typeof a.validator === 'string') byKey.set(a.validator, a as unknown as SignerAttestation);
@@ -125,10 +146,41 @@ function checkSigners(certificate: CommitCertificate, attestations: unknown, vie
     const place = view.validators.find((v) => v.voteKey === validator)!;
     if (a.nodeId !== place.nodeId) throw new ProofError('ATTESTATION', `the evidence for signer ${validator} is for node ${String(a.nodeId)}, the validator set lists ${place.nodeId}`);
     if (typeof a.freshness !== 'string' || a.freshness.length > 1024) throw new ProofError('PROOF_MALFORMED', `the evidence for signer ${validator} has no freshness value`);
-    const decision = evaluateAdmission({ nodeId: a.nodeId, publicKeys: a.publicKeys, evidence: a.evidence }, { genesis: context, authenticatedNodeId: place.nodeId, freshness: a.freshness, now });
+    const onLedger = a.ledger === undefined ? null : ledgerPlace(a, genesis, transitions, height);
+    const judgedAt = onLedger ? evaluationTime(onLedger.time) : now;
+    const decision = evaluateAdmission({ nodeId: a.nodeId, publicKeys: a.publicKeys, evidence: a.evidence }, { genesis: context, authenticatedNodeId: place.nodeId, freshness: a.freshness, now: judgedAt });
     if (!decision.admitted) throw new ProofError('ATTESTATION', `signer ${validator} (node ${place.nodeId}): ${decision.reason!.code}: ${decision.reason!.message}`);
-    return { validator, nodeId: place.nodeId, platform: decision.platform!, measurement: decision.measurement! };
+    return { validator, nodeId: place.nodeId, platform: decision.platform!, measurement: decision.measurement!, attestedAt: onLedger };
   });
+}
+
+/** Checks that a signer's evidence is the one its `attest` transaction put on the ledger; returns that block's height and time. */
+function ledgerPlace(a: SignerAttestation, genesis: Genesis, transitions: unknown, height: number): { height: number; time: number } {
+  const what = `the ledger attestation of signer ${a.validator}`;
+  const ledger = a.ledger!;
+  if (!isRecord(ledger)) throw new ProofError('PROOF_MALFORMED', `${what} is not {tx, txPath, header, certificate}`);
+  const { header, certificate } = certified(ledger.header, ledger.certificate, genesis, what);
+  if (header.height > height) throw new ProofError('ATTESTATION', `${what} is at height ${header.height}, after the block it speaks for (${height})`);
+  const earlier = Array.isArray(transitions) ? (transitions as { proof?: { height?: unknown } }[]).filter((t) => typeof t?.proof?.height === 'number' && t.proof.height < header.height) : transitions;
+  checkAgainstView(header, certificate, viewAtHeight(genesis, earlier, header.height), what);
+  let hash: string;
+  try {
+    hash = checkTxStateless(ledger.tx, genesis.chainId, { maxTxBytes: Number.MAX_SAFE_INTEGER, maxGasLimit: Number.MAX_SAFE_INTEGER }).hash;
+  } catch (err) {
+    throw new ProofError('ATTESTATION', `${what}: its transaction: ${(err as Error).message}`);
+  }
+  const tx = ledger.tx;
+  const claim = { nodeId: a.nodeId, publicKeys: a.publicKeys, evidence: a.evidence };
+  if (tx.from !== a.validator || tx.contract !== CONSORTIUM_CONTRACT || isSealedTx(tx) || tx.method !== ATTEST_METHOD || tx.args.length !== 1 || canonicalize(tx.args[0]!) !== canonicalize(claim as unknown as JsonValue)) {
+    throw new ProofError('ATTESTATION', `${what}: its transaction is not this enclave's attest(claim) with this evidence`);
+  }
+  if (!isRecord(ledger.txPath) || !verifyMerkleProof(Buffer.from(hash, 'hex'), ledger.txPath as never, header.txRoot)) {
+    throw new ProofError('ATTESTATION', `${what}: its transaction is not in block ${header.height}`);
+  }
+  if (a.freshness !== ledgerAttestationFreshness(genesisHash(genesis), header.parentHash)) {
+    throw new ProofError('ATTESTATION', `${what}: its evidence does not bind the parent of block ${header.height}`);
+  }
+  return { height: header.height, time: header.time };
 }
 
 /**
@@ -142,7 +194,7 @@ export function verifyCertifiedHeader(raw: unknown, genesis: Genesis, options: V
   const view = viewAtHeight(genesis, raw.transitions, header.height);
   checkAgainstView(header, certificate, view, `block ${header.height}`);
   const signers = options.skipEvidence
-    ? certificate.signatures.map(({ validator }) => ({ validator, nodeId: view.validators.find((v) => v.voteKey === validator)!.nodeId, platform: 'unchecked', measurement: 'unchecked' }))
-    : checkSigners(certificate, raw.attestations, view, genesis, options.now);
+    ? certificate.signatures.map(({ validator }) => ({ validator, nodeId: view.validators.find((v) => v.voteKey === validator)!.nodeId, platform: 'unchecked', measurement: 'unchecked', attestedAt: null }))
+    : checkSigners(certificate, raw.attestations, view, genesis, raw.transitions, header.height, options.now);
   return { header, height: header.height, blockHash: hash, time: header.time, signers };
 }

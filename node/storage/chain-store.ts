@@ -62,6 +62,7 @@ export interface OwnVotesRecord {
  *   meta:votes          OwnVotesRecord of the height being decided (overwritten at each own vote)
  *   e:<validator>/<height>/<round>/<step>   EquivocationEvidence, kept forever
  *   a:<node id>         until when that peer's enclave counts as attested (ms since the epoch)
+ *   la:<vote key>:<height, 16 hex>  the hash of that enclave's `attest` transaction committed at that height
  *   vt:<height, 16 hex> ViewTransitionProof: the block at that height changed the validators or the
  *                       policy; the new records proved under its state root (for proofs and ledger checks)
  * Each committed block is one atomic, synced batch: after a crash the store
@@ -69,6 +70,15 @@ export interface OwnVotesRecord {
  */
 const heightKey = (height: number): string => `b:${height.toString(16).padStart(16, '0')}`;
 const transitionKey = (height: number): string => `vt:${height.toString(16).padStart(16, '0')}`;
+const ledgerAttestationKey = (voteKey: string, height: number): string => `la:${voteKey}:${height.toString(16).padStart(16, '0')}`;
+
+/** What a committed block adds beside its transactions, receipts and state. */
+export interface BlockExtras {
+  /** The block changed the validators or the policy: the new records, proved. */
+  viewTransition?: ViewTransitionProof | null;
+  /** Validators' `attest` transactions it committed (successfully), for proofs to find. */
+  ledgerAttestations?: { voteKey: string; txHash: string }[];
+}
 
 export class ChainStore {
   readonly #db: Level<string, string>;
@@ -132,6 +142,14 @@ export class ChainStore {
   async getReceipts(hashes: readonly string[]): Promise<(StoredReceipt | undefined)[]> {
     const values = await this.#db.getMany(hashes.map((h) => `r:${h}`));
     return values.map((v) => (v === undefined ? undefined : (JSON.parse(v) as StoredReceipt)));
+  }
+
+  /** The last `attest` transaction (its hash and height) of this enclave committed at or below `height`. */
+  async ledgerAttestationAt(voteKey: string, height: number): Promise<{ height: number; txHash: string } | undefined> {
+    for await (const [key, txHash] of this.#db.iterator({ gte: ledgerAttestationKey(voteKey, 0), lte: ledgerAttestationKey(voteKey, height), reverse: true, limit: 1 })) {
+      return { height: parseInt(key.slice(key.lastIndexOf(':') + 1), 16), txHash };
+    }
+    return undefined;
   }
 
   /** The governance changes of the validators or the policy at heights in [fromHeight, belowHeight), in height order, at most `limit`. */
@@ -203,10 +221,12 @@ export class ChainStore {
     txs: readonly SignedTx[],
     receipts: readonly Receipt[],
     writeSet: readonly StateWrite[],
-    viewTransition: ViewTransitionProof | null = null,
+    extras: BlockExtras = {},
   ): Promise<void> {
     const batch = this.#db.batch();
+    const { viewTransition, ledgerAttestations = [] } = extras;
     if (viewTransition) batch.put(transitionKey(viewTransition.height), JSON.stringify(viewTransition));
+    for (const { voteKey, txHash } of ledgerAttestations) batch.put(ledgerAttestationKey(voteKey, block.header.height), txHash);
     const { hash, header } = block;
     batch.put(heightKey(header.height), JSON.stringify(block));
     batch.put(`bh:${hash}`, String(header.height));

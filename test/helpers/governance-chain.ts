@@ -74,10 +74,13 @@ export class GovernanceChain {
     return readNonce(this.state, address);
   }
 
-  /** Executes a block of transactions at the next height (or `height`), as a proposer would, and commits it. */
-  block(txs: readonly SignedTx[], mode: 'propose' | 'validate' = 'propose', height = this.height + 1): BlockOutcome {
+  /**
+   * Executes a block of transactions at the next height (or `height`), as a proposer would, and commits it.
+   * A replayed ledger block passes its header's time and parent (what validators' attestations bind).
+   */
+  block(txs: readonly SignedTx[], mode: 'propose' | 'validate' = 'propose', height = this.height + 1, header?: { time: number; parentHash: string }): BlockOutcome {
     const view = this.view();
-    const ctx = { chainId: this.genesis.chainId, height, time: height * 1000, validators: view.validatorKeys, genesis: this.genesis };
+    const ctx = { chainId: this.genesis.chainId, height, time: header?.time ?? height * 1000, validators: view.validatorKeys, genesis: this.genesis, ...(header ? { parentHash: header.parentHash } : {}) };
     const out = this.#executor.execute(this.state, ctx, view.consensus, txs, mode);
     this.state.apply(out.writeSet);
     this.height = height;

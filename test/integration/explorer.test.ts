@@ -68,6 +68,10 @@ describe('the explorer page', () => {
     await verdict.waitFor();
     const text = await verdict.textContent();
     expect(text).toMatch(new RegExp(`^verified: in block ${receipt.blockHeight}, certified by 1 attested validators \\(virtual `));
+    // The validator, with the last evidence its enclave put on the ledger (as a proposer).
+    await page.reload();
+    const evidence = page.locator('#validators td.evidence');
+    await evidence.filter({ hasText: /^block \d+, .* \(virtual / }).waitFor();
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -117,7 +117,8 @@ describe('a 4-node consortium governed by its members', () => {
     // A proposer makes generation 2 and commits its public key; the others receive it from a peer.
     for (const i of c.all) {
       await waitUntil(async () => (await c.client(i).getEncryptionKey()).generation === 2, 60_000, `node ${i} to hold generation 2`);
-      expect((await c.client(i).status()).secrets, `node ${i}`).toEqual({ held: [1, 2], missing: [] });
+      // The status follows once the enclave's identity, now holding it, is sealed to disk.
+      await waitUntil(async () => JSON.stringify((await c.client(i).status()).secrets) === JSON.stringify({ held: [1, 2], missing: [] }), 10_000, `node ${i}'s status to show generation 2 held`);
     }
     const second = await c.client(2).encryptionKey(genesis);
     expect(second.generation).toBe(2);
@@ -173,7 +174,7 @@ describe('a 4-node consortium governed by its members', () => {
         );
         if (governance.length === 0) continue;
         const txs = governance.map(({ hash: _hash, blockHeight: _height, blockHash: _block, index: _index, ...tx }: SignedTx & Record<string, unknown>) => tx as SignedTx);
-        const { receipts } = replay.block(txs, 'validate', h);
+        const { receipts } = replay.block(txs, 'validate', h, block!.header);
         replayed += txs.length;
         // Each receipt is the one the nodes committed.
         for (const [k, tx] of governance.entries()) {

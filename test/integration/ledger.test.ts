@@ -31,8 +31,12 @@ describe('ledger verify', () => {
   it('verifies a running node over RPC, then its data directory once stopped, then an exported file', async () => {
     const live = await runCli(['ledger', 'verify', '--rpc', node.rpcUrl, '--genesis', genesisFile, '--json']);
     expect(live.code, live.stderr).toBe(0);
-    const summary = JSON.parse(live.stdout) as { transactions: number; head: number; viewChanges: number[] };
+    const summary = JSON.parse(live.stdout) as { transactions: number; head: number; viewChanges: number[]; attestations: number; signaturesBeforeAttestation: number; attested: { platform: string }[] };
     expect(summary.transactions).toBeGreaterThanOrEqual(3);
+    // The validator's evidence is on the ledger (its first block as proposer), verified again by the tool; it signed nothing before.
+    expect(summary.attestations).toBeGreaterThanOrEqual(1);
+    expect(summary.attested.map((a) => a.platform)).toEqual(['virtual']);
+    expect(summary.signaturesBeforeAttestation).toBe(0);
     expect(summary.head).toBeGreaterThanOrEqual(Math.max(...committedAt));
 
     // A running node's directory is locked: the command says so.
@@ -41,9 +45,16 @@ describe('ledger verify', () => {
     expect(locked.stderr).toContain('is running');
 
     await node.stop();
-    const stopped = await runCli(['ledger', 'verify', '--data', node.dataDir, '--genesis', genesisFile]);
+    const stopped = await runCli(['ledger', 'verify', '--data', node.dataDir, '--genesis', genesisFile, '--require-attested']);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toMatch(/^verified: \d+ blocks .* and \d+ transactions/);
+
+    // Every block executed again by an enclave of this program here: every root as committed.
+    const replayed = await runCli(['ledger', 'verify', '--data', node.dataDir, '--genesis', genesisFile, '--reexecute', '--json']);
+    expect(replayed.code, replayed.stderr).toBe(0);
+    const reexecution = (JSON.parse(replayed.stdout) as { head: number; reexecution: { blocks: number; stoppedAt: unknown } }).reexecution;
+    expect(reexecution).toEqual({ blocks: summary.head >= 1 ? expect.any(Number) : 0, stoppedAt: null });
+    expect(reexecution.blocks).toBeGreaterThanOrEqual(summary.head);
 
     const file = join(tempDir(), 'ledger.jsonl');
     const exported = await runCli(['ledger', 'export', '--data', node.dataDir, '--genesis', genesisFile, '--out', file]);

@@ -74,7 +74,11 @@ describe('receipt proofs', () => {
 
   it('refuses a proof with a changed status, result, event, transaction, path or signature', async () => {
     const proof = (await client.getReceiptProof(txHash))!;
-    expect(verifyReceiptProof(proof, genesis, now).receipt.result).toBe(2);
+    const verified = verifyReceiptProof(proof, genesis, now);
+    expect(verified.receipt.result).toBe(2);
+    // The signer's evidence is the one its enclave put on the ledger, as a proposer, bound to that block's parent.
+    expect(proof.block.attestations[0]!.ledger).toBeDefined();
+    expect(verified.signers[0]!.attestedAt!.height).toBeLessThanOrEqual(verified.height);
     expect(proof.receipt.error).toBeNull();
     const cases: [string, (p: ReceiptProof) => void, string][] = [
       ['status', (p) => (p.receipt.status = 'failed'), 'RECEIPT_PATH'],
@@ -88,6 +92,9 @@ describe('receipt proofs', () => {
       ['state root', (p) => (p.block.header.stateRoot = '0'.repeat(64)), 'CERTIFICATE'],
       ['evidence', (p) => (p.block.attestations[0]!.evidence = p.block.attestations[0]!.evidence.slice(0, -8) + 'AAAAAAA='), 'ATTESTATION'],
       ['no evidence', (p) => (p.block.attestations = []), 'ATTESTATION'],
+      ['ledger evidence of another block', (p) => (p.block.attestations[0]!.ledger!.header.parentHash = 'ab'.repeat(32)), 'CERTIFICATE'],
+      ['evidence not the ledger transaction\'s', (p) => (p.block.attestations[0]!.publicKeys = { ...p.block.attestations[0]!.publicKeys, token: 'cd'.repeat(32) }), 'ATTESTATION'],
+      ['ledger path', (p) => (p.block.attestations[0]!.ledger!.txPath.index += 1), 'ATTESTATION'],
       ['kind', (p) => ((p as { kind: string }).kind = 'x'), 'PROOF_MALFORMED'],
     ];
     for (const [what, change, code] of cases) {

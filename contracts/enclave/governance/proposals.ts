@@ -52,6 +52,8 @@ export interface GovernanceContext {
   height: number;
   /** The block's time, ms. */
   time: number;
+  /** The hash of the block this one builds on. */
+  parentHash: string;
   contracts: ContractHost;
 }
 

@@ -33,6 +33,7 @@ interface Receipt {
 }
 
 const RECENT = 20;
+const VALIDATORS_EVERY = 10;
 
 type Child = Node | string | number;
 
@@ -137,23 +138,34 @@ async function loadContracts(): Promise<void> {
   replace('contracts', el('table', {}, ...contracts.map((c) => el('tr', {}, el('td', {}, c.name), el('td', { class: 'hash' }, c.measurement)))));
 }
 
+interface LedgerAttestation {
+  nodeId: string;
+  attestation: { height: number; time: number; platform: string; measurement: string } | null;
+}
+
 async function loadValidators(): Promise<void> {
-  const nodes = await call<{ id: string; admitted: boolean; connected: boolean; measurement?: string; reason?: { code: string } }[]>('net_nodes');
+  const [nodes, onLedger] = await Promise.all([
+    call<{ id: string; admitted: boolean; connected: boolean; self?: boolean; measurement?: string; reason?: { code: string } }[]>('net_nodes'),
+    call<{ result: LedgerAttestation[] }>('chain_call', ['consortium', 'attestations', []]),
+  ]);
+  const evidence = new Map(onLedger.result.map((v) => [v.nodeId, v.attestation]));
   replace(
     'validators',
     el(
       'table',
       {},
-      el('tr', {}, el('th', {}, 'node'), el('th', {}, 'admission'), el('th', {}, 'measurement')),
-      ...nodes.map((n) =>
-        el(
+      el('tr', {}, el('th', {}, 'node'), el('th', {}, 'admission'), el('th', {}, 'measurement'), el('th', {}, 'last evidence on the ledger')),
+      ...nodes.map((n) => {
+        const last = evidence.get(n.id);
+        return el(
           'tr',
-          {},
+          { 'data-node': n.id },
           el('td', { class: 'hash' }, short(n.id)),
-          el('td', {}, n.admitted ? 'admitted' : `refused${n.reason ? ` (${n.reason.code})` : ''}${n.connected ? '' : ', disconnected'}`),
+          el('td', {}, n.self ? 'this node' : n.admitted ? 'admitted' : `refused${n.reason ? ` (${n.reason.code})` : ''}${n.connected ? '' : ', disconnected'}`),
           el('td', { class: 'hash' }, n.measurement ?? '–'),
-        ),
-      ),
+          el('td', { class: 'evidence' }, last ? `block ${last.height}, ${new Date(last.time).toISOString()} (${last.platform} ${short(last.measurement)})` : evidence.has(n.id) ? 'none yet' : 'not a validator now'),
+        );
+      }),
     ),
   );
 }
@@ -195,7 +207,11 @@ settle(loadContracts(), 'contracts');
 settle(loadValidators(), 'validators');
 settle(loadProposals(), 'proposals');
 followHeads(
-  (block) => addHead(block as Block),
+  (block) => {
+    addHead(block as Block);
+    // Admission and the ledger's evidence change rarely: looked at again every few blocks.
+    if ((block as Block).height % VALIDATORS_EVERY === 0) settle(loadValidators(), 'validators');
+  },
   (state) => (section('live').textContent = state),
   () => settle(loadRecent(), 'head'),
 );

@@ -99,6 +99,7 @@ beforeAll(async () => {
     else state.set(k, v);
   }
   // The first block also carries the proposer's commitment of its consortium-secret candidate, first.
+  // (No attestation for the ledger: this test platform's evidence is not genuine, so the enclave does not offer it.)
   expect(result.added).toHaveLength(1);
   expect(result.added[0]).toMatchObject({ contract: 'consortium', method: 'commitSecret' });
   block1 = {

@@ -4,9 +4,24 @@
  * sandbox on an in-memory state, as an enclave runs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ed25519Signer, canonicalize, genesisHash, parseGenesis, type JsonValue } from '../../../consensus/index.js';
+import { Ed25519Signer, ZERO_HASH, canonicalize, genesisHash, parseGenesis, sha256Hex, type JsonValue } from '../../../consensus/index.js';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
-import { PROPOSAL_LIFETIME_BLOCKS, bundleMeasurement, handoverFreshness, systemTxGas, validatorsAt, chainViewAt, genesisChainView, loadBundleFromDir, type ContractBundle } from '../../../contracts/index.js';
+import {
+  LEDGER_ATTESTATION_REFRESH_MS,
+  PROPOSAL_LIFETIME_BLOCKS,
+  bundleMeasurement,
+  handoverFreshness,
+  ledgerAttestationFreshness,
+  needsLedgerAttestation,
+  readLedgerAttestation,
+  systemTxGas,
+  systemTxProblem,
+  validatorsAt,
+  chainViewAt,
+  genesisChainView,
+  loadBundleFromDir,
+  type ContractBundle,
+} from '../../../contracts/index.js';
 import { GovernanceChain, VIRTUAL_MEASUREMENT, governanceGenesis } from '../../helpers/governance-chain.js';
 import { newSigner } from '../../helpers/tx.js';
 
@@ -387,6 +402,61 @@ describe('a validator hands its place over to its successor enclave (rolling upg
     // The old key holds no place any more: it cannot hand over again.
     const again = h.block([h.tx(oldEnclave, 'consortium', 'handover', [claimFor()])]);
     expect(again.receipts[0]!.error!.message).toMatch(/only a validator's enclave/);
+  });
+});
+
+describe("a validator's attestation on the ledger (attest)", () => {
+  const root = generateVirtualRoot();
+  const enclave = new Ed25519Signer('07'.repeat(32));
+  let h: GovernanceChain;
+  beforeAll(async () => {
+    const genesis = governanceGenesis(members);
+    h = await GovernanceChain.create({ ...genesis, enclave: { ...genesis.enclave, virtualRoots: [root.publicKeyPem] } });
+  });
+  afterAll(() => h.runtime.dispose());
+
+  /** The enclave's claim, with virtual evidence bound to the parent of the block that includes it (the helper's blocks have none: zeros). */
+  function claimFor(options: { nodeId?: string; measurement?: string; parentHash?: string; voteKey?: string } = {}): JsonValue {
+    const nodeId = options.nodeId ?? 'node-1';
+    const publicKeys = { vote: options.voteKey ?? enclave.publicKey, encryption: 'ee'.repeat(32) };
+    const freshness = ledgerAttestationFreshness(genesisHash(h.genesis), options.parentHash ?? ZERO_HASH);
+    const evidence = createVirtualEvidence({
+      rootPrivateKeyPem: root.privateKeyPem,
+      measurement: Buffer.from(options.measurement ?? VIRTUAL_MEASUREMENT, 'hex'),
+      reportData: reportDataFor({ publicKeys, chainId: h.genesis.chainId, nodeId, freshness }),
+    });
+    return { nodeId, publicKeys, evidence: Buffer.from(evidence).toString('base64') };
+  }
+
+  const refusals: [string, () => ReturnType<GovernanceChain['tx']>, RegExp][] = [
+    ['sent by a key that is not a validator', () => h.tx(alice, 'consortium', 'attest', [claimFor({ voteKey: alice.publicKey })]), /only a validator's enclave/],
+    ['a claim for another node', () => h.tx(enclave, 'consortium', 'attest', [claimFor({ nodeId: 'node-2' })]), /must be for node node-1/],
+    ['a program the policy does not allow', () => h.tx(enclave, 'consortium', 'attest', [claimFor({ measurement: 'cd'.repeat(48) })]), /MEASUREMENT_NOT_ALLOWED/],
+    ['evidence made for another block (replayed)', () => h.tx(enclave, 'consortium', 'attest', [claimFor({ parentHash: 'ab'.repeat(32) })]), /REPORT_DATA_MISMATCH/],
+  ];
+  for (const [what, make, message] of refusals) {
+    it(`refuses ${what}, and records nothing`, () => {
+      const { receipts } = h.block([make()]);
+      expect(receipts[0]).toMatchObject({ status: 'failed', error: { code: 'ATTESTATION_REFUSED' } });
+      expect(receipts[0]!.error!.message).toMatch(message);
+      expect(readLedgerAttestation(h.state, enclave.publicKey)).toBeUndefined();
+    });
+  }
+
+  it('records the platform, measurement and evidence hash at the block, which a proposer refreshes after the interval', () => {
+    const claim = claimFor() as { evidence: string };
+    const { receipts, height } = h.block([h.tx(enclave, 'consortium', 'attest', [claim])]);
+    expect(receipts[0]).toMatchObject({ status: 'success', events: [{ name: 'ValidatorAttested' }] });
+    const record = readLedgerAttestation(h.state, enclave.publicKey)!;
+    expect(record).toMatchObject({ height, nodeId: 'node-1', platform: 'virtual', measurement: VIRTUAL_MEASUREMENT });
+    expect(record.evidenceHash).toBe(sha256Hex(Buffer.from(claim.evidence, 'base64')));
+    expect(needsLedgerAttestation(h.state, enclave.publicKey, VIRTUAL_MEASUREMENT, record.time + 1000)).toBe(false);
+    expect(needsLedgerAttestation(h.state, enclave.publicKey, VIRTUAL_MEASUREMENT, record.time + LEDGER_ATTESTATION_REFRESH_MS)).toBe(true);
+    expect(needsLedgerAttestation(h.state, enclave.publicKey, 'cd'.repeat(48), record.time + 1000)).toBe(true);
+  });
+
+  it('is not a method clients may send', () => {
+    expect(systemTxProblem('attest')).toMatchObject({ code: 'TX_UNKNOWN_METHOD' });
   });
 });
 

@@ -179,8 +179,10 @@ beforeAll(async () => {
 
   // Block 1: A proposes (and adds the commitment of its candidate); A, B and X execute, vote and commit it.
   const result = await ecall<BlockResult>(A, { type: 'proposeBlock', time: GENESIS_TIME + 1000, txs: [] });
-  expect(result.added).toHaveLength(1);
+  // Then its attestation for the ledger: evidence bound to the block's parent (the ledger holds none of it yet).
+  expect(result.added).toHaveLength(2);
   expect(result.added[0]).toMatchObject({ contract: 'consortium', method: 'commitSecret' });
+  expect(result.added[1]).toMatchObject({ contract: 'consortium', method: 'attest' });
   const header: BlockHeader = result.header;
   for (const n of [B, X]) {
     const executed = await ecall<BlockResult>(n, { type: 'executeBlock', header, txs: [...result.added] });
