@@ -14,7 +14,7 @@ import type { SecretStatus } from '../contracts/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import { explorerPages } from './explorer/assets.js';
 import type { PrivateKey } from '@libp2p/interface';
-import { genesisHash, type Genesis, type SignedTx } from '../consensus/index.js';
+import { genesisHash, txHash, type Genesis, type SignedTx } from '../consensus/index.js';
 
 export interface CloisterNodeOptions {
   config: NodeConfig;
@@ -26,6 +26,10 @@ export interface CloisterNodeOptions {
 
 /** How long locally submitted transactions collect before they are gossiped as one batch. */
 const TX_GOSSIP_FLUSH_MS = 10;
+/** Transactions kept to gossip again when no peer took them (a node its peers do not admit yet). */
+const MAX_UNSENT_TXS = 20_000;
+/** How long a stopping node waits for its last acknowledged transactions to be gossiped. */
+const STOP_GOSSIP_WAIT_MS = 2_000;
 
 /**
  * The composition root of one node. Starts store, enclave and chain, then the
@@ -51,8 +55,11 @@ export class CloisterNode {
   /** What the enclave last said it holds of the consortium secret. */
   #secretStatus: SecretStatus = { missing: [], held: [] };
   #txOutbox: SignedTx[] = [];
+  /** Transactions whose gossip found no peer (bounded): sent again when a peer is admitted. */
+  #unsentTxs: SignedTx[] = [];
   #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
+  #txOutboxResolve: (() => void) | undefined;
   #quorumTimer: NodeJS.Timeout | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #stopping: Promise<void> | undefined;
@@ -171,6 +178,7 @@ export class CloisterNode {
       log: this.#log.child({ component: 'admission' }),
       onAdmitted: (peer) => {
         void this.#sync?.checkPeer(peer);
+        this.#resendUnsentTxs();
         if (this.#secretStatus.missing.length > 0) this.#secrets?.needed();
         this.#consensus?.regossipEvidence();
       },
@@ -289,23 +297,41 @@ export class CloisterNode {
     this.#txOutbox.push(tx);
     if (this.#txOutboxSent) return this.#txOutboxSent;
     this.#txOutboxSent = new Promise<void>((resolve) => {
-      this.#txFlush = setTimeout(() => {
-        this.#txFlush = undefined;
-        this.#txOutboxSent = undefined;
-        const batch = this.#txOutbox;
-        this.#txOutbox = [];
-        const network = this.#network;
-        if (!network) return resolve();
-        network.publishTxBatch(batch).then(
-          () => resolve(),
-          (err: unknown) => {
-            this.#log.debug('tx gossip not sent', { txs: batch.length, error: (err as Error).message });
-            resolve();
-          },
-        );
-      }, TX_GOSSIP_FLUSH_MS);
+      this.#txOutboxResolve = resolve;
+      this.#txFlush = setTimeout(() => void this.#flushTxOutbox(), TX_GOSSIP_FLUSH_MS);
     });
     return this.#txOutboxSent;
+  }
+
+  /** Publishes the batch waiting in the outbox now (its timer, or the node stopping, says when). */
+  async #flushTxOutbox(): Promise<void> {
+    if (this.#txFlush) clearTimeout(this.#txFlush);
+    this.#txFlush = undefined;
+    const resolve = this.#txOutboxResolve;
+    this.#txOutboxResolve = undefined;
+    this.#txOutboxSent = undefined;
+    const batch = this.#txOutbox;
+    this.#txOutbox = [];
+    const network = this.#network;
+    try {
+      if (network && batch.length > 0) await network.publishTxBatch(batch);
+    } catch (err) {
+      // Kept to send again once a peer is admitted: a node its peers do not admit yet (just restarted,
+      // or on a program they are still checking) acknowledged these, and they must not stay here alone.
+      this.#unsentTxs.push(...batch);
+      if (this.#unsentTxs.length > MAX_UNSENT_TXS) this.#unsentTxs.splice(0, this.#unsentTxs.length - MAX_UNSENT_TXS);
+      this.#log.debug('tx gossip not sent; kept for the next admitted peer', { txs: batch.length, error: (err as Error).message });
+    } finally {
+      resolve?.();
+    }
+  }
+
+  /** A peer was admitted: the transactions no peer took before, still waiting in the mempool, are gossiped again. */
+  #resendUnsentTxs(): void {
+    if (this.#unsentTxs.length === 0) return;
+    const pending = this.#unsentTxs.filter((tx) => this.chain.mempool.has(txHash(tx)));
+    this.#unsentTxs = [];
+    for (const tx of pending) void this.#gossipTx(tx);
   }
 
   /** net_nodes: this node, then every other genesis validator as admission sees it, with any equivocation evidence held. */
@@ -351,10 +377,11 @@ export class CloisterNode {
 
   async #stopInOrder(): Promise<void> {
     this.#state = 'stopping';
-    if (this.#txFlush) clearTimeout(this.#txFlush);
     if (this.#quorumTimer) clearInterval(this.#quorumTimer);
     const steps: [string, () => Promise<void> | void][] = [
       ['rpc', () => this.#rpc.stop()],
+      // Transactions this node acknowledged and has not gossiped yet go out before the network stops (bounded wait).
+      ['tx gossip', () => Promise.race([this.#flushTxOutbox(), new Promise<void>((r) => setTimeout(r, STOP_GOSSIP_WAIT_MS).unref())])],
       ['consensus', () => this.#consensus?.stop()],
       ['sync', () => this.#sync?.stop()],
       ['admission', () => this.#admission?.stop()],

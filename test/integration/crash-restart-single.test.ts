@@ -17,7 +17,7 @@ afterEach(async (ctx) => {
 });
 
 describe('a restart never wedges consensus', () => {
-  it('a loaded single node killed -9 at 20 random moments always commits again, keeps what it committed and never goes back', async () => {
+  it('a loaded single node killed -9 at 12 random moments always commits again, keeps what it committed and never goes back', async () => {
     const random = prng(20261206);
     const dataDir = tempDir();
     let node: TestNode = await startNode(dataDir);
@@ -26,7 +26,7 @@ describe('a restart never wedges consensus', () => {
     const load = new FollowingLoad(chainId, () => (alive ? [node.rpcUrl] : [])).start();
     let height = 0;
     try {
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < 12; round++) {
         // Mostly in the middle of work; sometimes right after the start, while it resumes.
         await sleep(random() < 0.25 ? random() * 60 : 150 + random() * 900);
         height = Math.max(height, await new CloisterClient(node.rpcUrl, { timeoutMs: 3000 }).blockNumber().catch(() => height));
@@ -45,7 +45,7 @@ describe('a restart never wedges consensus', () => {
     } finally {
       await load.stop();
     }
-    expect(load.committed.size).toBeGreaterThan(20);
+    expect(load.committed.size).toBeGreaterThan(12);
   }, 240_000);
 
 });
