@@ -15,6 +15,7 @@ import {
   type ReportDataInput,
 } from '../../attestation/index.js';
 import type { Genesis } from '../../consensus/index.js';
+import { ProofError, verifyStateValueProof } from '../proofs/index.js';
 import type { ChainView, ContractView, EvidenceView, ProposalView, StatusView } from '../client/index.js';
 import type { Check, ContractAudit, FindingCode, ProposalSummary } from './report.js';
 
@@ -27,6 +28,25 @@ export function checkGenesis(status: Pick<StatusView, 'chainId' | 'genesisHash'>
   if (status.genesisHash !== genesis.hash) return fail(name, 'GENESIS_MISMATCH', `genesis hash ${status.genesisHash}, the file's is ${genesis.hash}`);
   if (status.chainId !== genesis.chainId) return fail(name, 'GENESIS_MISMATCH', `chain id "${status.chainId}", the file's is "${genesis.chainId}"`);
   return pass(name, `genesis ${genesis.hash}, chain "${genesis.chainId}"`);
+}
+
+/**
+ * The node's head is a block of this consortium: its header, proved with a
+ * state proof, verifies from the genesis alone (node/proofs): a quorum of the
+ * validators of its height, following governance's changes, each signer's
+ * evidence accepted by the policy of that height (from the ledger where it
+ * records it).
+ */
+export function checkHeadCertified(proof: unknown, genesis: Genesis, now: Date): Check {
+  const name = 'head certified from the genesis';
+  try {
+    const verified = verifyStateValueProof(proof, genesis, { now });
+    const onLedger = verified.signers.filter((s) => s.attestedAt !== null).length;
+    return pass(name, `block ${verified.height} (${verified.blockHash}): ${verified.signers.length} signers, each attested (${onLedger} by evidence on the ledger)`);
+  } catch (err) {
+    if (err instanceof ProofError) return fail(name, 'HEAD_NOT_CERTIFIED', `${err.code}: ${err.message}`);
+    throw err;
+  }
 }
 
 /**

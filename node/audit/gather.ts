@@ -3,7 +3,7 @@
  * A node that does not answer is a fact the report states, not an exception.
  */
 import { randomBytes } from 'node:crypto';
-import { ClientError, CloisterClient, RpcError, type ChainView, type ContractView, type EvidenceView, type ProposalView, type StatusView } from '../client/index.js';
+import { ClientError, CloisterClient, RpcError, type ChainView, type ContractView, type EvidenceView, type ProposalView, type StateValueProof, type StatusView } from '../client/index.js';
 
 export interface NodeFacts {
   url: string;
@@ -16,7 +16,12 @@ export interface NodeFacts {
   headers: { height: number; policyHash: string }[];
   contracts: ContractView[];
   proposals: ProposalView[];
+  /** A state proof at the node's head (of a key no contract has): what shows its head is certified from the genesis. */
+  headProof: StateValueProof;
 }
+
+/** A contract name no bundle can have (names start with a letter): its key's absence is proved under the head's state root. */
+export const HEAD_PROBE_CONTRACT = 'audit-probe';
 
 export interface NodeFailure {
   url: string;
@@ -78,7 +83,8 @@ export async function gatherNode(url: string, options: GatherOptions): Promise<N
     const headers = await step('reading the head', () => committedHeaders(client, status.height, view.policyHash, options.timeoutMs));
     const contracts = await step('listing the contracts', () => client.listContracts());
     const proposals = await step('listing the proposals', () => client.listProposals());
-    return { url, status, nonce, evidence, view, headers, contracts, proposals };
+    const headProof = await step('asking for a proof of its head', () => client.getStateProof(HEAD_PROBE_CONTRACT, 'head'));
+    return { url, status, nonce, evidence, view, headers, contracts, proposals, headProof };
   } catch (err) {
     return failureOf(url, err, doing, answered());
   }

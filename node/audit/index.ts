@@ -4,7 +4,7 @@
  * of the source. See README, "Auditing a consortium".
  */
 import { genesisHash, type Genesis } from '../../consensus/index.js';
-import { checkContracts, checkEvidence, checkGenesis, checkHeads, checkPolicyInForce, checkSourceMeasurement, summarizeProposal } from './checks.js';
+import { checkContracts, checkEvidence, checkGenesis, checkHeadCertified, checkHeads, checkPolicyInForce, checkSourceMeasurement, summarizeProposal } from './checks.js';
 import { blockHashAt, gatherNode, type NodeFacts, type NodeFailure } from './gather.js';
 import { findingsOf, type AuditReport, type Check, type NodeAudit } from './report.js';
 import { measureSource, sourceBundles } from './source.js';
@@ -31,6 +31,7 @@ const isFailure = (f: NodeFacts | NodeFailure): f is NodeFailure => 'code' in f;
 /** The checks of one node that answered. */
 function auditNode(facts: NodeFacts, genesis: Genesis, hash: string, source: AuditReport['source'], now: Date): NodeAudit {
   const checks: Check[] = [checkGenesis(facts.status, { chainId: genesis.chainId, hash })];
+  checks.push(checkHeadCertified(facts.headProof, genesis, now));
   checks.push(checkPolicyInForce(facts.view, facts.headers));
   const { result, checks: evidenceChecks } = checkEvidence({
     evidence: facts.evidence,

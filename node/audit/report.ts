@@ -20,6 +20,8 @@ export const FINDING_CODES = [
   'NODE_ID_MISMATCH',
   /** The chain view's policy does not hash to its policyHash, or no committed header commits to it. */
   'POLICY_HASH_MISMATCH',
+  /** The node's head block does not verify from the genesis: not a quorum of the validators of its height, or a signer's evidence refused. */
+  'HEAD_NOT_CERTIFIED',
   /** The policy in force refuses the node's evidence (its measurement, platform, debug, TCB…). */
   'POLICY_REFUSED',
   /** The node's measurement is not the one the source tree's enclave program measures to. */

@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { provisionNode } from '../enclave/provision.js';
 import { ConfigError, readNodeConfig, writeNodeConfig } from '../config/read-config.js';
 import { nodePaths, type NodeConfig } from '../config/node-config.js';
-import { loadOrCreateNodeKey, peerIdOf } from '../network/index.js';
 import { readGenesisFile } from '../dev/dev-chain.js';
 import { createLogger } from '../log/logger.js';
 import { CliError, collect } from './errors.js';
@@ -105,6 +104,7 @@ async function nodeConfigFrom(opts: NodeConfigOptions): Promise<NodeConfig> {
   const dataDir = resolve(opts.data);
   const keyFile = nodePaths(dataDir).nodeKey;
   if (!existsSync(keyFile)) throw new CliError(`${dataDir} has no node key: run \`cloister node init --data ${opts.data}\` first`);
+  const { loadOrCreateNodeKey, peerIdOf } = await import('../network/index.js');
   const nodeId = peerIdOf(await loadOrCreateNodeKey(keyFile));
   let genesis;
   try {

@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/node-config.js';
 import type { Logger } from '../log/logger.js';
-import { CloisterNode } from '../node.js';
+import type { CloisterNode } from '../node.js';
 
 /**
  * Runs one node in this process until SIGINT or SIGTERM: starts it, prints the
@@ -10,6 +10,9 @@ import { CloisterNode } from '../node.js';
  */
 export async function runNode(config: NodeConfig, log: Logger, label: string, beforeReady?: (node: CloisterNode) => Promise<void>): Promise<void> {
   let exiting = false;
+  // Loaded here, not at the top: libp2p and the rest of the node are most of the CLI's start-up time,
+  // and the commands that only talk to a node or read files never need them.
+  const { CloisterNode } = await import('../node.js');
   const node = new CloisterNode({
     config,
     log,

@@ -21,7 +21,7 @@ import {
   type SignerLock,
   type Vote,
 } from '../../consensus/index.js';
-import type { BlockResult, ChainView } from '../../contracts/index.js';
+import { CONSORTIUM_CONTRACT, type BlockResult, type ChainView } from '../../contracts/index.js';
 import type { Clock } from '../chain/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { LockRecord, OwnVotesRecord } from '../storage/chain-store.js';
@@ -318,7 +318,10 @@ export class ConsensusService {
       resume.lock = proposal
         ? { round: lock.round, blockHash: lock.blockHash, proposal, prevotes: record!.prevotes }
         : { round: lock.round, blockHash: lock.blockHash };
-      if (proposal) this.#rememberHashes(lock.blockHash, proposal.proposal.block.txs.map(txHash));
+      if (proposal) {
+        this.#rememberHashes(lock.blockHash, proposal.proposal.block.txs.map(txHash));
+        this.#keepSystemTxs(proposal.proposal.block.txs);
+      }
     }
     return resume;
   }
@@ -438,8 +441,20 @@ export class ConsensusService {
     });
   }
 
+  /**
+   * The system transactions of a proposal this node holds (a proposer's enclave put them there: a
+   * secret commitment, an attestation; they are in no mempool). Kept so that this node can serve
+   * them to peers rebuilding the block when another validator proposes it again in a later round,
+   * after its proposer restarted and forgot them.
+   */
+  #keepSystemTxs(txs: readonly SignedTx[]): void {
+    const system = txs.filter((tx) => tx.contract === CONSORTIUM_CONTRACT);
+    if (system.length > 0) this.#o.chain.keepProposalTxs(system);
+  }
+
   #keepProposalBlock(height: number, blockHash: string, block: ProposalBlock): void {
     if (height !== this.#o.chain.tip.height + 1) return;
+    this.#keepSystemTxs(block.txs);
     for (const [hash, kept] of this.#proposalBlocks) if (kept.height !== height) this.#proposalBlocks.delete(hash);
     // A few rounds' proposals at most; a flood of distinct ones keeps the newest.
     if (this.#proposalBlocks.size >= 16) this.#proposalBlocks.delete(this.#proposalBlocks.keys().next().value!);

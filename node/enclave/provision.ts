@@ -1,7 +1,6 @@
 import type { NodeConfig } from '../config/node-config.js';
 import { nodePaths } from '../config/node-config.js';
 import type { Logger } from '../log/logger.js';
-import { loadOrCreateNodeKey, peerIdOf } from '../network/index.js';
 import { createPlatform } from './create-platform.js';
 import { EnclaveHost } from './enclave-host.js';
 
@@ -22,6 +21,8 @@ export interface ProvisionedNode {
  */
 export async function provisionNode(config: Pick<NodeConfig, 'dataDir' | 'enclave'>, log: Logger): Promise<ProvisionedNode> {
   const paths = nodePaths(config.dataDir);
+  // libp2p's key code, loaded when a node is provisioned: the CLI's commands that only read a genesis never need it.
+  const { loadOrCreateNodeKey, peerIdOf } = await import('../network/index.js');
   const nodeId = peerIdOf(await loadOrCreateNodeKey(paths.nodeKey));
   const { platform } = createPlatform(config);
   const host = new EnclaveHost(platform, log, paths.sealedIdentity);

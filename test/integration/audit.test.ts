@@ -68,6 +68,7 @@ describe('cloister audit', () => {
     expect(audited).toMatchObject({ url: node.rpcUrl, platform: 'virtual', measurement });
     expect(audited!.checks.map((c) => [c.name, c.ok])).toEqual([
       ['runs the genesis', true],
+      ['head certified from the genesis', true],
       ['policy in force is committed', true],
       ['evidence verifies', true],
       ['binds the nonce', true],
@@ -134,7 +135,9 @@ describe('cloister audit', () => {
     expect(report.nodes.map((n) => n.url)).toEqual([node.rpcUrl, other.rpcUrl, silent]);
     expect(report.nodes[0]!.checks.every((c) => c.ok)).toBe(true);
     // Another dev chain: another genesis, and evidence under a virtual root this genesis does not declare.
-    expect(report.nodes[1]!.checks.filter((c) => !c.ok).map((c) => c.code)).toEqual(['GENESIS_MISMATCH', 'EVIDENCE_INVALID']);
+    expect(report.nodes[1]!.checks.filter((c) => !c.ok).map((c) => c.code)).toEqual(['GENESIS_MISMATCH', 'HEAD_NOT_CERTIFIED', 'EVIDENCE_INVALID']);
+    // The first node's head verifies from the genesis: its signer attested by evidence on the ledger.
+    expect(report.nodes[0]!.checks.find((c) => c.name === 'head certified from the genesis')?.detail).toMatch(/^block \d+ \([0-9a-f]{64}\): 1 signers, each attested \(1 by evidence on the ledger\)$/);
     expect(report.nodes[2]).toMatchObject({ nodeId: null, checks: [{ name: 'answers', ok: false, code: 'NODE_UNREACHABLE', detail: expect.stringMatching(/cannot reach .*ECONNREFUSED/) }] });
     expect(report.consortium).toMatchObject([{ ok: false, code: 'HEADS_DIVERGE' }]);
     // The second chain runs the examples too, but not notes and tally.
