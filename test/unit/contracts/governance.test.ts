@@ -4,7 +4,7 @@
  * sandbox on an in-memory state, as an enclave runs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ed25519Signer, ZERO_HASH, canonicalize, genesisHash, parseGenesis, sha256Hex, type JsonValue } from '../../../consensus/index.js';
+import { Ed25519Signer, ZERO_HASH, canonicalize, genesisHash, parseGenesis, sha256Hex, type Genesis, type JsonValue } from '../../../consensus/index.js';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
 import {
   LEDGER_ATTESTATION_REFRESH_MS,
@@ -352,6 +352,21 @@ describe('replaying the ledger', () => {
   });
 });
 
+/** An enclave's claim: its keys and virtual evidence (under `root`) binding them to the node, the chain and `freshness`. */
+function virtualClaim(
+  root: ReturnType<typeof generateVirtualRoot>,
+  genesis: Genesis,
+  options: { nodeId: string; voteKey: string; freshness: string; measurement?: string | undefined },
+): JsonValue {
+  const publicKeys = { vote: options.voteKey, encryption: 'ee'.repeat(32) };
+  const evidence = createVirtualEvidence({
+    rootPrivateKeyPem: root.privateKeyPem,
+    measurement: Buffer.from(options.measurement ?? VIRTUAL_MEASUREMENT, 'hex'),
+    reportData: reportDataFor({ publicKeys, chainId: genesis.chainId, nodeId: options.nodeId, freshness: options.freshness }),
+  });
+  return { nodeId: options.nodeId, publicKeys, evidence: Buffer.from(evidence).toString('base64') };
+}
+
 describe('a validator hands its place over to its successor enclave (rolling upgrade)', () => {
   const root = generateVirtualRoot();
   const oldEnclave = new Ed25519Signer('07'.repeat(32));
@@ -366,14 +381,8 @@ describe('a validator hands its place over to its successor enclave (rolling upg
   /** The successor's claim: its keys and virtual evidence binding them to `nodeId` and this handover. */
   function claimFor(options: { nodeId?: string; measurement?: string; fromVoteKey?: string; voteKey?: string } = {}): JsonValue {
     const nodeId = options.nodeId ?? 'node-1';
-    const publicKeys = { vote: options.voteKey ?? successor.publicKey, encryption: 'ee'.repeat(32) };
     const freshness = handoverFreshness(genesisHash(h.genesis), nodeId, options.fromVoteKey ?? oldEnclave.publicKey);
-    const evidence = createVirtualEvidence({
-      rootPrivateKeyPem: root.privateKeyPem,
-      measurement: Buffer.from(options.measurement ?? VIRTUAL_MEASUREMENT, 'hex'),
-      reportData: reportDataFor({ publicKeys, chainId: h.genesis.chainId, nodeId, freshness }),
-    });
-    return { nodeId, publicKeys, evidence: Buffer.from(evidence).toString('base64') };
+    return virtualClaim(root, h.genesis, { nodeId, voteKey: options.voteKey ?? successor.publicKey, freshness, measurement: options.measurement });
   }
 
   const refusals: [string, () => ReturnType<GovernanceChain['tx']>, RegExp][] = [
@@ -417,15 +426,8 @@ describe("a validator's attestation on the ledger (attest)", () => {
 
   /** The enclave's claim, with virtual evidence bound to the parent of the block that includes it (the helper's blocks have none: zeros). */
   function claimFor(options: { nodeId?: string; measurement?: string; parentHash?: string; voteKey?: string } = {}): JsonValue {
-    const nodeId = options.nodeId ?? 'node-1';
-    const publicKeys = { vote: options.voteKey ?? enclave.publicKey, encryption: 'ee'.repeat(32) };
     const freshness = ledgerAttestationFreshness(genesisHash(h.genesis), options.parentHash ?? ZERO_HASH);
-    const evidence = createVirtualEvidence({
-      rootPrivateKeyPem: root.privateKeyPem,
-      measurement: Buffer.from(options.measurement ?? VIRTUAL_MEASUREMENT, 'hex'),
-      reportData: reportDataFor({ publicKeys, chainId: h.genesis.chainId, nodeId, freshness }),
-    });
-    return { nodeId, publicKeys, evidence: Buffer.from(evidence).toString('base64') };
+    return virtualClaim(root, h.genesis, { nodeId: options.nodeId ?? 'node-1', voteKey: options.voteKey ?? enclave.publicKey, freshness, measurement: options.measurement });
   }
 
   const refusals: [string, () => ReturnType<GovernanceChain['tx']>, RegExp][] = [
