@@ -5,7 +5,7 @@ import { governanceTx, type GovernanceActionInput, type GovernanceMethod, type P
 import { CliError, collect, parseJsonArg, parsePositiveInt } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { loadCheckedBundle } from './measure-commands.js';
-import { awaitReceipt, linkTo, loadKey, print } from './rpc-commands.js';
+import { awaitReceipt, linkTo, loadKey, print, rpcOption } from './rpc-commands.js';
 
 const PROPOSAL_STATES: readonly ProposalState[] = ['open', 'accepted', 'rejected', 'withdrawn', 'expired', 'failed'];
 
@@ -134,7 +134,7 @@ function proposalId(text: string): number {
 
 const memberOptions = (cmd: Command): Command =>
   cmd
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint, e.g. http://127.0.0.1:8545')
+    .addOption(rpcOption())
     .requiredOption('--key <file>', "the member's key file (a devnet's member-N.json, `cloister dev`'s member.json)")
     .option('--timeout <ms>', 'how long to wait for the block', parsePositiveInt, 60_000);
 
@@ -179,7 +179,7 @@ export function registerGovCommands(program: Command, contract: Command): void {
   gov
     .command('list')
     .description('print the proposals, newest first (at most 100), as JSON')
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .option('--state <state>', `only proposals in this state: ${PROPOSAL_STATES.join(', ')}`)
     .action(async (opts: { rpc: string; state?: string }) => {
       if (opts.state !== undefined && !PROPOSAL_STATES.includes(opts.state as ProposalState)) {
@@ -191,7 +191,7 @@ export function registerGovCommands(program: Command, contract: Command): void {
   gov
     .command('show')
     .description('print a proposal (actions, votes, tally, state) as JSON')
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .requiredOption('--proposal <id>', 'the proposal', proposalId)
     .action(async (opts: { rpc: string; proposal: number }) => {
       const node = linkTo(opts.rpc);
@@ -200,7 +200,7 @@ export function registerGovCommands(program: Command, contract: Command): void {
   gov
     .command('view')
     .description('print the chain view the next block runs under (validators, policy, consensus parameters, members), as JSON: save it from your own node for `--chain-view`')
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .action(async (opts: { rpc: string }) => {
       const node = linkTo(opts.rpc);
       print(await node.ask('reading the chain view', (c) => c.chainView()));
@@ -208,7 +208,7 @@ export function registerGovCommands(program: Command, contract: Command): void {
   gov
     .command('members')
     .description('print the members and the approvals a proposal needs, as JSON')
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .action(async (opts: { rpc: string }) => {
       const node = linkTo(opts.rpc);
       print(await node.ask('reading the members', (c) => c.members()));

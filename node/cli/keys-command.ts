@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { generateEd25519KeyPair } from '../../consensus/index.js';
-import { KeyFileError, writeKeyFile } from '../keys/key-file.js';
+import { KeyFileError, readKeyFile, writeKeyFile } from '../keys/key-file.js';
 import { CliError } from './errors.js';
 
 export function registerKeysCommand(program: Command): void {
@@ -19,5 +19,19 @@ export function registerKeysCommand(program: Command): void {
         throw new CliError(`cannot write ${opts.out}: ${(err as Error).message}`);
       }
       process.stdout.write(JSON.stringify({ publicKey: pair.publicKey, file: opts.out }) + '\n');
+    });
+  keys
+    .command('show <file>')
+    .description("print a key file's public key (the identity contracts see as the caller), never its private key")
+    .action((file: string) => {
+      let pair;
+      try {
+        // Read in full, so that a file whose public key does not match its private key is refused, not shown.
+        pair = readKeyFile(file);
+      } catch (err) {
+        if (err instanceof KeyFileError) throw new CliError(err.message);
+        throw err;
+      }
+      process.stdout.write(JSON.stringify({ type: pair.type, publicKey: pair.publicKey, file }) + '\n');
     });
 }

@@ -5,7 +5,7 @@ import { readGenesisFile } from '../dev/dev-chain.js';
 import { ProofError, verifyReceiptProof, verifyStateValueProof, type VerifiedHeader } from '../proofs/index.js';
 import { CliError, parseJsonArg, parseNonNegativeInt } from './errors.js';
 import { EXIT } from './exit-codes.js';
-import { linkTo, print } from './rpc-commands.js';
+import { linkTo, print, rpcOption } from './rpc-commands.js';
 
 export function loadGenesis(file: string): Genesis {
   try {
@@ -53,7 +53,7 @@ export function registerProofCommands(program: Command): void {
   receipt
     .command('export')
     .description("write a committed transaction's receipt proof (chain_getReceiptProof) to a file")
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .requiredOption('--tx <hash>', 'transaction hash')
     .option('--out <file>', 'where to write it (default: standard output)')
     .action(async (opts: { rpc: string; tx: string; out?: string }) => {
@@ -82,7 +82,7 @@ export function registerProofCommands(program: Command): void {
   state
     .command('export')
     .description("write a public contract key's state proof (chain_getStateProof) to a file")
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .requiredOption('--contract <name>', 'contract name')
     .requiredOption('--key <key>', "the key in the contract's state")
     .option('--height <n>', 'a recent height (default: the head)', parseNonNegativeInt)

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ChainError, Ed25519Signer, genesisHash, signTx, type Genesis, type JsonValue } from '../../consensus/index.js';
 import {
   ClientError,
@@ -10,17 +10,37 @@ import {
   sealTransaction,
   verifyEncryptionKey,
   type OpenedAnswer,
+  type NodeView,
   type ReceiptView,
+  type StatusView,
   type VerifiedEncryptionKey,
 } from '../client/index.js';
 import { readGenesisFile } from '../dev/dev-chain.js';
 import { KeyFileError, readKeyFile } from '../keys/key-file.js';
-import { CliError, parseJsonArg, parsePositiveInt } from './errors.js';
+import { CliError, parseJsonArg, parseNonNegativeInt, parsePositiveInt } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { loadGenesis, provedCallResult } from './proof-commands.js';
 
 const DEFAULT_GAS_LIMIT = 1_000_000;
 const RECEIPT_POLL_MS = 250;
+/** How often a long --wait says it is still waiting: often enough to show life, rarely enough not to flood a terminal. */
+const WAIT_PROGRESS_MS = 5_000;
+
+/** Where a one-node command connects when --rpc is not given: a local `cloister dev` or `node start` listens there by default. */
+export const DEFAULT_RPC = 'http://127.0.0.1:8545';
+
+/**
+ * The --rpc option of a command that talks to one node: $CLOISTER_RPC, else
+ * DEFAULT_RPC. Read when the command line is parsed, so that a user who works
+ * against one node sets it once per shell. An empty variable counts as unset.
+ */
+export function rpcOption(description = 'JSON-RPC endpoint'): Option {
+  const fromEnv = process.env['CLOISTER_RPC'];
+  return new Option('--rpc <url>', description).default(
+    fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_RPC,
+    `$CLOISTER_RPC, else ${DEFAULT_RPC}`,
+  );
+}
 
 function parseArgs(text: string): JsonValue[] {
   const args = parseJsonArg(text, '--args');
@@ -123,14 +143,29 @@ export function linkTo(url: string): NodeLink {
   return new NodeLink(url);
 }
 
+export interface AwaitReceiptOptions {
+  /**
+   * True (the default) when this command sent the transaction and the node
+   * accepted it: the messages say so. False for `tx receipt --wait`, which
+   * knows nothing of the transaction but its hash.
+   */
+  accepted?: boolean;
+  /** Called with a line when the wait starts and at most every WAIT_PROGRESS_MS after (the CLI passes it when stderr is a terminal). */
+  progress?: (line: string) => void;
+}
+
 /**
  * Polls for the receipt until `timeoutMs` has passed. A node that stops
  * answering for a while (restarting, busy) is asked again until then: the
  * transaction is in its mempool or in a block, and may still commit.
  */
-export async function awaitReceipt(node: NodeLink, hash: string, timeoutMs: number): Promise<ReceiptView> {
-  const deadline = Date.now() + timeoutMs;
+export async function awaitReceipt(node: NodeLink, hash: string, timeoutMs: number, options: AwaitReceiptOptions = {}): Promise<ReceiptView> {
+  const accepted = options.accepted ?? true;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   let lastFailure: string | undefined;
+  let nextProgress = started + WAIT_PROGRESS_MS;
+  options.progress?.(`waiting for transaction ${hash} to commit…`);
   for (;;) {
     try {
       const receipt = await node.client.getTransactionReceipt(hash);
@@ -138,18 +173,36 @@ export async function awaitReceipt(node: NodeLink, hash: string, timeoutMs: numb
       lastFailure = undefined;
     } catch (err) {
       if (err instanceof RpcError) {
-        throw new CliError(`transaction ${hash} was accepted, but asking for its receipt failed: ${err.message}`, EXIT.TX_OUTCOME_UNKNOWN);
+        const what = accepted ? `transaction ${hash} was accepted, but asking` : `asking ${node.url}`;
+        throw new CliError(`${what} for its receipt failed: ${err.message}`, accepted ? EXIT.TX_OUTCOME_UNKNOWN : EXIT.ERROR);
       }
       if (!NodeLink.isConnectionFailure(err)) throw node.explain(err, 'waiting for the receipt', EXIT.TX_OUTCOME_UNKNOWN);
+      // Not a single answer yet (tx receipt --wait against a wrong URL): "cannot reach", exit 2, not a long wait.
+      if (!accepted) {
+        const unreachable = node.explain(err, 'waiting for the receipt');
+        if (unreachable.exitCode === EXIT.UNREACHABLE) throw unreachable;
+      }
       lastFailure = connectionFailure(err);
     }
-    const left = deadline - Date.now();
+    const now = Date.now();
+    const left = deadline - now;
     if (left <= 0) {
       const why = lastFailure ? `${node.url} stopped answering (${lastFailure})` : `no receipt within ${timeoutMs} ms`;
+      if (!accepted) throw new CliError(`transaction ${hash}: ${why}`, EXIT.TX_OUTCOME_UNKNOWN);
       throw new CliError(`transaction ${hash} was accepted, but ${why}; it may still be committed`, EXIT.TX_OUTCOME_UNKNOWN);
+    }
+    if (options.progress && now >= nextProgress) {
+      const why = lastFailure ? `; ${node.url} is not answering (${lastFailure})` : '';
+      options.progress(`still waiting for transaction ${hash} after ${Math.round((now - started) / 1000)} s (timeout ${Math.round(timeoutMs / 1000)} s)${why}…`);
+      nextProgress = now + WAIT_PROGRESS_MS;
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(RECEIPT_POLL_MS, left)));
   }
+}
+
+/** Progress lines for --wait go to stderr only on a terminal: a script reading stderr sees one line on failure and nothing else. */
+export function terminalProgress(): ((line: string) => void) | undefined {
+  return process.stderr.isTTY ? (line) => process.stderr.write(line + '\n') : undefined;
 }
 
 export const print = (value: unknown): void => {
@@ -267,7 +320,7 @@ async function sendTx(opts: SendOptions): Promise<void> {
     process.stdout.write(hash + '\n');
     return;
   }
-  const committed = await awaitReceipt(node, hash, opts.timeout);
+  const committed = await awaitReceipt(node, hash, opts.timeout, { progress: terminalProgress() });
   // The sender alone can open a sealed transaction's answer: shown in the receipt as `opened`.
   const receipt: ReceiptView & { opened?: OpenedAnswer } = sealed ? openReceipt(committed, sealed.resultKey) : committed;
   print(receipt);
@@ -285,7 +338,7 @@ export function registerRpcCommands(program: Command): void {
       'sign a transaction with a key file and send it; prints its hash, or with --wait its receipt ' +
         '(exit 3 if it failed, 4 if no receipt came; see the README for every exit status)',
     )
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint, e.g. http://127.0.0.1:8545')
+    .addOption(rpcOption())
     .requiredOption('--key <file>', 'sender key file (from "cloister keys new")')
     .requiredOption('--contract <name>', 'contract name')
     .requiredOption('--method <name>', 'method name')
@@ -302,7 +355,7 @@ export function registerRpcCommands(program: Command): void {
   program
     .command('call')
     .description('call a read-only contract method and print its result as JSON')
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
+    .addOption(rpcOption())
     .requiredOption('--contract <name>', 'contract name')
     .requiredOption('--method <name>', 'method name')
     .option('--args <json>', 'arguments as a JSON array', '[]')
@@ -340,14 +393,94 @@ export function registerRpcCommands(program: Command): void {
       process.stdout.write(JSON.stringify(await call()) + '\n');
     });
 
+  tx.command('receipt <hash>')
+    .description("print a transaction's receipt as JSON (exit 1 when the node has none; with --wait, wait for it: exit 4 if none comes in time)")
+    .addOption(rpcOption())
+    .option('--wait', 'wait until the transaction is committed', false)
+    .option('--timeout <ms>', 'how long --wait waits', parsePositiveInt, 60_000)
+    .action(async (hash: string, opts: { rpc: string; wait: boolean; timeout: number }) => {
+      // Checked here so that a typo is named as such rather than as the node's "invalid params".
+      if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new CliError(`not a transaction hash (64 hex digits): ${hash}`);
+      const node = linkTo(opts.rpc);
+      if (opts.wait) {
+        print(await awaitReceipt(node, hash, opts.timeout, { accepted: false, progress: terminalProgress() }));
+        return;
+      }
+      const receipt = await node.ask('asking for the receipt', (c) => c.getTransactionReceipt(hash));
+      if (receipt === null) throw new CliError(`${opts.rpc} has no receipt for transaction ${hash}: not committed (yet), or unknown to it`);
+      print(receipt);
+    });
+
+  program
+    .command('block [height]')
+    .description('print a block (the head by default, or "latest") as JSON; --full includes its transactions')
+    .addOption(rpcOption())
+    .option('--full', 'include the transactions themselves, not only their hashes', false)
+    .action(async (height: string | undefined, opts: { rpc: string; full: boolean }) => {
+      let which: number | 'latest' = 'latest';
+      if (height !== undefined && height !== 'latest') {
+        try {
+          which = parseNonNegativeInt(height);
+        } catch {
+          throw new CliError(`a block height is a non-negative integer or "latest": ${height}`);
+        }
+      }
+      const node = linkTo(opts.rpc);
+      const block = await node.ask(`reading block ${which}`, (c) => c.getBlockByNumber(which, opts.full));
+      if (block === null) {
+        const head = await node.ask('reading the height', (c) => c.blockNumber());
+        throw new CliError(`${opts.rpc} has no block ${which}: its chain is at height ${head}`);
+      }
+      print(block);
+    });
+
   program
     .command('status')
     .description("print a node's status (chain, height, enclave, consensus) and every consortium node: admitted, or refused with the reason")
-    .requiredOption('--rpc <url>', 'JSON-RPC endpoint')
-    .action(async (opts: { rpc: string }) => {
+    .addOption(rpcOption())
+    .option('--json', 'print node_status with the consortium nodes (net_nodes) as one JSON object', false)
+    .action(async (opts: { rpc: string; json: boolean }) => {
       const node = linkTo(opts.rpc);
       const status = await node.ask('reading the status', (c) => c.status());
       const nodes = await node.ask('listing the consortium nodes', (c) => c.nodes());
-      print({ ...status, nodes });
+      if (opts.json) print({ ...status, nodes });
+      else process.stdout.write(formatStatus(status, nodes));
     });
+}
+
+const short = (hex: string): string => (hex.length > 16 ? `${hex.slice(0, 16)}…` : hex);
+
+function timeOf(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}
+
+/** `cloister status` for a person: one labelled line per aspect, then one line per consortium node. Fields an older node lacks are left out. */
+export function formatStatus(status: StatusView, nodes: NodeView[]): string {
+  const lines: string[] = [];
+  const row = (label: string, value: string): void => {
+    lines.push(`${label.padEnd(11)}${value}`);
+  };
+  row('chain', `${status.chainId} (genesis ${short(status.genesisHash)})`);
+  row('height', `${status.height}, head ${short(status.headHash)} at ${timeOf(status.headTime)}${status.syncing ? ' (syncing)' : ''}`);
+  row('enclave', `${status.platform}, measurement ${short(status.measurement)}`);
+  if (status.consensus) row('consensus', `height ${status.consensus.height}, round ${status.consensus.round}, step ${status.consensus.step}`);
+  row('mempool', `${status.mempoolSize} transaction${status.mempoolSize === 1 ? '' : 's'}`);
+  if (status.connectedPeers !== undefined || status.admittedPeers !== undefined) {
+    const of = status.validators !== undefined ? ` (${status.validators} validators in the genesis)` : '';
+    row('peers', `${status.connectedPeers ?? '?'} connected, ${status.admittedPeers ?? '?'} admitted${of}`);
+  }
+  if (status.secrets) {
+    const list = (gens: number[]): string => (gens.length === 0 ? 'none' : gens.join(', '));
+    row('secrets', `held ${list(status.secrets.held)}; missing ${list(status.secrets.missing)}`);
+  }
+  lines.push(`nodes (${nodes.length}):`);
+  for (const n of nodes) {
+    const state = n.admitted ? 'admitted' : `refused ${n.reason ? `${n.reason.code}: ${n.reason.message}` : '(no reason given)'}`;
+    const notes = [n.self ? 'this node' : undefined, n.doubleSignRisk ? `double-sign risk: ${n.doubleSignRisk}` : undefined, n.equivocations?.length ? `${n.equivocations.length} equivocation(s)` : undefined].filter(
+      (x): x is string => x !== undefined,
+    );
+    lines.push(`  ${n.id}  ${state}${notes.length ? `  [${notes.join('; ')}]` : ''}`);
+  }
+  return lines.join('\n') + '\n';
 }

@@ -58,10 +58,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the cloister CLI as a user would. */
-export function runCli(args: string[], cwd = ROOT): Promise<CliResult> {
+/** Runs the cloister CLI as a user would; `env` adds to (or, as undefined, removes from) this process's environment. */
+export function runCli(args: string[], cwd = ROOT, env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

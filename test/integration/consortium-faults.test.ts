@@ -126,7 +126,7 @@ describe('consortium faults (4 real node processes)', () => {
       expect(seen!.reason!.message).toContain(modified);
       if (seen!.measurement !== undefined) expect(seen!.measurement).toBe(modified);
       // `cloister status` shows the same refusal.
-      const status = await runCli(['status', '--rpc', c.client(1).url]);
+      const status = await runCli(['status', '--json', '--rpc', c.client(1).url]);
       expect(status.code).toBe(0);
       const shown = (JSON.parse(status.stdout) as { nodes: NetNode[] }).nodes.find((n) => n.id === c.node(4).nodeId);
       expect(shown).toMatchObject({ admitted: false, reason: { code: 'MEASUREMENT_NOT_ALLOWED' } });

@@ -103,7 +103,7 @@ describe('the quick start through the CLI', () => {
   });
 
   it('status shows the chain, height and enclave measurement', async () => {
-    const out = await runCli(['status', '--rpc', node.rpcUrl]);
+    const out = await runCli(['status', '--json', '--rpc', node.rpcUrl]);
     expect(out.code).toBe(0);
     const status = JSON.parse(out.stdout) as { chainId: string; platform: string; measurement: string };
     expect(status.chainId).toBe('cloister-dev');

@@ -96,7 +96,7 @@ describe('consortium membership (4 real node processes)', () => {
       expect(n.reason?.code).toBe('DISCONNECTED');
     }
     console.info(`stopped node reported not admitted by all others after ${Date.now() - t0} ms (stop included)`);
-    const status = await runCli(['status', '--rpc', c.client(V).url]);
+    const status = await runCli(['status', '--json', '--rpc', c.client(V).url]);
     expect(status.code).toBe(0);
     const shown = (JSON.parse(status.stdout) as { nodes: NetNode[]; admittedPeers: number }).nodes.find((n) => n.id === c.node(R).nodeId);
     expect(shown).toMatchObject({ admitted: false, connected: false, reason: { code: 'DISCONNECTED' } });
