@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitReceipt, linkTo } from '../../node/cli/rpc-commands.js';
 import { CloisterClient, RpcError } from '../../node/client/index.js';
 import { findFreePortRange } from '../../scripts/bench/free-ports.js';
 import { ROOT, cleanupNodes, runCli, startNode, tempDir, type CliResult, type TestNode } from '../helpers/dev-node.js';
@@ -185,5 +186,189 @@ describe('the key rule through a real node', () => {
     expect((err as RpcError).chainCode).toBe('TX_MALFORMED');
     expect((err as RpcError).message).toMatch(/small order/);
     expect(await client.getNonce(identity)).toBe(0);
+  });
+});
+
+describe('--rpc defaults to $CLOISTER_RPC', () => {
+  it('status, call and tx send reach the node the variable names, without --rpc', async () => {
+    const env = { CLOISTER_RPC: node.rpcUrl };
+    const status = await runCli(['status', '--json'], ROOT, env);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ chainId: 'cloister-dev' });
+    const sent = await runCli(['tx', 'send', '--key', keyFile, '--contract', 'counter', '--method', 'increment', '--wait'], ROOT, env);
+    expect(sent.code).toBe(0);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ status: 'success' });
+    const call = await runCli(['call', '--contract', 'counter', '--method', 'get'], ROOT, env);
+    expect(call.code).toBe(0);
+  });
+
+  it('--rpc wins over the variable', async () => {
+    const port = await findFreePortRange(1);
+    const out = await runCli(['status', '--rpc', node.rpcUrl, '--json'], ROOT, { CLOISTER_RPC: `http://127.0.0.1:${port}` });
+    expect(out.code).toBe(0);
+  });
+
+  it('without either, the default is http://127.0.0.1:8545 (said in --help)', async () => {
+    const help = await runCli(['status', '--help'], ROOT, { CLOISTER_RPC: undefined });
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('(default: $CLOISTER_RPC, else http://127.0.0.1:8545)');
+    // Whatever listens on 8545 on this machine, the command went there and not elsewhere.
+    const out = await runCli(['gov', 'members'], ROOT, { CLOISTER_RPC: undefined });
+    if (out.code === 2) expect(oneLine(out)).toMatch(/^error: cannot reach http:\/\/127\.0\.0\.1:8545: /);
+  });
+});
+
+describe('tx receipt', () => {
+  it('prints the receipt of a committed transaction', async () => {
+    const sent = await send(node.rpcUrl, ['--wait']);
+    const { txHash } = JSON.parse(sent.stdout) as { txHash: string };
+    const out = await runCli(['tx', 'receipt', txHash, '--rpc', node.rpcUrl]);
+    expect(out.code).toBe(0);
+    expect(out.stderr).toBe('');
+    expect(JSON.parse(out.stdout)).toMatchObject({ txHash, status: 'success' });
+  });
+
+  it('exit 1 with one line when the node has no receipt; a malformed hash is named as such', async () => {
+    const hash = 'cd'.repeat(32);
+    const none = await runCli(['tx', 'receipt', hash, '--rpc', node.rpcUrl]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(oneLine(none)).toBe(`error: ${node.rpcUrl} has no receipt for transaction ${hash}: not committed (yet), or unknown to it`);
+    const bad = await runCli(['tx', 'receipt', 'xyz', '--rpc', node.rpcUrl]);
+    expect(bad.code).toBe(1);
+    expect(oneLine(bad)).toBe('error: not a transaction hash (64 hex digits): xyz');
+  });
+
+  it('--wait waits for a transaction that commits later', async () => {
+    const client = new CloisterClient(node.rpcUrl);
+    const { publicKey } = JSON.parse(readFileSync(keyFile, 'utf8')) as { publicKey: string };
+    // A nonce one ahead waits in the mempool until the one before it is sent: the receipt comes only then.
+    const next = await client.getNonce(publicKey);
+    const ahead = await send(node.rpcUrl, ['--nonce', String(next + 1)]);
+    expect(ahead.code).toBe(0);
+    const hash = ahead.stdout.trim();
+    const waiting = runCli(['tx', 'receipt', hash, '--rpc', node.rpcUrl, '--wait', '--timeout', '30000']);
+    // Not committed yet: asked without --wait, no receipt.
+    expect((await runCli(['tx', 'receipt', hash, '--rpc', node.rpcUrl])).code).toBe(1);
+    expect((await send(node.rpcUrl, ['--nonce', String(next)])).code).toBe(0);
+    const out = await waiting;
+    expect(out.code).toBe(0);
+    expect(out.stderr).toBe('');
+    expect(JSON.parse(out.stdout)).toMatchObject({ txHash: hash, status: 'success' });
+  });
+
+  it('--wait: exit 4 when none comes within --timeout, without claiming the transaction was accepted', async () => {
+    const hash = 'ef'.repeat(32);
+    const out = await runCli(['tx', 'receipt', hash, '--rpc', node.rpcUrl, '--wait', '--timeout', '600']);
+    expect(out.code).toBe(4);
+    expect(oneLine(out)).toBe(`error: transaction ${hash}: no receipt within 600 ms`);
+  });
+
+  it('--wait against nothing listening: "cannot reach", exit 2, at once', async () => {
+    const port = await findFreePortRange(1);
+    const out = await runCli(['tx', 'receipt', 'ab'.repeat(32), '--rpc', `http://127.0.0.1:${port}`, '--wait']);
+    expect(out.code).toBe(2);
+    expect(oneLine(out)).toMatch(/^error: cannot reach /);
+  });
+});
+
+describe('--wait progress', () => {
+  it('says what it waits for when it starts, and only "still waiting" lines after', async () => {
+    const hash = '12'.repeat(32);
+    let polls = 0;
+    const url = await fakeNode((method) => (method === 'chain_getTransactionReceipt' ? (++polls < 3 ? null : { txHash: hash, status: 'success' }) : 'drop'));
+    const lines: string[] = [];
+    const receipt = await awaitReceipt(linkTo(url), hash, 30_000, { progress: (line) => lines.push(line) });
+    expect(receipt).toMatchObject({ txHash: hash });
+    expect(lines[0]).toBe(`waiting for transaction ${hash} to commit…`);
+    for (const line of lines.slice(1)) expect(line).toMatch(/^still waiting for transaction /);
+  });
+});
+
+describe('block', () => {
+  it('prints the head by default, a block by height, and its transactions with --full', async () => {
+    const head = await runCli(['block', '--rpc', node.rpcUrl]);
+    expect(head.code).toBe(0);
+    const latest = JSON.parse(head.stdout) as { height: number };
+    expect(latest.height).toBeGreaterThan(0);
+    const genesis = await runCli(['block', '0', '--rpc', node.rpcUrl]);
+    expect(genesis.code).toBe(0);
+    expect(JSON.parse(genesis.stdout)).toMatchObject({ height: 0 });
+    const sent = await send(node.rpcUrl, ['--wait']);
+    const { blockHeight, txHash } = JSON.parse(sent.stdout) as { blockHeight: number; txHash: string };
+    const full = await runCli(['block', String(blockHeight), '--full', '--rpc', node.rpcUrl]);
+    expect(full.code).toBe(0);
+    expect(full.stdout).toContain(txHash);
+    expect(full.stdout).toContain('"method": "increment"');
+  });
+
+  it('a bad height and a missing block: one line, exit 1', async () => {
+    const bad = await runCli(['block', '-3', '--rpc', node.rpcUrl]);
+    expect(bad.code).not.toBe(0);
+    const word = await runCli(['block', 'head', '--rpc', node.rpcUrl]);
+    expect(word.code).toBe(1);
+    expect(oneLine(word)).toBe('error: a block height is a non-negative integer or "latest": head');
+    const missing = await runCli(['block', '99999999', '--rpc', node.rpcUrl]);
+    expect(missing.code).toBe(1);
+    expect(oneLine(missing)).toMatch(new RegExp(`^error: ${node.rpcUrl.replace(/[.]/g, '\\.')} has no block 99999999: its chain is at height \\d+$`));
+  });
+});
+
+describe('keys show', () => {
+  it('prints the public key, never the private key', async () => {
+    const out = await runCli(['keys', 'show', keyFile]);
+    expect(out.code).toBe(0);
+    const { publicKey, privateKey } = JSON.parse(readFileSync(keyFile, 'utf8')) as { publicKey: string; privateKey: string };
+    expect(JSON.parse(out.stdout)).toEqual({ type: 'ed25519', publicKey, file: keyFile });
+    expect(out.stdout).not.toContain(privateKey);
+  });
+
+  it('a missing or malformed file: one line, exit 1', async () => {
+    const missing = await runCli(['keys', 'show', '/nonexistent/key.json']);
+    expect(missing.code).toBe(1);
+    expect(oneLine(missing)).toBe('error: cannot read key file /nonexistent/key.json');
+    const notKey = join(tempDir(), 'not-a-key.json');
+    writeFileSync(notKey, '{"type": "ed25519"}');
+    const bad = await runCli(['keys', 'show', notKey]);
+    expect(bad.code).toBe(1);
+    expect(oneLine(bad)).toBe(`error: ${notKey} is not an ed25519 key file`);
+  });
+});
+
+describe('status', () => {
+  it('prints a summary by default, and the node_status JSON with the nodes with --json', async () => {
+    const json = await runCli(['status', '--json', '--rpc', node.rpcUrl]);
+    expect(json.code).toBe(0);
+    const status = JSON.parse(json.stdout) as { chainId: string; platform: string; measurement: string; nodes: { id: string; admitted: boolean }[] };
+    expect(status).toMatchObject({ chainId: 'cloister-dev', platform: 'virtual' });
+    expect(status.nodes.length).toBeGreaterThan(0);
+
+    const text = await runCli(['status', '--rpc', node.rpcUrl]);
+    expect(text.code).toBe(0);
+    expect(text.stderr).toBe('');
+    expect(() => JSON.parse(text.stdout)).toThrow();
+    expect(text.stdout).toMatch(/^chain +cloister-dev \(genesis [0-9a-f]{16}…\)$/m);
+    expect(text.stdout).toMatch(/^height +\d+, head [0-9a-f]{16}… at \d{4}-\d\d-\d\dT/m);
+    expect(text.stdout).toContain(`virtual, measurement ${status.measurement.slice(0, 16)}…`);
+    expect(text.stdout).toMatch(/^consensus +height \d+, round \d+, step \w+/m);
+    expect(text.stdout).toMatch(/^mempool +\d+ transactions?$/m);
+    expect(text.stdout).toMatch(/^peers +\d+ connected, \d+ admitted/m);
+    expect(text.stdout).toMatch(/^secrets +held /m);
+    for (const n of status.nodes) expect(text.stdout).toContain(`  ${n.id}  ${n.admitted ? 'admitted' : 'refused'}`);
+  });
+
+  it('names a refused node\'s reason code', async () => {
+    const base = { chainId: 'c', nodeId: 'a', height: 1, headHash: '00'.repeat(32), headTime: 0, platform: 'virtual', measurement: '11'.repeat(32), mempoolSize: 1, genesisHash: '22'.repeat(32) };
+    const nodes = [
+      { id: 'node-a', self: true, admitted: true, connected: true, voteKey: '33'.repeat(32) },
+      { id: 'node-b', self: false, admitted: false, connected: false, voteKey: '44'.repeat(32), reason: { code: 'MEASUREMENT_NOT_ALLOWED', message: 'not in the policy' } },
+    ];
+    const url = await fakeNode((method) => (method === 'node_status' ? base : method === 'net_nodes' ? nodes : 'drop'));
+    const out = await runCli(['status', '--rpc', url]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('  node-a  admitted  [this node]');
+    expect(out.stdout).toContain('  node-b  refused MEASUREMENT_NOT_ALLOWED: not in the policy');
+    expect(out.stdout).toMatch(/^mempool +1 transaction$/m);
+    // An older node's status without consensus, peers or secrets: those lines are left out, not shown as undefined.
+    expect(out.stdout).not.toMatch(/undefined|consensus|peers|secrets/);
   });
 });
