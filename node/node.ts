@@ -122,7 +122,7 @@ export class CloisterNode {
       ...rpcLimits,
       logger: { error: (m, f) => rpcLog.error(m, f), warn: (m, f) => rpcLog.warn(m, f) },
       ...(pages ? { pages } : {}),
-      ...(metrics ? { metrics } : {}),
+      ...(metrics ? { metricsEndpoint: metrics } : {}),
       feed: {
         onBlock: (listener) => this.chain.onBlock((block) => listener(block.header.height)),
         blockNumber: () => this.chain.blockNumber(),

@@ -42,7 +42,7 @@ export interface JsonRpcServerOptions extends Partial<RpcLimits> {
   /** Files served on GET / HEAD by path (the explorer: `/`, `/explorer.js`, `/explorer.css`); absent: none. */
   pages?: ReadonlyMap<string, StaticPage>;
   /** Prometheus text on GET /metrics, and a count of the requests answered; absent: /metrics is 404. */
-  metrics?: MetricsEndpoint;
+  metricsEndpoint?: MetricsEndpoint;
 }
 
 /** What the server needs of the node's metrics. */
@@ -129,7 +129,7 @@ export class JsonRpcServer {
     this.#feed = options.feed;
     this.#pages = options.pages ?? new Map();
     this.table = new MethodTable(options.feed ? [...options.methods, ...subscriptionMethods()] : options.methods, options.info);
-    const metrics = (this.#metrics = options.metrics);
+    const metrics = (this.#metrics = options.metricsEndpoint);
     const served = new Set(this.table.names());
     this.#dispatcher = new Dispatcher(this.table, {
       maxBatchSize: this.limits.maxBatchSize,

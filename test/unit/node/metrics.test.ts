@@ -71,7 +71,7 @@ describe('GET /metrics on the RPC port', () => {
   let t: Harness;
   let bare: Harness;
   beforeAll(async () => {
-    t = await startServer({ metrics: new NodeMetrics({ processMetrics: false }) });
+    t = await startServer({ metricsEndpoint: new NodeMetrics({ processMetrics: false }) });
     bare = await startServer();
   });
   afterAll(async () => {
