@@ -13,6 +13,7 @@ import { SecretService } from './confidential/index.js';
 import type { SecretStatus } from '../contracts/index.js';
 import { ChainStore } from './storage/chain-store.js';
 import { explorerPages } from './explorer/assets.js';
+import { NodeMetrics } from './metrics/metrics.js';
 import type { PrivateKey } from '@libp2p/interface';
 import { genesisHash, txHash, type Genesis, type SignedTx } from '../consensus/index.js';
 
@@ -47,6 +48,8 @@ export class CloisterNode {
   readonly #rpc: JsonRpcServer;
   readonly #clock: Clock;
   readonly #onFatal: (err: Error) => void;
+  /** This node's own registry (several nodes in one process keep apart); absent with rpc.metrics false. */
+  readonly #metrics: NodeMetrics | undefined;
   #network: NetworkService | undefined;
   #admission: AdmissionService | undefined;
   #sync: BlockSync | undefined;
@@ -73,8 +76,22 @@ export class CloisterNode {
     this.#genesis = readGenesisFile(config.genesisFile);
     const paths = nodePaths(config.dataDir);
     const { platform, virtualRootPem } = createPlatform(config);
+    // Gauges are read from the services' own state on each scrape; the services record only events.
+    const metrics = config.rpc.metrics === false ? undefined : new NodeMetrics({
+      sources: {
+        height: () => this.chain.blockNumber(),
+        round: () => this.#consensus?.snapshot.round ?? 0,
+        mempool: () => this.chain.mempool.size + this.chain.mempool.queuedSize,
+        peers: () => {
+          const nodes = this.#admission?.nodes() ?? [];
+          return { connected: nodes.filter((n) => n.connected).length, admitted: nodes.filter((n) => n.admitted).length };
+        },
+      },
+    });
+    this.#metrics = metrics;
     this.#store = new ChainStore(paths.db);
     this.#enclave = new EnclaveHost(platform, log.child({ component: 'enclave' }), paths.sealedIdentity);
+    if (metrics) this.#enclave.metrics = metrics;
     this.#enclave.onSecrets = (status) => {
       this.#secretStatus = status;
       this.#secrets?.update(status);
@@ -90,9 +107,10 @@ export class CloisterNode {
       ...(virtualRootPem ? { virtualRoot: virtualRootPem } : {}),
       onFatal: this.#onFatal,
       successorIdentityFile: paths.successorIdentity,
+      ...(metrics ? { metrics } : {}),
     });
     const rpcLog = log.child({ component: 'rpc' });
-    const { host, port, corsOrigins, explorer, ...rpcLimits } = config.rpc;
+    const { host, port, corsOrigins, explorer, metrics: _metricsFlag, ...rpcLimits } = config.rpc;
     const pages = explorer === false ? null : explorerPages();
     if (explorer !== false && !pages) log.warn('the explorer page is not built (npm run build): GET / is not served');
     this.#rpc = new JsonRpcServer({
@@ -104,6 +122,7 @@ export class CloisterNode {
       ...rpcLimits,
       logger: { error: (m, f) => rpcLog.error(m, f), warn: (m, f) => rpcLog.warn(m, f) },
       ...(pages ? { pages } : {}),
+      ...(metrics ? { metricsEndpoint: metrics } : {}),
       feed: {
         onBlock: (listener) => this.chain.onBlock((block) => listener(block.header.height)),
         blockNumber: () => this.chain.blockNumber(),
@@ -158,6 +177,7 @@ export class CloisterNode {
       // Gossip and sync only with peers whose enclave this node admitted, while it is admitted.
       isAdmitted: (peer) => this.#admission?.isAdmitted(peer) ?? false,
       log,
+      ...(this.#metrics ? { metrics: this.#metrics } : {}),
       // A proposal carries its block's transactions.
       maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
       txBatchValidator: (txs) => this.chain.admitFromPeer(txs),

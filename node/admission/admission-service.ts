@@ -251,7 +251,8 @@ export class AdmissionService {
   async #answer(peerId: string, request: Uint8Array): Promise<Uint8Array> {
     const parsed = parseChallenge(request);
     if (parsed === undefined) {
-      this.#o.log.warn('malformed admission challenge', { peer: peerId });
+      // Debug: checked before the answer budget, so a peer could repeat it without end.
+      this.#o.log.debug('malformed admission challenge', { peer: peerId });
       return encodeAnswerError(new AdmissionError('BAD_CHALLENGE', 'the request must be {"challenge": "<1-128 characters>", "genesis": "<genesis hash>"}'));
     }
     const { challenge, genesis } = parsed;
@@ -270,7 +271,8 @@ export class AdmissionService {
     this.#limited.delete(peerId);
     const done = await this.#answerWork.run(() => this.#o.evidenceFor(challenge));
     if (!done) {
-      this.#o.log.warn('admission work queue full; challenge declined', { peer: peerId });
+      // Debug: one per declined challenge, which peers retry; the peer's own log says BUSY.
+      this.#o.log.debug('admission work queue full; challenge declined', { peer: peerId });
       return encodeAnswerError(new AdmissionError('BUSY', 'too much admission work queued', 1000));
     }
     const { publicKeys, evidence } = done.value;
@@ -326,6 +328,7 @@ export class AdmissionService {
     // The peer disconnected (and maybe reconnected) while we waited: this answer no longer speaks for the connection.
     if (this.#stale(peerId, epoch)) return { answered: false, decision: this.decision(peerId) ?? decision };
     const wasAdmitted = this.isAdmitted(peerId);
+    const previousRefusal = this.decision(peerId)?.reason?.code;
     this.#record(peerId, decision);
     if (decision.admitted) {
       const { nodeId, evidence } = answer.claim as AdmissionClaim;
@@ -335,7 +338,9 @@ export class AdmissionService {
       if (!wasAdmitted) this.#o.log.info('admitted peer', { peer: peerId, platform: decision.platform, measurement: decision.measurement });
       this.#o.onAdmitted?.(peerId);
     } else {
-      this.#o.log.warn('refused peer', { peer: peerId, code: decision.reason?.code, reason: decision.reason?.message });
+      // Warn once per new reason: a refused peer is challenged again and again, and each refusal alike is only debug.
+      const level = previousRefusal !== undefined && previousRefusal === decision.reason?.code ? 'debug' : 'warn';
+      this.#o.log[level]('refused peer', { peer: peerId, code: decision.reason?.code, reason: decision.reason?.message });
     }
     return { answered: true, decision };
   }

@@ -38,6 +38,7 @@ import type {
 } from './api.js';
 import type { Clock } from './clock.js';
 import { ProofBuilder } from './proof-builder.js';
+import { noMetrics, type Metrics } from '../metrics/metrics.js';
 import type { ReceiptProof, SignerAttestation, StateValueProof } from '../proofs/index.js';
 
 export interface ChainServiceOptions {
@@ -54,6 +55,8 @@ export interface ChainServiceOptions {
   onFatal: (err: Error) => void;
   /** The successor identity a new enclave program made for a handover (used when the sealed identity is another program's). */
   successorIdentityFile?: string;
+  /** Records admissions, refusals and committed blocks; default none. */
+  metrics?: Pick<Metrics, 'txAdmitted' | 'txRefused' | 'blockCommitted'>;
 }
 
 type BlockListener = (block: StoredBlock) => void;
@@ -107,9 +110,13 @@ export class ChainService implements ChainApi {
   #peerAttestations: (voteKeys: readonly string[]) => SignerAttestation[] = () => [];
   readonly #proofs: ProofBuilder;
   #started = false;
+  /** When the last block became durable here (clock ms); the block interval is measured from it. */
+  #lastCommitAt: number | undefined;
+  readonly #metrics: Pick<Metrics, 'txAdmitted' | 'txRefused' | 'blockCommitted'>;
 
   constructor(options: ChainServiceOptions) {
     this.#o = options;
+    this.#metrics = options.metrics ?? noMetrics;
     this.#genesisHash = genesisHash(options.genesis);
     this.#view = genesisChainView(options.genesis);
     // The admission's limit follows the view as governance changes it.
@@ -324,6 +331,13 @@ export class ChainService implements ChainApi {
     this.#setHead(result.header);
     for (const hash of result.txHashes) this.#committing.delete(hash);
     if (result.contractsChanged) await this.#refreshContracts();
+    const now = this.#o.clock.now();
+    const sinceLastMs = this.#lastCommitAt === undefined ? null : now - this.#lastCommitAt;
+    this.#lastCommitAt = now;
+    this.#metrics.blockCommitted(txs.length, sinceLastMs === null ? null : sinceLastMs / 1000);
+    // Every block, with the interval since the block before (absent for the first after start); at debug since
+    // under load blocks come tens a second (the CLI's 'committed' info line reports at most one a second).
+    this.#o.log.debug('block committed', { height: result.header.height, txs: txs.length, ...(sinceLastMs === null ? {} : { ms: sinceLastMs }) });
     for (const listener of this.#listeners) listener(block);
   }
 
@@ -390,10 +404,22 @@ export class ChainService implements ChainApi {
    * an acknowledged transaction survives this node dying right after.
    */
   async sendTransaction(raw: unknown): Promise<string> {
-    const hash = await this.#admission.submit(raw);
+    const hash = await this.#submit(raw);
     const tx = this.mempool.get(hash);
     if (tx) await Promise.all([...this.#txListeners].map((listener) => listener(tx)));
     return hash;
+  }
+
+  /** Mempool admission, counted: every transaction from a client or a peer comes through here. */
+  async #submit(raw: unknown): Promise<string> {
+    try {
+      const hash = await this.#admission.submit(raw);
+      this.#metrics.txAdmitted();
+      return hash;
+    } catch (err) {
+      this.#metrics.txRefused(err instanceof ChainError ? err.code : 'INTERNAL');
+      throw err;
+    }
   }
 
   /** Called with each transaction a client sent to this node, once it is in the mempool; awaited before the client's answer. */
@@ -409,7 +435,7 @@ export class ChainService implements ChainApi {
    * signed, another chain), ignore when nothing was new, else accept.
    */
   async admitFromPeer(txs: SignedTx[]): Promise<'accept' | 'ignore' | 'reject'> {
-    const outcomes = await Promise.allSettled(txs.map((tx) => Promise.resolve().then(() => this.#admission.submit(tx))));
+    const outcomes = await Promise.allSettled(txs.map((tx) => Promise.resolve().then(() => this.#submit(tx))));
     let accepted = 0;
     for (const o of outcomes) {
       if (o.status === 'fulfilled') accepted++;

@@ -44,12 +44,17 @@ export async function runNode(config: NodeConfig, log: Logger, label: string, be
   // The one line scripts and tests wait for.
   process.stdout.write(`${label} ready: JSON-RPC ${node.rpcUrl} (chain ${status.chainId}, height ${status.height})\n`);
   let lastReported = -1;
+  let lastCommitAt: number | undefined;
   node.chain.onBlock((block) => {
-    // Report progress at most once a second under load.
+    // `ms`: since the block before became durable here (every block counts, reported or not); absent for the first after start.
+    const now = performance.now();
+    const ms = lastCommitAt === undefined ? undefined : Math.round(now - lastCommitAt);
+    lastCommitAt = now;
+    // Report progress at most once a second under load (every block is at debug, from the chain).
     const second = Math.floor(block.header.time / 1000);
     if (second !== lastReported) {
       lastReported = second;
-      log.info('committed', { height: block.header.height, txs: block.txHashes.length, mempool: node.chain.mempool.size });
+      log.info('committed', { height: block.header.height, txs: block.txHashes.length, mempool: node.chain.mempool.size, ...(ms === undefined ? {} : { ms }) });
     }
   });
 }

@@ -19,6 +19,8 @@ export interface NodeConfig {
     corsOrigins: string[];
     /** The explorer page on GET / (default true); `--no-explorer` turns it off. */
     explorer?: boolean;
+    /** Prometheus metrics on GET /metrics (default true). */
+    metrics?: boolean;
   } & Partial<RpcLimits>;
   /** libp2p; absent for a single-validator chain that talks to no one. */
   p2p?: {

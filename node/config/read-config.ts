@@ -31,7 +31,7 @@ export function readNodeConfig(file: string): NodeConfig {
   const str = (v: unknown, name: string): string => (typeof v === 'string' && v.length > 0 ? v : fail(`${name} must be a non-empty string`));
   const rpc = (c.rpc ?? {}) as Record<string, unknown>;
   if (typeof rpc !== 'object' || rpc === null || Array.isArray(rpc)) fail('rpc must be an object');
-  const rpcMembers: readonly string[] = ['host', 'port', 'corsOrigins', 'explorer', ...RPC_LIMIT_NAMES];
+  const rpcMembers: readonly string[] = ['host', 'port', 'corsOrigins', 'explorer', 'metrics', ...RPC_LIMIT_NAMES];
   for (const key of Object.keys(rpc)) if (!rpcMembers.includes(key)) fail(`unknown member "rpc.${key}"`);
   const limits: Partial<RpcLimits> = {};
   for (const name of RPC_LIMIT_NAMES) if (rpc[name] !== undefined) limits[name] = rpc[name] as number;
@@ -47,6 +47,7 @@ export function readNodeConfig(file: string): NodeConfig {
   const cors = rpc.corsOrigins ?? [];
   if (!Array.isArray(cors) || cors.some((o) => typeof o !== 'string')) fail('rpc.corsOrigins must be an array of origins');
   if (rpc.explorer !== undefined && typeof rpc.explorer !== 'boolean') fail('rpc.explorer must be true or false');
+  if (rpc.metrics !== undefined && typeof rpc.metrics !== 'boolean') fail('rpc.metrics must be true or false');
   const platform = enclave.platform ?? 'virtual';
   if (platform !== 'virtual') fail(`enclave.platform "${String(platform)}" is not supported by this version (only "virtual")`);
   const level = log.level ?? 'info';
@@ -68,7 +69,7 @@ export function readNodeConfig(file: string): NodeConfig {
     dataDir,
     nodeId: str(c.nodeId, 'nodeId'),
     genesisFile: resolve(base, str(c.genesisFile, 'genesisFile')),
-    rpc: { host: typeof rpc.host === 'string' ? rpc.host : '127.0.0.1', port: port as number, corsOrigins: cors as string[], ...(rpc.explorer === undefined ? {} : { explorer: rpc.explorer as boolean }), ...limits },
+    rpc: { host: typeof rpc.host === 'string' ? rpc.host : '127.0.0.1', port: port as number, corsOrigins: cors as string[], ...(rpc.explorer === undefined ? {} : { explorer: rpc.explorer as boolean }), ...(rpc.metrics === undefined ? {} : { metrics: rpc.metrics as boolean }), ...limits },
     ...(p2p ? { p2p } : {}),
     enclave: {
       platform: 'virtual',

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SealedStore } from './sealed-store.js';
+import { noMetrics, type Metrics } from '../metrics/metrics.js';
 import { ChainError, type CommitCertificate, type LastSign, type SignedTx, type SignedVote, type SignerLock } from '../../consensus/index.js';
 import {
   decodeMessage,
@@ -55,6 +56,8 @@ export class EnclaveHost {
   onSecrets: ((status: SecretStatus) => void) | undefined;
   /** Told when the enclave could not execute a block for want of the consortium secret. */
   onSecretNeeded: (() => void) | undefined;
+  /** Times every ecall by type (set by the node, like the hooks above; records nothing by default). */
+  metrics: Pick<Metrics, 'ecall'> = noMetrics;
 
   /**
    * `sealedFile`: where the enclave's sealed identity (vote key, safety state)
@@ -133,10 +136,13 @@ export class EnclaveHost {
     if (!worker) throw new ChainError('ENCLAVE_UNAVAILABLE', 'enclave not running');
     const id = this.#nextId++;
     const bytes = encodeMessage(request);
+    const started = performance.now();
     const reply = await new Promise<Uint8Array>((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
       worker.postMessage({ id, kind: 'ecall', type: request.type, bytes }, [bytes.buffer]);
     });
+    // Answered ecalls only (an error reply included): a crashed enclave has no duration to report.
+    this.metrics.ecall(request.type, (performance.now() - started) / 1000);
     const response = decodeMessage<EcallResponse>(reply);
     if (!response.ok) {
       const { code, message, details } = response.error;

@@ -19,6 +19,7 @@ import { NetworkError } from './errors.js';
 import { InboundGuard, type InboundGuardStats } from './inbound-guard.js';
 import { RequestResponseProtocol, type RequestHandler, type RequestOptions } from './request-response.js';
 import { admissionProtocol, consensusTopic, secretProtocol, splitTxBatches, syncProtocol, txTopic } from './topics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import {
   defaultConsensusValidator,
   normalizeOutcome,
@@ -45,6 +46,8 @@ export interface NetworkServiceOptions {
    */
   isAdmitted?: (peerId: string) => boolean;
   log: Logger;
+  /** Counts gossip verdicts by topic kind; default none. */
+  metrics?: Pick<Metrics, 'gossip'>;
   /** Largest tx gossip message (default 1 MiB). */
   maxTxBatchBytes?: number;
   /** Most transactions in one tx gossip message (default 5,000). */
@@ -746,13 +749,15 @@ export class NetworkService extends EventEmitter {
   private count(topic: string, outcome: ValidationOutcome<unknown>, from: string): void {
     const c = this.counters.get(topic);
     if (!c) return;
+    this.opts.metrics?.gossip(topic === this.txTopic ? 'tx' : 'consensus', outcome.verdict);
     if (outcome.verdict === 'accept') c.accepted++;
     else {
       if (outcome.verdict === 'reject') c.rejected++;
       else c.ignored++;
       c.reasons[outcome.reason] = (c.reasons[outcome.reason] ?? 0) + 1;
-      const level = outcome.verdict === 'reject' ? 'warn' : 'debug';
-      this.log[level]('gossip message dropped', { topic, verdict: outcome.verdict, reason: outcome.reason, peer: from });
+      // Debug even for a reject: a peer chooses what it sends, and a warn per message would let it flood the log.
+      // The counters (stats(), cloister_gossip_messages_total) are where an operator sees rejects.
+      this.log.debug('gossip message dropped', { topic, verdict: outcome.verdict, reason: outcome.reason, peer: from });
     }
   }
 

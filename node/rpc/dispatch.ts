@@ -22,6 +22,11 @@ export interface DispatcherOptions extends ResponseLimits {
   /** Entries of one batch running at once. */
   batchConcurrency: number;
   logger: RpcLogger;
+  /**
+   * Told of every answer, one per request or batch entry (notifications too): the
+   * method as the client sent it ('' when there was none to read) and the outcome.
+   */
+  onAnswered?: (method: string, outcome: 'ok' | 'error') => void;
 }
 
 export interface DispatchOptions {
@@ -138,12 +143,16 @@ export class Dispatcher {
   }
 
   #single(err: unknown, method = '(request)'): RpcReply {
+    this.options.onAnswered?.('', 'error');
     return reply(false, [this.#errorAnswer(null, this.#toError(err, method))]);
   }
 
   async #answer(entry: unknown, run: EntryRun): Promise<Answer | null> {
     const checked = checkRequest(entry);
-    if (!checked.ok) return this.#errorAnswer(checked.id, checked.fault.toJSON());
+    if (!checked.ok) {
+      this.options.onAnswered?.('', 'error');
+      return this.#errorAnswer(checked.id, checked.fault.toJSON());
+    }
     const { request, notification } = checked;
     const id: JsonRpcId = request.id ?? null;
     const entryBudget = run.budget.entry();
@@ -153,6 +162,7 @@ export class Dispatcher {
       result = await this.#invoke(bound, bound.bind(request.params, run.checkNumbers), entryBudget);
     } catch (err) {
       entryBudget.cancel();
+      this.options.onAnswered?.(request.method, 'error');
       return notification ? null : this.#errorAnswer(id, this.#toError(err, request.method));
     }
     const text = this.#serialize(successResponse(id, result));
@@ -160,6 +170,7 @@ export class Dispatcher {
     const refused = entryBudget.settle(bytes);
     // A notification's result is charged as if it were sent: otherwise a batch of
     // notifications could build blocks without end, since none is ever answered.
+    this.options.onAnswered?.(request.method, refused ? 'error' : 'ok');
     if (notification) return null;
     return refused ? this.#errorAnswer(id, refused.toJSON()) : { text, bytes };
   }

@@ -1,4 +1,4 @@
-export { JsonRpcServer, type JsonRpcServerOptions } from './server.js';
+export { JsonRpcServer, type JsonRpcServerOptions, type MetricsEndpoint } from './server.js';
 export { chainMethods } from './methods.js';
 export { networkMethods, type NetworkApi, type NodeView } from './network-methods.js';
 export { governanceMethods, type GovernanceApi } from './governance-methods.js';

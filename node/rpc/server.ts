@@ -41,6 +41,16 @@ export interface JsonRpcServerOptions extends Partial<RpcLimits> {
   feed?: BlockFeed;
   /** Files served on GET / HEAD by path (the explorer: `/`, `/explorer.js`, `/explorer.css`); absent: none. */
   pages?: ReadonlyMap<string, StaticPage>;
+  /** Prometheus text on GET /metrics, and a count of the requests answered; absent: /metrics is 404. */
+  metricsEndpoint?: MetricsEndpoint;
+}
+
+/** What the server needs of the node's metrics. */
+export interface MetricsEndpoint {
+  readonly contentType: string;
+  text(): Promise<string>;
+  /** `method` is a method this server serves, or 'unknown' (the server checks what the client sent against its table). */
+  rpcRequest(method: string, outcome: 'ok' | 'error'): void;
 }
 
 const JSON_HEADERS = {
@@ -80,7 +90,7 @@ const REFUSALS: Record<RequestRefusal, { error: RpcErrorName; data: (limits: Rpc
 };
 
 /**
- * JSON-RPC 2.0 over HTTP: POST / (single or batch), GET /health.
+ * JSON-RPC 2.0 over HTTP: POST / (single or batch), GET /health, and GET /metrics when given metrics.
  *
  * No client can take all of the node's file descriptors or memory: the open
  * connections are capped in all and per client (more are closed at once), as
@@ -105,6 +115,7 @@ export class JsonRpcServer {
   readonly #connections = new WeakMap<Socket, Connection>();
   readonly #feed: BlockFeed | undefined;
   readonly #pages: ReadonlyMap<string, StaticPage>;
+  readonly #metrics: MetricsEndpoint | undefined;
   #hub: SubscriptionHub | undefined;
   #sockets: WebSocketEndpoint | undefined;
   #server: Server | undefined;
@@ -118,6 +129,8 @@ export class JsonRpcServer {
     this.#feed = options.feed;
     this.#pages = options.pages ?? new Map();
     this.table = new MethodTable(options.feed ? [...options.methods, ...subscriptionMethods()] : options.methods, options.info);
+    const metrics = (this.#metrics = options.metricsEndpoint);
+    const served = new Set(this.table.names());
     this.#dispatcher = new Dispatcher(this.table, {
       maxBatchSize: this.limits.maxBatchSize,
       maxDepth: options.maxDepth ?? 128,
@@ -125,6 +138,8 @@ export class JsonRpcServer {
       maxResponseBytes: this.limits.maxResponseBytes,
       maxBatchResponseBytes: this.limits.maxBatchResponseBytes,
       logger: this.#logger,
+      // The client chooses the method string: only names in the table become label values.
+      ...(metrics ? { onAnswered: (method: string, outcome: 'ok' | 'error') => metrics.rpcRequest(served.has(method) ? method : 'unknown', outcome) } : {}),
     });
     this.#cors = new CorsPolicy(options.cors);
     this.#host = options.host ?? '127.0.0.1';
@@ -315,6 +330,11 @@ export class JsonRpcServer {
     if (path === '/health') {
       if (method === 'GET' || method === 'HEAD') return this.#send(req, res, 200, { ok: true });
       return this.#send(req, res, 405, { error: 'Method Not Allowed' }, { Allow: 'GET, HEAD' });
+    }
+    if (path === '/metrics' && this.#metrics) {
+      if (method !== 'GET' && method !== 'HEAD') return this.#send(req, res, 405, { error: 'Method Not Allowed' }, { Allow: 'GET, HEAD' });
+      const text = await this.#metrics.text();
+      return this.#sendText(req, res, 200, text, { 'Content-Type': this.#metrics.contentType, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
     }
     const page = path === null ? undefined : this.#pages.get(path);
     if (page && (method === 'GET' || method === 'HEAD')) {

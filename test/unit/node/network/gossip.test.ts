@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { canonicalBytes } from '../../../../consensus/index.js';
 import { encodeTxBatch, type TxBatchEvent, type ConsensusEvent } from '../../../../node/network/index.js';
+import { NodeMetrics } from '../../../../node/metrics/metrics.js';
 import { CHAIN, connectAll, fakeTx, startCluster, waitFor, type Cluster } from './helpers.js';
 
 let clusters: Cluster[] = [];
@@ -167,7 +168,8 @@ describe('validation', () => {
   });
 
   it('ignores (does not reject) a batch for another chain and accepts a consensus validator verdict', async () => {
-    const c = await cluster(2);
+    const metrics = new NodeMetrics({ processMetrics: false });
+    const c = await cluster(2, {}, (i) => (i === 1 ? { metrics } : {}));
     await connectAll(c.nodes);
     const [s, r] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
     r.setConsensusValidator((data) => (data[0] === 0x01 ? 'accept' : { verdict: 'reject', reason: 'bad_vote' }));
@@ -183,5 +185,11 @@ describe('validation', () => {
     await waitFor(() => got.length === 1 && r.stats().tx.accepted === 1);
     expect(r.stats().tx).toMatchObject({ ignored: 1, rejected: 0, reasons: { wrong_chain: 1 } });
     expect(r.stats().consensus).toMatchObject({ accepted: 1, rejected: 1, reasons: { bad_vote: 1 } });
+    // The same verdicts in the metrics, by topic kind (never the topic string, which carries the chain id).
+    const text = await metrics.text();
+    expect(text).toContain('cloister_gossip_messages_total{topic="tx",verdict="ignore"} 1');
+    expect(text).toContain('cloister_gossip_messages_total{topic="tx",verdict="accept"} 1');
+    expect(text).toContain('cloister_gossip_messages_total{topic="consensus",verdict="reject"} 1');
+    expect(text).toContain('cloister_gossip_messages_total{topic="consensus",verdict="accept"} 1');
   });
 });

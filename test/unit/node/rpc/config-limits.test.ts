@@ -32,8 +32,14 @@ describe("the node config's rpc limits", () => {
     [{ requestTimeoutMs: '30s' }, 'rpc.requestTimeoutMs must be a positive integer'],
     [{ maxConnections: 10, maxConnectionsPerClient: 20 }, 'rpc.maxConnectionsPerClient (20) must not exceed maxConnections (10)'],
     ['all of them', 'rpc must be an object'],
+    [{ metrics: 'no' }, 'rpc.metrics must be true or false'],
   ])('refuses %j', (rpc, message) => {
     expect(() => readNodeConfig(configWith(rpc))).toThrow(message);
+  });
+
+  it('reads rpc.metrics (GET /metrics on or off)', () => {
+    expect(readNodeConfig(configWith({ metrics: false })).rpc.metrics).toBe(false);
+    expect(readNodeConfig(configWith({})).rpc.metrics).toBeUndefined();
   });
 
   it('the defaults hold together', () => {
