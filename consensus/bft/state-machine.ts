@@ -24,6 +24,9 @@ type Validity = 'pending' | 'valid' | 'invalid';
 
 const STEP_ORDER: Record<Step, number> = { propose: 0, prevote: 1, precommit: 2 };
 
+/** Extra propose timeouts a round waits for a received proposal still being executed, before it prevotes nil. */
+export const MAX_VALIDATION_WAITS = 3;
+
 /**
  * Tendermint consensus (Buchman, Kwon, Milosevic, "The latest gossip on BFT
  * consensus", arXiv 1807.04938, Algorithm 1) as a pure state machine:
@@ -51,6 +54,8 @@ export class TendermintMachine {
   #height: number;
   #round = 0;
   #step: Step = 'propose';
+  /** Propose timeouts of this round spent waiting for a received proposal's execution (see #onTimeout). */
+  #validationWaits = 0;
   #lockedValue: string | null = null;
   #lockedRound = -1;
   #validValue: string | null = null;
@@ -338,6 +343,16 @@ export class TendermintMachine {
   #onTimeout(kind: TimeoutKind, height: number, round: number): void {
     if (height !== this.#height || round !== this.#round) return;
     if (kind === 'propose' && this.#step === 'propose') {
+      // The propose timeout bounds the wait for the proposal, as in the paper, where checking it (valid(v),
+      // line 22) takes no time. Here validity is the enclave executing the block (execute-before-vote), which
+      // under load takes seconds: a proposal received in time and still being executed is waited for, for a
+      // few more propose timeouts at most, rather than refused for the time its execution takes.
+      const first = this.#cur.peek(round)?.firstProposal();
+      if (first && this.#validity.get(proposalBlockHash(first.proposal)) === 'pending' && this.#validationWaits < MAX_VALIDATION_WAITS) {
+        this.#validationWaits++;
+        this.#schedule('propose', round);
+        return;
+      }
       // line 57
       this.#vote('prevote', null);
       this.#step = 'prevote';
@@ -521,6 +536,7 @@ export class TendermintMachine {
     // line 11
     this.#round = round;
     this.#step = 'propose';
+    this.#validationWaits = 0;
     this.#proposing = null;
     const h = this.#height;
     if (this.#members.has(this.self) && proposerFor(this.validators, h, round) === this.self) {
@@ -546,6 +562,7 @@ export class TendermintMachine {
   #resumeRound({ round, last, votes }: ResumeState): void {
     this.#round = round;
     this.#proposing = null;
+    this.#validationWaits = 0;
     for (const sv of votes ?? []) {
       if (sv?.validator === this.self && sv.vote?.height === this.#height && sv.vote.round <= round && this.#acceptVote(sv)) {
         this.#out.push({ type: 'broadcastVote', vote: sv });

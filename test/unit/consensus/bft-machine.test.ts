@@ -10,6 +10,7 @@ import {
   type Vote,
 } from '../../../consensus/index.js';
 import {
+  MAX_VALIDATION_WAITS,
   TendermintMachine,
   proposalMessage,
   proposerFor,
@@ -121,6 +122,34 @@ describe('TendermintMachine', () => {
     feed(m2, proposal(b, 0));
     const nil = feed(m2, { type: 'proposalValidated', height: 1, blockHash: hash, valid: false });
     expect(of(nil, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', blockHash: null });
+  });
+
+  it('waits past the propose timeout for a received proposal still being executed, then prevotes as its verdict says; nil after a few more timeouts', () => {
+    const b = block('e');
+    const hash = headerHash(b.header);
+    // Executed slowly (the enclave under load): the propose timeout fires while it is pending.
+    const m = machine();
+    feed(m, { type: 'start' });
+    feed(m, proposal(b, 0));
+    const waited = feed(m, { type: 'timeout', kind: 'propose', height: 1, round: 0 });
+    expect(of(waited, 'signVote')).toHaveLength(0);
+    expect(of(waited, 'scheduleTimeout')).toEqual([expect.objectContaining({ kind: 'propose', round: 0 })]);
+    expect(m.snapshot.step).toBe('propose');
+    const voted = feed(m, { type: 'proposalValidated', height: 1, blockHash: hash, valid: true });
+    expect(of(voted, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', round: 0, blockHash: hash });
+
+    // An execution that never ends is waited for a bounded number of timeouts, then the round goes on with nil.
+    const slow = machine();
+    feed(slow, { type: 'start' });
+    feed(slow, proposal(b, 0));
+    for (let k = 0; k < MAX_VALIDATION_WAITS; k++) expect(of(feed(slow, { type: 'timeout', kind: 'propose', height: 1, round: 0 }), 'signVote')).toHaveLength(0);
+    const nil = feed(slow, { type: 'timeout', kind: 'propose', height: 1, round: 0 });
+    expect(of(nil, 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', round: 0, blockHash: null });
+
+    // No proposal at all: the timeout is the paper's (line 57), nil at once.
+    const none = machine();
+    feed(none, { type: 'start' });
+    expect(of(feed(none, { type: 'timeout', kind: 'propose', height: 1, round: 0 }), 'signVote')[0]!.vote).toMatchObject({ type: 'prevote', blockHash: null });
   });
 
   it('decides a block that changes the validator set, then counts the next height under the new set only', () => {
