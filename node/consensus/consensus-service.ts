@@ -30,6 +30,9 @@ import { checkConsensusMessage, compactProposal, encodeConsensusMessage, type Co
 import type { ValidationOutcome } from '../network/index.js';
 
 /** The mempool as consensus uses it. */
+/** Proposals remembered as handed to consensus at one height (bounded against a flood of distinct ones). */
+const MAX_PROPOSALS_FED = 1024;
+
 export interface ConsensusMempool {
   readonly size: number;
   get(hash: string): SignedTx | undefined;
@@ -168,6 +171,8 @@ export class ConsensusService {
   #txHashesOf = new Map<string, string[]>();
   /** Proposal blocks received for the next height, by hash: a resumed vote's block is executed from here before it is signed again. */
   readonly #proposalBlocks = new Map<string, { height: number; block: ProposalBlock }>();
+  /** Proposals (height/round/signature) already rebuilt and handed to consensus at this height: relayed copies are dropped. */
+  readonly #proposalsFed = new Set<string>();
   /**
    * A resumed vote the enclave signs again only once it executed the block
    * itself (it restarted since it signed it), waiting for that block to arrive.
@@ -388,6 +393,10 @@ export class ConsensusService {
    */
   async #receiveProposal(cp: CompactProposal, from: string): Promise<void> {
     const { header, txHashes } = cp.proposal.block;
+    // Every peer relays the same proposal: once it was rebuilt and handed to consensus, the copies are dropped
+    // before the costly checks (the txRoot of thousands of hashes, the rebuild).
+    const seenKey = `${cp.proposal.height}/${cp.proposal.round}/${cp.signature}`;
+    if (this.#proposalsFed.has(seenKey)) return;
     // The signature covers the header; a hash list its txRoot does not commit to can never be valid.
     if (txRootOf(txHashes) !== header.txRoot) {
       this.#o.log.warn('proposal whose transaction list does not match its header', { peer: from, height: cp.proposal.height });
@@ -435,6 +444,13 @@ export class ConsensusService {
     this.#rememberHashes(blockHash, txHashes);
     this.#keepProposalBlock(cp.proposal.height, blockHash, { header, txs: txs as SignedTx[] });
     const { block: _compact, ...rest } = cp.proposal;
+    // Only a proposal consensus certainly keeps (of its height, a round it has reached) is marked: one for a
+    // round still far ahead may be dropped by it, and must be taken again when gossip brings it back.
+    const at = this.#machine?.snapshot;
+    if (at && at.height === cp.proposal.height && cp.proposal.round <= at.round) {
+      if (this.#proposalsFed.size >= MAX_PROPOSALS_FED) this.#proposalsFed.clear();
+      this.#proposalsFed.add(seenKey);
+    }
     this.#feed({
       type: 'proposalReceived',
       proposal: { proposal: { ...rest, block: { header, txs: txs as SignedTx[] } }, proposer: cp.proposer, signature: cp.signature },
@@ -470,6 +486,7 @@ export class ConsensusService {
   /** A height was committed: its proposals and any vote waiting for one of them are done with. */
   #forgetProposalsUpTo(height: number): void {
     this.#proposalBlocks.clear();
+    this.#proposalsFed.clear();
     if (this.#awaitingBlock && this.#awaitingBlock.vote.height <= height) {
       clearTimeout(this.#awaitingBlock.timer);
       this.#awaitingBlock = undefined;
