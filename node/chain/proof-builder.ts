@@ -1,8 +1,8 @@
-import { ChainError, genesisHash, isHexOfLength, isSealedTx, merkleProof, receiptLeaf, type Genesis, type JsonValue, type Receipt } from '../../consensus/index.js';
+import { ChainError, genesisHash, isHexOfLength, isSealedTx, merkleProof, receiptLeaf, type Genesis, type JsonValue } from '../../consensus/index.js';
 import { ledgerAttestationFreshness, stateKey, type AdmissionClaim } from '../../contracts/index.js';
 import { RECEIPT_PROOF_KIND, STATE_PROOF_KIND, type CertifiedHeader, type ReceiptProof, type SignerAttestation, type StateValueProof, type ViewTransition } from '../proofs/index.js';
 import type { EnclaveHost } from '../enclave/enclave-host.js';
-import type { ChainStore, StoredBlock, StoredReceipt } from '../storage/chain-store.js';
+import { receiptAsHashed, type ChainStore, type StoredBlock, type StoredReceipt } from '../storage/chain-store.js';
 
 export interface ProofBuilderOptions {
   genesis: Genesis;
@@ -36,7 +36,7 @@ export class ProofBuilder {
     const block = await this.#block(stored.height);
     const receipts = await this.o.store.getReceipts(block.txHashes);
     if (receipts.some((r) => r === undefined)) throw new ChainError('NOT_FOUND', `block ${stored.height} lacks a receipt`);
-    const own = (receipts as StoredReceipt[]).map(asHashed);
+    const own = (receipts as StoredReceipt[]).map(receiptAsHashed);
     return {
       kind: RECEIPT_PROOF_KIND,
       tx: stored.tx,
@@ -108,8 +108,3 @@ export class ProofBuilder {
   }
 }
 
-/** The receipt exactly as the block's receipts root hashed it (the store adds where it was committed). */
-function asHashed(stored: StoredReceipt): Receipt {
-  const { blockHeight: _height, blockHash: _hash, ...receipt } = stored;
-  return receipt;
-}

@@ -5,7 +5,7 @@ import { readGenesisFile } from '../dev/dev-chain.js';
 import { ProofError, verifyReceiptProof, verifyStateValueProof, type VerifiedHeader } from '../proofs/index.js';
 import { CliError, parseJsonArg, parseNonNegativeInt } from './errors.js';
 import { EXIT } from './exit-codes.js';
-import { linkTo, print, rpcOption } from './rpc-commands.js';
+import { linkTo, print, rpcOption, type NodeLink } from './rpc-commands.js';
 
 export function loadGenesis(file: string): Genesis {
   try {
@@ -110,8 +110,7 @@ export function registerProofCommands(program: Command): void {
  * contract's state, proved under a certified state root. The state may move
  * between the call and the proof, so a mismatch is asked again once.
  */
-export async function provedCallResult(rpc: string, contract: string, key: string, genesis: Genesis, call: () => Promise<JsonValue>): Promise<{ result: JsonValue; height: number }> {
-  const node = linkTo(rpc);
+export async function provedCallResult(node: NodeLink, contract: string, key: string, genesis: Genesis, call: () => Promise<JsonValue>): Promise<{ result: JsonValue; height: number }> {
   for (let attempt = 0; ; attempt++) {
     const result = await call();
     const proof = await node.ask('asking for the state proof', (c) => c.getStateProof(contract, key));

@@ -385,7 +385,7 @@ export function registerRpcCommands(program: Command): void {
         ).result;
       if (opts.prove !== undefined) {
         if (opts.genesis === undefined) throw new CliError('--prove needs --genesis: the proof is verified against it');
-        const { result, height } = await provedCallResult(opts.rpc, opts.contract, opts.prove, loadGenesis(opts.genesis), call);
+        const { result, height } = await provedCallResult(node, opts.contract, opts.prove, loadGenesis(opts.genesis), call);
         process.stdout.write(JSON.stringify(result) + '\n');
         process.stderr.write(`proved: the result is the value of ${opts.contract}/${opts.prove} after block ${height}\n`);
         return;

@@ -6,7 +6,7 @@ import type { ViewTransitionProof } from '../../contracts/index.js';
 import type { ReceiptView, TransactionView } from '../chain/api.js';
 import type { CloisterClient } from '../client/index.js';
 import { nodePaths } from '../config/node-config.js';
-import { ChainStore, type StoredReceipt } from '../storage/chain-store.js';
+import { ChainStore, receiptAsHashed } from '../storage/chain-store.js';
 import { LEDGER_FILE_KIND, type LedgerBlock, type LedgerFileHeader, type LedgerSource } from './types.js';
 
 /** Why a ledger could not be read at all (as opposed to read and found wrong). */
@@ -18,10 +18,6 @@ const RECEIPTS_PER_BATCH = 500;
 
 const initHashes = (genesis: Genesis): string[] => genesis.contracts.map((c) => sha256Hex(`genesis-init:${c.name}`));
 
-function asHashed(stored: StoredReceipt): Receipt {
-  const { blockHeight: _h, blockHash: _b, ...receipt } = stored;
-  return receipt;
-}
 
 /** A stopped node's data directory (its level database, opened by this process alone). */
 export async function storeSource(dataDir: string, genesis: Genesis): Promise<LedgerSource> {
@@ -51,7 +47,7 @@ export async function storeSource(dataDir: string, genesis: Genesis): Promise<Le
           certificate: block.certificate,
           // A missing transaction or receipt is left out: the roots then name the block.
           txs: (txs as (SignedTx | { tx: SignedTx } | undefined)[]).flatMap((t) => (t === undefined ? [] : ['tx' in t ? t.tx : t])),
-          receipts: receipts.flatMap((r) => (r === undefined ? [] : [asHashed(r)])),
+          receipts: receipts.flatMap((r) => (r === undefined ? [] : [receiptAsHashed(r)])),
           ...(transition ? { transition } : {}),
         };
       }
@@ -118,7 +114,12 @@ export async function rpcSource(client: CloisterClient, genesis: Genesis, url: s
       const pending: Promise<LedgerBlock>[] = [];
       let next = 0;
       while (next <= head || pending.length > 0) {
-        while (pending.length < AHEAD && next <= head) pending.push(fetchBlock(next++));
+        while (pending.length < AHEAD && next <= head) {
+          const fetched = fetchBlock(next++);
+          // Awaited in turn below; a failure of one fetched ahead must not go unhandled while an earlier one fails first.
+          fetched.catch(() => {});
+          pending.push(fetched);
+        }
         yield await pending.shift()!;
       }
     },

@@ -14,7 +14,7 @@ import {
   type JsonValue,
 } from '../../consensus/index.js';
 import { ATTEST_METHOD, CONSORTIUM_CONTRACT, checkLedgerAttestation, genesisChainView, type ChainView } from '../../contracts/index.js';
-import { ProofError, checkAgainstView, viewAfter } from '../proofs/index.js';
+import { NO_TX_LIMITS, ProofError, checkAgainstView, viewAfter } from '../proofs/index.js';
 import type { LedgerBlock } from './types.js';
 
 /** What is wrong with a ledger, and at which height: the first bad block. */
@@ -158,10 +158,9 @@ export class LedgerVerifier {
 
   #checkBody(header: BlockHeader, block: LedgerBlock, fail: (code: LedgerError['code'], m: string) => never): void {
     if (!Array.isArray(block.txs) || !Array.isArray(block.receipts)) fail('LEDGER_MALFORMED', 'txs and receipts must be arrays');
-    const limits = { maxTxBytes: Number.MAX_SAFE_INTEGER, maxGasLimit: Number.MAX_SAFE_INTEGER };
     const hashes = block.txs.map((tx, i) => {
       try {
-        return checkTxStateless(tx, this.genesis.chainId, limits).hash;
+        return checkTxStateless(tx, this.genesis.chainId, NO_TX_LIMITS).hash;
       } catch (err) {
         return fail('TX_INVALID', `transaction ${i}: ${(err as Error).message}`);
       }

@@ -17,6 +17,7 @@ import {
 } from '../../consensus/index.js';
 import { ATTEST_METHOD, CONSORTIUM_CONTRACT, chainViewAt, evaluateAdmission, genesisChainView, govKey, ledgerAttestationFreshness, type ChainView, type ProvedStateValue, type ViewTransitionProof } from '../../contracts/index.js';
 import { ProofError } from './errors.js';
+import { NO_TX_LIMITS, isRecord } from './shape.js';
 import type { SignerAttestation, VerifiedHeader, VerifiedSigner, ViewTransition } from './types.js';
 
 export interface VerifyOptions {
@@ -28,10 +29,6 @@ export interface VerifyOptions {
    * report code, such as the explorer page's browser build. Never the default.
    */
   skipEvidence?: boolean;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Parses a header and its certificate, and checks that the certificate is for this header. */
@@ -95,29 +92,48 @@ export function viewAfter(genesis: Genesis, header: BlockHeader, proof: ViewTran
   }
 }
 
+/** The view in force from height `from` on (until the next one). */
+interface ViewStep {
+  from: number;
+  view: ChainView;
+}
+
 /**
  * Follows the governance changes of the validators and policy from the
  * genesis: each change is a block certified by the set in force before it,
- * whose state root proves the new records. Returns the view of `height`.
+ * whose state root proves the new records. Returns every view on the way, so
+ * that the view of any height up to `height` is read without checking the
+ * changes again.
  */
-export function viewAtHeight(genesis: Genesis, transitions: unknown, height: number): ChainView {
+function viewSteps(genesis: Genesis, transitions: unknown, height: number): ViewStep[] {
   if (!Array.isArray(transitions)) throw new ProofError('PROOF_MALFORMED', 'transitions must be an array');
-  let view = genesisChainView(genesis);
-  let last = -1;
+  const steps: ViewStep[] = [{ from: 0, view: genesisChainView(genesis) }];
   for (const raw of transitions as unknown[]) {
     if (!isRecord(raw) || !isRecord(raw.proof)) throw new ProofError('PROOF_MALFORMED', 'a transition is not {header, certificate, proof}');
     const t = raw as unknown as ViewTransition;
     const what = `the governance change at height ${String(t.proof.height)}`;
     const { header, certificate } = certified(t.header, t.certificate, genesis, what);
     if (t.proof.height !== header.height) throw new ProofError('PROOF_MALFORMED', `${what}: its records are for height ${String(t.proof.height)}, its header is ${header.height}`);
-    if (header.height <= last || header.height >= height) {
+    if (header.height < steps[steps.length - 1]!.from || header.height >= height) {
       throw new ProofError('PROOF_MALFORMED', `${what}: transitions must be in increasing height order, below the proved height ${height}`);
     }
-    checkAgainstView(header, certificate, view, what);
-    view = viewAfter(genesis, header, t.proof, what);
-    last = header.height;
+    checkAgainstView(header, certificate, steps[steps.length - 1]!.view, what);
+    steps.push({ from: header.height + 1, view: viewAfter(genesis, header, t.proof, what) });
   }
+  return steps;
+}
+
+/** The view of `height` among the steps (the last one that starts at or below it). */
+function viewIn(steps: readonly ViewStep[], height: number): ChainView {
+  let view = steps[0]!.view;
+  for (const step of steps) if (step.from <= height) view = step.view;
   return view;
+}
+
+/** The view of `height`: the genesis, then every governance change of the validators and policy below it. */
+export function viewAtHeight(genesis: Genesis, transitions: unknown, height: number): ChainView {
+  const steps = viewSteps(genesis, transitions, height);
+  return steps[steps.length - 1]!.view;
 }
 
 /**
@@ -130,12 +146,12 @@ export function viewAtHeight(genesis: Genesis, transitions: unknown, height: num
 function checkSigners(
   certificate: CommitCertificate,
   attestations: unknown,
-  view: ChainView,
+  steps: readonly ViewStep[],
   genesis: Genesis,
-  transitions: unknown,
   height: number,
   now: Date,
 ): VerifiedSigner[] {
+  const view = viewIn(steps, height);
   if (!Array.isArray(attestations)) throw new ProofError('PROOF_MALFORMED', 'attestations must be an array');
   const byKey = new Map<string, SignerAttestation>();
   for (const a of attestations as unknown[]) if (isRecord(a) && typeof a.validator === 'string') byKey.set(a.validator, a as unknown as SignerAttestation);
@@ -146,7 +162,7 @@ function checkSigners(
     const place = view.validators.find((v) => v.voteKey === validator)!;
     if (a.nodeId !== place.nodeId) throw new ProofError('ATTESTATION', `the evidence for signer ${validator} is for node ${String(a.nodeId)}, the validator set lists ${place.nodeId}`);
     if (typeof a.freshness !== 'string' || a.freshness.length > 1024) throw new ProofError('PROOF_MALFORMED', `the evidence for signer ${validator} has no freshness value`);
-    const onLedger = a.ledger === undefined ? null : ledgerPlace(a, genesis, transitions, height);
+    const onLedger = a.ledger === undefined ? null : ledgerPlace(a, genesis, steps, height);
     const judgedAt = onLedger ? evaluationTime(onLedger.time) : now;
     const decision = evaluateAdmission({ nodeId: a.nodeId, publicKeys: a.publicKeys, evidence: a.evidence }, { genesis: context, authenticatedNodeId: place.nodeId, freshness: a.freshness, now: judgedAt });
     if (!decision.admitted) throw new ProofError('ATTESTATION', `signer ${validator} (node ${place.nodeId}): ${decision.reason!.code}: ${decision.reason!.message}`);
@@ -155,17 +171,16 @@ function checkSigners(
 }
 
 /** Checks that a signer's evidence is the one its `attest` transaction put on the ledger; returns that block's height and time. */
-function ledgerPlace(a: SignerAttestation, genesis: Genesis, transitions: unknown, height: number): { height: number; time: number } {
+function ledgerPlace(a: SignerAttestation, genesis: Genesis, steps: readonly ViewStep[], height: number): { height: number; time: number } {
   const what = `the ledger attestation of signer ${a.validator}`;
   const ledger = a.ledger!;
   if (!isRecord(ledger)) throw new ProofError('PROOF_MALFORMED', `${what} is not {tx, txPath, header, certificate}`);
   const { header, certificate } = certified(ledger.header, ledger.certificate, genesis, what);
   if (header.height > height) throw new ProofError('ATTESTATION', `${what} is at height ${header.height}, after the block it speaks for (${height})`);
-  const earlier = Array.isArray(transitions) ? (transitions as { proof?: { height?: unknown } }[]).filter((t) => typeof t?.proof?.height === 'number' && t.proof.height < header.height) : transitions;
-  checkAgainstView(header, certificate, viewAtHeight(genesis, earlier, header.height), what);
+  checkAgainstView(header, certificate, viewIn(steps, header.height), what);
   let hash: string;
   try {
-    hash = checkTxStateless(ledger.tx, genesis.chainId, { maxTxBytes: Number.MAX_SAFE_INTEGER, maxGasLimit: Number.MAX_SAFE_INTEGER }).hash;
+    hash = checkTxStateless(ledger.tx, genesis.chainId, NO_TX_LIMITS).hash;
   } catch (err) {
     throw new ProofError('ATTESTATION', `${what}: its transaction: ${(err as Error).message}`);
   }
@@ -191,10 +206,11 @@ function ledgerPlace(a: SignerAttestation, genesis: Genesis, transitions: unknow
 export function verifyCertifiedHeader(raw: unknown, genesis: Genesis, options: VerifyOptions): VerifiedHeader & { header: BlockHeader } {
   if (!isRecord(raw)) throw new ProofError('PROOF_MALFORMED', 'block must be {header, certificate, transitions, attestations}');
   const { header, certificate, hash } = certified(raw.header, raw.certificate, genesis, 'the block');
-  const view = viewAtHeight(genesis, raw.transitions, header.height);
+  const steps = viewSteps(genesis, raw.transitions, header.height);
+  const view = viewIn(steps, header.height);
   checkAgainstView(header, certificate, view, `block ${header.height}`);
   const signers = options.skipEvidence
     ? certificate.signatures.map(({ validator }) => ({ validator, nodeId: view.validators.find((v) => v.voteKey === validator)!.nodeId, platform: 'unchecked', measurement: 'unchecked', attestedAt: null }))
-    : checkSigners(certificate, raw.attestations, view, genesis, raw.transitions, header.height, options.now);
+    : checkSigners(certificate, raw.attestations, steps, genesis, header.height, options.now);
   return { header, height: header.height, blockHash: hash, time: header.time, signers };
 }

@@ -1,5 +1,6 @@
 import { canonicalize, checkTxStateless, receiptLeaf, verifyMerkleProof, type Genesis, type MerkleProof, type Receipt } from '../../consensus/index.js';
 import { ProofError } from './errors.js';
+import { NO_TX_LIMITS, isRecord } from './shape.js';
 import { verifyCertifiedHeader, type VerifyOptions } from './verify-header.js';
 import { RECEIPT_PROOF_KIND, type VerifiedHeader } from './types.js';
 
@@ -9,10 +10,6 @@ export interface VerifiedReceipt extends VerifiedHeader {
 }
 
 const RECEIPT_KEYS = new Set(['txHash', 'index', 'status', 'gasUsed', 'result', 'events', 'error', 'sealed']);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isMerkleProof(v: unknown): v is MerkleProof {
   return isRecord(v) && Number.isSafeInteger(v.index) && Number.isSafeInteger(v.size) && Array.isArray(v.path) && v.path.length <= 64;
@@ -41,7 +38,7 @@ export function verifyReceiptProof(raw: unknown, genesis: Genesis, options: Veri
   // 2. The transaction.
   let txHash: string;
   try {
-    txHash = checkTxStateless(tx, genesis.chainId, { maxTxBytes: Number.MAX_SAFE_INTEGER, maxGasLimit: Number.MAX_SAFE_INTEGER }).hash;
+    txHash = checkTxStateless(tx, genesis.chainId, NO_TX_LIMITS).hash;
   } catch (err) {
     const code = (err as { code?: string }).code === 'TX_WRONG_CHAIN' ? 'WRONG_CHAIN' : 'TX_INVALID';
     throw new ProofError(code, `the transaction: ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 import { CONTRACT_NAME_RE, canonicalize, verifyStateProof, type Genesis, type JsonValue } from '../../consensus/index.js';
 import { stateKey } from '../../contracts/index.js';
 import { ProofError } from './errors.js';
+import { isRecord } from './shape.js';
 import { verifyCertifiedHeader, type VerifyOptions } from './verify-header.js';
 import { STATE_PROOF_KIND, type VerifiedHeader } from './types.js';
 
@@ -9,10 +10,6 @@ export interface VerifiedStateValue extends VerifiedHeader {
   key: string;
   /** The value, or null when the key is absent. */
   value: JsonValue | null;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -22,6 +22,12 @@ export interface StoredReceipt extends Receipt {
   blockHash: string;
 }
 
+/** The receipt exactly as its block's receipts root hashed it: the stored one without where it was committed. */
+export function receiptAsHashed(stored: StoredReceipt): Receipt {
+  const { blockHeight: _height, blockHash: _hash, ...receipt } = stored;
+  return receipt;
+}
+
 export interface ChainHead {
   height: number;
   hash: string;
