@@ -2,8 +2,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { afterAll, describe, expect, it } from 'vitest';
-import { generateHpkeKeyPair, signTx, toHex, type Genesis, type JsonValue, type SignedTx } from '../../consensus/index.js';
+import { afterAll, assert, describe, expect, it } from 'vitest';
+import { generateHpkeKeyPair, isSealedTx, signTx, toHex, type Genesis, type JsonValue, type SignedTx } from '../../consensus/index.js';
 import { nodePaths } from '../../node/config/node-config.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
 import { CloisterClient, RpcError, sealTransaction, type VerifiedEncryptionKey } from '../../node/client/index.js';
@@ -189,14 +189,15 @@ describe('confidential contracts on a 4-node consortium', () => {
       const found: string[] = [];
       findNeedles(JSON.stringify(rpcAnswers), 'RPC answers', found);
       // A sealed transaction carries its sender, contract and sizes in the clear, never its method or arguments.
-      const tx = (await c.client(2).getTransaction(hashes[0]!)) as Record<string, unknown>;
+      const tx = await c.client(2).getTransaction(hashes[0]!);
       expect(tx).toHaveProperty('sealed');
       expect(tx).not.toHaveProperty('args');
       expect(tx).not.toHaveProperty('method');
       // The client sealed each hospital's transactions in one session: the second is message 1 of the first's context.
-      const second = (await c.client(2).getTransaction(hashes[2]!)) as { sealed: { enc: string; seq?: number } };
+      const second = await c.client(2).getTransaction(hashes[2]!);
+      assert(tx && isSealedTx(tx) && second && isSealedTx(second), 'both transactions are sealed');
       expect(second.sealed.seq).toBe(1);
-      expect(second.sealed.enc).toBe((tx['sealed'] as { enc: string }).enc);
+      expect(second.sealed.enc).toBe(tx.sealed.enc);
 
       // After the nodes stop: every key and value of every database, every file of every node, every log line.
       await Promise.all(c.all.map((i) => c.stop(i)));

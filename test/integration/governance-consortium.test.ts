@@ -8,9 +8,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ed25519Signer, type SignedTx } from '../../consensus/index.js';
+import { Ed25519Signer, isSealedTx, type SignedTx } from '../../consensus/index.js';
 import { loadBundleFromDir, type ContractBundle } from '../../contracts/index.js';
-import { RpcError, type CloisterClient, type GovernanceActionInput } from '../../node/client/index.js';
+import { RpcError, type CloisterClient, type GovernanceActionInput, type TransactionView } from '../../node/client/index.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
 import { readKeyFile } from '../../node/keys/key-file.js';
 import { Consortium, cleanupConsortia, waitUntil } from '../helpers/consortium.js';
@@ -169,17 +169,15 @@ describe('a 4-node consortium governed by its members', () => {
       let replayed = 0;
       for (let h = 1; h <= head; h++) {
         const block = await client.getBlockByNumber(h, true);
-        const governance = (block!.transactions as (SignedTx & { hash: string; method?: string })[]).filter(
-          (tx) => tx.contract === 'consortium',
-        );
+        const governance = (block!.transactions as TransactionView[]).filter((tx) => tx.contract === 'consortium');
         if (governance.length === 0) continue;
-        const txs = governance.map(({ hash: _hash, blockHeight: _height, blockHash: _block, index: _index, ...tx }: SignedTx & Record<string, unknown>) => tx as SignedTx);
+        const txs = governance.map(({ hash: _hash, blockHeight: _height, blockHash: _block, index: _index, ...tx }): SignedTx => tx);
         const { receipts } = replay.block(txs, 'validate', h, block!.header);
         replayed += txs.length;
         // Each receipt is the one the nodes committed.
         for (const [k, tx] of governance.entries()) {
           const committed = await client.getTransactionReceipt(tx.hash);
-          expect(receipts[k], `${tx.method} at height ${h}`).toMatchObject({ status: committed!.status, result: committed!.result, gasUsed: committed!.gasUsed });
+          expect(receipts[k], `${isSealedTx(tx) ? 'a sealed transaction' : tx.method} at height ${h}`).toMatchObject({ status: committed!.status, result: committed!.result, gasUsed: committed!.gasUsed });
         }
       }
       expect(replayed).toBeGreaterThanOrEqual(12);

@@ -12,7 +12,7 @@ import type { CloisterClient } from '../../node/client/index.js';
 import { readGenesisFile } from '../../node/dev/dev-chain.js';
 import { readKeyFile } from '../../node/keys/key-file.js';
 import { Consortium, cleanupConsortia, waitUntil } from '../helpers/consortium.js';
-import { execute, executeSealed, newSigner } from '../helpers/tx.js';
+import { execute, newSigner } from '../helpers/tx.js';
 import { verifyReceiptProof } from '../../node/proofs/index.js';
 import { runCli } from '../helpers/dev-node.js';
 

@@ -19,12 +19,15 @@ import type { SnpProduct, SnpTrustAnchor } from '../../../attestation/snp/index.
  * little-endian) with the leaf's private key.
  */
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 const subtle = webcrypto.subtle;
 
 const RSA_PSS_GEN = { name: 'RSA-PSS', hash: 'SHA-384', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
-const RSA_PSS_SIGN = { name: 'RSA-PSS', hash: 'SHA-384', saltLength: 48 } as unknown as Algorithm;
+/** @peculiar/x509 takes the RSASSA-PSS parameters' hash from `hash` (WebCrypto's RsaPssParams has none: the key carries it). */
+const RSA_PSS_SIGN = { name: 'RSA-PSS', hash: 'SHA-384', saltLength: 48 };
 const EC_GEN = { name: 'ECDSA', namedCurve: 'P-384' };
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 export const CA_NOT_BEFORE = new Date('2020-01-01T00:00:00Z');
 export const CA_NOT_AFTER = new Date('2045-01-01T00:00:00Z');
@@ -77,7 +80,7 @@ export interface TestLeaf {
 const serial = (): string => '01' + randomBytes(8).toString('hex');
 
 async function rsaKeys(): Promise<CryptoKeyPair> {
-  return (await subtle.generateKey(RSA_PSS_GEN, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return subtle.generateKey(RSA_PSS_GEN, true, ['sign', 'verify']);
 }
 
 function ca(cert: x509.X509Certificate, keys: CryptoKeyPair): TestCa {
@@ -158,7 +161,7 @@ const AMD = '1.3.6.1.4.1.3704.1.';
 export const toArrayBuffer = (b: Uint8Array): ArrayBuffer => b.slice().buffer as ArrayBuffer;
 
 export async function makeLeaf(issuer: TestCa, opts: LeafOptions = {}): Promise<TestLeaf> {
-  const keys = opts.keys ?? ((await subtle.generateKey(EC_GEN, true, ['sign', 'verify'])) as CryptoKeyPair);
+  const keys = opts.keys ?? (await subtle.generateKey(EC_GEN, true, ['sign', 'verify']));
   const ext = (arc: string, value: Uint8Array): x509.Extension => new x509.Extension(AMD + arc, false, toArrayBuffer(value));
   const exts: x509.Extension[] = [ext('1', derInteger(1))];
   if (opts.product !== undefined) exts.push(ext('2', derIa5(opts.product)));

@@ -396,7 +396,7 @@ describe('SEV-SNP verifier on generated evidence (test PKI pinned via trustedRoo
   });
 
   it('a leaf key that is not EC P-384 → CHAIN_INVALID', async () => {
-    const p256 = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const p256 = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
     const leaf = await makeLeaf(milan.ask, { product: 'Milan-B0', ...TCB, hwid: CHIP, keys: p256 });
     expect(failCode(signedReport(base, vcek.privateKey), opts([leaf.der]))).toBe('CHAIN_INVALID');
   });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../helpers/chain-error.js';
 import {
-  ChainError,
   Ed25519Signer,
   checkTxStateless,
   generateEd25519KeyPair,

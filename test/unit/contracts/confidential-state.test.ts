@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { codeOf } from '../../helpers/chain-error.js';
-import { ChainError, networkKeyPair, toHex, type JsonValue } from '../../../consensus/index.js';
+import { networkKeyPair, toHex, type JsonValue } from '../../../consensus/index.js';
 import {
   CommittedState,
   ConsortiumKeys,

@@ -4,7 +4,7 @@
  * sandbox on an in-memory state, as an enclave runs them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ed25519Signer, ZERO_HASH, canonicalize, genesisHash, parseGenesis, sha256Hex, type Genesis, type JsonValue } from '../../../consensus/index.js';
+import { Ed25519Signer, ZERO_HASH, canonicalize, genesisHash, isCanonicalJsonValue, parseGenesis, sha256Hex, type Genesis, type JsonValue } from '../../../consensus/index.js';
 import { createVirtualEvidence, generateVirtualRoot, reportDataFor } from '../../../attestation/index.js';
 import {
   LEDGER_ATTESTATION_REFRESH_MS,
@@ -41,8 +41,13 @@ let counterV2: ContractBundle;
 let token: ContractBundle;
 let chain: GovernanceChain;
 
-const deploy = (bundle: ContractBundle, name = bundle.manifest.name, initArgs: JsonValue[] = []): JsonValue =>
-  ({ type: 'deployContract', name, bundle, initArgs }) as unknown as JsonValue;
+/** A governance action as the propose call's argument (a bundle's interfaces have no index signature: checked, not cast). */
+function action(value: object): JsonValue {
+  if (!isCanonicalJsonValue(value)) throw new TypeError('a governance action must be canonical JSON');
+  return value;
+}
+const deploy = (bundle: ContractBundle, name = bundle.manifest.name, initArgs: JsonValue[] = []): JsonValue => action({ type: 'deployContract', name, bundle, initArgs });
+const upgrade = (bundle: ContractBundle, name = bundle.manifest.name): JsonValue => action({ type: 'upgradeContract', name, bundle });
 
 /** Proposes (with the proposer's approval) and has `voters` approve; returns the proposal id and its final state. */
 function pass(c: GovernanceChain, actions: JsonValue[], voters = [bob]): { id: number; state: string } {
@@ -91,7 +96,7 @@ describe('proposals', () => {
   });
 
   it('an upgrade keeps the state and runs the new code; a retired contract is gone and its name is not used again', () => {
-    expect(pass(chain, [{ type: 'upgradeContract', name: 'counter', bundle: counterV2 } as unknown as JsonValue]).state).toBe('accepted');
+    expect(pass(chain, [upgrade(counterV2, 'counter')]).state).toBe('accepted');
     expect(chain.run(carol, 'counter', 'increment', [])).toMatchObject({ status: 'success', result: 11 });
     expect(chain.call('counter', 'get')).toBe(11);
 
@@ -172,7 +177,7 @@ describe('refusals: a clear code, and nothing changes but the sender\'s nonce', 
     ],
     ['an empty proposal', () => chain.tx(alice, 'consortium', 'propose', [[]]), 'GOV_ACTION_INVALID', /1 to 32 actions/],
     ['a reserved name', () => chain.tx(alice, 'consortium', 'propose', [[deploy(counter, 'consortium')]]), 'GOV_ACTION_INVALID', /reserved/],
-    ['upgrading a contract that is not deployed', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'upgradeContract', name: 'nope', bundle: counter }]]), 'GOV_ACTION_INVALID', /no contract named "nope"/],
+    ['upgrading a contract that is not deployed', () => chain.tx(alice, 'consortium', 'propose', [[upgrade(counter, 'nope')]]), 'GOV_ACTION_INVALID', /no contract named "nope"/],
     ['a threshold above the members', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'setThreshold', threshold: 4 }]]), 'GOV_ACTION_INVALID', /exceed the 3 members/],
     ['removing a member who is not one', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'removeMember', id: 'zed' }]]), 'GOV_ACTION_INVALID', /"zed" is not a member/],
     ['blocks larger than the genesis allows', () => chain.tx(alice, 'consortium', 'propose', [[{ type: 'setConsensus', params: { maxBlockBytes: 8 * 1024 * 1024 } }]]), 'GOV_ACTION_INVALID', /maxBlockBytes cannot go above/],
@@ -336,7 +341,7 @@ describe('replaying the ledger', () => {
       record(live.block([live.tx(bob, 'consortium', 'vote', [1, true])]));
       record(live.block([live.tx(carol, 'counter', 'increment', []), live.tx(alice, 'consortium', 'propose', [[{ type: 'setConsensus', params: { timeoutProposeMs: 4000 } }], true])]));
       record(live.block([live.tx(bob, 'consortium', 'vote', [2, true]), live.tx(dave, 'consortium', 'vote', [2, true])]));
-      record(live.block([live.tx(alice, 'consortium', 'propose', [[{ type: 'upgradeContract', name: 'counter', bundle: counterV2 }], true])]));
+      record(live.block([live.tx(alice, 'consortium', 'propose', [[upgrade(counterV2, 'counter')], true])]));
       record(live.block([live.tx(carol, 'consortium', 'vote', [3, false]), live.tx(dave, 'consortium', 'vote', [3, true]), live.tx(bob, 'consortium', 'vote', [3, true])]));
 
       for (const block of ledger) replay.block(block.txs, 'validate', block.height);

@@ -8,7 +8,6 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../helpers/chain-error.js';
 import {
-  ChainError,
   generateEd25519KeyPair,
   hpkeOpen,
   hpkePublicKeyOf,

@@ -200,7 +200,7 @@ describe('the report', () => {
   });
 
   it('sums a proposal up: its action kinds and votes', () => {
-    const p = { id: 3, state: 'accepted' as const, proposer: 'dev', actions: [{ type: 'deployContract', name: 'x' }, { type: 'setThreshold', threshold: 1 }], votes: { dev: true, ops: false }, approvals: 1, rejections: 1 };
+    const p: Parameters<typeof summarizeProposal>[0] = { id: 3, state: 'accepted', proposer: 'dev', actions: [{ type: 'deployContract', name: 'x' }, { type: 'setThreshold', threshold: 1 }], votes: { dev: true, ops: false }, approvals: 1, rejections: 1 };
     expect(summarizeProposal(p)).toEqual({ id: 3, state: 'accepted', proposer: 'dev', actions: ['deployContract', 'setThreshold'], votes: 2, approvals: 1, rejections: 1 });
   });
 

@@ -90,7 +90,7 @@ function harness(
     executeBlock: async (req) => {
       executed.push(req);
       const result: BlockResult = {
-        header: req.header, blockHash: headerHash(req.header), included: [], txHashes: [], receipts: [], writeSet: [], excluded: [], nonces: [], contractsChanged: false,
+        header: req.header, blockHash: headerHash(req.header), included: [], txHashes: [], receipts: [], writeSet: [], excluded: [], nonces: [], contractsChanged: false, nextValidators: null, added: [],
       };
       return result;
     },

@@ -26,7 +26,7 @@ describe('clientKey', () => {
 
 describe('ClientTracker', () => {
   it('counts per client and in all, and refuses past the limits without counting', () => {
-    const tracker = new ClientTracker({ maxConnectionsPerClient: 2, maxRequestsPerClient: 1, maxRequestsInFlight: 2 });
+    const tracker = new ClientTracker({ maxConnectionsPerClient: 2, maxRequestsPerClient: 1, maxRequestsInFlight: 2, maxWebSockets: 1 });
     expect([tracker.openConnection('a'), tracker.openConnection('a'), tracker.openConnection('a')]).toEqual([true, true, false]);
     expect(tracker.openConnection('b')).toBe(true);
     expect(tracker.connections).toBe(3);

@@ -24,8 +24,11 @@ import {
   CHAIN_VIEW,
   PROPOSAL,
   RECEIPT,
+  RECEIPT_PROOF,
+  STATE_PROOF,
   STATUS,
   TX_VIEW,
+  VIEW_TRANSITION,
   blockView,
   h,
   rpc,
@@ -79,23 +82,6 @@ describe('rpc.discover', () => {
     expect(doc['x-error-codes'].find((e) => e.name === 'REQUEST_TOO_LARGE')).toMatchObject({ code: -32001, httpStatus: 413 });
   });
 
-  const CERTIFIED = {
-    header: blockView(false).header,
-    certificate: blockView(false).certificate,
-    transitions: [],
-    attestations: [{ validator: h('e'), nodeId: 'node-1', publicKeys: { vote: h('e') }, freshness: 'f', evidence: 'AAAA' }],
-  };
-  const PATH = { index: 0, size: 1, path: [] };
-  const { blockHeight: _bh, blockHash: _bhash, ...HASHED_RECEIPT } = RECEIPT;
-  const RECEIPT_PROOF = { kind: 'cloister/receipt-proof/v1', tx: TX_VIEW_SIGNED(), txPath: PATH, receipt: { ...HASHED_RECEIPT, error: null }, receiptPath: PATH, block: CERTIFIED };
-  const STATE_PROOF = { kind: 'cloister/state-proof/v1', contract: 'counter', key: 'value', value: 3, proof: { siblings: [], leaf: null }, block: CERTIFIED };
-  const PROVED = { value: null, proof: { siblings: [], leaf: null } };
-  const TRANSITION = { height: 3, validators: PROVED, policy: PROVED };
-  function TX_VIEW_SIGNED(): unknown {
-    const { hash: _h, blockHeight: _b, blockHash: _bb, index: _i, ...tx } = TX_VIEW;
-    return tx;
-  }
-
   it('result schemas describe what the methods return', () => {
     const ajv = new Ajv({ strict: true });
     const samples: Record<string, unknown[]> = {
@@ -107,7 +93,7 @@ describe('rpc.discover', () => {
       chain_getTransactionReceipt: [RECEIPT, { ...RECEIPT, status: 'failed', error: { code: 'X', message: 'y' } }, SEALED_RECEIPT, null],
       chain_getReceiptProof: [RECEIPT_PROOF, null],
       chain_getStateProof: [STATE_PROOF, { ...STATE_PROOF, value: null }],
-      chain_getViewTransitions: [[TRANSITION], []],
+      chain_getViewTransitions: [[VIEW_TRANSITION], []],
       chain_getNonce: [0],
       chain_call: [CALL_RESULT, SEALED_CALL_RESULT],
       tee_getEncryptionKey: [ENCRYPTION_KEY],

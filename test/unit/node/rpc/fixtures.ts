@@ -1,4 +1,5 @@
-import { ChainError, type CallAuth, type Genesis, type JsonValue, type SealedPayload } from '../../../../consensus/index.js';
+import { ChainError, DEFAULT_CONSENSUS_PARAMS, type CallAuth, type CommitCertificate, type Genesis, type JsonValue, type SealedPayload } from '../../../../consensus/index.js';
+import type { ChainView, ViewTransitionProof } from '../../../../contracts/index.js';
 import type {
   AttestationTokenView,
   BlockView,
@@ -12,7 +13,8 @@ import type {
   StatusView,
   TransactionView,
 } from '../../../../node/chain/api.js';
-import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type BlockFeed, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
+import { RECEIPT_PROOF_KIND, STATE_PROOF_KIND, type CertifiedHeader, type ReceiptProof, type StateValueProof } from '../../../../node/proofs/index.js';
+import { JsonRpcServer, chainMethods, governanceMethods, networkMethods, type BlockFeed, type GovernanceApi, type JsonRpcServerOptions, type NodeView, type RpcLogger } from '../../../../node/rpc/index.js';
 
 export const h = (c: string): string => c.repeat(64);
 
@@ -60,12 +62,14 @@ export const HEADER = {
   policyHash: h('5'),
 };
 
+const CERTIFICATE: CommitCertificate = { height: 1, round: 0, blockHash: h('d'), signatures: [{ validator: h('e'), signature: 'f'.repeat(128) }] };
+
 export function blockView(full: boolean): BlockView {
   return {
     hash: h('d'),
     ...HEADER,
     transactions: full ? [TX_VIEW] : [TX_VIEW.hash],
-    certificate: { height: 1, round: 0, blockHash: h('d'), signatures: [{ validator: h('e'), signature: 'f'.repeat(128) }] },
+    certificate: CERTIFICATE,
     header: HEADER,
   };
 }
@@ -80,6 +84,30 @@ export const RECEIPT: ReceiptView = {
   result: { count: 1 },
   events: [{ contract: 'counter', name: 'Incremented', data: { by: 1 } }],
 };
+
+/** The certificate and attestations of block 1 as the proofs carry them (shapes only: nothing here verifies). */
+const CERTIFIED: CertifiedHeader = {
+  header: HEADER,
+  certificate: CERTIFICATE,
+  transitions: [],
+  attestations: [{ validator: h('e'), nodeId: 'node-1', publicKeys: { vote: h('e') }, freshness: 'f', evidence: 'AAAA' }],
+};
+const ONLY_LEAF = { index: 0, size: 1, path: [] };
+
+/** TX and RECEIPT as chain_getReceiptProof proves them (the receipt as the receipts root hashes it). */
+export const RECEIPT_PROOF: ReceiptProof = (({ blockHeight: _height, blockHash: _block, ...receipt }) => ({
+  kind: RECEIPT_PROOF_KIND,
+  tx: TX,
+  txPath: ONLY_LEAF,
+  receipt: { ...receipt, error: null },
+  receiptPath: ONLY_LEAF,
+  block: CERTIFIED,
+}))(RECEIPT);
+
+export const STATE_PROOF: StateValueProof = { kind: STATE_PROOF_KIND, contract: 'counter', key: 'value', value: 3, proof: { siblings: [], leaf: null }, block: CERTIFIED };
+
+const PROVED_ABSENT = { value: null, proof: { siblings: [], leaf: null } };
+export const VIEW_TRANSITION: ViewTransitionProof = { height: 3, validators: PROVED_ABSENT, policy: PROVED_ABSENT };
 
 export const CALL_RESULT: CallResultView = { result: 5, gasUsed: 7 };
 
@@ -156,8 +184,8 @@ export interface Call {
   args: unknown[];
 }
 
-/** A fake ChainApi that records calls; override any method per test. */
-export const CHAIN_VIEW = {
+/** The chain view FakeApi.view() reports (gov_chainView). */
+export const CHAIN_VIEW: ChainView = {
   chainId: 'test-chain',
   validators: [{ nodeId: '12D3KooWA', voteKey: h('e') }],
   validatorKeys: [h('e')],
@@ -165,16 +193,17 @@ export const CHAIN_VIEW = {
   validatorSetHash: h('1'),
   policy: { allowedPlatforms: ['virtual'], allowVirtual: true, measurements: { virtual: ['ab'.repeat(48)] } },
   policyHash: h('2'),
-  consensus: { maxBlockTxs: 2000, timeoutProposeMs: 3000 },
+  consensus: DEFAULT_CONSENSUS_PARAMS,
   members: MEMBERS.members,
   threshold: 2,
 };
 
-export class FakeApi implements ChainApi {
+/** A fake ChainApi (and GovernanceApi) that records calls; override any method per test. */
+export class FakeApi implements ChainApi, GovernanceApi {
   readonly calls: Call[] = [];
   height = 1;
 
-  view(): typeof CHAIN_VIEW {
+  view(): ChainView {
     return CHAIN_VIEW;
   }
 
@@ -198,7 +227,7 @@ export class FakeApi implements ChainApi {
     this.#record('getBlockByHash', hash, full);
     return hash === h('d') ? blockView(full) : null;
   }
-  sendTransaction(tx: unknown): string {
+  async sendTransaction(tx: unknown): Promise<string> {
     this.#record('sendTransaction', tx);
     const nonce = (tx as { nonce: number }).nonce;
     if (nonce === 99) throw new ChainError('TX_NONCE_GAP', 'nonce 99 skips ahead of 0', { expected: 0, got: 99 });
@@ -243,6 +272,18 @@ export class FakeApi implements ChainApi {
   listContracts(): ContractView[] {
     this.#record('listContracts');
     return CONTRACTS;
+  }
+  async getReceiptProof(hash: string): Promise<ReceiptProof | null> {
+    this.#record('getReceiptProof', hash);
+    return hash === RECEIPT.txHash ? RECEIPT_PROOF : null;
+  }
+  async getStateProof(contract: string, key: string, height?: number): Promise<StateValueProof> {
+    this.#record('getStateProof', contract, key, height);
+    return STATE_PROOF;
+  }
+  async getViewTransitions(fromHeight: number, limit: number): Promise<ViewTransitionProof[]> {
+    this.#record('getViewTransitions', fromHeight, limit);
+    return [VIEW_TRANSITION];
   }
 }
 

@@ -121,7 +121,7 @@ describe('batches', () => {
       return original(address);
     };
     const order: number[] = [];
-    slow.api.sendTransaction = (tx: unknown) => {
+    slow.api.sendTransaction = async (tx: unknown) => {
       order.push((tx as { nonce: number }).nonce);
       if (order.length === 3) release();
       return h(String((tx as { nonce: number }).nonce));
