@@ -8,7 +8,11 @@
 import { parentPort } from 'node:worker_threads';
 import { ChainError, OpeningSessions, checkTxStateless, fromHex, isSealedTx, openTxPayload, toHex, type HpkeKeyPair, type TxLimits } from '../../consensus/index.js';
 import type { AdmissionResult } from './protocol.js';
+import { lowerThisThreadPriority } from './thread-priority.js';
 import type { VerifierMessage, VerifierReply, WorkerOpened } from './verifier-pool.js';
+
+// Admission yields to block execution when both want a core (thread-priority.ts).
+lowerThisThreadPriority();
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
