@@ -39,10 +39,13 @@
  *   --batch N       transactions per JSON-RPC request
  *   --poll-ms N     how often each watched node is asked for its head (3 ms;
  *                   10 ms on a devnet, where one watcher per node polls)
- *   --profile DIR   V8 CPU profiles: of the whole node process for one node; on
- *                   a devnet of every thread of every node process for the load
- *                   window only (pid-P-thread-T.cpuprofile, beside it .json
- *                   with the thread's real CPU time)
+ *   --profile DIR   V8 CPU profiles of every thread of every node process for
+ *                   the load window only (pid-P-thread-T.cpuprofile, beside it
+ *                   .json with the thread's real CPU time); then prints the CPU
+ *                   per committed transaction by component (verification,
+ *                   execution, storage, gossip, host-enclave messages, RPC, load
+ *                   generator, …: scripts/bench/cpu-report.ts) and adds it to
+ *                   the JSON line as "cpuUsPerTx"
  *   --keep          keep the data directory (a devnet's node logs are in
  *                   node-i/node.log)
  *   --attestation   evidence verification rates instead of the chain
@@ -55,7 +58,7 @@
  * BENCH_NODE_LOG_LEVEL sets the nodes' log level (warn).
  */
 import '../node/polyfills.js';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -69,6 +72,7 @@ import { measureGasBounds } from './bench/gas.js';
 import { startChain, type BenchChain } from './bench/chain.js';
 import { fundSendersSealed, PRIVATE_TOKEN, privateTokenDir, waitForEncryptionKey } from './bench/confidential.js';
 import { markProfileWindow } from './bench/cpu-profile.js';
+import { cpuReport, formatCpuReport, type CpuReport } from './bench/cpu-report.js';
 import { fundSenders } from './bench/fund.js';
 import { percentile, prepare, runLoad, type Stream } from './bench/load.js';
 import { rpcCall } from './bench/rpc.js';
@@ -189,7 +193,7 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
   log(`built and signed in ${((performance.now() - signStart) / 1000).toFixed(1)} s`);
 
   log(`load: ${streamCount} stream(s) over ${nodes} node(s), batches of ${batchSize}, ${rate > 0 ? `${rate} tx/s offered` : 'as fast as possible'}, ${durationS} s`);
-  const profileDir = values.profile && nodes > 1 ? resolve(values.profile) : undefined;
+  const profileDir = values.profile ? resolve(values.profile) : undefined;
   const result = await runLoad({
     urls,
     streams,
@@ -204,6 +208,7 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
     `committed ${result.latencies.length} transactions, ${result.neverCommitted} never committed, ${result.rejected} refused` +
       (result.firstRejection ? ` (first: ${result.firstRejection})` : ''),
   );
+  const cpu = profileDir ? await reportCpu(profileDir, result.committedInWindow, result.loadGeneratorCpuMs) : undefined;
   process.stdout.write(
     JSON.stringify({
       nodes,
@@ -212,8 +217,28 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
       p50Ms: percentile(result.latencies, 0.5),
       p99Ms: percentile(result.latencies, 0.99),
       verifyPerSec,
+      ...(cpu ? { cpuUsPerTx: Object.fromEntries(cpu.rows.map((r) => [r.component, r.usPerTx])) } : {}),
     }) + '\n',
   );
+}
+
+/** Waits for every profiled thread's files, then prints where the window's CPU went, per committed transaction. */
+async function reportCpu(dir: string, committed: number, loadGeneratorCpuMs: number): Promise<CpuReport | undefined> {
+  // Each thread writes its profile on its own after the stop mark: wait until the count stops growing.
+  let count = -1;
+  for (let stable = 0, waited = 0; stable < 10 && waited < 300; waited++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = readdirSync(dir).filter((f) => f.endsWith('.json')).length;
+    stable = now === count && now > 0 ? stable + 1 : 0;
+    count = now;
+  }
+  if (count <= 0) {
+    log(`no CPU profiles appeared in ${dir}`);
+    return undefined;
+  }
+  const report = cpuReport(dir, committed, loadGeneratorCpuMs);
+  log(formatCpuReport(report));
+  return report;
 }
 
 async function main(): Promise<void> {

@@ -24,14 +24,21 @@ export interface StartChainOptions {
   nodes: number;
   dataDir: string;
   /**
-   * Directory for V8 CPU profiles: of the whole node process (main thread and
-   * enclave worker) for one node; of every thread of every devnet process for
-   * the window the caller marks with markProfileWindow.
+   * Directory for V8 CPU profiles of every thread of every node process, for
+   * the window the caller marks with markProfileWindow (cpu-profile.ts).
    */
   profileDir?: string;
   /** Contract bundle directories to deploy at genesis besides the examples (`cloister dev --contract`). */
   extraContracts?: string[];
   log(msg: string): void;
+}
+
+/** What makes a node process (and its worker threads) load the window profiler of cpu-profile.ts. */
+function profilerEnv(root: string, profileDir: string): Record<string, string> {
+  return {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(root, 'dist/scripts/bench/cpu-profile.js')).href}`.trim(),
+    [PROFILE_DIR_ENV]: profileDir,
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,7 +50,7 @@ export async function startChain(o: StartChainOptions): Promise<BenchChain> {
   const extraContracts = o.extraContracts ?? [];
   if (o.nodes === 1) {
     const contractArgs = extraContracts.length > 0 ? ['--contract', ...extraContracts] : [];
-    const node = await spawnDevNode(o.root, o.dataDir, ['--fresh', ...contractArgs], o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []);
+    const node = await spawnDevNode(o.root, o.dataDir, ['--fresh', ...contractArgs], [], o.profileDir ? { ...process.env, ...profilerEnv(o.root, o.profileDir) } : undefined);
     return {
       urls: [node.rpcUrl],
       memberKeyFile,
@@ -60,14 +67,7 @@ export async function startChain(o: StartChainOptions): Promise<BenchChain> {
     fresh: extraContracts.length === 0,
     logLevel: process.env.BENCH_NODE_LOG_LEVEL ?? 'warn',
     // The devnet starts its nodes with its own environment, and --cpu-prof is not allowed in NODE_OPTIONS: preload a profiler.
-    ...(o.profileDir
-      ? {
-          env: {
-            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(o.root, 'dist/scripts/bench/cpu-profile.js')).href}`.trim(),
-            [PROFILE_DIR_ENV]: o.profileDir,
-          },
-        }
-      : {}),
+    ...(o.profileDir ? { env: profilerEnv(o.root, o.profileDir) } : {}),
   });
   const chain: BenchChain = {
     urls: devnet.rpcUrls,

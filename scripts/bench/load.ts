@@ -38,6 +38,10 @@ export interface LoadOptions {
 export interface LoadResult {
   /** Transactions committed inside the measured window, per second (counted on node 0's blocks). */
   txPerSec: number;
+  /** Transactions committed inside the measured window (counted on node 0's blocks). */
+  committedInWindow: number;
+  /** CPU time the load generator (this process) used while sending. */
+  loadGeneratorCpuMs: number;
   /** Every send-to-commit latency (ms), observed on the node the transaction was sent to, sorted. */
   latencies: number[];
   neverCommitted: number;
@@ -100,6 +104,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }),
   );
   o.onWindow?.('start');
+  let loadGeneratorCpuMs = 0;
   const cpuAtStart = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + o.durationS * 1000;
@@ -151,6 +156,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     );
     o.onWindow?.('stop');
     const cpu = process.cpuUsage(cpuAtStart);
+    loadGeneratorCpuMs = (cpu.user + cpu.system) / 1000;
     const seconds = (performance.now() - t0) / 1000;
     o.log(`load generator CPU while sending: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s in ${seconds.toFixed(1)} s`);
     const drainDeadline = performance.now() + 30_000;
@@ -166,6 +172,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const inWindow = commitTimes.filter((t) => t <= windowEnd).length;
   return {
     txPerSec: Math.round(inWindow / ((windowEnd - t0) / 1000)),
+    committedInWindow: inWindow,
+    loadGeneratorCpuMs,
     latencies: latencies.sort((a, b) => a - b),
     neverCommitted: waiting(),
     rejected,

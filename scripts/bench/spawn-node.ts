@@ -13,14 +13,14 @@ export interface SpawnedNode {
 const READY_RE = /JSON-RPC (http:\/\/[^\s]+)/;
 
 /** Starts `cloister dev` as a child process and resolves with its JSON-RPC URL once it is ready. */
-export function spawnDevNode(root: string, dataDir: string, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<SpawnedNode> {
+export function spawnDevNode(root: string, dataDir: string, extraArgs: string[] = [], nodeArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<SpawnedNode> {
   const logArgs = ['--log-format', 'json', '--log-level', process.env.BENCH_NODE_LOG_LEVEL ?? 'warn'];
-  return spawnCloister(root, ['dev', '--data', dataDir, '--rpc-port', '0', ...logArgs, ...extraArgs], nodeArgs);
+  return spawnCloister(root, ['dev', '--data', dataDir, '--rpc-port', '0', ...logArgs, ...extraArgs], nodeArgs, env);
 }
 
 /** Starts any long-running `cloister` command and resolves once it prints its JSON-RPC URL. */
-export function spawnCloister(root: string, args: string[], nodeArgs: string[] = []): Promise<SpawnedNode> {
-  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/cloister.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCloister(root: string, args: string[], nodeArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<SpawnedNode> {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin/cloister.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
