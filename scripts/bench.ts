@@ -33,6 +33,9 @@
  * by --attestation and --gas.
  *
  * Other options:
+ *   --warmup S      send the same load for S seconds first, not measured
+ *                   (0): latency and throughput then leave out the nodes' and
+ *                   the client's warm-up
  *   --senders N     funded senders (512)
  *   --streams N     concurrent client streams (4; on a devnet rounded up to a
  *                   multiple of N, stream j sending to node j % N)
@@ -83,6 +86,8 @@ const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '1' },
     duration: { type: 'string', default: '10' },
+    /** Seconds of the same load sent first and not measured. */
+    warmup: { type: 'string', default: '0' },
     rate: { type: 'string', default: '0' },
     senders: { type: 'string', default: '512' },
     /** Transactions per JSON-RPC request; default 250, or at a fixed --rate about 20 requests per second per stream. */
@@ -111,6 +116,7 @@ if (values.attestation) {
 }
 const nodes = Number(values.nodes);
 const durationS = Number(values.duration);
+const warmupS = Number(values.warmup);
 const rate = Number(values.rate);
 const senderCount = Number(values.senders);
 const confidential = values.confidential;
@@ -122,6 +128,10 @@ const batchSize =
   values.batch !== undefined ? Number(values.batch) : rate > 0 ? Math.max(5, Math.min(250, Math.round(rate / (streamCount * 20)))) : 250;
 if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) {
   process.stderr.write('--nodes must be an integer from 1 to 16\n');
+  process.exit(2);
+}
+if (!(warmupS >= 0)) {
+  process.stderr.write('--warmup must be a number of seconds >= 0\n');
   process.exit(2);
 }
 if (!(durationS > 0) || !(rate >= 0) || !(senderCount > 0) || !(batchSize > 0) || !(streamCount > 0) || !(pollMs >= 0)) {
@@ -158,7 +168,7 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
     await fundSenders(urls, status.chainId, owner, senders, { amount: 1_000_000_000, gasLimit, batchSize });
   }
 
-  const total = rate > 0 ? Math.ceil(rate * durationS) : Math.ceil(9000 * durationS);
+  const total = Math.ceil((rate > 0 ? rate : 9000) * (warmupS + durationS));
   log(`${confidential ? 'sealing and signing' : 'signing'} ${total} ${contract}.transfer transactions`);
   const signStart = performance.now();
   const nonces = new Array<number>(senderCount).fill(0);
@@ -192,12 +202,13 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
   }
   log(`built and signed in ${((performance.now() - signStart) / 1000).toFixed(1)} s`);
 
-  log(`load: ${streamCount} stream(s) over ${nodes} node(s), batches of ${batchSize}, ${rate > 0 ? `${rate} tx/s offered` : 'as fast as possible'}, ${durationS} s`);
+  log(`load: ${streamCount} stream(s) over ${nodes} node(s), batches of ${batchSize}, ${rate > 0 ? `${rate} tx/s offered` : 'as fast as possible'}, ${warmupS > 0 ? `${warmupS} s of warm-up, then ` : ''}${durationS} s`);
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   const result = await runLoad({
     urls,
     streams,
     durationS,
+    warmupS,
     rate,
     batchSize,
     pollMs,

@@ -25,6 +25,8 @@ export interface LoadOptions {
   urls: string[];
   streams: Stream[];
   durationS: number;
+  /** Seconds of load sent before the measured window (not counted: the nodes and the client warm up). */
+  warmupS?: number;
   /** Offered tx/s over all streams; 0 = as fast as the nodes take them. */
   rate: number;
   batchSize: number;
@@ -66,6 +68,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let retried = 0;
   let firstRejection = '';
   let drained = false;
+  /** Transactions sent before this (the warm-up) are sent and awaited, not measured. */
+  let measureFrom = Infinity;
   const waiting = (): number => pending.reduce((n, m) => n + m.size, 0);
 
   const watch = async (node: number, fromHeight: number): Promise<void> => {
@@ -89,7 +93,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const sentAt = mine.get(hash);
           if (sentAt === undefined) continue;
           mine.delete(hash);
-          latencies.push(now - sentAt);
+          if (sentAt >= measureFrom) latencies.push(now - sentAt);
         }
       }
       height = head;
@@ -103,14 +107,21 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       watchError ??= err;
     }),
   );
-  o.onWindow?.('start');
   let loadGeneratorCpuMs = 0;
-  const cpuAtStart = process.cpuUsage();
   const t0 = performance.now();
-  const deadline = t0 + o.durationS * 1000;
+  measureFrom = t0 + (o.warmupS ?? 0) * 1000;
+  const deadline = measureFrom + o.durationS * 1000;
+  // The window (CPU profiles, the load generator's CPU) opens when the warm-up ends.
+  let cpuAtStart = process.cpuUsage();
+  const openWindow = (): void => {
+    o.onWindow?.('start');
+    cpuAtStart = process.cpuUsage();
+  };
+  const windowOpens = measureFrom > t0 ? setTimeout(openWindow, measureFrom - t0) : undefined;
+  if (!windowOpens) openWindow();
   const progress = setInterval(() => {
     const elapsed = (performance.now() - t0) / 1000;
-    o.log(`t=${elapsed.toFixed(1)}s committed=${latencies.length} waiting=${waiting()} rejected=${rejected} resent=${retried}`);
+    o.log(`t=${elapsed.toFixed(1)}s${performance.now() < measureFrom ? ' (warm-up)' : ''} committed=${latencies.length} waiting=${waiting()} rejected=${rejected} resent=${retried}`);
   }, 1000);
 
   const perStreamRate = o.rate > 0 ? o.rate / o.streams.length : 0;
@@ -157,21 +168,22 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     o.onWindow?.('stop');
     const cpu = process.cpuUsage(cpuAtStart);
     loadGeneratorCpuMs = (cpu.user + cpu.system) / 1000;
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - measureFrom) / 1000;
     o.log(`load generator CPU while sending: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s in ${seconds.toFixed(1)} s`);
     const drainDeadline = performance.now() + 30_000;
     while (waiting() > 0 && performance.now() < drainDeadline && watchError === undefined) await sleep(20);
   } finally {
     drained = true;
     clearInterval(progress);
+    clearTimeout(windowOpens);
   }
   await Promise.all(watchers);
   if (watchError !== undefined) throw watchError;
 
   const windowEnd = Math.min(deadline, performance.now());
-  const inWindow = commitTimes.filter((t) => t <= windowEnd).length;
+  const inWindow = commitTimes.filter((t) => t >= measureFrom && t <= windowEnd).length;
   return {
-    txPerSec: Math.round(inWindow / ((windowEnd - t0) / 1000)),
+    txPerSec: Math.round(inWindow / ((windowEnd - measureFrom) / 1000)),
     committedInWindow: inWindow,
     loadGeneratorCpuMs,
     latencies: latencies.sort((a, b) => a - b),
