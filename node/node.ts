@@ -181,6 +181,9 @@ export class CloisterNode {
       // A proposal carries its block's transactions.
       maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
       txBatchValidator: (txs) => this.chain.admitFromPeer(txs),
+      // Validators dial each other (a full mesh) and publish each batch to every peer: relaying would send
+      // each batch over every link a second and third time. What a node missed, a proposal fetches.
+      relayTxs: false,
     });
     this.#network = network;
     const admission = new AdmissionService({

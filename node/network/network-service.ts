@@ -58,6 +58,13 @@ export interface NetworkServiceOptions {
   consensusValidator?: ConsensusValidator;
   /** Extra, possibly expensive, tx batch check run after the built-in stateless checks (e.g. signatures). */
   txBatchValidator?: (txs: SignedTx[], fromPeerId: string) => Verdict | Promise<Verdict>;
+  /**
+   * Whether a tx batch accepted from a peer is relayed to our other peers (default true, gossip as usual).
+   * False where every node publishes to every peer itself (validators form a full mesh, and gossipsub's
+   * flood publish sends our own batches to all of them): relayed copies would then be duplicates, each
+   * paying protobuf, Yamux and Noise on its link. The batch is still delivered to onTxBatch handlers.
+   */
+  relayTxs?: boolean;
   /** How long a publish waits for a subscriber before failing with NO_PEERS (default 5 s). */
   publishWaitMs?: number;
   /** Most gossip messages queued per topic while waiting for subscribers (default 1,024). */
@@ -778,8 +785,14 @@ export class NetworkService extends EventEmitter {
       outcome = { verdict: 'ignore', reason: 'validator_error' };
     }
     this.count(this.txTopic, outcome, from);
-    if (outcome.verdict === 'accept') this.parsedTxs.set(msg, outcome.value!);
-    return toTopicResult(outcome.verdict);
+    if (outcome.verdict !== 'accept') return toTopicResult(outcome.verdict);
+    if (this.opts.relayTxs ?? true) {
+      this.parsedTxs.set(msg, outcome.value!);
+      return toTopicResult('accept');
+    }
+    // Delivered here; "ignore" tells gossipsub not to relay it (and costs the sender nothing).
+    for (const h of this.txHandlers) this.callHandler(h, { txs: outcome.value!, from });
+    return toTopicResult('ignore');
   }
 
   private async validateConsensus(peer: PeerId, msg: Message): Promise<ReturnType<typeof toTopicResult>> {

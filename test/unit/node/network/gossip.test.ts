@@ -41,6 +41,40 @@ describe('gossip mesh', () => {
     for (const i of [0, 1, 3]) expect(Buffer.from(cons[i]![0]!.data)).toEqual(Buffer.from(consensusMsg));
   });
 
+  it('with relayTxs false a tx batch crosses each link once: delivered to every peer, relayed by none (consensus still relays)', async () => {
+    // A line a — b — c: what c gets from a, b relayed.
+    const line = await cluster(3, { relayTxs: false });
+    const [a, b, c] = line.nodes as [typeof line.nodes[0], typeof line.nodes[0], typeof line.nodes[0]];
+    a.addPeer(b.addresses()[0]!);
+    b.addPeer(c.addresses()[0]!);
+    await waitFor(() => b.subscribers('tx').length === 2 && a.subscribers('consensus').length === 1 && c.subscribers('consensus').length === 1);
+    const got: Record<string, TxBatchEvent[]> = { b: [], c: [] };
+    b.onTxBatch((e) => void got.b!.push(e));
+    c.onTxBatch((e) => void got.c!.push(e));
+    const cons: ConsensusEvent[] = [];
+    c.onConsensus((e) => void cons.push(e));
+    await a.publishTxBatch([fakeTx(1)]);
+    await a.publishConsensus(canonicalBytes({ type: 'vote', chainId: CHAIN, height: 2 }));
+    // The consensus message is relayed by b: once c has it, b has long had the batch and would have relayed it too.
+    await waitFor(() => cons.length === 1 && got.b!.length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got.b!.map((e) => e.txs)).toEqual([[fakeTx(1)]]);
+    expect(got.c).toEqual([]);
+    // Counted as accepted (it was), though gossipsub was told not to pass it on.
+    expect(b.stats().tx).toMatchObject({ accepted: 1, rejected: 0 });
+
+    // A full mesh of four: each batch arrives once at each of the others, and nothing arrives twice.
+    const mesh = await cluster(4, { relayTxs: false });
+    await connectAll(mesh.nodes);
+    const seen = mesh.nodes.map(() => 0);
+    mesh.nodes.forEach((n, i) => n.onTxBatch((e) => void (seen[i]! += e.txs.length)));
+    await mesh.nodes[0]!.publishTxBatch([fakeTx(2)]);
+    await mesh.nodes[3]!.publishTxBatch([fakeTx(3)]);
+    await waitFor(() => seen.every((x, i) => x === (i === 0 || i === 3 ? 1 : 2)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual([1, 2, 2, 1]);
+  });
+
   it('splits large tx sets into size-capped messages and measures throughput', async () => {
     const c = await cluster(3, { maxTxBatchBytes: 16 * 1024 });
     await connectAll(c.nodes);
