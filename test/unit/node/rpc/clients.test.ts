@@ -43,4 +43,19 @@ describe('ClientTracker', () => {
     tracker.endRequest('b');
     expect(tracker).toMatchObject({ connections: 0, requestsInFlight: 0 });
   });
+
+  it('bounds WebSockets in all: past maxWebSockets nothing is counted, and a closed one makes room (closing twice frees one)', () => {
+    const tracker = new ClientTracker({ maxConnectionsPerClient: 4, maxRequestsPerClient: 1, maxRequestsInFlight: 1, maxWebSockets: 2 });
+    expect([tracker.openWebSocket('a'), tracker.openWebSocket('b'), tracker.openWebSocket('a')]).toEqual([true, true, false]);
+    expect(tracker.webSockets).toBe(2);
+    expect(tracker.of('a').webSockets).toBe(1);
+    tracker.closeWebSocket('b');
+    tracker.closeWebSocket('b'); // one too many: ignored
+    expect(tracker.webSockets).toBe(1);
+    expect(tracker.openWebSocket('c')).toBe(true);
+    expect(tracker.openWebSocket('d')).toBe(false);
+    tracker.closeWebSocket('a');
+    tracker.closeWebSocket('c');
+    expect(tracker.webSockets).toBe(0);
+  });
 });
