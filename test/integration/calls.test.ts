@@ -68,7 +68,12 @@ describe('read-only calls never delay a block', () => {
     let flooding = true;
     const outcomes: (string | undefined)[] = [];
     const pump = async (): Promise<void> => {
-      while (flooding) outcomes.push(await codeOf(client.call('hostile', 'burn', [])));
+      while (flooding) {
+        const outcome = await codeOf(client.call('hostile', 'burn', []));
+        outcomes.push(outcome);
+        // Refused at the bound (the extra calls below hold the slot): this pump is done.
+        if (outcome !== 'CALL_FAILED') return;
+      }
     };
     const flood = Array.from({ length: FLOOD }, pump);
     // While they run on the enclave's call thread, a transaction is committed.
@@ -82,9 +87,12 @@ describe('read-only calls never delay a block', () => {
     flooding = false;
     expect(extra).toContain(`rpc ${RpcErrorCodes.TOO_MANY_REQUESTS}`);
     await Promise.all(flood);
-    // Each call ran out of its gas; none stalled the node.
-    expect(outcomes.length).toBeGreaterThanOrEqual(FLOOD);
-    expect(outcomes.every((c) => c === 'CALL_FAILED')).toBe(true);
+    // Each call ran out of its gas; none stalled the node. A replacement the flood sent
+    // while the extra calls held this client's slots is refused at the bound like them.
+    const tally: Record<string, number> = {};
+    for (const c of outcomes) tally[String(c)] = (tally[String(c)] ?? 0) + 1;
+    expect(Object.keys(tally).filter((c) => c !== 'CALL_FAILED' && c !== `rpc ${RpcErrorCodes.TOO_MANY_REQUESTS}`)).toEqual([]);
+    expect(tally['CALL_FAILED'] ?? 0).toBeGreaterThanOrEqual(FLOOD);
     expect((await client.call('hostile', 'whoami', [])).result).toBe(ZERO_HASH);
   }, 120_000);
 });
