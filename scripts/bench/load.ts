@@ -46,6 +46,8 @@ export interface LoadResult {
   loadGeneratorCpuMs: number;
   /** Every send-to-commit latency (ms), observed on the node the transaction was sent to, sorted. */
   latencies: number[];
+  /** Per measured transaction, how long its node took to answer chain_sendTransaction (ms, the last attempt), sorted. */
+  ackLatencies: number[];
   neverCommitted: number;
   rejected: number;
   firstRejection: string;
@@ -63,6 +65,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   /** Per node: hash → when it was sent there, until its block is seen there. */
   const pending = o.urls.map(() => new Map<string, number>());
   const latencies: number[] = [];
+  const ackLatencies: number[] = [];
   const commitTimes: number[] = [];
   let rejected = 0;
   let retried = 0;
@@ -143,7 +146,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           // short pause (in order, so a sender's later nonces do not wait for a
           // gap forever); anything else refused is counted and dropped.
           for (let attempt = 0; batch.length > 0; attempt++) {
+            const askedAt = performance.now();
             const replies = await rpcBatch(url, batch.map(({ tx }) => ({ method: 'chain_sendTransaction', params: [tx] })));
+            if (sentAt >= measureFrom) for (let k = 0; k < batch.length; k++) ackLatencies.push(performance.now() - askedAt);
             const retry: typeof batch = [];
             replies.forEach((reply, k) => {
               if (!reply.error) return;
@@ -187,6 +192,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     committedInWindow: inWindow,
     loadGeneratorCpuMs,
     latencies: latencies.sort((a, b) => a - b),
+    ackLatencies: ackLatencies.sort((a, b) => a - b),
     neverCommitted: waiting(),
     rejected,
     firstRejection,
