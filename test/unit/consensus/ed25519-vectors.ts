@@ -6,8 +6,9 @@
  * "Taming the many EdDSAs" (Chalkias, Garillot, Nikolaenko, SSR 2020), the 12
  * edge-case vectors of https://github.com/novifinancial/ed25519-speccheck
  * (cases.json, Apache-2.0), in its order. `openssl` is what node:crypto alone
- * answers (OpenSSL 3: S < L and R compared as bytes, but small-order and
- * non-canonical keys accepted); `cloister` is our verdict, `why` the rule that
+ * answers on Node 20 and 22 (S < L and R compared as bytes, but small-order and
+ * non-canonical keys accepted; Node 24 refuses small-order keys, small-order R
+ * and non-canonical keys itself); `cloister` is our verdict, `why` the rule that
  * decides it. Notation: A the public key, R and S the two halves of the
  * signature, L the group order; "mixed" = a torsion component but not of small
  * order.
