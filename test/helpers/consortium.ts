@@ -191,6 +191,8 @@ export interface AckedTx {
   node: number;
   sender: string;
   nonce: number;
+  /** When it was acknowledged (ISO time, to find it in the node logs). */
+  at: string;
 }
 
 export interface ConsortiumOptions {
@@ -311,9 +313,10 @@ export class Consortium {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const hash = await this.client(i).sendTransaction(tx);
     process.kill(child.pid!, 'SIGKILL');
+    const at = new Date().toISOString();
     await exited;
     this.#running.delete(i);
-    return { hash, node: i, sender: signer.publicKey, nonce: 0 };
+    return { hash, node: i, sender: signer.publicKey, nonce: 0, at };
   }
 
   /** SIGTERM, waiting for the node's orderly stop (SIGKILL after `timeoutMs`). */
@@ -430,6 +433,25 @@ export class Consortium {
    * Every acknowledged transaction has a receipt on every given node (waiting up
    * to `timeoutMs` for the last ones to commit), in the same block everywhere.
    */
+  /** For a failure message: for each sender's first lost transaction, which nodes still hold it and each node's committed nonce. */
+  async #whereAre(lost: readonly AckedTx[], indices: number[]): Promise<string> {
+    const firstPerSender = new Map<string, AckedTx>();
+    for (const t of lost) if (!firstPerSender.has(t.sender) || firstPerSender.get(t.sender)!.nonce > t.nonce) firstPerSender.set(t.sender, t);
+    const lines: string[] = [];
+    for (const t of firstPerSender.values()) {
+      const views = await Promise.all(
+        indices.map(async (i) => {
+          const client = this.client(i);
+          const [held, nonce] = await Promise.all([client.getTransaction(t.hash).catch(() => undefined), client.getNonce(t.sender).catch(() => undefined)]);
+          const where = held === undefined ? 'unreachable' : held === null ? 'unknown' : held.blockHeight === null ? 'in its mempool' : `in block ${held.blockHeight}`;
+          return `node ${i}: ${where}, committed nonce ${nonce ?? '?'}`;
+        }),
+      );
+      lines.push(`sender ${t.sender.slice(0, 8)}… nonce ${t.nonce}: ${views.join('; ')}`);
+    }
+    return lines.join('\n');
+  }
+
   async assertNoLostTxs(acked: readonly AckedTx[], indices: number[], timeoutMs = 30_000): Promise<void> {
     const receipts = new Map<number, Map<string, ReceiptView>>();
     await Promise.all(
@@ -454,9 +476,12 @@ export class Consortium {
             const lost = acked.filter((t) => !found.has(t.hash));
             const sample = lost
               .slice(0, 5)
-              .map((t) => `${t.hash} (acknowledged by node ${t.node}, sender ${t.sender.slice(0, 8)}…, nonce ${t.nonce})`)
+              .map((t) => `${t.hash} (acknowledged by node ${t.node} at ${t.at}, sender ${t.sender.slice(0, 8)}…, nonce ${t.nonce})`)
               .join('\n  ');
-            throw new Error(`${lost.length} of ${acked.length} acknowledged transactions have no receipt on node ${i} after ${timeoutMs} ms:\n  ${sample}`);
+            throw new Error(
+              `${lost.length} of ${acked.length} acknowledged transactions have no receipt on node ${i} after ${timeoutMs} ms:\n  ${sample}\n` +
+                (await this.#whereAre(lost, indices)),
+            );
           }
           await sleep(200);
         }
@@ -721,7 +746,7 @@ export class LoadGenerator {
       pending ??= signTx({ chainId, from: signer.publicKey, nonce, contract: 'counter', method: 'increment', args: [], gasLimit: 1_000_000 }, signer);
       try {
         const hash = await this.#client(node).sendTransaction(pending);
-        this.acked.push({ hash, node, sender: signer.publicKey, nonce });
+        this.acked.push({ hash, node, sender: signer.publicKey, nonce, at: new Date().toISOString() });
         pending = undefined;
         nonce++;
       } catch (err) {
