@@ -165,6 +165,8 @@ export class EnclaveHost {
       // Another program sealed the identity (the node was upgraded): its successor identity, made by this program for the handover, is used.
       if (!(err instanceof ChainError && err.code === 'SEAL_INVALID') || successorFile === undefined || !existsSync(successorFile)) throw err;
       this.log.info('the sealed identity belongs to another enclave program: using the successor identity this program made', { file: successorFile });
+      // The old slots stay on disk (the old program's record) but are not written again: close their descriptors.
+      await this.#sealed.close();
       this.#sealed = new SealedStore(successorFile);
       blobs = await this.#sealed.open();
       out = await this.#ecall<UnsealResponse>({ type: 'unseal', sealed: blobs.map((b) => b.text) });
