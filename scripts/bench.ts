@@ -15,7 +15,10 @@
  * submission to the first observation, on the node the transaction was sent
  * to, of the block that holds it. ackP50Ms/ackP99Ms are the part of it the
  * node took to answer chain_sendTransaction (admission in the enclave, then the
- * hand-over to the peers).
+ * hand-over to the peers). With --rate, scheduledP50Ms/scheduledP99Ms count
+ * the latency from when the schedule meant to send each transaction: each
+ * stream sends one request at a time, so a slow answer delays the next send,
+ * which p50Ms/p99Ms (from the actual send) leave out.
  *
  * --confidential drives the confidential twin of token instead:
  * private-token (scripts/bench/contracts/private-token, deployed at genesis
@@ -231,6 +234,7 @@ async function run(chain: BenchChain, verifyPerSec: number): Promise<void> {
       p99Ms: percentile(result.latencies, 0.99),
       ackP50Ms: percentile(result.ackLatencies, 0.5),
       ackP99Ms: percentile(result.ackLatencies, 0.99),
+      ...(rate > 0 ? { scheduledP50Ms: percentile(result.scheduledLatencies, 0.5), scheduledP99Ms: percentile(result.scheduledLatencies, 0.99) } : {}),
       verifyPerSec,
       ...(cpu ? { cpuUsPerTx: Object.fromEntries(cpu.rows.map((r) => [r.component, r.usPerTx])) } : {}),
     }) + '\n',

@@ -1,6 +1,9 @@
 import { txHash, type SignedTx } from '../../consensus/index.js';
 import { rpcBatch, rpcCall } from './rpc.js';
 
+/** Requests one stream keeps in flight at a rate (the node's per-client limit is 32; streams on one node share it). */
+const MAX_IN_FLIGHT_PER_STREAM = 16;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A signed transaction with its hash, so it can be watched for before its node even answers. */
@@ -48,6 +51,12 @@ export interface LoadResult {
   latencies: number[];
   /** Per measured transaction, how long its node took to answer chain_sendTransaction (ms, the last attempt), sorted. */
   ackLatencies: number[];
+  /**
+   * With a rate: every latency counted from when the schedule meant to send the transaction, sorted. A
+   * stream sends one request at a time, so a slow answer delays the next send; `latencies` count from
+   * the actual send and leave that wait out (coordinated omission), these include it.
+   */
+  scheduledLatencies: number[];
   neverCommitted: number;
   rejected: number;
   firstRejection: string;
@@ -66,6 +75,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const pending = o.urls.map(() => new Map<string, number>());
   const latencies: number[] = [];
   const ackLatencies: number[] = [];
+  const scheduledLatencies: number[] = [];
+  /** Per node: hash → when the schedule meant to send it (with a rate). */
+  const scheduled = o.urls.map(() => new Map<string, number>());
   const commitTimes: number[] = [];
   let rejected = 0;
   let retried = 0;
@@ -97,6 +109,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           if (sentAt === undefined) continue;
           mine.delete(hash);
           if (sentAt >= measureFrom) latencies.push(now - sentAt);
+          const meant = scheduled[node]!.get(hash);
+          if (meant !== undefined) {
+            scheduled[node]!.delete(hash);
+            if (sentAt >= measureFrom) scheduledLatencies.push(now - meant);
+          }
         }
       }
       height = head;
@@ -133,15 +150,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       o.streams.map(async ({ node, txs }) => {
         const url = o.urls[node]!;
         const mine = pending[node]!;
-        for (let i = 0; i < txs.length; i += o.batchSize) {
-          if (performance.now() >= deadline) break;
-          if (perStreamRate > 0) {
-            const wait = t0 + (i / perStreamRate) * 1000 - performance.now();
-            if (wait > 0) await sleep(wait);
-          }
+        const send = async (i: number): Promise<void> => {
           let batch = txs.slice(i, i + o.batchSize);
           const sentAt = performance.now();
           for (const { hash } of batch) mine.set(hash, sentAt);
+          if (perStreamRate > 0) for (const { hash } of batch) scheduled[node]!.set(hash, t0 + (i / perStreamRate) * 1000);
           // Like a real client: what a full mempool refused is sent again after a
           // short pause (in order, so a sender's later nonces do not wait for a
           // gap forever); anything else refused is counted and dropped.
@@ -167,7 +180,25 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
             }
             batch = retry;
           }
+        };
+        // As fast as possible: one request at a time per stream (the node's answer paces it). At a rate:
+        // each request goes out on its schedule whether or not the ones before it were answered (up to
+        // MAX_IN_FLIGHT_PER_STREAM), as independent clients would send; a later nonce that overtakes an
+        // earlier one waits in the mempool for it.
+        const inFlight = new Set<Promise<void>>();
+        for (let i = 0; i < txs.length; i += o.batchSize) {
+          if (performance.now() >= deadline) break;
+          if (perStreamRate === 0) {
+            await send(i);
+            continue;
+          }
+          const wait = t0 + (i / perStreamRate) * 1000 - performance.now();
+          if (wait > 0) await sleep(wait);
+          while (inFlight.size >= MAX_IN_FLIGHT_PER_STREAM) await Promise.race(inFlight);
+          const request: Promise<void> = send(i).finally(() => inFlight.delete(request));
+          inFlight.add(request);
         }
+        await Promise.all(inFlight);
       }),
     );
     o.onWindow?.('stop');
@@ -193,6 +224,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     loadGeneratorCpuMs,
     latencies: latencies.sort((a, b) => a - b),
     ackLatencies: ackLatencies.sort((a, b) => a - b),
+    scheduledLatencies: scheduledLatencies.sort((a, b) => a - b),
     neverCommitted: waiting(),
     rejected,
     firstRejection,
