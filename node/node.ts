@@ -181,9 +181,11 @@ export class CloisterNode {
       // A proposal carries its block's transactions.
       maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
       txBatchValidator: (txs) => this.chain.admitFromPeer(txs),
-      // Validators dial each other (a full mesh) and publish each batch to every peer: relaying would send
-      // each batch over every link a second and third time. What a node missed, a proposal fetches.
-      relayTxs: false,
+      // Relayed, although each batch then crosses links more than once: with relayTxs false (each batch
+      // sent once, by its origin) the rolling-upgrade test lost acknowledged transactions in 2 of about 7
+      // full runs (a batch that reached no peer), against none in the runs before it. Until that is
+      // understood, the redundancy stays (README, "Known limits").
+      relayTxs: true,
     });
     this.#network = network;
     const admission = new AdmissionService({
