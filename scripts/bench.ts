@@ -15,10 +15,11 @@
  * submission to the first observation, on the node the transaction was sent
  * to, of the block that holds it. ackP50Ms/ackP99Ms are the part of it the
  * node took to answer chain_sendTransaction (admission in the enclave, then the
- * hand-over to the peers). With --rate, scheduledP50Ms/scheduledP99Ms count
- * the latency from when the schedule meant to send each transaction: each
- * stream sends one request at a time, so a slow answer delays the next send,
- * which p50Ms/p99Ms (from the actual send) leave out.
+ * hand-over to the peers). With --rate the clients are open-loop (each request
+ * on its schedule, up to 16 in flight per stream), and
+ * scheduledP50Ms/scheduledP99Ms count the latency from when the schedule meant
+ * to send each transaction: the same as p50Ms/p99Ms unless a stream reached
+ * its bound and fell behind.
  *
  * --confidential drives the confidential twin of token instead:
  * private-token (scripts/bench/contracts/private-token, deployed at genesis

@@ -429,10 +429,6 @@ export class Consortium {
     return min;
   }
 
-  /**
-   * Every acknowledged transaction has a receipt on every given node (waiting up
-   * to `timeoutMs` for the last ones to commit), in the same block everywhere.
-   */
   /** For a failure message: for each sender's first lost transaction, which nodes still hold it and each node's committed nonce. */
   async #whereAre(lost: readonly AckedTx[], indices: number[]): Promise<string> {
     const firstPerSender = new Map<string, AckedTx>();
@@ -452,6 +448,10 @@ export class Consortium {
     return lines.join('\n');
   }
 
+  /**
+   * Every acknowledged transaction has a receipt on every given node (waiting up
+   * to `timeoutMs` for the last ones to commit), in the same block everywhere.
+   */
   async assertNoLostTxs(acked: readonly AckedTx[], indices: number[], timeoutMs = 30_000): Promise<void> {
     const receipts = new Map<number, Map<string, ReceiptView>>();
     await Promise.all(
