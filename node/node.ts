@@ -25,11 +25,13 @@ export interface CloisterNodeOptions {
   onFatal?: (err: Error) => void;
 }
 
-/** How long locally submitted transactions collect before they are gossiped as one batch. */
+/** How long locally submitted transactions collect before they are pushed to the peers as one batch. */
 const TX_GOSSIP_FLUSH_MS = 10;
-/** Transactions kept to gossip again when no peer took them (a node its peers do not admit yet). */
+/** Transactions kept to push again when no peer took them (a node its peers do not admit yet, full mempools). */
 const MAX_UNSENT_TXS = 20_000;
-/** How long a stopping node waits for its last acknowledged transactions to be gossiped. */
+/** How soon transactions no peer took are pushed again, if no peer is admitted before. */
+const UNSENT_RETRY_MS = 1_000;
+/** How long a stopping node waits for its last acknowledged transactions to be pushed. */
 const STOP_GOSSIP_WAIT_MS = 2_000;
 
 /**
@@ -58,8 +60,9 @@ export class CloisterNode {
   /** What the enclave last said it holds of the consortium secret. */
   #secretStatus: SecretStatus = { missing: [], held: [] };
   #txOutbox: SignedTx[] = [];
-  /** Transactions whose gossip found no peer (bounded): sent again when a peer is admitted. */
+  /** Transactions no peer acknowledged (bounded): pushed again when a peer is admitted, or after UNSENT_RETRY_MS. */
   #unsentTxs: SignedTx[] = [];
+  #unsentRetry: NodeJS.Timeout | undefined;
   #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
   #txOutboxResolve: (() => void) | undefined;
@@ -181,10 +184,10 @@ export class CloisterNode {
       // A proposal carries its block's transactions.
       maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
       txBatchValidator: (txs) => this.chain.admitFromPeer(txs),
-      // Relayed, although each batch then crosses links more than once: with relayTxs false (each batch
-      // sent once, by its origin) the rolling-upgrade test lost acknowledged transactions in 2 of about 7
-      // full runs (a batch that reached no peer), against none in the runs before it. Until that is
-      // understood, the redundancy stays (README, "Known limits").
+      // A pushed transaction is acknowledged as held once it is in this node's mempool.
+      holdsTx: (tx) => this.chain.mempool.has(txHash(tx)),
+      // This node pushes its clients' transactions to every peer itself (pushTxs) and publishes none on
+      // the tx topic; a batch another node still gossips there is relayed as gossip expects.
       relayTxs: true,
     });
     this.#network = network;
@@ -313,10 +316,12 @@ export class CloisterNode {
   }
 
   /**
-   * Client transactions are gossiped in batches (gossip validates and relays
-   * them). Resolves once the batch holding `tx` was handed to the peers; a
-   * failure (no peer reachable) is logged, not thrown: the transaction stays
-   * in this node's mempool and is proposed from here.
+   * Client transactions are pushed to every admitted peer in batches
+   * (node/network/tx-push.ts). Resolves once some peer acknowledged holding
+   * `tx`, so the client's answer means the transaction outlives this node; or,
+   * when no peer took it within the network's wait (none admitted, all
+   * refusing), once that is known: the transaction then stays in this node's
+   * mempool, is proposed from here, and is pushed again until a peer holds it.
    */
   #gossipTx(tx: SignedTx): Promise<void> {
     this.#txOutbox.push(tx);
@@ -338,22 +343,33 @@ export class CloisterNode {
     const batch = this.#txOutbox;
     this.#txOutbox = [];
     const network = this.#network;
+    let unheld: SignedTx[] = [];
     try {
-      if (network && batch.length > 0) await network.publishTxBatch(batch);
+      if (network && batch.length > 0) {
+        const held = await network.pushTxs(batch);
+        unheld = batch.filter((_, i) => !held[i]);
+      }
     } catch (err) {
-      // Kept to send again once a peer is admitted: a node its peers do not admit yet (just restarted,
-      // or on a program they are still checking) acknowledged these, and they must not stay here alone.
-      this.#unsentTxs.push(...batch);
-      if (this.#unsentTxs.length > MAX_UNSENT_TXS) this.#unsentTxs.splice(0, this.#unsentTxs.length - MAX_UNSENT_TXS);
-      this.#log.debug('tx gossip not sent; kept for the next admitted peer', { txs: batch.length, error: (err as Error).message });
+      unheld = batch;
+      this.#log.debug('tx push failed', { txs: batch.length, error: (err as Error).message });
     } finally {
       resolve?.();
     }
+    if (unheld.length === 0 || this.#state !== 'running') return;
+    // Kept to push again: a node its peers do not admit yet (just restarted, or on a program they are still
+    // checking), or whose peers' mempools are full, acknowledged these, and they must not stay here alone.
+    this.#unsentTxs.push(...unheld);
+    if (this.#unsentTxs.length > MAX_UNSENT_TXS) this.#unsentTxs.splice(0, this.#unsentTxs.length - MAX_UNSENT_TXS);
+    this.#log.debug('no peer holds some transactions yet; pushed again later', { txs: unheld.length });
+    this.#unsentRetry ??= setTimeout(() => {
+      this.#unsentRetry = undefined;
+      this.#resendUnsentTxs();
+    }, UNSENT_RETRY_MS).unref();
   }
 
-  /** A peer was admitted: the transactions no peer took before, still waiting in the mempool, are gossiped again. */
+  /** A peer was admitted, or the retry timer fired: the transactions no peer took, still in the mempool, are pushed again. */
   #resendUnsentTxs(): void {
-    if (this.#unsentTxs.length === 0) return;
+    if (this.#unsentTxs.length === 0 || this.#state !== 'running') return;
     const pending = this.#unsentTxs.filter((tx) => this.chain.mempool.has(txHash(tx)));
     this.#unsentTxs = [];
     for (const tx of pending) void this.#gossipTx(tx);
@@ -403,10 +419,11 @@ export class CloisterNode {
   async #stopInOrder(): Promise<void> {
     this.#state = 'stopping';
     if (this.#quorumTimer) clearInterval(this.#quorumTimer);
+    if (this.#unsentRetry) clearTimeout(this.#unsentRetry);
     const steps: [string, () => Promise<void> | void][] = [
       ['rpc', () => this.#rpc.stop()],
-      // Transactions this node acknowledged and has not gossiped yet go out before the network stops (bounded wait).
-      ['tx gossip', () => Promise.race([this.#flushTxOutbox(), new Promise<void>((r) => setTimeout(r, STOP_GOSSIP_WAIT_MS).unref())])],
+      // Transactions waiting in the outbox (their clients not answered yet) go out before the network stops (bounded wait).
+      ['tx push', () => Promise.race([this.#flushTxOutbox(), new Promise<void>((r) => setTimeout(r, STOP_GOSSIP_WAIT_MS).unref())])],
       ['consensus', () => this.#consensus?.stop()],
       ['sync', () => this.#sync?.stop()],
       ['admission', () => this.#admission?.stop()],

@@ -18,7 +18,8 @@ import { restrictGossipToAdmitted, type AdmittedOnlyCounters } from './admitted-
 import { NetworkError } from './errors.js';
 import { InboundGuard, type InboundGuardStats } from './inbound-guard.js';
 import { RequestResponseProtocol, type RequestHandler, type RequestOptions } from './request-response.js';
-import { admissionProtocol, consensusTopic, secretProtocol, splitTxBatches, syncProtocol, txTopic } from './topics.js';
+import { admissionProtocol, consensusTopic, secretProtocol, splitTxBatches, syncProtocol, txPushProtocol, txTopic } from './topics.js';
+import { TxPushProtocol } from './tx-push.js';
 import type { Metrics } from '../metrics/metrics.js';
 import {
   defaultConsensusValidator,
@@ -65,7 +66,15 @@ export interface NetworkServiceOptions {
    * paying protobuf, Yamux and Noise on its link. The batch is still delivered to onTxBatch handlers.
    */
   relayTxs?: boolean;
-  /** How long a publish waits for a subscriber before failing with NO_PEERS (default 5 s). */
+  /**
+   * Does this node hold the transaction now (its mempool)? Asked after a pushed batch was admitted,
+   * to acknowledge each transaction (pushTxs). Default: every transaction of an accepted batch.
+   */
+  holdsTx?: (tx: SignedTx) => boolean;
+  /**
+   * How long a publish waits for a subscriber before failing with NO_PEERS, and a push for an
+   * admitted peer and then for its acknowledgement (default 5 s).
+   */
   publishWaitMs?: number;
   /** Most gossip messages queued per topic while waiting for subscribers (default 1,024). */
   maxQueuedMessages?: number;
@@ -177,6 +186,7 @@ export class NetworkService extends EventEmitter {
   private admissionHandler: RequestHandler | undefined;
   private secret: RequestResponseProtocol | undefined;
   private secretHandler: RequestHandler | undefined;
+  private txPush: TxPushProtocol | undefined;
   private readonly configured = new Map<string, ConfiguredPeer>();
   private readonly queues = new Map<string, Outgoing[]>();
   private readonly pumping = new Set<string>();
@@ -330,6 +340,16 @@ export class NetworkService extends EventEmitter {
       maxInboundStreams: 4,
       authorize: (id) => this.isAdmitted(id),
     });
+    this.txPush = new TxPushProtocol(node, {
+      protocol: txPushProtocol(this.opts.chainId),
+      maxBatchBytes: this.maxTxBatchBytes,
+      ackTimeoutMs: this.publishWaitMs,
+      maxPendingPerPeer: 256,
+      maxConcurrentPerStream: 8,
+      authorize: (id) => this.allowed.has(id) && this.isAdmitted(id),
+      receive: (from, batch) => this.receivePushedTxs(from, batch),
+      log: this.log,
+    });
     this.sync.setHandler(this.syncHandler);
     this.admission.setHandler(this.admissionHandler);
     this.secret.setHandler(this.secretHandler);
@@ -338,6 +358,7 @@ export class NetworkService extends EventEmitter {
     await this.sync.start();
     await this.admission.start();
     await this.secret.start();
+    await this.txPush.start();
     pubsub.subscribe(this.txTopic);
     pubsub.subscribe(this.consensusTopic);
     this.state = 'started';
@@ -362,6 +383,7 @@ export class NetworkService extends EventEmitter {
     this.sync?.stop();
     this.admission?.stop();
     this.secret?.stop();
+    this.txPush?.stop();
     if (this.node && wasRunning) {
       try {
         await this.node.stop();
@@ -597,6 +619,92 @@ export class NetworkService extends EventEmitter {
     return batches.length;
   }
 
+  /**
+   * Hands transactions to every admitted peer (tx-push.ts) and resolves with,
+   * per transaction, whether at least one peer acknowledged holding it. Waits up
+   * to publishWaitMs for a first admitted peer, and as long for acknowledgements;
+   * resolves early once every transaction is held. Never rejects for a peer's
+   * failure: what no peer holds is `false`, for the caller to push again.
+   * Throws TOO_LARGE if a single transaction cannot fit a batch.
+   */
+  async pushTxs(txs: SignedTx[]): Promise<boolean[]> {
+    this.requireNode();
+    const held = new Array<boolean>(txs.length).fill(false);
+    if (txs.length === 0) return held;
+    const { batches, counts, tooLarge } = splitTxBatches(this.opts.chainId, txs, this.maxTxBatchBytes, this.maxTxsPerBatch);
+    if (tooLarge.length > 0) throw new NetworkError('TOO_LARGE', `${tooLarge.length} transaction(s) exceed the batch cap of ${this.maxTxBatchBytes} bytes`);
+    const peers = await this.pushTargets();
+    if (peers.length === 0) return held;
+    let offset = 0;
+    await Promise.all(
+      batches.map((batch, b) => {
+        const start = offset;
+        const count = counts[b]!;
+        offset += count;
+        return new Promise<void>((resolve) => {
+          let waiting = peers.length;
+          let done = false;
+          for (const peer of peers) {
+            void this.txPush!.push(peer, batch, count).then((flags) => {
+              flags.forEach((f, i) => {
+                if (f) held[start + i] = true;
+              });
+              waiting--;
+              if (done) return;
+              if (waiting === 0 || held.slice(start, start + count).every(Boolean)) {
+                done = true;
+                resolve();
+              }
+            });
+          }
+        });
+      }),
+    );
+    return held;
+  }
+
+  /** Admitted, connected peers to push to; waits up to publishWaitMs for one if there are other validators at all. */
+  private async pushTargets(): Promise<string[]> {
+    const node = this.requireNode();
+    const targets = (): string[] =>
+      [...this.allowed].filter((id) => id !== this.peerId && this.isAdmitted(id) && node.getConnections(peerIdFromString(id)).length > 0);
+    const deadline = Date.now() + this.publishWaitMs;
+    for (;;) {
+      const now = targets();
+      if (now.length > 0 || this.state !== 'started') return now;
+      if (![...this.allowed].some((id) => id !== this.peerId)) return now; // a consortium of one
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return now;
+      // Woken by admission changes; connections alone do not admit a peer.
+      await this.waitForSubscribers(Math.min(remaining, 250));
+    }
+  }
+
+  /** A batch a peer pushed: the same checks as gossip, admitted, then acknowledged per transaction. */
+  private async receivePushedTxs(from: string, data: Uint8Array): Promise<boolean[]> {
+    const parsed = validateTxBatch(data, this.opts.chainId, { maxBytes: this.maxTxBatchBytes, maxTxs: this.maxTxsPerBatch });
+    if (parsed.verdict !== 'accept') {
+      // On our chain's own protocol, a batch that is not one is the sender's fault, whatever gossip would say.
+      this.count(this.txTopic, { verdict: 'reject', reason: parsed.reason }, from);
+      throw new NetworkError('PROTOCOL', `pushed batch refused: ${parsed.reason}`);
+    }
+    const txs = parsed.value!;
+    let outcome: ValidationOutcome<SignedTx[]> = parsed;
+    try {
+      if (this.txBatchValidator) {
+        const extra = await this.txBatchValidator(txs, from);
+        if (extra !== 'accept') outcome = { verdict: extra, reason: 'tx_batch_validator' };
+      }
+    } catch (err) {
+      this.log.error('tx batch validator threw', { err: (err as Error).message });
+      outcome = { verdict: 'ignore', reason: 'validator_error' };
+    }
+    this.count(this.txTopic, outcome, from);
+    if (outcome.verdict === 'accept') for (const h of this.txHandlers) this.callHandler(h, { txs, from });
+    const holds = this.opts.holdsTx;
+    return txs.map((tx) => (holds ? holds(tx) : outcome.verdict === 'accept'));
+  }
+
   /** Gossips one consensus message. Resolves with the number of peers it was sent to. */
   publishConsensus(data: Uint8Array): Promise<number> {
     this.requireNode();
@@ -613,6 +721,20 @@ export class NetworkService extends EventEmitter {
   publishRaw(topic: 'tx' | 'consensus', data: Uint8Array): Promise<number> {
     this.requireNode();
     return this.enqueue(topic === 'tx' ? this.txTopic : this.consensusTopic, data);
+  }
+
+  /**
+   * Pushes raw bytes to a peer as one batch of `count` transactions, without any
+   * local check. For tests and tools that must exercise peers' validation.
+   */
+  pushRaw(peerId: string, data: Uint8Array, count: number): Promise<boolean[]> {
+    this.requireNode();
+    return this.txPush!.push(peerId, data, count);
+  }
+
+  /** Pushed batches a peer has not acknowledged yet. */
+  pendingPushes(peerId: string): number {
+    return this.txPush?.pendingCount(peerId) ?? 0;
   }
 
   /** Peer ids known to be subscribed to one of our topics. */

@@ -16,6 +16,9 @@ export function admissionProtocol(chainId: string): string {
 export function secretProtocol(chainId: string): string {
   return `/cloister/${chainId}/secret/1`;
 }
+export function txPushProtocol(chainId: string): string {
+  return `/cloister/${chainId}/tx-push/1`;
+}
 
 /** A tx gossip message: canonical JSON of `{ chainId, txs }`. */
 export interface TxBatchMessage {
@@ -29,22 +32,27 @@ export function encodeTxBatch(chainId: string, txs: SignedTx[]): Uint8Array {
 
 /**
  * Splits `txs` into encoded batches of at most `maxBytes` and `maxTxs` each,
- * in order. A single transaction that alone exceeds `maxBytes` is returned in
- * `tooLarge` instead (it can never be gossiped).
+ * in order, with the number of transactions in each (a push acknowledges them
+ * by position). A single transaction that alone exceeds `maxBytes` is returned
+ * in `tooLarge` instead (it can never be gossiped).
  */
 export function splitTxBatches(
   chainId: string,
   txs: SignedTx[],
   maxBytes: number,
   maxTxs: number,
-): { batches: Uint8Array[]; tooLarge: SignedTx[] } {
+): { batches: Uint8Array[]; counts: number[]; tooLarge: SignedTx[] } {
   const overhead = encodeTxBatch(chainId, []).length;
   const batches: Uint8Array[] = [];
+  const counts: number[] = [];
   const tooLarge: SignedTx[] = [];
   let current: SignedTx[] = [];
   let size = overhead;
   const flush = (): void => {
-    if (current.length > 0) batches.push(encodeTxBatch(chainId, current));
+    if (current.length > 0) {
+      batches.push(encodeTxBatch(chainId, current));
+      counts.push(current.length);
+    }
     current = [];
     size = overhead;
   };
@@ -59,5 +67,6 @@ export function splitTxBatches(
     size += len;
   }
   flush();
-  return { batches, tooLarge };
+  return { batches, counts, tooLarge };
 }
+
