@@ -31,6 +31,8 @@ const TX_GOSSIP_FLUSH_MS = 10;
 const MAX_UNSENT_TXS = 20_000;
 /** How soon transactions no peer took are pushed again, if no peer is admitted before. */
 const UNSENT_RETRY_MS = 1_000;
+/** Most of them pushed again at once. */
+const UNSENT_RESEND_MAX = 2_000;
 /** How long a stopping node waits for its last acknowledged transactions to be pushed. */
 const STOP_GOSSIP_WAIT_MS = 2_000;
 
@@ -367,12 +369,23 @@ export class CloisterNode {
     }, UNSENT_RETRY_MS).unref();
   }
 
-  /** A peer was admitted, or the retry timer fired: the transactions no peer took, still in the mempool, are pushed again. */
+  /**
+   * A peer was admitted, or the retry timer fired: the transactions no peer took, still in the mempool,
+   * are pushed again, oldest first and at most UNSENT_RESEND_MAX at a time (peers with full mempools
+   * refuse them cheaply, but sending thousands every second would still cost every link).
+   */
   #resendUnsentTxs(): void {
     if (this.#unsentTxs.length === 0 || this.#state !== 'running') return;
     const pending = this.#unsentTxs.filter((tx) => this.chain.mempool.has(txHash(tx)));
-    this.#unsentTxs = [];
-    for (const tx of pending) void this.#gossipTx(tx);
+    const now = pending.slice(0, UNSENT_RESEND_MAX);
+    this.#unsentTxs = pending.slice(UNSENT_RESEND_MAX);
+    for (const tx of now) void this.#gossipTx(tx);
+    if (this.#unsentTxs.length > 0) {
+      this.#unsentRetry ??= setTimeout(() => {
+        this.#unsentRetry = undefined;
+        this.#resendUnsentTxs();
+      }, UNSENT_RETRY_MS).unref();
+    }
   }
 
   /** net_nodes: this node, then every other genesis validator as admission sees it, with any equivocation evidence held. */
