@@ -319,8 +319,10 @@ export class CloisterNode {
 
   /**
    * Client transactions are pushed to every admitted peer in batches
-   * (node/network/tx-push.ts). Resolves once some peer acknowledged holding
-   * `tx`, so the client's answer means the transaction outlives this node; or,
+   * (node/network/tx-push.ts). Resolves once f peers (at least one; f the
+   * faults the validator set tolerates) acknowledged holding `tx`, so the
+   * client's answer means the transaction outlives any f nodes, this one
+   * included; or,
    * when no peer took it within the network's wait (none admitted, all
    * refusing), once that is known: the transaction then stays in this node's
    * mempool, is proposed from here, and is pushed again until a peer holds it.
@@ -348,7 +350,9 @@ export class CloisterNode {
     let unheld: SignedTx[] = [];
     try {
       if (network && batch.length > 0) {
-        const held = await network.pushTxs(batch);
+        // f peers (at least one) and this node: f + 1 copies, so any f faulty or crashed nodes leave one.
+        const f = Math.floor((this.chain.view().validators.length - 1) / 3);
+        const held = await network.pushTxs(batch, { holders: Math.max(1, f) });
         unheld = batch.filter((_, i) => !held[i]);
       }
     } catch (err) {

@@ -621,46 +621,49 @@ export class NetworkService extends EventEmitter {
 
   /**
    * Hands transactions to every admitted peer (tx-push.ts) and resolves with,
-   * per transaction, whether at least one peer acknowledged holding it. Waits up
-   * to publishWaitMs for a first admitted peer, and as long for acknowledgements;
-   * resolves early once every transaction is held. Never rejects for a peer's
-   * failure: what no peer holds is `false`, for the caller to push again.
-   * Throws TOO_LARGE if a single transaction cannot fit a batch.
+   * per transaction, whether at least `holders` peers (default 1) acknowledged
+   * holding it. Waits up to publishWaitMs for a first admitted peer, and as long
+   * for acknowledgements; resolves early once every transaction is held by
+   * enough peers. Never rejects for a peer's failure: what too few peers hold
+   * is `false`, for the caller to push again. Throws TOO_LARGE if a single
+   * transaction cannot fit a batch.
    */
-  async pushTxs(txs: SignedTx[]): Promise<boolean[]> {
+  async pushTxs(txs: SignedTx[], options: { holders?: number } = {}): Promise<boolean[]> {
     this.requireNode();
-    const held = new Array<boolean>(txs.length).fill(false);
-    if (txs.length === 0) return held;
+    const wanted = Math.max(1, options.holders ?? 1);
+    const holders = new Array<number>(txs.length).fill(0);
+    if (txs.length === 0) return [];
     const { batches, counts, tooLarge } = splitTxBatches(this.opts.chainId, txs, this.maxTxBatchBytes, this.maxTxsPerBatch);
     if (tooLarge.length > 0) throw new NetworkError('TOO_LARGE', `${tooLarge.length} transaction(s) exceed the batch cap of ${this.maxTxBatchBytes} bytes`);
     const peers = await this.pushTargets();
-    if (peers.length === 0) return held;
     let offset = 0;
-    await Promise.all(
-      batches.map((batch, b) => {
-        const start = offset;
-        const count = counts[b]!;
-        offset += count;
-        return new Promise<void>((resolve) => {
-          let waiting = peers.length;
-          let done = false;
-          for (const peer of peers) {
-            void this.txPush!.push(peer, batch, count).then((flags) => {
-              flags.forEach((f, i) => {
-                if (f) held[start + i] = true;
+    if (peers.length > 0) {
+      await Promise.all(
+        batches.map((batch, b) => {
+          const start = offset;
+          const count = counts[b]!;
+          offset += count;
+          return new Promise<void>((resolve) => {
+            let waiting = peers.length;
+            let done = false;
+            for (const peer of peers) {
+              void this.txPush!.push(peer, batch, count).then((flags) => {
+                flags.forEach((f, i) => {
+                  if (f) holders[start + i]!++;
+                });
+                waiting--;
+                if (done) return;
+                if (waiting === 0 || holders.slice(start, start + count).every((n) => n >= wanted)) {
+                  done = true;
+                  resolve();
+                }
               });
-              waiting--;
-              if (done) return;
-              if (waiting === 0 || held.slice(start, start + count).every(Boolean)) {
-                done = true;
-                resolve();
-              }
-            });
-          }
-        });
-      }),
-    );
-    return held;
+            }
+          });
+        }),
+      );
+    }
+    return holders.map((n) => n >= wanted);
   }
 
   /** Admitted, connected peers to push to; waits up to publishWaitMs for one if there are other validators at all. */

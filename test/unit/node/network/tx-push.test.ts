@@ -51,6 +51,13 @@ describe('acknowledged tx push', () => {
     slow.open();
   });
 
+  it('with holders: 2, a transaction counts as held only when two peers hold it', async () => {
+    const c = await cluster(3, {}, (i) => ({ holdsTx: (tx: SignedTx) => (i === 1 ? true : tx.nonce === 2) }));
+    await connectAll(c.nodes);
+    expect(await c.nodes[0]!.pushTxs([fakeTx(1), fakeTx(2)], { holders: 2 })).toEqual([false, true]);
+    expect(await c.nodes[0]!.pushTxs([fakeTx(3)], { holders: 1 })).toEqual([true]);
+  });
+
   it('splits what exceeds one batch and acknowledges every transaction in its place', async () => {
     const c = await cluster(2, { maxTxsPerBatch: 4 }, (i) => (i === 1 ? { holdsTx: (tx: SignedTx) => tx.nonce !== 5 } : {}));
     await connectAll(c.nodes);
