@@ -65,6 +65,7 @@ export class CloisterNode {
   /** Transactions no peer acknowledged (bounded): pushed again when a peer is admitted, or after UNSENT_RETRY_MS. */
   #unsentTxs: SignedTx[] = [];
   #unsentRetry: NodeJS.Timeout | undefined;
+  #resending = false;
   #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
   #txOutboxResolve: (() => void) | undefined;
@@ -91,6 +92,7 @@ export class CloisterNode {
           const nodes = this.#admission?.nodes() ?? [];
           return { connected: nodes.filter((n) => n.connected).length, admitted: nodes.filter((n) => n.admitted).length };
         },
+        unreplicated: () => this.#unsentTxs.length,
       },
     });
     this.#metrics = metrics;
@@ -187,7 +189,7 @@ export class CloisterNode {
       maxConsensusBytes: genesis.consensus.maxBlockBytes + 1024 * 1024,
       txBatchValidator: (txs) => this.chain.admitFromPeer(txs),
       // A pushed transaction is acknowledged as held once it is in this node's mempool.
-      holdsTx: (tx) => this.chain.mempool.has(txHash(tx)),
+      holdsTx: (tx) => this.chain.holdsPeerTx(tx),
       // This node pushes its clients' transactions to every peer itself (pushTxs) and publishes none on
       // the tx topic; a batch another node still gossips there is relayed as gossip expects.
       relayTxs: true,
@@ -208,7 +210,7 @@ export class CloisterNode {
       log: this.#log.child({ component: 'admission' }),
       onAdmitted: (peer) => {
         void this.#sync?.checkPeer(peer);
-        this.#resendUnsentTxs();
+        void this.#resendUnsentTxs();
         if (this.#secretStatus.missing.length > 0) this.#secrets?.needed();
         this.#consensus?.regossipEvidence();
       },
@@ -346,18 +348,9 @@ export class CloisterNode {
     this.#txOutboxSent = undefined;
     const batch = this.#txOutbox;
     this.#txOutbox = [];
-    const network = this.#network;
-    let unheld: SignedTx[] = [];
+    let unheld: SignedTx[];
     try {
-      if (network && batch.length > 0) {
-        // f peers (at least one) and this node: f + 1 copies, so any f faulty or crashed nodes leave one.
-        const f = Math.floor((this.chain.view().validators.length - 1) / 3);
-        const held = await network.pushTxs(batch, { holders: Math.max(1, f) });
-        unheld = batch.filter((_, i) => !held[i]);
-      }
-    } catch (err) {
-      unheld = batch;
-      this.#log.debug('tx push failed', { txs: batch.length, error: (err as Error).message });
+      unheld = await this.#push(batch);
     } finally {
       resolve?.();
     }
@@ -366,30 +359,51 @@ export class CloisterNode {
     // checking), or whose peers' mempools are full, acknowledged these, and they must not stay here alone.
     this.#unsentTxs.push(...unheld);
     if (this.#unsentTxs.length > MAX_UNSENT_TXS) this.#unsentTxs.splice(0, this.#unsentTxs.length - MAX_UNSENT_TXS);
-    this.#log.debug('no peer holds some transactions yet; pushed again later', { txs: unheld.length });
+    this.#log.debug('too few peers hold some transactions yet; pushed again later', { txs: unheld.length });
+    this.#scheduleResend();
+  }
+
+  /** Pushes transactions to the peers; returns those too few peers hold (all of them if the push failed). */
+  async #push(txs: SignedTx[]): Promise<SignedTx[]> {
+    const network = this.#network;
+    if (!network || txs.length === 0) return [];
+    try {
+      // f peers (at least one) and this node: f + 1 copies, so any f faulty or crashed nodes leave one.
+      const f = Math.floor((this.chain.view().validators.length - 1) / 3);
+      const held = await network.pushTxs(txs, { holders: Math.max(1, f) });
+      return txs.filter((_, i) => !held[i]);
+    } catch (err) {
+      this.#log.debug('tx push failed', { txs: txs.length, error: (err as Error).message });
+      return txs;
+    }
+  }
+
+  #scheduleResend(): void {
     this.#unsentRetry ??= setTimeout(() => {
       this.#unsentRetry = undefined;
-      this.#resendUnsentTxs();
+      void this.#resendUnsentTxs();
     }, UNSENT_RETRY_MS).unref();
   }
 
   /**
-   * A peer was admitted, or the retry timer fired: the transactions no peer took, still in the mempool,
-   * are pushed again, oldest first and at most UNSENT_RESEND_MAX at a time (peers with full mempools
-   * refuse them cheaply, but sending thousands every second would still cost every link).
+   * A peer was admitted, or the retry timer fired: the acknowledged transactions too few peers hold,
+   * still in the mempool, are pushed again, oldest first and at most UNSENT_RESEND_MAX at a time (peers
+   * with full mempools refuse them cheaply, but sending thousands every second would still cost every
+   * link). They stay listed until enough peers hold them (the cloister_tx_unreplicated gauge).
    */
-  #resendUnsentTxs(): void {
-    if (this.#unsentTxs.length === 0 || this.#state !== 'running') return;
-    const pending = this.#unsentTxs.filter((tx) => this.chain.mempool.has(txHash(tx)));
-    const now = pending.slice(0, UNSENT_RESEND_MAX);
-    this.#unsentTxs = pending.slice(UNSENT_RESEND_MAX);
-    for (const tx of now) void this.#gossipTx(tx);
-    if (this.#unsentTxs.length > 0) {
-      this.#unsentRetry ??= setTimeout(() => {
-        this.#unsentRetry = undefined;
-        this.#resendUnsentTxs();
-      }, UNSENT_RETRY_MS).unref();
+  async #resendUnsentTxs(): Promise<void> {
+    if (this.#resending || this.#unsentTxs.length === 0 || this.#state !== 'running') return;
+    this.#resending = true;
+    try {
+      this.#unsentTxs = this.#unsentTxs.filter((tx) => this.chain.mempool.has(txHash(tx)));
+      const now = this.#unsentTxs.slice(0, UNSENT_RESEND_MAX);
+      const unheld = new Set(await this.#push(now));
+      const done = new Set(now.filter((tx) => !unheld.has(tx)));
+      this.#unsentTxs = this.#unsentTxs.filter((tx) => !done.has(tx));
+    } finally {
+      this.#resending = false;
     }
+    if (this.#unsentTxs.length > 0 && this.#state === 'running') this.#scheduleResend();
   }
 
   /** net_nodes: this node, then every other genesis validator as admission sees it, with any equivocation evidence held. */

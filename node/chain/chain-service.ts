@@ -74,6 +74,8 @@ const PEER_FAULTS = new Set<string>(['TX_MALFORMED', 'TX_TOO_LARGE', 'TX_BAD_SIG
 export class ChainService implements ChainApi {
   readonly #o: ChainServiceOptions;
   readonly #genesisHash: string;
+  /** The hash of each transaction a peer offered, or null when it was refused (see holdsPeerTx). */
+  readonly #peerTxHashes = new WeakMap<SignedTx, string | null>();
   readonly mempool: Mempool;
   readonly #admission: TxAdmission;
   /** The last block durable in the store and served by the API. */
@@ -437,11 +439,31 @@ export class ChainService implements ChainApi {
   async admitFromPeer(txs: SignedTx[]): Promise<'accept' | 'ignore' | 'reject'> {
     const outcomes = await Promise.allSettled(txs.map((tx) => Promise.resolve().then(() => this.#submit(tx))));
     let accepted = 0;
-    for (const o of outcomes) {
-      if (o.status === 'fulfilled') accepted++;
-      else if (o.reason instanceof ChainError && PEER_FAULTS.has(o.reason.code)) return 'reject';
-    }
+    let fault = false;
+    outcomes.forEach((o, i) => {
+      const tx = txs[i]!;
+      if (o.status === 'fulfilled') {
+        accepted++;
+        this.#peerTxHashes.set(tx, o.value);
+      } else {
+        const code = o.reason instanceof ChainError ? o.reason.code : undefined;
+        if (code !== undefined && PEER_FAULTS.has(code)) fault = true;
+        // Already waiting here (a transaction pushed again) is held; anything else refused is not.
+        this.#peerTxHashes.set(tx, code === 'TX_DUPLICATE' ? txHash(tx) : null);
+      }
+    });
+    if (fault) return 'reject';
     return accepted > 0 ? 'accept' : 'ignore';
+  }
+
+  /**
+   * Whether the mempool holds a transaction a peer offered, asked right after
+   * admitFromPeer (which remembers each one's hash, so it is not computed again).
+   */
+  holdsPeerTx(tx: SignedTx): boolean {
+    const hash = this.#peerTxHashes.get(tx);
+    if (hash === undefined) return this.mempool.has(txHash(tx));
+    return hash !== null && this.mempool.has(hash);
   }
 
   /** Adds consensus and network facts to status (the node composes them). */

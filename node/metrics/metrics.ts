@@ -41,6 +41,8 @@ export interface MetricSources {
   round(): number;
   mempool(): number;
   peers(): { connected: number; admitted: number };
+  /** Transactions this node acknowledged that too few peers hold yet (optional: a node without peers has none). */
+  unreplicated?(): number;
 }
 
 /** Blocks come every second or so on a devnet; a stalled round can take tens of seconds. */
@@ -104,6 +106,11 @@ export class NodeMetrics implements Metrics {
       gauge('cloister_mempool_transactions', 'Transactions in the mempool (ready and queued)', () => sources.mempool());
       gauge('cloister_peers_connected', 'Other validators connected now', () => sources.peers().connected);
       gauge('cloister_peers_admitted', 'Other validators whose enclave this node admitted', () => sources.peers().admitted);
+      gauge(
+        'cloister_tx_unreplicated',
+        'Transactions this node acknowledged to clients that fewer peers than the consortium tolerates faults hold yet (pushed again every second)',
+        () => sources.unreplicated?.() ?? 0,
+      );
     }
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
