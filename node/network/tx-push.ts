@@ -65,6 +65,13 @@ const ID_BYTES = 4;
 const ACK_HEADER_BYTES = 8;
 /** Frames queued unread per inbound stream before it is paused (the peer's window then stops it). */
 const MAX_QUEUED_FRAMES = 64;
+/**
+ * Bytes a stream may hold unsent (Yamux's default is unbounded): a peer that stops reading
+ * gets its stream closed, and what it had not acknowledged counts as not held, instead of
+ * this node buffering batches for it without end.
+ */
+const MAX_UNSENT_PUSH_BYTES = 16 * 1024 * 1024;
+const MAX_UNSENT_ACK_BYTES = 1024 * 1024;
 
 export class TxPushProtocol {
   private readonly channels = new Map<string, OutboundChannel>();
@@ -162,6 +169,7 @@ export class TxPushProtocol {
           return undefined;
         }
         ch.stream = stream;
+        stream.maxWriteBufferLength = MAX_UNSENT_PUSH_BYTES;
         const reader = new FrameReader(ACK_HEADER_BYTES + Math.ceil(this.opts.maxBatchBytes / 8));
         stream.addEventListener('message', (evt) => {
           try {
@@ -217,6 +225,7 @@ export class TxPushProtocol {
       return;
     }
     this.inbound.add(stream);
+    stream.maxWriteBufferLength = MAX_UNSENT_ACK_BYTES;
     const reader = new FrameReader(ID_BYTES + this.opts.maxBatchBytes);
     const queue: Uint8Array[] = [];
     let running = 0;
