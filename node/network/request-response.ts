@@ -18,7 +18,8 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-function chunkBytes(data: Uint8Array | { subarray(): Uint8Array }): Uint8Array {
+/** A stream message's bytes (libp2p hands a Uint8Array or a Uint8ArrayList). */
+export function chunkBytes(data: Uint8Array | { subarray(): Uint8Array }): Uint8Array {
   return data instanceof Uint8Array ? data : data.subarray();
 }
 
@@ -56,7 +57,7 @@ export function readFrame(stream: Stream, maxBytes: number, signal: AbortSignal)
       chunks.push(buf);
       have += buf.length;
       if (need < 0 && have >= FRAME_HEADER_BYTES) {
-        const all = concat(chunks, have);
+        const all = concatBytes(chunks, have);
         need = new DataView(all.buffer, all.byteOffset, all.byteLength).getUint32(0, false);
         chunks.length = 0;
         chunks.push(all);
@@ -70,7 +71,7 @@ export function readFrame(stream: Stream, maxBytes: number, signal: AbortSignal)
           fail(new NetworkError('PROTOCOL', 'bytes after the frame'));
           return;
         }
-        const all = concat(chunks, have);
+        const all = concatBytes(chunks, have);
         cleanup();
         resolve(all.subarray(FRAME_HEADER_BYTES));
       }
@@ -86,7 +87,8 @@ export function readFrame(stream: Stream, maxBytes: number, signal: AbortSignal)
   });
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
+/** Joins chunks of `total` bytes (the one chunk itself when there is one). */
+export function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);
   let off = 0;

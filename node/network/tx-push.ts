@@ -2,7 +2,7 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from '../log/logger.js';
 import { NetworkError } from './errors.js';
-import { encodeFrame, FRAME_HEADER_BYTES } from './request-response.js';
+import { chunkBytes, concatBytes, encodeFrame, FRAME_HEADER_BYTES } from './request-response.js';
 
 /**
  * Acknowledged transaction push: how a node hands the transactions its clients
@@ -289,10 +289,6 @@ export class TxPushProtocol {
   }
 }
 
-function chunkBytes(data: Uint8Array | { subarray(): Uint8Array }): Uint8Array {
-  return data instanceof Uint8Array ? data : data.subarray();
-}
-
 /**
  * Splits a byte stream into length-prefixed frames. Throws FRAME_TOO_LARGE as
  * soon as a header announces more than `maxBytes` (the body is never buffered).
@@ -321,7 +317,7 @@ export class FrameReader {
 
   /** The first n buffered bytes, without consuming them (joins the first chunks if needed). */
   private peek(n: number): Uint8Array {
-    if (this.chunks[0]!.length < n) this.chunks = [concat(this.chunks, this.have)];
+    if (this.chunks[0]!.length < n) this.chunks = [concatBytes(this.chunks, this.have)];
     return this.chunks[0]!;
   }
 
@@ -332,7 +328,7 @@ export class FrameReader {
       let k = 0;
       let len = 0;
       while (len < n) len += this.chunks[k++]!.length;
-      first = concat(this.chunks.slice(0, k), len);
+      first = concatBytes(this.chunks.slice(0, k), len);
       this.chunks.splice(0, k, first);
     }
     const out = first.subarray(0, n);
@@ -341,15 +337,4 @@ export class FrameReader {
     this.have -= n;
     return out;
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
