@@ -55,6 +55,8 @@ describe('validators join and leave by governance', () => {
     let added: number;
     try {
       added = await pass(c.client(1), [{ type: 'addNode', nodeId: fifth.nodeId, voteKey: fifth.voteKey }]);
+      // Node 1 answered with the receipt; node 2 may commit that block a moment later.
+      await c.waitForHeight(2, added);
       const view = await c.client(2).chainView();
       expect(view.validators.map((v) => v.nodeId)).toContain(fifth.nodeId);
       expect(view.quorum).toBe(4);
@@ -110,6 +112,7 @@ describe('validators join and leave by governance', () => {
   it('a validator down across a validator-set change catches up; a removed validator signs no more', async () => {
     await c.stop(4);
     const removed = await pass(c.client(2), [{ type: 'removeNode', nodeId: fifth.nodeId }]);
+    await c.waitForHeight(1, removed);
     expect((await c.client(1).chainView()).validators.map((v) => v.nodeId)).not.toContain(fifth.nodeId);
     // Three of the four remaining commit; node 4 then syncs across both changes (certificates of four, then five, then four).
     const tip = await c.height(1);
