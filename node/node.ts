@@ -26,15 +26,15 @@ export interface CloisterNodeOptions {
 }
 
 /** How long locally submitted transactions collect before they are pushed to the peers as one batch. */
-const TX_GOSSIP_FLUSH_MS = 10;
-/** Transactions kept to push again when no peer took them (a node its peers do not admit yet, full mempools). */
+const TX_PUSH_FLUSH_MS = 10;
+/** Transactions kept to push again when too few peers took them (a node its peers do not admit yet, full mempools). */
 const MAX_UNSENT_TXS = 20_000;
 /** How soon transactions no peer took are pushed again, if no peer is admitted before. */
 const UNSENT_RETRY_MS = 1_000;
 /** Most of them pushed again at once. */
 const UNSENT_RESEND_MAX = 2_000;
 /** How long a stopping node waits for its last acknowledged transactions to be pushed. */
-const STOP_GOSSIP_WAIT_MS = 2_000;
+const STOP_PUSH_WAIT_MS = 2_000;
 
 /**
  * The composition root of one node. Starts store, enclave and chain, then the
@@ -62,8 +62,11 @@ export class CloisterNode {
   /** What the enclave last said it holds of the consortium secret. */
   #secretStatus: SecretStatus = { missing: [], held: [] };
   #txOutbox: SignedTx[] = [];
-  /** Transactions no peer acknowledged (bounded): pushed again when a peer is admitted, or after UNSENT_RETRY_MS. */
-  #unsentTxs: SignedTx[] = [];
+  /**
+   * Acknowledged transactions too few peers acknowledged (bounded), with their hashes: pushed again
+   * when a peer is admitted, or after UNSENT_RETRY_MS, while they are still in the mempool.
+   */
+  #unsentTxs: { tx: SignedTx; hash: string }[] = [];
   #unsentRetry: NodeJS.Timeout | undefined;
   #resending = false;
   #txOutboxSent: Promise<void> | undefined;
@@ -246,7 +249,7 @@ export class CloisterNode {
       log: this.#log.child({ component: 'secrets' }),
     });
     this.#sync.start();
-    this.chain.onLocalTx((tx) => this.#gossipTx(tx));
+    this.chain.onLocalTx((tx) => this.#pushTx(tx));
     await network.start();
     this.#secrets.start();
     this.#secrets.update(this.#secretStatus);
@@ -324,17 +327,17 @@ export class CloisterNode {
    * (node/network/tx-push.ts). Resolves once f peers (at least one; f the
    * faults the validator set tolerates) acknowledged holding `tx`, so the
    * client's answer means the transaction outlives any f nodes, this one
-   * included; or,
-   * when no peer took it within the network's wait (none admitted, all
-   * refusing), once that is known: the transaction then stays in this node's
-   * mempool, is proposed from here, and is pushed again until a peer holds it.
+   * included; or, when too few peers took it within the network's wait (none
+   * admitted, mempools full), once that is known: the transaction then stays
+   * in this node's mempool, is proposed from here, and is pushed again until
+   * enough peers hold it.
    */
-  #gossipTx(tx: SignedTx): Promise<void> {
+  #pushTx(tx: SignedTx): Promise<void> {
     this.#txOutbox.push(tx);
     if (this.#txOutboxSent) return this.#txOutboxSent;
     this.#txOutboxSent = new Promise<void>((resolve) => {
       this.#txOutboxResolve = resolve;
-      this.#txFlush = setTimeout(() => void this.#flushTxOutbox(), TX_GOSSIP_FLUSH_MS);
+      this.#txFlush = setTimeout(() => void this.#flushTxOutbox(), TX_PUSH_FLUSH_MS);
     });
     return this.#txOutboxSent;
   }
@@ -357,7 +360,7 @@ export class CloisterNode {
     if (unheld.length === 0 || this.#state !== 'running') return;
     // Kept to push again: a node its peers do not admit yet (just restarted, or on a program they are still
     // checking), or whose peers' mempools are full, acknowledged these, and they must not stay here alone.
-    this.#unsentTxs.push(...unheld);
+    for (const tx of unheld) this.#unsentTxs.push({ tx, hash: txHash(tx) });
     if (this.#unsentTxs.length > MAX_UNSENT_TXS) this.#unsentTxs.splice(0, this.#unsentTxs.length - MAX_UNSENT_TXS);
     this.#log.debug('too few peers hold some transactions yet; pushed again later', { txs: unheld.length });
     this.#scheduleResend();
@@ -398,11 +401,11 @@ export class CloisterNode {
     if (this.#resending || this.#unsentTxs.length === 0 || this.#state !== 'running') return;
     this.#resending = true;
     try {
-      this.#unsentTxs = this.#unsentTxs.filter((tx) => this.chain.mempool.has(txHash(tx)));
+      this.#unsentTxs = this.#unsentTxs.filter((u) => this.chain.mempool.has(u.hash));
       const now = this.#unsentTxs.slice(0, UNSENT_RESEND_MAX);
-      const unheld = new Set(await this.#push(now));
-      const done = new Set(now.filter((tx) => !unheld.has(tx)));
-      this.#unsentTxs = this.#unsentTxs.filter((tx) => !done.has(tx));
+      const unheld = new Set(await this.#push(now.map((u) => u.tx)));
+      const done = new Set(now.filter((u) => !unheld.has(u.tx)));
+      this.#unsentTxs = this.#unsentTxs.filter((u) => !done.has(u));
     } finally {
       this.#resending = false;
     }
@@ -457,7 +460,7 @@ export class CloisterNode {
     const steps: [string, () => Promise<void> | void][] = [
       ['rpc', () => this.#rpc.stop()],
       // Transactions waiting in the outbox (their clients not answered yet) go out before the network stops (bounded wait).
-      ['tx push', () => Promise.race([this.#flushTxOutbox(), new Promise<void>((r) => setTimeout(r, STOP_GOSSIP_WAIT_MS).unref())])],
+      ['tx push', () => Promise.race([this.#flushTxOutbox(), new Promise<void>((r) => setTimeout(r, STOP_PUSH_WAIT_MS).unref())])],
       ['consensus', () => this.#consensus?.stop()],
       ['sync', () => this.#sync?.stop()],
       ['admission', () => this.#admission?.stop()],
