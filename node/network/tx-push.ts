@@ -135,8 +135,13 @@ export class TxPushProtocol {
       ch.pending.set(id, { count, timer, resolve });
     });
     const stream = ch.stream ?? (await this.open(peerId, ch));
-    if (!stream || stream.status !== 'open' || stream.writeStatus !== 'writable') {
+    if (!stream) {
       this.settle(ch, id, none());
+      return acked;
+    }
+    if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+      // Closing, its close event not seen yet: forget it now, so the next push opens a new one.
+      this.closeChannel(peerId, ch, new NetworkError('STREAM_CLOSED', 'tx push stream no longer writable'));
       return acked;
     }
     const frame = new Uint8Array(ID_BYTES + batch.length);
