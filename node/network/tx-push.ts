@@ -238,7 +238,11 @@ export class TxPushProtocol {
     const fail = (err: Error): void => {
       this.opts.log.debug('tx push stream closed', { peer: peerId, err: err.message });
       queue.length = 0;
-      stream.abort(err);
+      try {
+        stream.abort(err);
+      } catch {
+        // already closed
+      }
     };
     const next = (): void => {
       while (running < this.opts.maxConcurrentPerStream && queue.length > 0 && stream.status === 'open') {
@@ -248,12 +252,20 @@ export class TxPushProtocol {
           .catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err))))
           .finally(() => {
             running--;
-            next();
+            flow(next);
           });
       }
       if (paused && queue.length < MAX_QUEUED_FRAMES / 2 && stream.status === 'open') {
         paused = false;
-        stream.resume();
+        flow(() => stream.resume());
+      }
+    };
+    // Called from promise callbacks too: a stream that closes meanwhile must not make a throw nobody catches.
+    const flow = (step: () => void): void => {
+      try {
+        step();
+      } catch (err) {
+        fail(err instanceof Error ? err : new Error(String(err)));
       }
     };
     stream.addEventListener('message', (evt) => {
@@ -265,7 +277,7 @@ export class TxPushProtocol {
       }
       if (!paused && queue.length >= MAX_QUEUED_FRAMES) {
         paused = true;
-        stream.pause();
+        flow(() => stream.pause());
       }
       next();
     });
