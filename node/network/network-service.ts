@@ -646,19 +646,19 @@ export class NetworkService extends EventEmitter {
           return new Promise<void>((resolve) => {
             let waiting = peers.length;
             let done = false;
-            for (const peer of peers) {
-              void this.txPush!.push(peer, batch, count).then((flags) => {
-                flags.forEach((f, i) => {
-                  if (f) holders[start + i]!++;
-                });
-                waiting--;
-                if (done) return;
-                if (waiting === 0 || holders.slice(start, start + count).every((n) => n >= wanted)) {
-                  done = true;
-                  resolve();
-                }
+            const answered = (flags: boolean[]): void => {
+              flags.forEach((f, i) => {
+                if (f) holders[start + i]!++;
               });
-            }
+              waiting--;
+              if (done) return;
+              if (waiting === 0 || holders.slice(start, start + count).every((n) => n >= wanted)) {
+                done = true;
+                resolve();
+              }
+            };
+            // push() does not reject; if it ever did, that peer holds nothing (and this wait still ends).
+            for (const peer of peers) void this.txPush!.push(peer, batch, count).then(answered, () => answered([]));
           });
         }),
       );
