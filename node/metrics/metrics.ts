@@ -108,7 +108,7 @@ export class NodeMetrics implements Metrics {
       gauge('cloister_peers_admitted', 'Other validators whose enclave this node admitted', () => sources.peers().admitted);
       gauge(
         'cloister_tx_unreplicated',
-        'Transactions this node acknowledged to clients that fewer peers than the consortium tolerates faults hold yet (pushed again every second)',
+        'Transactions this node acknowledged to clients that fewer than f peers hold yet (f: the faults the validator set tolerates, at least 1); pushed again every second',
         () => sources.unreplicated?.() ?? 0,
       );
     }
