@@ -267,6 +267,9 @@ export class CloisterNode {
       ...(this.#network ? { network: this.#network } : {}),
       admitted: (key) => this.#admission?.isVoteKeyAdmitted(key) ?? false,
       onBehind: (height, peer) => this.#sync?.hint(height, peer),
+      onStalled: () => {
+        for (const n of this.#admission?.nodes() ?? []) if (n.admitted) void this.#sync?.checkPeer(n.nodeId);
+      },
       readyToSign: () => this.#readyToSign(),
       fetchTxs: (peer, hashes) => this.#sync?.fetchTxs(peer, hashes) ?? Promise.resolve(hashes.map(() => null)),
       clock: this.#clock,

@@ -96,6 +96,12 @@ export interface ConsensusServiceOptions {
   /** A validly signed message showed a peer ahead of us: fetch the blocks we miss. */
   onBehind(height: number, fromPeer: string): void;
   /**
+   * No commit for a while: ask the peers how far they are (and sync if one is ahead). Messages
+   * of the next height alone do not trigger sync (they are normal), so a node that missed the
+   * last precommits of its height, while the others wait at the next for its vote, learns it here.
+   */
+  onStalled?(): void;
+  /**
    * May this node sign yet? (With peers: enough of them admitted and heard
    * from for a quorum, and block sync caught up with them, so that signatures
    * of our key in their blocks and messages have been seen.)
@@ -843,6 +849,7 @@ export class ConsensusService {
     if (!this.#running || !this.#o.network) return;
     this.#stallTimer = setTimeout(() => {
       this.#reportStall();
+      this.#o.onStalled?.();
       this.#feed({ type: 'gossipTick' });
       this.#armStallGossip();
     }, STALL_GOSSIP_MS);
