@@ -77,7 +77,7 @@ class MemoryStore implements ConsensusStore {
 /** A driver for validator 0 (proposer of height 1 round 0 is validator 1) over fakes that record what it asks. */
 function harness(
   fetchTxs?: (peer: string, hashes: string[]) => Promise<(SignedTx | null)[]>,
-  opts: { lastSign?: LastSign; executedOnly?: boolean } = {},
+  opts: { lastSign?: LastSign; executedOnly?: boolean; onStalled?: () => void } = {},
 ) {
   const executed: { header: BlockHeader; txs: SignedTx[] }[] = [];
   const votes: Vote[] = [];
@@ -132,6 +132,7 @@ function harness(
     network,
     admitted: () => true,
     onBehind: () => {},
+    ...(opts.onStalled ? { onStalled: opts.onStalled } : {}),
     doubleSignCheckMs: 0,
     ...(fetchTxs ? { fetchTxs } : {}),
     clock: { now: () => NOW },
@@ -256,6 +257,18 @@ describe('the consensus driver', () => {
     await until(() => h.votes.length > 0);
     expect(h.executed).toHaveLength(0);
     expect(h.votes[0]).toMatchObject({ type: 'prevote', height: 1, round: 0, blockHash: null });
+  });
+});
+
+describe('a height that does not commit', () => {
+  it('asks for the peers\' heights (onStalled) when no commit comes, so a node that missed its height\'s last votes can sync', async () => {
+    let stalled!: () => void;
+    const asked = new Promise<void>((r) => (stalled = r));
+    const h = harness(undefined, { onStalled: () => stalled() });
+    running.push(h.service);
+    await h.started;
+    // No proposal ever comes: the stall timer (2 s) fires and asks.
+    await asked;
   });
 });
 
