@@ -69,6 +69,8 @@ export class CloisterNode {
   #unsentTxs: { tx: SignedTx; hash: string }[] = [];
   #unsentRetry: NodeJS.Timeout | undefined;
   #resending = false;
+  /** Peers asked their height because this node's height stalled, answer pending. */
+  readonly #askingHeight = new Set<string>();
   #txOutboxSent: Promise<void> | undefined;
   #txFlush: NodeJS.Timeout | undefined;
   #txOutboxResolve: (() => void) | undefined;
@@ -268,7 +270,13 @@ export class CloisterNode {
       admitted: (key) => this.#admission?.isVoteKeyAdmitted(key) ?? false,
       onBehind: (height, peer) => this.#sync?.hint(height, peer),
       onStalled: () => {
-        for (const n of this.#admission?.nodes() ?? []) if (n.admitted) void this.#sync?.checkPeer(n.nodeId);
+        // One question per peer at a time: checkPeer retries for a while, and a stall asks every 2 s.
+        for (const n of this.#admission?.nodes() ?? []) {
+          const sync = this.#sync;
+          if (!n.admitted || !sync || this.#askingHeight.has(n.nodeId)) continue;
+          this.#askingHeight.add(n.nodeId);
+          void sync.checkPeer(n.nodeId).finally(() => this.#askingHeight.delete(n.nodeId));
+        }
       },
       readyToSign: () => this.#readyToSign(),
       fetchTxs: (peer, hashes) => this.#sync?.fetchTxs(peer, hashes) ?? Promise.resolve(hashes.map(() => null)),
