@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createLibp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
@@ -20,6 +19,8 @@ import { InboundGuard, type InboundGuardStats } from './inbound-guard.js';
 import { RequestResponseProtocol, type RequestHandler, type RequestOptions } from './request-response.js';
 import { admissionProtocol, consensusTopic, secretProtocol, splitTxBatches, syncProtocol, txPushProtocol, txTopic } from './topics.js';
 import { TxPushProtocol } from './tx-push.js';
+import { coalescedTcp } from './coalesced-tcp.js';
+import { installYamuxWindowBatching } from './yamux-window.js';
 import type { Metrics } from '../metrics/metrics.js';
 import {
   defaultConsensusValidator,
@@ -252,11 +253,12 @@ export class NetworkService extends EventEmitter {
       invalidMessageDeliveriesWeight: -10,
       invalidMessageDeliveriesDecay: 0.99,
     });
+    installYamuxWindowBatching();
     const hardCap = Math.max(this.maxTxBatchBytes, this.maxConsensusBytes);
     const node = await createLibp2p({
       privateKey: this.opts.privateKey,
       addresses: { listen: this.opts.listen },
-      transports: [tcp()],
+      transports: [coalescedTcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
