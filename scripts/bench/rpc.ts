@@ -18,6 +18,7 @@ let nextId = 1;
 const agent = new Agent({ keepAlive: true });
 
 class StaleSocketError extends Error {}
+const STALE_SOCKET_ATTEMPTS = 4;
 
 function post(url: string, body: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -29,8 +30,8 @@ function post(url: string, body: string): Promise<string> {
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       // A keep-alive socket the server had already closed: the request never reached the server, so sending it again is safe.
-      if (req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) reject(new StaleSocketError(err.message));
-      else reject(err);
+      if (req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) reject(new StaleSocketError(`${err.message} (${err.code}, a reused keep-alive socket)`));
+      else reject(new Error(`${err.message} (${err.code ?? 'no code'}, ${req.reusedSocket ? 'reused' : 'new'} socket)`));
     });
     req.end(body);
   });
@@ -40,11 +41,15 @@ export async function rpcBatch(url: string, calls: { method: string; params: unk
   const body = JSON.stringify(calls.map((c) => ({ jsonrpc: '2.0', id: nextId++, method: c.method, params: c.params })));
   let text: string;
   try {
-    try {
-      text = await post(url, body);
-    } catch (err) {
-      if (!(err instanceof StaleSocketError)) throw err;
-      text = await post(url, body);
+    // Several idle sockets of the pool can be closed by the server at the same moment (its keep-alive
+    // timeout), so the next one taken may be stale too.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        text = await post(url, body);
+        break;
+      } catch (err) {
+        if (!(err instanceof StaleSocketError) || attempt >= STALE_SOCKET_ATTEMPTS) throw err;
+      }
     }
   } catch (err) {
     // Say which node and call failed: with several nodes an error code alone does not.
