@@ -1,19 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { canonicalBytes } from '../../../../consensus/index.js';
 import { encodeTxBatch, type TxBatchEvent, type ConsensusEvent } from '../../../../node/network/index.js';
 import { NodeMetrics } from '../../../../node/metrics/metrics.js';
-import { CHAIN, connectAll, fakeTx, startCluster, waitFor, type Cluster } from './helpers.js';
+import { CHAIN, clustersStoppedAfterEach, connectAll, fakeTx, waitFor } from './helpers.js';
 
-let clusters: Cluster[] = [];
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters = [];
-});
-async function cluster(...args: Parameters<typeof startCluster>): Promise<Cluster> {
-  const c = await startCluster(...args);
-  clusters.push(c);
-  return c;
-}
+const cluster = clustersStoppedAfterEach();
 
 describe('gossip mesh', () => {
   it('4 nodes form a mesh from configured peers; tx batches and consensus messages arrive exactly once', async () => {

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import type { SignedTx } from '../../../../consensus/index.js';
@@ -79,4 +80,21 @@ export async function connectAll(nodes: NetworkService[]): Promise<void> {
     5000,
     'mesh',
   );
+}
+
+/**
+ * For a test file's top level: returns startCluster, and stops every cluster it started after
+ * each test of the file.
+ */
+export function clustersStoppedAfterEach(): (...args: Parameters<typeof startCluster>) => Promise<Cluster> {
+  let clusters: Cluster[] = [];
+  afterEach(async () => {
+    await Promise.all(clusters.map((c) => c.stop()));
+    clusters = [];
+  });
+  return async (...args) => {
+    const c = await startCluster(...args);
+    clusters.push(c);
+    return c;
+  };
 }

@@ -1,21 +1,16 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../node/log/logger.js';
 import { loadOrCreateNodeKey, NetworkService, peerIdOf } from '../../../../node/network/index.js';
-import { CHAIN, connectAll, startCluster, type Cluster } from './helpers.js';
+import { CHAIN, clustersStoppedAfterEach, connectAll, startCluster } from './helpers.js';
 
-let clusters: Cluster[] = [];
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters = [];
-});
+const cluster = clustersStoppedAfterEach();
 
 describe('request/response', () => {
   it('round trip, timeout on a silent handler, oversized response refused, admission both ways', async () => {
-    const c = await startCluster(2, { requestTimeoutMs: 2000 });
-    clusters.push(c);
+    const c = await cluster(2, { requestTimeoutMs: 2000 });
     await connectAll(c.nodes);
     const [a, b] = c.nodes as [NetworkService, NetworkService];
     b.handle(async (peer, req) => {

@@ -1,18 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeTxBatch, FrameReader, encodeFrame, NetworkError, type TxBatchEvent } from '../../../../node/network/index.js';
 import type { SignedTx } from '../../../../consensus/index.js';
-import { connectAll, fakeTx, startCluster, waitFor, type Cluster } from './helpers.js';
+import { clustersStoppedAfterEach, connectAll, fakeTx, waitFor, type Cluster } from './helpers.js';
 
-let clusters: Cluster[] = [];
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters = [];
-});
-async function cluster(...args: Parameters<typeof startCluster>): Promise<Cluster> {
-  const c = await startCluster(...args);
-  clusters.push(c);
-  return c;
-}
+const cluster = clustersStoppedAfterEach();
 
 /** A promise and its resolver, to hold a peer's admission open until the test lets it go. */
 function gate(): { wait: Promise<void>; open(): void } {
