@@ -36,7 +36,7 @@
  *   {"nodes":N,"confidential":true,"txPerSec":…,"p50Ms":…,"p99Ms":…,"verifyPerSec":…}
  * Run both in one session to compare them (the machine's load changes).
  * Works with --nodes N, --rate, --profile and the other load options; ignored
- * by --attestation and --gas.
+ * by --attestation, --gas and --transport.
  *
  * Other options:
  *   --warmup S      send the same load for S seconds first, not measured
@@ -64,6 +64,11 @@
  *                   counter.increment and token.transfer (scripts/bench/gas.ts);
  *                   last line {"maxGasLimit","shapes":[…],"worstWallMs","worstCpuMs",
  *                   "counterIncrement","tokenTransfer"}
+ *   --transport     instead of the chain: µs of CPU per message (300 and 2,000
+ *                   bytes, each answered with 8) on one libp2p connection, the
+ *                   libraries as shipped against as the node sets them up
+ *                   (scripts/bench/transport.ts); last line
+ *                   {"transport":[{"size","plainUsPerMessage","nodeUsPerMessage"}]}
  * BENCH_NODE_LOG_LEVEL sets the nodes' log level (warn).
  */
 import '../node/polyfills.js';
@@ -85,6 +90,7 @@ import { cpuReport, formatCpuReport, type CpuReport } from './bench/cpu-report.j
 import { fundSenders } from './bench/fund.js';
 import { percentile, prepare, runLoad, type Stream } from './bench/load.js';
 import { rpcCall } from './bench/rpc.js';
+import { measureTransport, type TransportSetup } from './bench/transport.js';
 import { sealTransfers } from './bench/seal-pool.js';
 import { measureVerifyRate } from './bench/verify-rate.js';
 
@@ -109,6 +115,8 @@ const { values } = parseArgs({
     attestation: { type: 'boolean', default: false },
     /** Instead of the chain: contract calls at the maximum gas limit, and ordinary per-call costs. */
     gas: { type: 'boolean', default: false },
+    /** Instead of the chain: CPU per small message on one libp2p connection, libraries as shipped against as the node sets them up. */
+    transport: { type: 'boolean', default: false },
     /** Sealed transfers of the confidential private-token instead of token.transfer. */
     confidential: { type: 'boolean', default: false },
   },
@@ -152,6 +160,17 @@ const log = (msg: string): void => {
 if (values.gas) {
   const result = await measureGasBounds({ root: projectRoot(), runs: 3, log });
   process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(0);
+}
+
+if (values.transport) {
+  const samples = measureTransport({ sizes: [300, 2000], messages: 30_000, rounds: 3, log });
+  const median = (setup: TransportSetup, size: number): number => {
+    const v = samples.filter((s) => s.setup === setup && s.size === size).map((s) => s.cpuUsPerMessage).sort((a, b) => a - b);
+    return Math.round(v[Math.floor(v.length / 2)]! * 10) / 10;
+  };
+  const bySize = [300, 2000].map((size) => ({ size, plainUsPerMessage: median('plain', size), nodeUsPerMessage: median('node', size) }));
+  process.stdout.write(JSON.stringify({ transport: bySize }) + '\n');
   process.exit(0);
 }
 
