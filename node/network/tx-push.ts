@@ -1,5 +1,6 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { defaultConfig as yamuxDefaults } from '@chainsafe/libp2p-yamux/config';
 import type { Logger } from '../log/logger.js';
 import { NetworkError } from './errors.js';
 import { chunkBytes, concatBytes, encodeFrame, FRAME_HEADER_BYTES } from './request-response.js';
@@ -63,8 +64,15 @@ interface OutboundChannel {
 
 const ID_BYTES = 4;
 const ACK_HEADER_BYTES = 8;
-/** Frames queued unread per inbound stream before it is paused (the peer's window then stops it). */
+/** Frames, or bytes, queued unadmitted per inbound stream before it is paused (the peer's window then stops it). */
 const MAX_QUEUED_FRAMES = 64;
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/**
+ * What a paused inbound stream may buffer: the peer may still send what its Yamux window allows,
+ * and that window grows up to maxStreamWindowSize (16 MiB). libp2p's default of 4 MiB would have
+ * the stream abort itself under a legitimate burst, just for pausing.
+ */
+const MAX_PAUSED_READ_BYTES = yamuxDefaults.streamOptions.maxStreamWindowSize + 64 * 1024;
 /**
  * Bytes a stream may hold unsent (Yamux's default is unbounded): a peer that stops reading
  * gets its stream closed, and what it had not acknowledged counts as not held, instead of
@@ -231,13 +239,16 @@ export class TxPushProtocol {
     }
     this.inbound.add(stream);
     stream.maxWriteBufferLength = MAX_UNSENT_ACK_BYTES;
+    stream.maxReadBufferLength = MAX_PAUSED_READ_BYTES;
     const reader = new FrameReader(ID_BYTES + this.opts.maxBatchBytes);
     const queue: Uint8Array[] = [];
+    let queuedBytes = 0;
     let running = 0;
     let paused = false;
     const fail = (err: Error): void => {
       this.opts.log.debug('tx push stream closed', { peer: peerId, err: err.message });
       queue.length = 0;
+      queuedBytes = 0;
       try {
         stream.abort(err);
       } catch {
@@ -247,6 +258,7 @@ export class TxPushProtocol {
     const next = (): void => {
       while (running < this.opts.maxConcurrentPerStream && queue.length > 0 && stream.status === 'open') {
         const frame = queue.shift()!;
+        queuedBytes -= frame.length;
         running++;
         void this.admit(peerId, stream, frame)
           .catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err))))
@@ -255,7 +267,7 @@ export class TxPushProtocol {
             flow(next);
           });
       }
-      if (paused && queue.length < MAX_QUEUED_FRAMES / 2 && stream.status === 'open') {
+      if (paused && queue.length < MAX_QUEUED_FRAMES / 2 && queuedBytes < MAX_QUEUED_BYTES / 2 && stream.status === 'open') {
         paused = false;
         flow(() => stream.resume());
       }
@@ -270,12 +282,15 @@ export class TxPushProtocol {
     };
     stream.addEventListener('message', (evt) => {
       try {
-        for (const frame of reader.push(chunkBytes(evt.data))) queue.push(frame);
+        for (const frame of reader.push(chunkBytes(evt.data))) {
+          queue.push(frame);
+          queuedBytes += frame.length;
+        }
       } catch (err) {
         fail(err as Error);
         return;
       }
-      if (!paused && queue.length >= MAX_QUEUED_FRAMES) {
+      if (!paused && (queue.length >= MAX_QUEUED_FRAMES || queuedBytes >= MAX_QUEUED_BYTES)) {
         paused = true;
         flow(() => stream.pause());
       }
@@ -283,6 +298,7 @@ export class TxPushProtocol {
     });
     stream.addEventListener('close', () => {
       queue.length = 0;
+      queuedBytes = 0;
       this.inbound.delete(stream);
     });
   }

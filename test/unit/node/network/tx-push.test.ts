@@ -103,6 +103,29 @@ describe('acknowledged tx push', () => {
     never.open();
   });
 
+  it('a peer that stops reading gets its stream closed once 16 MiB wait unsent; what it had not acknowledged is not held', async () => {
+    // b admits nothing (its admission never finishes), so it stops reading after 8 admitting and 64
+    // queued batches, its flow-control window fills, and a's unsent bytes grow until the bound.
+    const never = gate();
+    const c = await cluster(2, { publishWaitMs: 120_000 }, (i) => (i === 1 ? { txBatchValidator: () => never.wait.then(() => 'accept' as const) } : {}));
+    await connectAll(c.nodes);
+    const [a, b] = c.nodes as [Cluster['nodes'][0], Cluster['nodes'][0]];
+    const big = (nonce: number): SignedTx => ({ ...fakeTx(nonce), args: ['x'.repeat(60_000)] });
+    const batch = encodeTxBatch('test-chain', Array.from({ length: 15 }, (_, i) => big(i)));
+    expect(batch.length).toBeGreaterThan(900_000);
+    const pushes: Promise<boolean[]>[] = [];
+    let settled = 0;
+    // Far more than b buffers (72 batches) plus a full window and the 16 MiB bound; fewer than the 256
+    // batches a peer may leave unacknowledged.
+    for (let i = 0; i < 200; i++) pushes.push(a.pushRaw(b.peerId, batch, 15).finally(() => void settled++));
+    await waitFor(() => settled === pushes.length, 60_000, 'every push to settle');
+    // Settled by the stream's closing, not by the 120 s acknowledgement timeout.
+    const held = await Promise.all(pushes);
+    expect(held.every((h) => h.every((x) => x === false))).toBe(true);
+    expect(a.pendingPushes(b.peerId)).toBe(0);
+    never.open();
+  }, 90_000);
+
   it('a junk batch is the sender\'s fault: counted as a reject, its stream closed, honest pushes go on', async () => {
     const c = await cluster(2);
     await connectAll(c.nodes);
