@@ -13,6 +13,7 @@ export type ChainErrorCode =
   | 'TX_NONCE_GAP'
   | 'TX_DUPLICATE'
   | 'TX_GAS_LIMIT'
+  | 'TX_REF_UNKNOWN'
   | 'TX_UNKNOWN_CONTRACT'
   | 'TX_UNKNOWN_METHOD'
   | 'TX_READONLY_METHOD'

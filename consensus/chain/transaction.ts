@@ -173,22 +173,11 @@ export interface CheckedTx {
   size: number;
 }
 
-/**
- * Every check that needs no chain state, cheapest first: shape, size, chain id,
- * gas limit, then the signature. The sender is to blame for every failure.
- */
-export function checkTxStateless(
-  raw: unknown,
-  chainId: string,
-  limits: TxLimits = DEFAULT_TX_LIMITS,
-  /** Lets a caller that already verified this exact transaction (by hash) skip the signature check. */
-  alreadyVerified?: (hash: string) => boolean,
-): CheckedTx {
-  const tx = parseSignedTx(raw);
-  const bytes = canonicalBytes(tx);
-  if (bytes.length > limits.maxTxBytes) {
-    throw new ChainError('TX_TOO_LARGE', `transaction is ${bytes.length} bytes, the limit is ${limits.maxTxBytes}`, {
-      size: bytes.length,
+/** Size, chain id and gas limit: what may change with height (governance sets the limits). */
+function checkTxLimits(tx: SignedTx, size: number, chainId: string, limits: TxLimits): void {
+  if (size > limits.maxTxBytes) {
+    throw new ChainError('TX_TOO_LARGE', `transaction is ${size} bytes, the limit is ${limits.maxTxBytes}`, {
+      size,
       limit: limits.maxTxBytes,
     });
   }
@@ -203,6 +192,31 @@ export function checkTxStateless(
       limit: limits.maxGasLimit,
     });
   }
+}
+
+/**
+ * A transaction that passed checkTxStateless before (its shape, hash, size and signature are
+ * known), checked again against the limits of now: they may have changed since.
+ */
+export function recheckTxLimits(checked: CheckedTx, chainId: string, limits: TxLimits): CheckedTx {
+  checkTxLimits(checked.tx, checked.size, chainId, limits);
+  return checked;
+}
+
+/**
+ * Every check that needs no chain state, cheapest first: shape, size, chain id,
+ * gas limit, then the signature. The sender is to blame for every failure.
+ */
+export function checkTxStateless(
+  raw: unknown,
+  chainId: string,
+  limits: TxLimits = DEFAULT_TX_LIMITS,
+  /** Lets a caller that already verified this exact transaction (by hash) skip the signature check. */
+  alreadyVerified?: (hash: string) => boolean,
+): CheckedTx {
+  const tx = parseSignedTx(raw);
+  const bytes = canonicalBytes(tx);
+  checkTxLimits(tx, bytes.length, chainId, limits);
   const hash = sha256Hex(bytes);
   // The hash covers the signature, so a remembered hash means this exact signed transaction verified.
   if (alreadyVerified?.(hash)) return { tx, hash, size: bytes.length };

@@ -76,8 +76,12 @@ function nonNegativeInt(v: unknown, what: string): number {
   return v;
 }
 
+/** A block's transactions: each a transaction (checked when executed) or the hash of one this enclave admitted. */
 function txList(v: unknown): unknown[] {
   if (!Array.isArray(v) || v.length > MAX_ECALL_TXS) invalid(`txs must be an array of at most ${MAX_ECALL_TXS}`);
+  for (const item of v as unknown[]) {
+    if (typeof item === 'string' && !isHexOfLength(item, 32)) invalid('a transaction named by hash must be 32 bytes of lowercase hex');
+  }
   return v;
 }
 

@@ -6,6 +6,7 @@ import {
   canonicalBytes,
   quorumSize,
   type GenesisValidator,
+  type CheckedTx,
   checkCallAuth,
   canonicalize,
   checkChildHeader,
@@ -76,6 +77,7 @@ import { QueryLane } from './query-lane.js';
 import { chainViewAt, genesisChainView, type ChainView } from './chain-view.js';
 import { HANDOVER_METHOD, govKey, isConfigKey, requestedSecretGeneration, successorProblem, validatorsAt } from './governance/index.js';
 import { VerifiedSet } from './verified-set.js';
+import { AdmittedTxs } from './admitted-txs.js';
 import { ATTEST_METHOD, checkLedgerAttestation, ledgerAttestationFreshness, needsLedgerAttestation } from './ledger-attestation.js';
 import { RecentStates } from './recent-states.js';
 import { VerifierPool } from './verifier-pool.js';
@@ -145,6 +147,7 @@ export class Enclave {
   readonly #recent = new RecentStates();
   #executor: BlockExecutor;
   readonly #verified = new VerifiedSet();
+  readonly #admitted = new AdmittedTxs();
   readonly #keys = new ConsortiumKeys();
   readonly #opened = new Map<string, OpenedCall & { bytes: number }>();
   #openedBytes = 0;
@@ -267,6 +270,7 @@ export class Enclave {
       const tx = txs[i] as SignedTx;
       const problem = this.#targetProblem(tx, r.hash, view.chainId);
       if (problem) return { ok: false, ...problem };
+      this.#admitted.add(r.hash, tx, r.size);
       return { ...r, nonce: readNonce(this.#state, tx.from) };
     });
   }
@@ -585,6 +589,8 @@ export class Enclave {
     const parent = this.#head!;
     const self = this.#identity!.signer.publicKey;
     if (!view.validatorKeys.includes(self)) throw new ChainError('BLOCK_INVALID', 'this enclave is not a validator: it does not propose');
+    // First, before anything changes: a hash this enclave does not hold refuses the call.
+    const own = this.#resolveAdmitted(txs);
     const height = parent.height + 1;
     const blockTime = Math.max(time, parent.time);
     // While the ledger has no consortium secret, or a rotation asked for the next generation, the proposer
@@ -604,7 +610,7 @@ export class Enclave {
     const attestation = await this.#ledgerAttestationTx(view, blockTime, readNonce(this.#state, self) + added.length);
     if (attestation) added.push(attestation);
     const ctx = { chainId: view.chainId, height, time: blockTime, validators: view.validatorKeys, genesis: this.#genesis!, parentHash: this.#headHash };
-    const output = this.#executor.execute(this.#state, ctx, view.consensus, added.length > 0 ? [...added, ...txs] : txs, 'propose');
+    const output = this.#executor.execute(this.#state, ctx, view.consensus, added.length > 0 ? [...added, ...own.txs] : own.txs, 'propose', own.admitted);
     const included = output.includedIndexes.filter((i) => i >= added.length).map((i) => i - added.length);
     const addedIncluded = added.filter((_, i) => output.includedIndexes.includes(i));
     const tree = this.#state.treeAfter(output.writeSet);
@@ -639,13 +645,38 @@ export class Enclave {
     if (header.validatorSetHash !== view.validatorSetHash) fail('validatorSetHash is not the validator set of this height');
     if (header.policyHash !== view.policyHash) fail('policyHash is not the attestation policy of this height');
     const ctx = { chainId: view.chainId, height: header.height, time: header.time, validators: view.validatorKeys, genesis: this.#genesis!, parentHash: header.parentHash };
-    const output = this.#executor.execute(this.#state, ctx, view.consensus, txs, 'validate');
+    const own = this.#resolveAdmitted(txs);
+    const output = this.#executor.execute(this.#state, ctx, view.consensus, own.txs, 'validate', own.admitted);
     const tree = this.#state.treeAfter(output.writeSet);
     const expected = { txRoot: txRootOf(output.txHashes), receiptsRoot: receiptsRootOf(output.receipts), stateRoot: stateRootHex(tree) };
     for (const [field, value] of Object.entries(expected)) {
       if (header[field as keyof typeof expected] !== value) fail(`${field} does not match re-execution`);
     }
     return this.#finish(header, output, tree);
+  }
+
+  /**
+   * A block's transactions named by hash become this enclave's own admitted copies; a hash it
+   * does not hold (never admitted here, or forgotten) refuses the whole call, and the host sends
+   * the transactions in full.
+   */
+  #resolveAdmitted(txs: unknown[]): { txs: unknown[]; admitted: Map<unknown, CheckedTx> } {
+    const admitted = new Map<unknown, CheckedTx>();
+    const missing: string[] = [];
+    const resolved = txs.map((item) => {
+      if (typeof item !== 'string') return item;
+      const own = this.#admitted.get(item);
+      if (!own) {
+        missing.push(item);
+        return item;
+      }
+      admitted.set(own.tx, own);
+      return own.tx;
+    });
+    if (missing.length > 0) {
+      throw new ChainError('TX_REF_UNKNOWN', `${missing.length} transaction(s) named by hash are not held by this enclave`, { hashes: missing.slice(0, 16) });
+    }
+    return { txs: resolved, admitted };
   }
 
   #finish(header: BlockHeader, output: ExecutionOutput, tree: StateTreeRoot): BlockResult {
@@ -730,6 +761,7 @@ export class Enclave {
     const headerSettingsChanged = pending.writeSet.some(([key]) => key === govKey.validators || key === govKey.policy);
     this.#calls?.committed({ height: pending.header.height, time: pending.header.time, writeSet: pending.writeSet });
     for (const hash of pending.txHashes) this.#forgetOpened(hash);
+    this.#admitted.forget(pending.txHashes);
     const secretsChanged = pending.writeSet.some(([key]) => key.startsWith(stateKey.secret(0).slice(0, -1))) && this.#reconcileSecrets();
     const moved = this.#learnOwnSignature(certificate);
     return {

@@ -4,6 +4,8 @@ import {
   canonicalize,
   checkTxStateless,
   isSealedTx,
+  recheckTxLimits,
+  type CheckedTx,
   OpeningSessions,
   openTxPayload,
   sealResult,
@@ -203,6 +205,8 @@ export class BlockExecutor {
     params: ConsensusParams,
     txs: readonly unknown[],
     mode: ExecutionMode,
+    /** This enclave's own checked copy of a transaction named by hash (AdmittedTxs): its limits are checked again. */
+    admitted?: ReadonlyMap<unknown, CheckedTx>,
   ): ExecutionOutput {
     const block = new StateOverlay(base);
     const out: ExecutionOutput = { included: [], includedIndexes: [], txHashes: [], receipts: [], excluded: [], writeSet: [], nonces: new Map() };
@@ -214,7 +218,8 @@ export class BlockExecutor {
       const raw = txs[position];
       let checked;
       try {
-        checked = checkTxStateless(raw, ctx.chainId, limits, this.alreadyVerified);
+        const own = admitted?.get(raw);
+        checked = own ? recheckTxLimits(own, ctx.chainId, limits) : checkTxStateless(raw, ctx.chainId, limits, this.alreadyVerified);
       } catch (err) {
         const code = err instanceof ChainError ? err.code : 'TX_MALFORMED';
         const message = err instanceof Error ? err.message : 'invalid transaction';

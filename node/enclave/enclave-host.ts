@@ -52,6 +52,8 @@ export class EnclaveHost {
   #sealed: SealedStore;
   /** Read-only calls waiting for the enclave: bounded, so a flood of calls cannot queue without end. */
   #callsInFlight = 0;
+  /** The hash the enclave gave each transaction object it admitted (the mempool keeps those objects). */
+  readonly #admittedHash = new WeakMap<object, string>();
   /** Told what the enclave holds of the consortium secret after init, each commit and each release it takes. */
   onSecrets: ((status: SecretStatus) => void) | undefined;
   /** Told when the enclave could not execute a block for want of the consortium secret. */
@@ -193,12 +195,12 @@ export class EnclaveHost {
   }
 
   proposeBlock(request: Omit<Extract<EcallRequest, { type: 'proposeBlock' }>, 'type'>): Promise<BlockResult> {
-    return this.#ecall({ type: 'proposeBlock', ...request });
+    return this.#withAdmittedByHash(request.txs, (txs) => this.#ecall({ type: 'proposeBlock', ...request, txs }));
   }
 
   async executeBlock(request: Omit<Extract<EcallRequest, { type: 'executeBlock' }>, 'type'>): Promise<BlockResult> {
     try {
-      return await this.#ecall({ type: 'executeBlock', ...request });
+      return await this.#withAdmittedByHash(request.txs, (txs) => this.#ecall({ type: 'executeBlock', ...request, txs }));
     } catch (err) {
       if (err instanceof ChainError && err.code === 'SECRET_UNAVAILABLE') this.onSecretNeeded?.();
       throw err;
@@ -313,8 +315,36 @@ export class EnclaveHost {
   }
 
   /** Has the enclave check transactions offered to the mempool; one result per transaction, in order. */
-  admitTxs(txs: unknown[]): Promise<AdmissionResult[]> {
-    return this.#ecall({ type: 'admitTxs', txs });
+  async admitTxs(txs: unknown[]): Promise<AdmissionResult[]> {
+    const results = await this.#ecall<AdmissionResult[]>({ type: 'admitTxs', txs });
+    results.forEach((r, i) => {
+      const tx = txs[i];
+      if (r.ok && typeof tx === 'object' && tx !== null) this.#admittedHash.set(tx, r.hash);
+    });
+    return results;
+  }
+
+  /**
+   * Sends a block's transactions that this enclave admitted by their hash (it executes its own
+   * copy), the rest in full. The enclave forgets what it committed and, past its bound, the oldest:
+   * a hash it no longer holds refuses the call, which is then made again with every transaction in full.
+   */
+  async #withAdmittedByHash<T>(txs: unknown[], call: (txs: unknown[]) => Promise<T>): Promise<T> {
+    let named = 0;
+    const byHash = txs.map((tx) => {
+      const hash = typeof tx === 'object' && tx !== null ? this.#admittedHash.get(tx) : undefined;
+      if (hash === undefined) return tx;
+      named++;
+      return hash;
+    });
+    if (named === 0) return call(txs);
+    try {
+      return await call(byHash);
+    } catch (err) {
+      if (!(err instanceof ChainError) || err.code !== 'TX_REF_UNKNOWN') throw err;
+      this.log.debug('the enclave no longer holds some admitted transactions: sending them in full', { named, missing: err.details?.['hashes'] });
+      return call(txs);
+    }
   }
 
   listContracts(): Promise<ContractInfo[]> {

@@ -145,6 +145,11 @@ const CHAIN = {
     message: 'Double-sign risk',
     description: "This node's vote key signed something newer than its sealed record (another copy of the node is running): it does not sign.",
   },
+  TX_REF_UNKNOWN: {
+    code: -32056,
+    message: 'Transaction not held by the enclave',
+    description: 'A block named a transaction by hash that the enclave does not hold; between host and enclave only (the host then sends it in full).',
+  },
   BLOCK_NOT_VALIDATED: { code: -32053, message: 'Block not validated', description: 'The enclave signs votes only for blocks it executed and validated itself.' },
   CALL_FAILED: { code: -32060, message: 'Call failed', description: 'The read-only contract call failed.' },
   CALL_UNAUTHORIZED: {

@@ -4,6 +4,7 @@ import {
   Ed25519Signer,
   checkTxStateless,
   generateEd25519KeyPair,
+  recheckTxLimits,
   signTx,
   txHash,
   verifyEd25519,
@@ -80,5 +81,23 @@ describe('transactions', () => {
     expect(verifyEd25519('00', msg, sig)).toBe(false);
     expect(verifyEd25519(signer.publicKey, msg, 'zz')).toBe(false);
     expect(verifyEd25519('ff'.repeat(32), msg, sig)).toBe(false);
+  });
+});
+
+describe('a transaction checked before, checked again against the limits of now', () => {
+  it('passes under the same limits and fails, with the same codes as a full check, under tighter ones', () => {
+    const tx = signTx(body({ gasLimit: 100_000 }), signer);
+    const limits = { maxTxBytes: 10_000, maxGasLimit: 1_000_000 };
+    const checked = checkTxStateless(tx, 'test-chain', limits);
+    expect(recheckTxLimits(checked, 'test-chain', limits)).toBe(checked);
+    const tighter = [
+      [{ ...limits, maxGasLimit: 99_999 }, 'test-chain'],
+      [{ ...limits, maxTxBytes: checked.size - 1 }, 'test-chain'],
+      [limits, 'other-chain'],
+    ] as const;
+    for (const [l, chain] of tighter) {
+      expect(codeOf(() => recheckTxLimits(checked, chain, l))).toBe(codeOf(() => checkTxStateless(tx, chain, l)));
+    }
+    expect(tighter.map(([l, chain]) => codeOf(() => recheckTxLimits(checked, chain, l)))).toEqual(['TX_GAS_LIMIT', 'TX_TOO_LARGE', 'TX_WRONG_CHAIN']);
   });
 });

@@ -273,3 +273,45 @@ describe('what may be a transaction', () => {
     expect(built.excluded).toMatchObject([{ code: 'TX_READONLY_METHOD' }]);
   });
 });
+
+describe('a block may name transactions this enclave admitted by their hash', () => {
+  it('executes its own admitted copy, refuses a hash it does not hold, and forgets what it committed', async () => {
+    // The identity as sealed before it signed block 1: this enclave signs height 1 afresh.
+    const enclave = await newEnclave();
+    await enclave.handle({ type: 'unseal', sealed: [sealedBeforeSigning] });
+    await enclave.handle({ type: 'init', genesis, nodeId: 'node-1', freshness: 'f', resume: null });
+    const user = newSigner();
+    const tx = signTx({ chainId: genesis.chainId, from: user.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 1_000_000 }, user);
+    const [verdict] = (await enclave.handle({ type: 'admitTxs', txs: [tx] })) as { ok: true; hash: string }[];
+    expect(verdict!.ok).toBe(true);
+    const hash = verdict!.hash;
+
+    // A hash that was never admitted here, and a string that is no hash: refused before anything runs.
+    await expect(enclave.handle({ type: 'proposeBlock', time: genesis.time + 1, txs: [hash, 'ab'.repeat(32)] })).rejects.toMatchObject({
+      code: 'TX_REF_UNKNOWN',
+      details: { hashes: ['ab'.repeat(32)] },
+    });
+    await expect(enclave.handle({ type: 'proposeBlock', time: genesis.time + 1, txs: ['not a hash'] })).rejects.toMatchObject({ code: 'ECALL_INVALID' });
+
+    // By hash, the block is the one the full transaction makes.
+    const byHash = (await enclave.handle({ type: 'proposeBlock', time: genesis.time + 1, txs: [hash] })) as BlockResult;
+    const inFull = (await enclave.handle({ type: 'proposeBlock', time: genesis.time + 1, txs: [tx] })) as BlockResult;
+    expect(byHash.txHashes).toContain(hash);
+    expect(byHash.blockHash).toBe(inFull.blockHash);
+    expect(byHash.included).toEqual([0]);
+    // A validator's re-execution takes it by hash too.
+    const again = (await enclave.handle({ type: 'executeBlock', header: byHash.header, txs: [...byHash.added, hash] })) as BlockResult;
+    expect(again.blockHash).toBe(byHash.blockHash);
+
+    // Committed: forgotten (a later block cannot name it), and the full transaction is now a used nonce.
+    const prevote: Vote = { chainId: genesis.chainId, type: 'prevote', height: 1, round: 0, blockHash: byHash.blockHash };
+    const pv = (await enclave.handle({ type: 'signVote', vote: prevote, justification: [] })) as SignResult;
+    const precommit: Vote = { ...prevote, type: 'precommit' };
+    const pc = (await enclave.handle({ type: 'signVote', vote: precommit, justification: [{ vote: prevote, validator: pv.validator, signature: pv.signature }] })) as SignResult;
+    await enclave.handle({ type: 'commitBlock', blockHash: byHash.blockHash, certificate: { height: 1, round: 0, blockHash: byHash.blockHash, signatures: [{ validator: pc.validator, signature: pc.signature }] } });
+    await expect(enclave.handle({ type: 'proposeBlock', time: genesis.time + 2, txs: [hash] })).rejects.toMatchObject({ code: 'TX_REF_UNKNOWN' });
+    const later = (await enclave.handle({ type: 'proposeBlock', time: genesis.time + 2, txs: [tx] })) as BlockResult;
+    expect(later.included).toEqual([]);
+    expect(later.excluded).toMatchObject([{ txHash: hash, code: 'TX_NONCE_TOO_LOW' }]);
+  });
+});
