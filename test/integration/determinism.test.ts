@@ -6,7 +6,7 @@ import { prepareDevChain, readGenesisFile } from '../../node/dev/dev-chain.js';
 import { EnclaveHost } from '../../node/enclave/enclave-host.js';
 import { measureEnclaveProgram } from '../../node/enclave/measurement.js';
 import { VirtualPlatform, loadOrCreatePlatformSecret, loadOrCreateVirtualRoot } from '../../node/enclave/virtual-platform.js';
-import { silentLogger } from '../../node/log/logger.js';
+import { silentLogger, type Logger } from '../../node/log/logger.js';
 import { ROOT, cleanupNodes, tempDir } from '../helpers/dev-node.js';
 import { newSigner } from '../helpers/tx.js';
 
@@ -20,16 +20,16 @@ const hosts: EnclaveHost[] = [];
 /** Enclave identities made before the genesis, which lists them as validators (only validators propose and sign). */
 const VALIDATORS = 10;
 
-function newHost(sealedFile = join(dir, `sealed-${sealedFiles++}.json`), on = platform): EnclaveHost {
-  const host = new EnclaveHost(on, silentLogger, sealedFile);
+function newHost(sealedFile = join(dir, `sealed-${sealedFiles++}.json`), on = platform, log: Logger = silentLogger): EnclaveHost {
+  const host = new EnclaveHost(on, log, sealedFile);
   hosts.push(host);
   host.start();
   return host;
 }
 
-async function freshEnclave(sealedFile?: string): Promise<{ host: EnclaveHost; genesisHeader: import('../../consensus/index.js').BlockHeader }> {
+async function freshEnclave(sealedFile?: string, log?: Logger): Promise<{ host: EnclaveHost; genesisHeader: import('../../consensus/index.js').BlockHeader }> {
   if (sealedFile === undefined && sealedFiles >= VALIDATORS) throw new Error('more enclaves than validators: raise VALIDATORS');
-  const host = newHost(sealedFile);
+  const host = newHost(sealedFile, platform, log);
   await host.openIdentity();
   const init = await host.init({ genesis, nodeId: 'node-1', freshness: 'f', resume: null });
   return { host, genesisHeader: init.genesisBlock!.header };
@@ -126,6 +126,35 @@ describe('deterministic execution', () => {
     expect(r.included).toEqual([0]);
     expect(r.added.map((t) => t.contract)).toEqual(['consortium']);
     expect(r.excluded.map((e) => e.code).sort()).toEqual(['TX_BAD_SIGNATURE', 'TX_NONCE_GAP']);
+  });
+
+  it('names the transactions its enclave admitted by hash, and sends them in full once the enclave no longer holds them', async () => {
+    const debug: string[] = [];
+    const log: Logger = { ...silentLogger, debug: (msg: string) => void debug.push(msg), child: () => log };
+    const a = await freshEnclave(undefined, log);
+    const s = newSigner();
+    const first = signTx({ chainId: genesis.chainId, from: s.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [], gasLimit: 100_000 }, s);
+    const [verdict] = await a.host.admitTxs([first]);
+    expect(verdict).toMatchObject({ ok: true });
+    const hash = (verdict as { hash: string }).hash;
+    const byHash = await a.host.proposeBlock({ time: genesis.time + 1, txs: [first] });
+    expect(byHash.included).toEqual([0]);
+    expect(byHash.txHashes).toContain(hash);
+    expect(debug.filter((m) => m.includes('no longer holds'))).toEqual([]);
+
+    // More than the enclave keeps (64 MiB of admitted transactions): the oldest, `first`, is forgotten.
+    const big = 'x'.repeat(30_000);
+    for (let chunk = 0; chunk < 12; chunk++) {
+      const txs = Array.from({ length: 200 }, () => {
+        const u = newSigner();
+        return signTx({ chainId: genesis.chainId, from: u.publicKey, nonce: 0, contract: 'counter', method: 'increment', args: [big], gasLimit: 1_000_000 }, u);
+      });
+      expect((await a.host.admitTxs(txs)).every((r) => r.ok)).toBe(true);
+    }
+    const again = await a.host.proposeBlock({ time: genesis.time + 1, txs: [first] });
+    expect(debug.filter((m) => m.includes('no longer holds'))).toHaveLength(1);
+    expect(again.included).toEqual([0]);
+    expect(again.txHashes).toContain(hash);
   });
 
   it('never hands out a private key: the enclave answers only with public data', async () => {
